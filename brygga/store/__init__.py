@@ -1,0 +1,8 @@
+"""The adapter's own store: inbox, outbox, checkpoints, queues, history, quarantine, audit.
+
+SQLAlchemy 2 models with Alembic migrations. SQLite is the embedded default, PostgreSQL the
+production store. Work and bookkeeping share one transaction (``Store.transaction()``), which is
+what makes effects exactly-once: a checkpoint only moves together with the outbox rows it caused.
+"""
+
+from brygga.store.db import Store, store_url  # noqa: F401

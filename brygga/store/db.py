@@ -1,0 +1,79 @@
+"""Engine and transactions for the adapter's own store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from brygga.paths import var_dir
+
+
+def store_url(explicit: str | None = None) -> str:
+    """Store URL: explicit > ``BRYGGA_STORE_URL`` > embedded SQLite under ``var/``.
+
+    Inside Airflow tasks the URL comes from the ``brygga_store`` Connection (see
+    ``brygga.airflow.connections.store_url``), which then passes it here explicitly.
+    """
+    if explicit:
+        return explicit
+    env = os.environ.get("BRYGGA_STORE_URL")
+    if env:
+        return env
+    return f"sqlite:///{var_dir() / 'brygga.db'}"
+
+
+def normalise_url(url: str) -> str:
+    # Accept the postgres:// / postgresql:// spellings people paste; always use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return engine
+
+
+class Store:
+    """One store: an engine and a session factory. Cheap to create per task."""
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+        self.url = normalise_url(store_url(url))
+        self.engine = engine or make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any exception."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

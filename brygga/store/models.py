@@ -1,0 +1,204 @@
+"""Tables of the adapter's own store. Change them only together with a new Alembic revision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity columns.
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class InboxMessage(Base):
+    """Every inbound message id seen once (Ladok HandelseUID, NyA admission/återbud id ...)."""
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (UniqueConstraint("source", "message_id", name="uq_inbox_source_message"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(96))
+    status: Mapped[str] = mapped_column(String(16), default="processed")  # processed|skipped|quarantined
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """Outbound messages; the idempotency key makes a re-run enqueue nothing new."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "destination", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    correlation: Mapped[str | None] = mapped_column(String(255), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FeedCheckpoint(Base):
+    """Where a feed consumer stands: archive page number and the last entry id handled on it."""
+
+    __tablename__ = "feed_checkpoint"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    page: Mapped[int] = mapped_column(Integer, default=0)
+    entry_id: Mapped[str | None] = mapped_column(String(128))
+    events_seen: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class UnhandledAdmission(Base):
+    """Ej hanterad antagning: an admission that could not be placed, with its hinder."""
+
+    __tablename__ = "unhandled_admission"
+    __table_args__ = (Index("ix_unhandled_round_hinder_status", "round", "hinder", "status"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    nya_admission_id: Mapped[str] = mapped_column(String(64), unique=True)
+    round: Mapped[str] = mapped_column(String(32))
+    personnummer: Mapped[str | None] = mapped_column(String(12))
+    utbildningstillfalle_uid: Mapped[str | None] = mapped_column(String(64))
+    tillfalleskod: Mapped[str | None] = mapped_column(String(32))
+    hinder: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # package options to choose from
+    admission: Mapped[dict[str, Any]] = mapped_column(JSON)  # the admission record, for ompröva
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|resolved|manual
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolution: Mapped[str | None] = mapped_column(String(255))
+
+
+class AterbudCase(Base):
+    """Återbudsärende: an återbud from NyA that could not be applied in Ladok."""
+
+    __tablename__ = "aterbud_case"
+    __table_args__ = (Index("ix_aterbud_case_status", "status", "round"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    nya_aterbud_id: Mapped[str] = mapped_column(String(64), unique=True)
+    round: Mapped[str | None] = mapped_column(String(32))
+    nya_admission_id: Mapped[str | None] = mapped_column(String(64))
+    personnummer: Mapped[str | None] = mapped_column(String(12))
+    utbildningstillfalle_uid: Mapped[str | None] = mapped_column(String(64))
+    education: Mapped[str | None] = mapped_column(String(255))  # code and name, for people
+    reported_at: Mapped[dt.date | None] = mapped_column(Date)
+    cause: Mapped[str] = mapped_column(String(32))  # registered|already_aterbud
+    suggested_action: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|closed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Publication(Base):
+    """One run of the offer export (utbud): who, what, dry-run or real, and NyA's answer."""
+
+    __tablename__ = "publication"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    round: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # ordinary|programme-internal
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    triggered_by: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|partial|failed
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PublicationItem(Base):
+    __tablename__ = "publication_item"
+    __table_args__ = (Index("ix_publication_item_pub", "publication_id", "action"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id", ondelete="CASCADE"))
+    offer_id: Mapped[str] = mapped_column(String(64))
+    tillfalleskod: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # new|changed|withdrawn|unchanged|invalid
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|sent|rejected|invalid
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class PublishedOffer(Base):
+    """What NyA currently has from us, per round and kind: the base of the next diff."""
+
+    __tablename__ = "published_offer"
+    __table_args__ = (UniqueConstraint("round", "kind", "offer_id", name="uq_published_offer"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    round: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    offer_id: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|withdrawn
+    publication_id: Mapped[int | None] = mapped_column(ForeignKey("publication.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Quarantine(Base):
+    """Bad input set aside with its reason; the rest of its batch went on."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_source", "source", "created_at"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str | None] = mapped_column(String(96))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Who did what, when: operator actions and every automatic effect on a peer."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,205 @@
+"""Store operations used by the flows. Each takes the caller's Session: the caller owns the
+transaction, so bookkeeping (inbox, outbox, checkpoint) commits or rolls back with the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from brygga.store.models import (
+    AuditLog,
+    FeedCheckpoint,
+    InboxMessage,
+    OutboxMessage,
+    Quarantine,
+    utcnow,
+)
+
+_CHUNK = 500
+
+
+def _insert_ignoring_conflicts(session: Session, model, rows: list[dict[str, Any]], index: list[str]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(model)
+    total = 0
+    for i in range(0, len(rows), _CHUNK):
+        stmt = ins.on_conflict_do_nothing(index_elements=index).returning(model.id)
+        total += len(session.execute(stmt, rows[i : i + _CHUNK]).all())
+    return total
+
+
+# ---------------------------------------------------------------- inbox (inbound dedupe)
+
+def inbox_seen(session: Session, source: str, message_ids: Iterable[str]) -> set[str]:
+    """Which of ``message_ids`` were already handled."""
+    ids = list(dict.fromkeys(message_ids))
+    seen: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        seen.update(
+            session.scalars(
+                select(InboxMessage.message_id).where(
+                    InboxMessage.source == source, InboxMessage.message_id.in_(chunk)
+                )
+            )
+        )
+    return seen
+
+
+def inbox_record(session: Session, source: str, items: Sequence[tuple[str, str, str]]) -> int:
+    """Record handled messages as (message_id, kind, status); duplicates are ignored."""
+    now = utcnow()
+    rows = [
+        {"source": source, "message_id": mid, "kind": kind, "status": status, "received_at": now}
+        for mid, kind, status in items
+    ]
+    return _insert_ignoring_conflicts(session, InboxMessage, rows, ["source", "message_id"])
+
+
+# ---------------------------------------------------------------- outbox (outbound, idempotent)
+
+def outbox_enqueue(session: Session, messages: Sequence[dict[str, Any]]) -> int:
+    """Enqueue messages (keys: destination, kind, idempotency_key, payload, correlation).
+
+    A message whose idempotency key is already in the outbox is not enqueued again; returns how
+    many were new.
+    """
+    now = utcnow()
+    rows = [
+        {
+            "destination": m["destination"],
+            "kind": m["kind"],
+            "idempotency_key": m["idempotency_key"],
+            "payload": m["payload"],
+            "correlation": m.get("correlation"),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    return _insert_ignoring_conflicts(session, OutboxMessage, rows, ["idempotency_key"])
+
+
+def outbox_due(
+    session: Session, destination: str, *, limit: int = 500, kind: str | None = None, now: dt.datetime | None = None
+) -> list[OutboxMessage]:
+    """Messages ready to send, oldest first. On PostgreSQL rows are locked with SKIP LOCKED so
+    parallel workers (CeleryExecutor) never send the same message twice."""
+    now = now or utcnow()
+    q = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.destination == destination,
+            OutboxMessage.status.in_(("pending", "failed")),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if kind:
+        q = q.where(OutboxMessage.kind == kind)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
+
+
+def outbox_mark_sent(session: Session, ids: Sequence[int], response: str | None = None) -> None:
+    now = utcnow()
+    for i in range(0, len(ids), _CHUNK):
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids[i : i + _CHUNK]))
+            .values(status="sent", sent_at=now, response=response, last_error=None,
+                    attempts=OutboxMessage.attempts + 1)
+        )
+
+
+def backoff_delay(attempts: int, base_seconds: float = 30.0, cap_seconds: float = 3600.0) -> dt.timedelta:
+    """Exponential backoff: base * 2^(attempts-1), capped."""
+    return dt.timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(attempts - 1, 0)))
+
+
+def outbox_mark_failed(
+    session: Session,
+    message: OutboxMessage,
+    error: str,
+    *,
+    max_attempts: int = 8,
+    base_seconds: float = 30.0,
+    permanent: bool = False,
+) -> str:
+    """Record a failed attempt. Retries later with exponential backoff; after ``max_attempts``
+    (or at once when ``permanent``) the message is dead and quarantined with its reason."""
+    message.attempts += 1
+    message.last_error = error[:4000]
+    if permanent or message.attempts >= max_attempts:
+        message.status = "dead"
+        quarantine(
+            session,
+            source=message.destination,
+            message_id=message.idempotency_key,
+            kind=message.kind,
+            reason=f"gave up after {message.attempts} attempt(s): {error}",
+            payload=None,
+        )
+    else:
+        message.status = "failed"
+        message.next_attempt_at = utcnow() + backoff_delay(message.attempts, base_seconds)
+    return message.status
+
+
+def outbox_counts(session: Session, destination: str | None = None) -> dict[str, int]:
+    from sqlalchemy import func
+
+    q = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if destination:
+        q = q.where(OutboxMessage.destination == destination)
+    return {status: n for status, n in session.execute(q)}
+
+
+# ---------------------------------------------------------------- feed checkpoints
+
+def checkpoint_get(session: Session, name: str) -> FeedCheckpoint | None:
+    return session.get(FeedCheckpoint, name)
+
+
+def checkpoint_set(session: Session, name: str, page: int, entry_id: str | None, add_seen: int = 0) -> FeedCheckpoint:
+    cp = session.get(FeedCheckpoint, name)
+    if cp is None:
+        cp = FeedCheckpoint(name=name, page=page, entry_id=entry_id, events_seen=add_seen)
+        session.add(cp)
+    else:
+        cp.page, cp.entry_id = page, entry_id
+        cp.events_seen = (cp.events_seen or 0) + add_seen
+    session.flush()
+    return cp
+
+
+# ---------------------------------------------------------------- quarantine and audit
+
+def quarantine(
+    session: Session, *, source: str, reason: str, message_id: str | None = None,
+    kind: str | None = None, payload: str | bytes | None = None,
+) -> Quarantine:
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8", "replace")
+    q = Quarantine(source=source, message_id=message_id, kind=kind, reason=reason, payload=payload)
+    session.add(q)
+    return q
+
+
+def audit(
+    session: Session, actor: str, action: str, object_type: str, object_id: str | None = None, **detail: Any
+) -> AuditLog:
+    entry = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    session.add(entry)
+    return entry

@@ -1,0 +1,62 @@
+"""Shared fixtures. Airflow-free unless a test asks for the ``airflow_home`` fixture."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from brygga.store import Store
+from brygga.store import migrate
+
+PG_URL = os.environ.get("BRYGGA_TEST_PG_URL")
+REQUIRE_PG = os.environ.get("BRYGGA_REQUIRE_PG") == "1"
+
+
+def _backends():
+    yield pytest.param("sqlite", id="sqlite")
+    yield pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)
+
+
+@pytest.fixture
+def empty_store_factory(tmp_path):
+    """Makes an empty, unmigrated store on SQLite or on a fresh PostgreSQL schema."""
+    created: list[tuple[Store, str | None]] = []
+
+    def make(backend: str) -> Store:
+        if backend == "sqlite":
+            s = Store(f"sqlite:///{tmp_path / f'store-{uuid.uuid4().hex[:6]}.db'}")
+            created.append((s, None))
+            return s
+        if not PG_URL:
+            if REQUIRE_PG:
+                pytest.fail("BRYGGA_REQUIRE_PG=1 but BRYGGA_TEST_PG_URL is not set")
+            pytest.skip("PostgreSQL not configured (set BRYGGA_TEST_PG_URL)")
+        # Each test gets its own schema so tests never see each other's rows.
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        admin = Store(PG_URL)
+        with admin.engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        admin.dispose()
+        sep = "&" if "?" in PG_URL else "?"
+        s = Store(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+        created.append((s, schema))
+        return s
+
+    yield make
+    for s, schema in created:
+        s.dispose()
+        if schema:
+            admin = Store(PG_URL)
+            with admin.engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            admin.dispose()
+
+
+@pytest.fixture(params=list(_backends()))
+def store(request, empty_store_factory) -> Store:
+    """A migrated store, once on SQLite and once on PostgreSQL."""
+    s = empty_store_factory(request.param)
+    migrate.upgrade(s)
+    return s
