@@ -1,0 +1,11 @@
+.PHONY: run test bench install clean
+run:      ## simulators + Airflow on the embedded default (SQLite), UI on http://127.0.0.1:8080
+	bash scripts/run.sh
+test:     ## the whole test suite
+	bash scripts/test.sh
+install:  ## only create .venv and install
+	bash scripts/bootstrap.sh
+bench:    ## benchmarks; results in bench/results/
+	bash scripts/bootstrap.sh && .venv/bin/python -m bench
+clean:
+	rm -rf var .pytest_cache

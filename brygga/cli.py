@@ -1,0 +1,62 @@
+"""``brygga`` command line: store migrations, embedded-default connections, simulators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _db(args: argparse.Namespace) -> int:
+    from brygga.store import Store, migrate
+
+    store = Store(args.url)
+    if args.action == "upgrade":
+        migrate.upgrade(store, args.revision or "head")
+    elif args.action == "downgrade":
+        migrate.downgrade(store, args.revision or "base")
+    print(f"store {store.engine.url.render_as_string(hide_password=True)}: revision {migrate.current(store)}")
+    return 0
+
+
+def _connections(args: argparse.Namespace) -> int:
+    from brygga.connections import connections_document
+
+    json.dump(connections_document(args.host, args.store_url), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def _simulators(args: argparse.Namespace) -> int:
+    from simulators.all import run_all
+
+    run_all(host=args.host, seed=args.seed)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="brygga", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    db = sub.add_parser("db", help="migrate Brygga's own store")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?")
+    db.add_argument("--url", help="SQLAlchemy URL (default: BRYGGA_STORE_URL or var/brygga.db)")
+    db.set_defaults(func=_db)
+
+    c = sub.add_parser("connections-json", help="Airflow Connections of the embedded default")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--store-url")
+    c.set_defaults(func=_connections)
+
+    s = sub.add_parser("simulators", help="run the Ladok, NyA and population-register simulators")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(func=_simulators)
+
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

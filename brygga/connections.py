@@ -1,0 +1,87 @@
+"""The peers Brygga talks to and their embedded defaults (the local simulators).
+
+Airflow-free: used by the CLI to write the Connections that ``make run`` imports, and by tests.
+In Airflow, task code reads the Connections (``brygga.dagkit.peer``); credentials live only there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from brygga.store.db import store_url
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    conn_id: str
+    default_port: int
+    description: str
+
+
+PEERS: dict[str, Peer] = {
+    p.name: p
+    for p in (
+        Peer("ladok", "brygga_ladok", 8701, "Ladok REST API and Atom feed (simulator by default)"),
+        Peer("nya", "brygga_nya", 8702, "NyA SOAP service (simulator by default)"),
+        Peer("folkbokforing", "brygga_folkbokforing", 8703, "Population register lookup (simulator by default)"),
+        Peer("schema", "brygga_schema", 8704, "Scheduling system (schemaläggning)"),
+        Peer("arkiv", "brygga_arkiv", 8705, "Digital archive (e-arkiv), E-ARK SIP delivery"),
+    )
+}
+STORE_CONN_ID = "brygga_store"
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """What an adapter needs to reach its peer; built from an Airflow Connection or defaults."""
+
+    name: str
+    base_url: str
+    login: str | None = None
+    password: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verify(self) -> bool | str:
+        return self.extra.get("verify", True)
+
+    @property
+    def client_cert(self) -> tuple[str, str] | None:
+        cert, key = self.extra.get("cert"), self.extra.get("key")
+        return (cert, key) if cert and key else None
+
+    @property
+    def timeout(self) -> float:
+        return float(self.extra.get("timeout", 30))
+
+
+def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:
+    p = PEERS[name]
+    return PeerConfig(name, f"http://{host}:{p.default_port}")
+
+
+def from_connection(name: str, *, conn_type: str | None, host: str | None, port: int | None,
+                    schema: str | None, login: str | None, password: str | None,
+                    extra: dict[str, Any]) -> PeerConfig:
+    scheme = extra.get("scheme") or ("https" if conn_type == "https" else "http")
+    base = f"{scheme}://{host}" + (f":{port}" if port else "")
+    if schema:
+        base += "/" + schema.strip("/")
+    return PeerConfig(name, base, login or None, password or None, dict(extra))
+
+
+def connections_document(host: str = "127.0.0.1", store: str | None = None) -> dict[str, Any]:
+    """The embedded-default Connections, in the format of ``airflow connections import``."""
+    doc: dict[str, Any] = {
+        p.conn_id: {"conn_type": "http", "host": host, "port": p.default_port, "description": p.description,
+                    "extra": {"scheme": "http", "timeout": 30}}
+        for p in PEERS.values()
+    }
+    doc[STORE_CONN_ID] = {
+        "conn_type": "generic",
+        "description": "Brygga's own store (SQLAlchemy URL in extra.sqlalchemy_url)",
+        "extra": {"sqlalchemy_url": store_url(store)},
+    }
+    return doc

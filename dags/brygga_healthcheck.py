@@ -1,0 +1,39 @@
+"""Operator health check: store schema at the expected revision and every peer reachable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import dag, task
+
+from brygga import dagkit
+
+
+@dag(
+    dag_id="brygga_healthcheck",
+    schedule=dt.timedelta(minutes=30),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dagkit.DEFAULT_ARGS,
+    tags=["brygga", "ops"],
+    doc_md=__doc__,
+)
+def brygga_healthcheck():
+    @task(retries=0)
+    def store_schema() -> dict:
+        from brygga.health import check_store
+
+        return check_store(dagkit.store())
+
+    @task(retries=1)
+    def peer_reachable(name: str) -> dict:
+        from brygga.health import check_peer
+
+        return check_peer(dagkit.peer(name))
+
+    store_schema()
+    peer_reachable.expand(name=["ladok", "nya", "folkbokforing"])
+
+
+brygga_healthcheck()

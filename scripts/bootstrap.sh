@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install Brygga with its frozen dependencies. Safe to run again: it only
+# reinstalls when requirements.txt, constraints.txt or pyproject.toml changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+STAMP=.venv/.brygga-installed
+WANT="$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+  echo "==> installing dependencies (first time takes ~2 minutes)"
+  .venv/bin/python -m pip install -q -r requirements.txt -c constraints.txt
+  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "$WANT" > "$STAMP"
+fi

@@ -1,0 +1,31 @@
+import json
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated Airflow metadata DB (SQLite in the session's throw-away AIRFLOW_HOME)."""
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
+
+
+@pytest.fixture
+def airflow_connections(monkeypatch, tmp_path):
+    """Point the Brygga Connections at given URLs / a store, through AIRFLOW_CONN_* variables."""
+
+    def set_connections(store_url: str, peers: dict[str, str]):
+        from brygga.connections import PEERS, STORE_CONN_ID
+
+        monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}",
+                           json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": store_url}}))
+        for name, url in peers.items():
+            scheme, rest = url.split("://", 1)
+            host, port = rest.rsplit(":", 1)
+            monkeypatch.setenv(f"AIRFLOW_CONN_{PEERS[name].conn_id.upper()}", json.dumps(
+                {"conn_type": "http", "host": host, "port": int(port), "extra": {"scheme": scheme}}))
+
+    return set_connections

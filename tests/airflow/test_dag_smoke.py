@@ -1,0 +1,51 @@
+"""dag.test() runs of DAGs against real simulators on loopback and a real store."""
+
+import pytest
+
+from simulators._server import serve_in_thread
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def folkbokforing_url():
+    from simulators.folkbokforing.app import create_app
+
+    with serve_in_thread(create_app()) as srv:
+        yield srv.url
+
+
+def _dag(dag_id):
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False)
+    return bag.get_dag(dag_id)
+
+
+def test_healthcheck_succeeds_against_running_peers(airflow_db, airflow_connections, store, folkbokforing_url):
+    airflow_connections(store.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
+                                    "folkbokforing": folkbokforing_url})
+    dr = _dag("brygga_healthcheck").test()
+    assert dr.state == "success"
+
+
+def test_healthcheck_fails_when_a_peer_is_down(airflow_db, airflow_connections, store, folkbokforing_url):
+    airflow_connections(store.url, {"ladok": "http://127.0.0.1:9", "nya": folkbokforing_url,
+                                    "folkbokforing": folkbokforing_url})
+    dr = _dag("brygga_healthcheck").test()
+    assert dr.state == "failed"
+    states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): ti.state
+              for ti in dr.get_task_instances()}
+    assert states["peer_reachable[0]"] == "failed"  # ladok
+    assert states["peer_reachable[1]"] == "success"
+    assert states["store_schema"] == "success"
+
+
+def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, empty_store_factory, folkbokforing_url):
+    s = empty_store_factory("sqlite")
+    airflow_connections(s.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
+                                "folkbokforing": folkbokforing_url})
+    dr = _dag("brygga_healthcheck").test()
+    assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["store_schema"] == "failed"
