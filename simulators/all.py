@@ -1,0 +1,49 @@
+"""All simulators in one process, seeded consistently (``brygga simulators``, used by ``make run``).
+
+The same ``seed`` drives the people in NyA's applicants, the population register and Ladok's
+students, so an applicant not yet in Ladok is found in the population register.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from brygga.connections import PEERS
+from simulators._server import serve_in_thread
+
+
+def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6):
+    from simulators.folkbokforing.app import create_app as fbf_app
+    from simulators.folkbokforing.state import FolkbokforingState
+    from simulators.ladok.app import create_app as ladok_app
+    from simulators.ladok.catalogue import seed_catalogue
+    from simulators.ladok.state import LadokState
+    from simulators.nya.app import create_app as nya_app
+    from simulators.nya.state import NyaState, seed as nya_seed
+
+    ladok = LadokState()
+    seed_catalogue(ladok, seed, courses, programmes, "HT2027")
+    ladok.seed_students(200, seed)
+    return {
+        "ladok": ladok_app(ladok),
+        "nya": nya_app(nya_seed(NyaState(), seed)),
+        "folkbokforing": fbf_app(FolkbokforingState(seed=seed, people=people)),
+    }
+
+
+def run_all(host: str = "127.0.0.1", seed: int = 1) -> None:
+    servers = []
+    for name, app in build_apps(seed).items():
+        srv = serve_in_thread(app, host=host, port=PEERS[name].default_port, log_level="info")
+        print(f"{name:14s} {srv.url}", flush=True)
+        servers.append(srv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s in servers:
+            s.stop()

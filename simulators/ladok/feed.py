@@ -1,0 +1,97 @@
+"""The Ladok Atom event feed: fixed-size pages, immutable once full, prunable.
+
+Page ``n`` (1-based) holds events ``(n-1)*page_size .. n*page_size-1``; the last page is the
+``recent`` one and still grows. As in Ladok, entries inside a page are newest first. Full pages
+are joined to bytes once and cached; a pruned page answers ``None`` (the app turns it into 404).
+Not thread-safe on its own: ``LadokState`` calls it under its lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from xml.sax.saxutils import quoteattr
+
+from lxml import etree
+
+from simulators.ladok.xml import ATOM, service_of, text
+
+
+def entry_bytes(name: str, event: etree._Element, updated: dt.datetime) -> bytes:
+    """One ``<entry>`` (default namespace Atom, declared on the feed element)."""
+    term = f"http://schemas.ladok.se/{service_of(name)}/{name.split(':')[1]}"
+    head = (f'<entry><category term="{term}" label="Event-typ"/><id>{uuid.uuid4()}</id>'
+            f'<updated>{text(updated)}</updated><content type="application/vnd.ladok+xml">')
+    return head.encode() + etree.tostring(event, encoding="UTF-8") + b"</content></entry>"
+
+
+class Feed:
+    def __init__(self, page_size: int = 50):
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        self.page_size = page_size
+        self.count = 0
+        self._pages: list[list[bytes] | None] = [[]]
+        self._updated: list[str] = [text(dt.datetime.now(dt.timezone.utc))]
+        self._joined: dict[int, bytes] = {}
+
+    @property
+    def last(self) -> int:
+        return len(self._pages)
+
+    @property
+    def first_available(self) -> int:
+        return next(i for i, p in enumerate(self._pages, 1) if p is not None)
+
+    def append(self, name: str, event: etree._Element) -> None:
+        updated = dt.datetime.now(dt.timezone.utc)
+        if len(self._pages[-1]) >= self.page_size:
+            self._pages.append([])
+            self._updated.append("")
+        self._pages[-1].append(entry_bytes(name, event, updated))
+        self._updated[-1] = text(updated)
+        self.count += 1
+
+    def prune(self, keep_pages: int) -> int:
+        """Drop all but the newest ``keep_pages`` pages (at least the recent one stays)."""
+        cut = self.last - max(keep_pages, 1)
+        pruned = 0
+        for i in range(cut):
+            if self._pages[i] is not None:
+                self._pages[i] = None
+                self._joined.pop(i + 1, None)
+                pruned += 1
+        return pruned
+
+    def _entries(self, n: int) -> bytes:
+        joined = self._joined.get(n)
+        if joined is None:
+            joined = b"".join(reversed(self._pages[n - 1]))
+            if len(self._pages[n - 1]) == self.page_size:
+                self._joined[n] = joined
+        return joined
+
+    def page(self, n: int | None, base_url: str) -> bytes | None:
+        """Page ``n`` as an Atom document (``None`` = the recent page); ``None`` if absent/pruned."""
+        recent = n is None
+        n = self.last if recent else n
+        if not 1 <= n <= self.last or self._pages[n - 1] is None:
+            return None
+        feed = f"{base_url}/handelser/feed"
+        links = [("self", f"{feed}/recent" if recent else f"{feed}/{n}")]
+        if recent:
+            links.append(("via", f"{feed}/{n}"))
+        if n > 1:
+            links.append(("prev-archive", f"{feed}/{n - 1}"))
+        if n < self.last:
+            links.append(("next-archive", f"{feed}/{n + 1}"))
+        head = "".join(
+            f"<link rel={quoteattr(rel)} type=\"application/atom+xml\" href={quoteattr(href)}/>" for rel, href in links
+        )
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="{ATOM}">'
+            f'<title type="text">Events for Ladok3 (Brygga simulator)</title>{head}'
+            f"<id>urn:id:{n}</id>"
+            f'<generator uri="http://ladok.se/handelser">Brygga Ladok simulator</generator>'
+            f"<updated>{self._updated[n - 1]}</updated>"
+        ).encode() + self._entries(n) + b"</feed>"

@@ -1,0 +1,629 @@
+"""In-memory Ladok domain: students, catalogue, study plans, and the rules of the REST API.
+
+Everything is indexed (personnummer, uid, Anmalningsnummer) so each operation is O(1) apart
+from the per-student plan. All public methods take ``self.lock``; rule violations raise
+``LadokError`` (status, Ladok-style I18nNyckel, Swedish text), which the app renders as
+``base:Hinder``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from dataclasses import dataclass, field
+
+from brygga import personnummer as pnr_mod
+from simulators import datagen
+from simulators.ladok import events as ev
+from simulators.ladok.events import new_uid
+from simulators.ladok.feed import Feed
+
+TIDIGT_AVBROTT_DAGAR = 21  # avbrott before study start + 21 days is an early avbrott
+AVGIFT = "studiedeltagande.domain.studieavgiftsbetalningsvarde."
+AVGIFTSVARDEN = {AVGIFT + v for v in ("ej_betald", "ej_aktuell", "betald", "aterbetald", "ej_provad", "undantag")}
+VILLKORSTYPER = {f"studiedeltagande.domain.behorighetsvillkor.typ.{t}" for t in ("sb", "gba", "ov")}
+ORSAK = "studiedeltagande.domain.aterbudsorsak."
+ATERBUDSORSAKER = {ORSAK + "meddelat.av.studenten", ORSAK + "uteblev"}
+UTBILDNINGSTYP_ID = {"kurs": 22, "program": 42}
+BETYGSSKALOR = {  # BetygsskalaID -> {betyg: BetygsgradID}
+    2302: {"U": 2303, "G": 2304, "VG": 2305},
+    131657: {"F": 131658, "Fx": 131659, "E": 131660, "D": 131661, "C": 131662, "B": 131663, "A": 131664},
+}
+STUDIEORTER = {1: "Göteborg", 2: "Stockholm", 3: "Lund", 9: "Distans"}  # StudielokaliseringID
+
+
+class LadokError(Exception):
+    def __init__(self, status: int, key: str, text: str):
+        super().__init__(f"{status} {key}: {text}")
+        self.status, self.key, self.text = status, key, text
+
+
+def _hinder(key: str, text: str) -> LadokError:
+    return LadokError(409, f"studiedeltagande.hinder.{key}", text)
+
+
+def _missing(what: str, uid: str) -> LadokError:
+    return LadokError(404, f"{what}.hittades.ej", f"{what} {uid} finns inte")
+
+
+@dataclass
+class Adress:
+    utdelningsadress: str
+    postnummer: str
+    postort: str
+
+
+@dataclass
+class Student:
+    uid: str
+    personnummer: str
+    fornamn: str
+    efternamn: str
+    skyddad: bool = False
+    adress: Adress | None = None
+
+
+@dataclass
+class Modul:
+    uid: str
+    kod: str
+    benamning: str
+    omfattning: str
+
+
+@dataclass
+class Utbildning:
+    uid: str
+    instans_uid: str
+    kod: str
+    sv: str
+    en: str
+    omfattning: str
+    typ: str  # "kurs" | "program"
+    moduler: list[Modul] = field(default_factory=list)
+
+    @property
+    def utbildningstyp_id(self) -> int:
+        return UTBILDNINGSTYP_ID[self.typ]
+
+
+@dataclass
+class Tillfalle:
+    uid: str
+    utbildning: Utbildning
+    kod: str
+    start: dt.date
+    slut: dt.date
+    takt: int = 100
+    studielokalisering_id: int = 1
+    omgangar: list[str] = field(default_factory=list)
+    installt: bool = False
+    utannonserat: bool = True
+    ingaende: list[str] = field(default_factory=list)  # programme: course instance uids in the package
+    paketeringar: list[str] = field(default_factory=list)  # course: programme instances containing it
+
+    @property
+    def reg_start(self) -> dt.date:
+        return self.start - dt.timedelta(days=14)
+
+    @property
+    def reg_slut(self) -> dt.date:
+        return self.start + dt.timedelta(days=TIDIGT_AVBROTT_DAGAR)
+
+    @property
+    def studieort(self) -> str:
+        return STUDIEORTER.get(self.studielokalisering_id, "Okänd")
+
+    def attribut(self) -> list[tuple[int, str, str]]:
+        """(Grupp, Namn, Varde) for the facts ui:Utbildningstillfalle has no own element for."""
+        u = self.utbildning
+        out = [
+            (0, "utbildningstillfalle.attribut.utbildningskod", u.kod),
+            (0, "utbildningstillfalle.attribut.studieort", self.studieort),
+            (0, "utbildningstillfalle.attribut.studietakt", str(self.takt)),
+        ]
+        out += [(i, "utbildningstillfalle.attribut.antagningsomgang", o) for i, o in enumerate(self.omgangar)]
+        out += [(i, "utbildningstillfalle.attribut.ingaende.utbildningstillfalle", c) for i, c in enumerate(self.ingaende)]
+        return out
+
+    def json(self) -> dict:
+        u = self.utbildning
+        return {
+            "uid": self.uid, "utbildningskod": u.kod, "tillfalleskod": self.kod, "typ": u.typ,
+            "benamning": {"sv": u.sv, "en": u.en}, "omfattning": u.omfattning,
+            "start": self.start.isoformat(), "slut": self.slut.isoformat(), "studietakt": self.takt,
+            "studieort": self.studieort, "antagningsomgangar": self.omgangar, "installt": self.installt,
+            "utannonserat": self.utannonserat, "ingaende": self.ingaende, "paketeringar": self.paketeringar,
+            "moduler": [m.kod for m in u.moduler],
+        }
+
+
+@dataclass
+class Villkor:
+    kod: str  # ExternTextUID (NyA's villkor id)
+    typ: str
+    borttaget: bool = False
+    manuellt: bool = False
+
+
+@dataclass
+class Registrering:
+    uid: str
+    period: int
+    datum: dt.date
+    aterkallad: dt.date | None = None
+
+
+@dataclass
+class Aterbud:
+    uid: str
+    datum: dt.date
+    orsak: str
+    externt_system: str | None
+
+
+@dataclass
+class Avbrott:
+    uid: str
+    datum: dt.date
+    tidigt: bool
+    externreferens: str | None
+
+
+@dataclass
+class Antagning:
+    uid: str
+    student_uid: str
+    tillfalle: Tillfalle
+    anmalningsnummer: str | None
+    avgift: str
+    paket: "Antagning | None" = None
+    villkor: dict[str, Villkor] = field(default_factory=dict)
+    aterbud: Aterbud | None = None
+    avbrott: Avbrott | None = None
+    registreringar: list[Registrering] = field(default_factory=list)
+    barn: list["Antagning"] = field(default_factory=list)
+
+    def aktuella_villkor(self) -> list[Villkor]:
+        return [v for v in self.villkor.values() if not v.borttaget]
+
+    def aktiva_registreringar(self) -> list[Registrering]:
+        return [r for r in self.registreringar if r.aterkallad is None]
+
+    @property
+    def registrerad(self) -> bool:
+        return bool(self.aktiva_registreringar()) or any(b.registrerad for b in self.barn)
+
+    @property
+    def aktiv(self) -> bool:
+        return self.aterbud is None and self.avbrott is None
+
+    @property
+    def tillstand(self) -> str:
+        if self.aterbud:
+            return "aterbud"
+        if self.avbrott:
+            return "tidigtavbrott" if self.avbrott.tidigt else "avbrott"
+        return "registrerad" if self.registrerad else "ej_paborjad"
+
+    def json(self) -> dict:
+        return {
+            "uid": self.uid, "student_uid": self.student_uid, "utbildningstillfalle_uid": self.tillfalle.uid,
+            "utbildningskod": self.tillfalle.utbildning.kod, "typ": self.tillfalle.utbildning.typ,
+            "anmalningsnummer": self.anmalningsnummer, "studieavgiftsbetalning": self.avgift,
+            "kurspaketeringstillfalle_uid": self.paket.tillfalle.uid if self.paket else None,
+            "paket_tillfallesantagning_uid": self.paket.uid if self.paket else None,
+            "tillstand": self.tillstand,
+            "villkor": [{"kod": v.kod, "typ": v.typ, "borttaget": v.borttaget, "manuellt": v.manuellt}
+                        for v in self.villkor.values()],
+            "aterbud": self.aterbud and {"datum": self.aterbud.datum.isoformat(), "orsak": self.aterbud.orsak,
+                                         "externt_system": self.aterbud.externt_system},
+            "avbrott": self.avbrott and {"datum": self.avbrott.datum.isoformat(), "tidigt": self.avbrott.tidigt},
+            "registreringar": [{"uid": r.uid, "period": r.period, "datum": r.datum.isoformat(),
+                                "aterkallad": r.aterkallad and r.aterkallad.isoformat()} for r in self.registreringar],
+            "barn": [b.uid for b in self.barn],
+        }
+
+
+@dataclass
+class Resultat:
+    uid: str
+    antagning: Antagning
+    modul: Modul
+    betyg: str
+    betygsskala_id: int
+    betygsgrad_id: int
+    examinationsdatum: dt.date
+
+
+@dataclass
+class Tillgodoraknande:
+    uid: str
+    student_uid: str
+    benamning: str
+    omfattning: str
+    beslutsdatum: dt.date
+    kurspaketeringstillfalle_uid: str | None = None
+
+
+@dataclass
+class Placering:
+    """A request to place an admission (from NyA, via Brygga) in the student's study plan."""
+
+    student_uid: str
+    tillfalle_uid: str
+    anmalningsnummer: str
+    avgift: str = AVGIFT + "ej_aktuell"
+    kurspaketeringstillfalle_uid: str | None = None
+    fristaende: bool = False
+    inom_kurspaketering: bool = False
+    villkor: list[tuple[str, str]] = field(default_factory=list)  # (kod, typ)
+
+
+class LadokState:
+    def __init__(self, page_size: int = 50):
+        self.lock = threading.RLock()
+        self.page_size = page_size
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.feed = Feed(self.page_size)
+            self.students: dict[str, Student] = {}
+            self.by_pnr: dict[str, Student] = {}
+            self.utbildningar: dict[str, Utbildning] = {}  # by kod
+            self.tillfallen: dict[str, Tillfalle] = {}
+            self.antagningar: dict[str, Antagning] = {}
+            self.by_anmalningsnummer: dict[str, Antagning] = {}
+            self.plan: dict[str, list[Antagning]] = {}  # student uid -> antagningar
+            self.resultat: dict[str, list[Resultat]] = {}
+            self.tillgodo: dict[str, list[Tillgodoraknande]] = {}
+            self._index: dict[tuple[str, str], list[Tillfalle]] = {}  # (field, value) -> instances
+
+    def _emit(self, e: ev.Event) -> None:
+        self.feed.append(*e)
+
+    # --- students -------------------------------------------------------------------------
+    def etablera_student(self, personnummer: str, fornamn: str, efternamn: str, *, skyddad: bool = False,
+                         adress: Adress | None = None, emit: bool = True) -> Student:
+        try:
+            pnr = pnr_mod.parse(personnummer).value
+        except pnr_mod.InvalidPersonnummer as e:
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}")
+        if not fornamn or not efternamn:
+            raise LadokError(400, "studentinformation.hinder.namn.saknas", "Förnamn och efternamn krävs")
+        if skyddad and adress is not None:
+            raise LadokError(400, "studentinformation.hinder.skyddad.adress",
+                             "Adress får inte lämnas för en person med skyddade personuppgifter")
+        with self.lock:
+            if pnr in self.by_pnr:
+                raise LadokError(409, "studentinformation.hinder.personnummer.finns",
+                                 "Det finns redan en student med detta personnummer")
+            s = Student(new_uid(), pnr, fornamn, efternamn, skyddad, adress)
+            self.students[s.uid] = self.by_pnr[pnr] = s
+            if emit:
+                self._emit(ev.student(s))
+            return s
+
+    def student(self, uid: str) -> Student:
+        s = self.students.get(uid)
+        if s is None:
+            raise _missing("student", uid)
+        return s
+
+    def student_by_pnr(self, personnummer: str) -> Student:
+        try:
+            pnr = pnr_mod.parse(personnummer).value
+        except pnr_mod.InvalidPersonnummer as e:
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}")
+        s = self.by_pnr.get(pnr)
+        if s is None:
+            raise LadokError(404, "student.hittades.ej", "Ingen student med detta personnummer")
+        return s
+
+    # --- catalogue ------------------------------------------------------------------------
+    def add_utbildning(self, kod: str, sv: str, en: str, omfattning: str, typ: str,
+                       moduler: list[tuple[str, str, str]] = ()) -> Utbildning:
+        if typ not in UTBILDNINGSTYP_ID:
+            raise LadokError(400, "utbildningsinformation.typ.ogiltig", f"Okänd utbildningstyp {typ}")
+        with self.lock:
+            if kod in self.utbildningar:
+                return self.utbildningar[kod]
+            u = Utbildning(new_uid(), new_uid(), kod, sv, en, omfattning, typ,
+                           [Modul(new_uid(), k, b, o) for k, b, o in moduler])
+            self.utbildningar[kod] = u
+            return u
+
+    def add_tillfalle(self, utbildning: Utbildning, kod: str, start: dt.date, slut: dt.date, *, takt: int = 100,
+                      studielokalisering_id: int = 1, omgangar: list[str] = (), ingaende: list[str] = (),
+                      utannonserat: bool = True, installt: bool = False) -> Tillfalle:
+        with self.lock:
+            if ingaende and utbildning.typ != "program":
+                raise LadokError(400, "utbildningsinformation.ingaende.ej.program", "Endast program kan paketera")
+            kurser = [self.tillfalle(c) for c in ingaende]
+            t = Tillfalle(new_uid(), utbildning, kod, start, slut, takt, studielokalisering_id, list(omgangar),
+                          installt, utannonserat, list(ingaende))
+            for c in kurser:
+                c.paketeringar.append(t.uid)
+            self.tillfallen[t.uid] = t
+            keys = [("utbildningskod", utbildning.kod), ("tillfalleskod", kod), ("alla", "")]
+            for key in keys + [("antagningsomgang", o) for o in t.omgangar]:
+                self._index.setdefault(key, []).append(t)
+            return t
+
+    def tillfalle(self, uid: str) -> Tillfalle:
+        t = self.tillfallen.get(uid)
+        if t is None:
+            raise _missing("utbildningstillfalle", uid)
+        return t
+
+    def filtrera(self, *, antagningsomgang: str | None = None, tillfalleskod: str | None = None,
+                 utbildningskod: str | None = None, page: int = 1, limit: int = 400) -> tuple[int, list[Tillfalle]]:
+        criteria = {"antagningsomgang": antagningsomgang, "tillfalleskod": tillfalleskod,
+                    "utbildningskod": utbildningskod}
+        given = [(k, v) for k, v in criteria.items() if v]
+        with self.lock:
+            lists = [self._index.get(kv, []) for kv in given] or [self._index.get(("alla", ""), [])]
+            base = min(lists, key=len)
+            hits = [t for t in base if all(
+                (k == "antagningsomgang" and v in t.omgangar) or (k == "tillfalleskod" and t.kod == v)
+                or (k == "utbildningskod" and t.utbildning.kod == v) for k, v in given)]
+        start = (max(page, 1) - 1) * limit
+        return len(hits), hits[start:start + limit]
+
+    def stall_in(self, tillfalle_uid: str) -> Tillfalle:
+        with self.lock:
+            t = self.tillfalle(tillfalle_uid)
+            if not t.installt:
+                t.installt = True
+                self._emit(ev.utbildningstillfalle_installt(t))
+            return t
+
+    def utannonsera(self, tillfalle_uid: str, utannonserat: bool) -> Tillfalle:
+        """Change the advertised flag; a course instance publishes KurstillfalleTillStatusEvent."""
+        with self.lock:
+            t = self.tillfalle(tillfalle_uid)
+            t.utannonserat = utannonserat
+            if t.utbildning.typ == "kurs":
+                self._emit(ev.kurstillfalle_till_status(t))
+            return t
+
+    # --- study plan -----------------------------------------------------------------------
+    def antagning(self, uid: str) -> Antagning:
+        a = self.antagningar.get(uid)
+        if a is None:
+            raise _missing("tillfallesantagning", uid)
+        return a
+
+    def antagning_for(self, student_uid: str, tillfalle_uid: str) -> Antagning:
+        for a in self.plan.get(student_uid, ()):
+            if a.tillfalle.uid == tillfalle_uid and a.aterbud is None:
+                return a
+        raise _missing("tillfallesantagning", f"{student_uid}/{tillfalle_uid}")
+
+    def placera(self, p: Placering) -> tuple[Antagning, bool]:
+        """Place an admission; returns (antagning, created). Idempotent on Anmalningsnummer."""
+        if p.avgift not in AVGIFTSVARDEN:
+            raise LadokError(400, "studiedeltagande.studieavgiftsbetalning.ogiltig", f"Okänt värde {p.avgift}")
+        if not p.anmalningsnummer:
+            raise LadokError(400, "studiedeltagande.anmalningsnummer.saknas", "Anmalningsnummer krävs")
+        for kod, typ in p.villkor:
+            if typ not in VILLKORSTYPER:
+                raise LadokError(400, "studiedeltagande.behorighetsvillkor.typ.ogiltig", f"Okänd villkorstyp {typ}")
+        with self.lock:
+            existing = self.by_anmalningsnummer.get(p.anmalningsnummer)
+            if existing is not None:
+                if (existing.student_uid, existing.tillfalle.uid) != (p.student_uid, p.tillfalle_uid):
+                    raise _hinder("anmalningsnummer.konflikt",
+                                  "Anmälningsnumret är redan använt för en annan student eller ett annat tillfälle")
+                return existing, False
+            self.student(p.student_uid)
+            t = self.tillfalle(p.tillfalle_uid)
+            if t.installt:
+                raise _hinder("utbildningstillfalle.installt", "Utbildningstillfället är inställt")
+            plan = self.plan.setdefault(p.student_uid, [])
+            for a in plan:
+                if a.tillfalle.uid == t.uid and a.aterbud is None:
+                    raise _hinder("antagning.finns", "Studenten är redan antagen till utbildningstillfället")
+                if a.tillfalle.utbildning is t.utbildning and a.tillfalle is not t and a.aktiva_registreringar():
+                    raise _hinder("redan.paborjat", "Studenten har redan påbörjat utbildningen "
+                                  f"(registrerad på tillfälle {a.tillfalle.kod}); tillfällesbyte krävs")
+            paket = self._paket_for(p, t, plan)
+            a = Antagning(new_uid(), p.student_uid, t, p.anmalningsnummer, p.avgift, paket,
+                          {kod: Villkor(kod, typ) for kod, typ in p.villkor})
+            if paket:
+                paket.barn.append(a)
+            plan.append(a)
+            self.antagningar[a.uid] = self.by_anmalningsnummer[p.anmalningsnummer] = a
+            self._emit(ev.forvantat_deltagande(a))
+            return a, True
+
+    def _paket_for(self, p: Placering, t: Tillfalle, plan: list[Antagning]) -> Antagning | None:
+        if p.fristaende:
+            return None
+        admitted = {a.tillfalle.uid: a for a in plan if a.tillfalle.utbildning.typ == "program" and a.aktiv}
+        if p.kurspaketeringstillfalle_uid:
+            if p.kurspaketeringstillfalle_uid not in t.paketeringar:
+                raise _hinder("ej.ingaende.i.kurspaketering",
+                              "Utbildningstillfället ingår inte i det angivna kurspaketeringstillfället")
+            paket = admitted.get(p.kurspaketeringstillfalle_uid)
+            if paket is None:
+                raise _hinder("kurspaketering.saknas",
+                              "Studenten är inte antagen till kurspaketeringstillfället i studieplanen")
+            return paket
+        candidates = [admitted[uid] for uid in t.paketeringar if uid in admitted]
+        if len(candidates) > 1:
+            raise _hinder("flera.kurspaketeringar", "Utbildningstillfället ingår i flera kurspaketeringstillfällen "
+                          "som studenten är antagen till; ange kurspaketeringstillfälle eller fristående")
+        if not candidates and p.inom_kurspaketering:
+            raise _hinder("kurspaketering.saknas",
+                          "Studenten är inte antagen till något kurspaketeringstillfälle som innehåller tillfället")
+        return candidates[0] if candidates else None
+
+    def satt_villkor(self, antagning_uid: str, villkor: list[tuple[str, str]]) -> Antagning:
+        for _, typ in villkor:
+            if typ not in VILLKORSTYPER:
+                raise LadokError(400, "studiedeltagande.behorighetsvillkor.typ.ogiltig", f"Okänd villkorstyp {typ}")
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            a.villkor = {kod: Villkor(kod, typ) for kod, typ in villkor}
+            self._emit(ev.nuvarande_villkor(a))
+            return a
+
+    def lyft_villkor(self, antagning_uid: str, kod: str, *, manuellt: bool = False) -> Antagning:
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            v = a.villkor.get(kod)
+            if v is None or v.borttaget:
+                raise _missing("behorighetsvillkor", kod)
+            v.borttaget, v.manuellt = True, manuellt
+            self._emit(ev.nuvarande_villkor(a))
+            return a
+
+    def aterbud(self, antagning_uid: str, datum: dt.date, orsak: str, externt_system: str | None) -> Antagning:
+        """Record återbud; a programme återbud covers the course admissions inside its package."""
+        if orsak not in ATERBUDSORSAKER:
+            raise LadokError(400, "studiedeltagande.aterbudsorsak.ogiltig", f"Okänd återbudsorsak {orsak}")
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.aterbud:
+                raise _hinder("aterbud.finns", "Återbud är redan registrerat på tillfällesantagningen")
+            if a.registrerad:
+                raise _hinder("registrerad", "Studenten är registrerad på utbildningstillfället; återbud kan inte ges")
+            if a.avbrott:
+                raise _hinder("avbrott.finns", "Studenten har avbrott på utbildningstillfället")
+            for x in [a, *a.barn]:
+                if x.aterbud is None:
+                    x.aterbud = Aterbud(new_uid(), datum, orsak, externt_system)
+                    self._emit(ev.aterbud(x))
+            return a
+
+    def avbrott(self, antagning_uid: str, datum: dt.date, externreferens: str | None = None) -> Antagning:
+        """Avbrott; before study start + 21 days it is an early avbrott and the registrations are withdrawn."""
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.avbrott:
+                raise _hinder("avbrott.finns", "Avbrott är redan registrerat")
+            regs = [(x, r) for x in [a, *a.barn] for r in x.aktiva_registreringar()]
+            if not regs:
+                raise _hinder("ej.registrerad", "Studenten är inte registrerad; avbrott kräver registrering")
+            tidigt = datum < a.tillfalle.start + dt.timedelta(days=TIDIGT_AVBROTT_DAGAR)
+            a.avbrott = Avbrott(new_uid(), datum, tidigt, externreferens)
+            if tidigt:
+                for x, r in regs:
+                    r.aterkallad = datum
+                    x.avbrott = x.avbrott or a.avbrott
+                    self._emit(ev.aterkallad_registrering(x, r))
+            self._emit(ev.avbrott(a))
+            return a
+
+    def registrera(self, antagning_uid: str, period: int = 1, datum: dt.date | None = None) -> Registrering:
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.tillfalle.utbildning.typ != "kurs":
+                raise _hinder("registrering.ej.kurs", "Registrering görs på kurstillfällen")
+            if not a.aktiv or a.tillfalle.installt:
+                raise _hinder("registrering.ej.mojlig", "Återbud, avbrott eller inställt tillfälle")
+            if any(r.period == period for r in a.aktiva_registreringar()):
+                raise _hinder("redan.registrerad", "Studenten är redan registrerad för perioden")
+            r = Registrering(new_uid(), period, datum or a.tillfalle.start)
+            a.registreringar.append(r)
+            self._emit(ev.registrering(a, r))
+            return r
+
+    # --- results, breaks, degrees ---------------------------------------------------------
+    def rapportera_resultat(self, antagning_uid: str, modulkod: str, betyg: str,
+                            examinationsdatum: dt.date) -> Resultat:
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            modul = next((m for m in a.tillfalle.utbildning.moduler if m.kod == modulkod), None)
+            if modul is None:
+                raise _missing("modul", modulkod)
+            if not a.aktiva_registreringar():
+                raise LadokError(409, "resultat.hinder.ej.registrerad", "Studenten är inte registrerad på kursen")
+            skala = next((s for s, g in BETYGSSKALOR.items() if betyg in g), None)
+            if skala is None:
+                raise LadokError(400, "resultat.betyg.ogiltigt", f"Okänt betyg {betyg}")
+            r = Resultat(new_uid(), a, modul, betyg, skala, BETYGSSKALOR[skala][betyg], examinationsdatum)
+            self.resultat.setdefault(a.student_uid, []).append(r)
+            self._emit(ev.resultat(a, r))
+            return r
+
+    def tillgodoraknande(self, student_uid: str, benamning: str, omfattning: str, beslutsdatum: dt.date,
+                         kurspaketeringstillfalle_uid: str | None = None) -> Tillgodoraknande:
+        with self.lock:
+            self.student(student_uid)
+            tg = Tillgodoraknande(new_uid(), student_uid, benamning, omfattning, beslutsdatum,
+                                  kurspaketeringstillfalle_uid)
+            self.tillgodo.setdefault(student_uid, []).append(tg)
+            self._emit(ev.tillgodoraknande(tg))
+            return tg
+
+    def uppehall(self, antagning_uid: str, start: dt.date, slut: dt.date, anteckning: str | None = None) -> str:
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.tillfalle.utbildning.typ != "program":
+                raise _hinder("uppehall.ej.program", "Studieuppehåll registreras på kurspaketeringstillfällen")
+            uid = new_uid()
+            self._emit(ev.uppehall(a, uid, start, slut, anteckning))
+            return uid
+
+    def utfarda_bevis(self, student_uid: str, datum: dt.date, kurspaketeringstillfalle_uid: str | None = None) -> str:
+        with self.lock:
+            self.student(student_uid)
+            paket = self.tillfalle(kurspaketeringstillfalle_uid) if kurspaketeringstillfalle_uid else None
+            uid = new_uid()
+            self._emit(ev.utfardat_bevis(student_uid, uid, datum, paket))
+            return uid
+
+    # --- feed -----------------------------------------------------------------------------
+    def feed_page(self, n: int | None, base_url: str) -> bytes | None:
+        with self.lock:
+            return self.feed.page(n, base_url)
+
+    def prune(self, keep_pages: int) -> int:
+        with self.lock:
+            return self.feed.prune(keep_pages)
+
+    def generate(self, n: int, seed: int = 0) -> int:
+        """Publish ``n`` synthetic events of mixed types (benchmarks); the study plans stay untouched."""
+        rng = random.Random(seed)
+        with self.lock:
+            kurser = [t for t in self.tillfallen.values() if t.utbildning.typ == "kurs" and t.utbildning.moduler]
+            if not kurser:
+                raise LadokError(409, "sim.katalog.tom", "Katalogen saknar kurstillfällen; seeda först")
+            today = dt.date.today()
+            for i in range(n):
+                t = rng.choice(kurser)
+                a = Antagning(new_uid(), new_uid(), t, f"NYA-{rng.randrange(10**8)}", AVGIFT + "ej_aktuell",
+                              villkor={"V1": Villkor("V1", "studiedeltagande.domain.behorighetsvillkor.typ.ov")})
+                kind = i % 5
+                if kind == 0:
+                    e = ev.forvantat_deltagande(a)
+                elif kind == 1:
+                    e = ev.registrering(a, Registrering(new_uid(), 1, t.start))
+                elif kind == 2:
+                    m = t.utbildning.moduler[0]
+                    e = ev.resultat(a, Resultat(new_uid(), a, m, "G", 2302, 2304, today))
+                elif kind == 3:
+                    a.aterbud = Aterbud(new_uid(), today, ORSAK + "meddelat.av.studenten", "NyA")
+                    e = ev.aterbud(a)
+                else:
+                    e = ev.nuvarande_villkor(a)
+                self._emit(e)
+            return n
+
+    # --- seeding --------------------------------------------------------------------------
+    def seed_students(self, n: int, seed: int = 1) -> list[Student]:
+        out = []
+        for p in datagen.people(n, seed):
+            adr = p.address and Adress(p.address.utdelningsadress, p.address.postnummer, p.address.postort)
+            out.append(self.etablera_student(p.personnummer, p.fornamn, p.efternamn, skyddad=p.skyddad,
+                                             adress=None if p.skyddad else adr, emit=False))
+        return out
+
+    def json_plan(self, student_uid: str) -> list[dict]:
+        with self.lock:
+            self.student(student_uid)
+            return [a.json() for a in self.plan.get(student_uid, [])]

@@ -1,0 +1,111 @@
+"""Ladok3 XML: namespaces, a compact element builder, the event envelope and the schema.
+
+Content is described as nested ``(prefixed_name, value)`` pairs in XSD order: ``None`` values are
+left out, a list value becomes child elements, anything else becomes text (booleans as
+``true``/``false``, dates in ISO form). Repeated elements are repeated pairs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+from lxml import etree
+
+from brygga import xmlsafe
+from brygga.paths import SCHEMAS
+
+NS = {
+    "base": "http://schemas.ladok.se",
+    "si": "http://schemas.ladok.se/studentinformation",
+    "sd": "http://schemas.ladok.se/studiedeltagande",
+    "ui": "http://schemas.ladok.se/utbildningsinformation",
+    "rr": "http://schemas.ladok.se/resultat",
+    "ex": "http://schemas.ladok.se/examen",
+    "events": "http://schemas.ladok.se/events",
+    "dap": "http://schemas.ladok.se/dap",
+}
+ATOM = "http://www.w3.org/2005/Atom"
+SCHEMA_DIR = SCHEMAS / "ladok"
+LAROSATE_ID = 27
+ANVANDARNAMN = "brygga-sim@ladok.se"
+
+Items = Iterable[tuple[str, object]]
+
+
+_QNAMES: dict[str, str] = {}
+
+
+def q(name: str) -> str:
+    """``sd:Aterbud`` -> ``{http://schemas.ladok.se/studiedeltagande}Aterbud`` (memoised)."""
+    qname = _QNAMES.get(name)
+    if qname is None:
+        prefix, local = name.split(":")
+        qname = _QNAMES[name] = f"{{{NS[prefix]}}}{local}"
+    return qname
+
+
+def text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(value)
+
+
+def fill(parent: etree._Element, items: Items) -> etree._Element:
+    for name, value in items:
+        if value is None:
+            continue
+        child = etree.SubElement(parent, q(name))
+        if isinstance(value, list):
+            fill(child, value)
+        else:
+            child.text = text(value)
+    return parent
+
+
+def element(name: str, items: Items = (), nsmap: dict[str, str] = NS) -> etree._Element:
+    return fill(etree.Element(q(name), nsmap=nsmap), items)
+
+
+def benamningar(sv: str, en: str | None = None) -> list:
+    out = [("base:Benamning", [("base:Sprakkod", "sv"), ("base:Text", sv)])]
+    if en:
+        out.append(("base:Benamning", [("base:Sprakkod", "en"), ("base:Text", en)]))
+    return out
+
+
+def link(parent: etree._Element, rel: str, uri: str) -> None:
+    """A ``dap:link`` (Ladok's hypermedia relation); must be the first children of a dap:Base type."""
+    etree.SubElement(parent, q("dap:link"), rel=f"http://relations.ladok.se/{rel}", uri=uri)
+
+
+def event(name: str, items: Items, student_uid: str | None = None) -> etree._Element:
+    """An event element: ``events:HandelseUID`` then ``events:EventContext`` (XSD BaseEvent order)."""
+    context = [
+        ("events:Anvandarnamn", ANVANDARNAMN),
+        ("events:LarosateID", LAROSATE_ID),
+        ("events:StudentUID", student_uid),
+    ]
+    head = [("events:HandelseUID", str(uuid.uuid4())), ("events:EventContext", context)]
+    prefix = name.split(":")[0]
+    return element(name, [*head, *items], {prefix: NS[prefix], "events": NS["events"]})
+
+
+def service_of(name: str) -> str:
+    """``sd:AterbudEvent`` -> ``studiedeltagande`` (the path segment in the Atom category term)."""
+    return NS[name.split(":")[0]].rsplit("/", 1)[-1]
+
+
+def tostring(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def schema() -> etree.XMLSchema:
+    """All public Ladok3 XSDs in one validator (cached by brygga.xmlsafe)."""
+    return xmlsafe.schema_from_files("ladok", sorted(Path(SCHEMA_DIR).glob("*.xsd")))
