@@ -1,0 +1,138 @@
+"""Brygga's internal records: what mappings produce from and turn into external formats."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LadokEvent:
+    """One event from Ladok's Atom feed (a Handelse)."""
+
+    entry_id: str
+    handelse_uid: str
+    event_type: str  # local name, e.g. "RegistreringEvent"
+    service: str  # e.g. "studiedeltagande"
+    updated: str
+    student_uid: str | None
+    fields: dict[str, Any]
+
+
+@dataclass
+class FeedPage:
+    """One page of the Atom feed, events oldest first."""
+
+    self_url: str | None
+    via_url: str | None
+    prev_archive: str | None
+    next_archive: str | None
+    events: list[LadokEvent] = field(default_factory=list)
+    errors: list[Any] = field(default_factory=list)  # mappings.base.RecordError
+    skipped: Counter = field(default_factory=Counter)  # unknown event types -> count
+
+    @property
+    def number(self) -> int | None:
+        """The archive page number, from the ``via`` (or ``self``) link's last path segment."""
+        for url in (self.via_url, self.self_url):
+            tail = (url or "").rstrip("/").rsplit("/", 1)[-1]
+            if tail.isdigit():
+                return int(tail)
+        return None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An utbildningstillfälle offered in an admission round (utbud)."""
+
+    offer_id: str  # Ladok utbildningstillfälle UID
+    utbildningskod: str
+    tillfalleskod: str
+    name_sv: str
+    credits: str  # hp, decimal as text ("7.5")
+    start: str  # ISO dates
+    end: str
+    studietakt: int
+    places: int
+    name_en: str | None = None
+    studieort: str | None = None
+    programme_code: str | None = None  # programme-internal offers
+    package_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Merit:
+    merit_id: str  # stable id, e.g. the Ladok HandelseUID or result UID
+    personnummer: str
+    type: str  # registrering|resultat|tillgodoraknande|avbrott|studieuppehall|examen
+    utbildningskod: str
+    date: str
+    tillfalleskod: str | None = None
+    modul: str | None = None
+    credits: str | None = None
+    grade: str | None = None
+    source_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    code: str
+    text: str
+    lifted: bool = False
+    lifted_date: str | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    admission_id: str
+    sequence: int
+    round: str
+    personnummer: str
+    given_name: str
+    family_name: str
+    offer_id: str
+    utbildningskod: str
+    tillfalleskod: str
+    programme_internal: bool
+    admitted: bool
+    accepted: bool
+    fee_liable: bool
+    application_fee_paid: bool | None = None
+    programme_code: str | None = None
+    package_id: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    aterbud_date: str | None = None
+
+
+@dataclass(frozen=True)
+class NyaAterbud:
+    aterbud_id: str
+    sequence: int
+    admission_id: str
+    personnummer: str
+    offer_id: str
+    date: str
+    origin: str  # applicant|staff|ladok
+    registered: str | None = None
+
+
+@dataclass(frozen=True)
+class AterbudReport:
+    """An återbud entered in Ladok, reported to NyA."""
+
+    admission_id: str
+    date: str
+    source_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class ConditionChange:
+    sequence: int
+    admission_id: str
+    personnummer: str
+    offer_id: str
+    code: str
+    text: str
+    change: str  # added|lifted
+    date: str

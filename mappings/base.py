@@ -1,0 +1,212 @@
+"""Building blocks of the mapping layer: keys, record errors, XSD validation that names the bad
+record, streaming helpers, and XSLT mappings.
+
+A mapping translates between one external format (system, message type, version) and Brygga's
+records (plain dataclasses in ``brygga.records``). Writers validate what they produce against the
+format's XSD; readers validate what they accept. One bad record never sinks its batch: it comes
+back as a ``RecordError`` (record id, field, rule) and the caller quarantines it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from lxml import etree
+
+from brygga import xmlsafe
+from brygga.paths import SCHEMAS
+
+
+@dataclass(frozen=True, order=True)
+class MappingKey:
+    system: str  # "ladok", "nya", ...
+    message: str  # "offer", "admission", "events", ...
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.system}.{self.message}.v{self.version}"
+
+
+class MappingError(Exception):
+    """The mapping itself is broken (e.g. its output does not match its XSD for every record)."""
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record that could not be mapped: which record, which field, which rule."""
+
+    record_id: str
+    field: str
+    rule: str
+    kind: str | None = None
+
+    def __str__(self) -> str:
+        return f"record {self.record_id}: field {self.field}: {self.rule}"
+
+
+class Mapping:
+    """Base class. Subclasses set ``key`` and ``schema`` (path under ``schemas/``, or None) and
+    implement ``write(records) -> (bytes, errors)`` and/or ``read(source) -> iterator``."""
+
+    key: MappingKey
+    schema: str | None = None
+    description: str = ""
+
+    def xsd(self) -> etree.XMLSchema:
+        if not self.schema:
+            raise MappingError(f"{self.key} has no schema")
+        return xmlsafe.load_schema(SCHEMAS / self.schema)
+
+    def __repr__(self) -> str:
+        return f"<mapping {self.key}>"
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def validate_records(
+    doc: etree._Element,
+    schema: etree.XMLSchema,
+    record_tag: str,
+    ids: list[str],
+    *,
+    max_rounds: int = 50,
+) -> list[RecordError]:
+    """Validate ``doc``; records (children named ``record_tag`` under one parent) that make it
+    invalid are removed from ``doc`` and reported. Returns the errors; ``doc`` is then valid.
+
+    lxml reports each violation with an XPath; its record index tells which record is bad.
+    """
+    errors: list[RecordError] = []
+    records = [el for el in doc.iter(record_tag)]
+    if len(records) != len(ids):
+        raise MappingError("record ids do not match the records in the document")
+    alive = dict(zip(map(id, records), ids))
+    for _ in range(max_rounds):
+        if schema.validate(doc):
+            return errors
+        bad: dict[int, etree._Element] = {}
+        log = list(schema.error_log)
+        for entry in log:
+            el = _record_of(doc, entry.path, record_tag)
+            if el is None:
+                raise MappingError(f"document invalid outside any record: {entry.message} at {entry.path}")
+            if id(el) in alive and id(el) not in bad:
+                bad[id(el)] = el
+                field = _field_of(entry.path, record_tag)
+                errors.append(RecordError(alive[id(el)], field, _clean(entry.message)))
+        if not bad:
+            raise MappingError(f"document invalid: {log[0].message}")
+        for el in bad.values():
+            alive.pop(id(el), None)
+            el.getparent().remove(el)
+    raise MappingError("too many validation rounds")
+
+
+def _record_of(doc: etree._Element, path: str, record_tag: str) -> etree._Element | None:
+    try:
+        found = doc.getroottree().xpath(path)
+    except etree.XPathEvalError:
+        return None
+    el = found[0] if found else None
+    while el is not None and el.tag != record_tag:
+        el = el.getparent()
+    return el
+
+
+def _field_of(path: str, record_tag: str) -> str:
+    local = etree.QName(record_tag).localname
+    parts = path.split("/")
+    for i, p in enumerate(parts):
+        if p.split(":")[-1].split("[")[0] == local:
+            rest = [_INDEX.sub("", q.split(":")[-1]) for q in parts[i + 1 :]]
+            return "/".join(rest) or local
+    return _INDEX.sub("", parts[-1].split(":")[-1])
+
+
+def _clean(message: str) -> str:
+    return re.sub(r"\{[^}]*\}", "", message)
+
+
+def stream_elements(source, tag: str) -> Iterator[etree._Element]:
+    """Yield each ``tag`` element of a large document and free it afterwards: memory stays flat."""
+    for _, el in xmlsafe.iterparse(source, tag=tag):
+        yield el
+        el.clear(keep_tail=False)
+        parent = el.getparent()
+        if parent is not None:
+            while el.getprevious() is not None:
+                del parent[0]
+
+
+def text(el: etree._Element, path: str, ns: dict[str, str] | None = None) -> str | None:
+    found = el.find(path, ns)
+    if found is None or found.text is None:
+        return None
+    return found.text.strip()
+
+
+# --------------------------------------------------------------------------- XSLT mappings
+
+CANONICAL_NS = "urn:brygga:canonical:1"
+_C = "{%s}" % CANONICAL_NS
+
+
+def canonical_xml(records: Iterable[Any], record_name: str, id_of: Callable[[Any], str]) -> etree._Element:
+    """Brygga records as a neutral XML document, the input of XSLT writer mappings:
+    ``<records><record id=".."><field>value</field>...</record></records>`` (lists repeat)."""
+    root = etree.Element(_C + "records", nsmap={None: CANONICAL_NS})
+    for rec in records:
+        r = etree.SubElement(root, _C + record_name, id=id_of(rec))
+        _fill(r, dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) else dict(rec))
+    return root
+
+
+def _fill(parent: etree._Element, values: dict[str, Any]) -> None:
+    for k, v in values.items():
+        for item in v if isinstance(v, (list, tuple)) else [v]:
+            if item is None:
+                continue
+            child = etree.SubElement(parent, _C + k)
+            if isinstance(item, dict):
+                _fill(child, item)
+            elif isinstance(item, bool):
+                child.text = "true" if item else "false"
+            else:
+                child.text = str(item)
+
+
+class XsltMapping(Mapping):
+    """A writer mapping given as an XSLT 1.0 stylesheet over the canonical XML.
+
+    Found by file name ``<system>.<message>.v<N>.xsl`` under ``mappings/`` (or a plug-in
+    package); the output schema is named on the stylesheet root: ``brygga:schema="nya/nya-1.xsd"``
+    (``xmlns:brygga="urn:brygga:mapping"``) and the record element by ``brygga:record``.
+    Stylesheets get no file or network access.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        system, message, v = path.name[: -len(".xsl")].split(".")
+        self.key = MappingKey(system, message, int(v.lstrip("v")))
+        doc = etree.parse(str(path), etree.XMLParser(no_network=True, resolve_entities=False))
+        root = doc.getroot()
+        self.schema = root.get("{urn:brygga:mapping}schema")
+        self.record_tag = root.get("{urn:brygga:mapping}record")
+        self.canonical_name = root.get("{urn:brygga:mapping}canonical", "record")
+        self.description = (root.get("{urn:brygga:mapping}description") or "").strip()
+        self._xslt = etree.XSLT(doc, access_control=etree.XSLTAccessControl.DENY_ALL)
+
+    def write(self, records: list[Any], *, id_of: Callable[[Any], str], **params: str) -> tuple[bytes, list[RecordError]]:
+        ids = [id_of(r) for r in records]
+        result = self._xslt(canonical_xml(records, self.canonical_name, id_of),
+                            **{k: etree.XSLT.strparam(v) for k, v in params.items()})
+        doc = result.getroot()
+        errors: list[RecordError] = []
+        if self.schema and self.record_tag:
+            errors = validate_records(doc, self.xsd(), self.record_tag, ids)
+        return etree.tostring(doc, xml_declaration=True, encoding="UTF-8"), errors

@@ -1,0 +1,271 @@
+"""NyA contract v1 (``schemas/nya/nya-1.xsd``, namespace ``urn:brygga:nya:1``).
+
+Writers return the SOAP body element as bytes plus the records that had to be left out; readers
+stream the SOAP reply (iterparse) and yield records or ``RecordError``s.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Callable, Iterable, Iterator
+
+from lxml import etree
+
+from brygga import personnummer as pnr
+from brygga.records import Admission, AterbudReport, Condition, ConditionChange, Merit, NyaAterbud, Offer
+from mappings.base import Mapping, MappingKey, RecordError, stream_elements, validate_records
+from mappings.registry import mapping
+
+NS = "urn:brygga:nya:1"
+N = "{%s}" % NS
+
+
+def _el(parent: etree._Element, name: str, value) -> None:
+    if value is None or value == "":
+        return
+    e = etree.SubElement(parent, N + name)
+    e.text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+class _NyaV1(Mapping):
+    schema = "nya/nya-1.xsd"
+
+    def _finish(self, root: etree._Element, record_tag: str, ids: list[str],
+                errors: list[RecordError]) -> tuple[bytes, list[RecordError]]:
+        errors = errors + validate_records(root, self.xsd(), record_tag, ids)
+        return etree.tostring(root, encoding="UTF-8"), errors
+
+
+def _check_pnr(record_id: str, value: str, errors: list[RecordError], kind: str) -> str | None:
+    try:
+        return pnr.parse(value).value
+    except pnr.InvalidPersonnummer as e:
+        errors.append(RecordError(record_id, "Personnummer", str(e), kind))
+        return None
+
+
+@mapping
+class OfferV1(_NyaV1):
+    key = MappingKey("nya", "offer", 1)
+    description = "PublishOffer / WithdrawOffer: utbud for an admission round"
+    kind = "ordinary"
+
+    def write(self, round_code: str, offers: Iterable[Offer], request_id: str) -> tuple[bytes, list[RecordError]]:
+        root = etree.Element(N + "PublishOffer", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        _el(root, "Round", round_code)
+        _el(root, "Kind", self.kind)
+        ids: list[str] = []
+        errors: list[RecordError] = []
+        for o in offers:
+            missing = self._missing(o)
+            if missing:
+                errors.append(RecordError(o.offer_id or o.tillfalleskod or "?", missing, "required field missing", "Offer"))
+                continue
+            e = etree.SubElement(root, N + "Offer")
+            for name, value in (
+                ("OfferId", o.offer_id), ("Utbildningskod", o.utbildningskod), ("Tillfalleskod", o.tillfalleskod),
+                ("NameSv", o.name_sv), ("NameEn", o.name_en), ("Credits", o.credits), ("StudyPeriodStart", o.start),
+                ("StudyPeriodEnd", o.end), ("Studieort", o.studieort), ("Studietakt", o.studietakt),
+                ("Places", o.places), ("ProgrammeCode", o.programme_code), ("PackageId", o.package_id),
+            ):
+                _el(e, name, value)
+            ids.append(o.offer_id)
+        return self._finish(root, N + "Offer", ids, errors)
+
+    def _missing(self, o: Offer) -> str | None:
+        for f in ("offer_id", "utbildningskod", "tillfalleskod", "name_sv", "credits", "start", "end"):
+            if not getattr(o, f):
+                return f
+        return None
+
+    def write_withdraw(self, round_code: str, offer_ids: list[str], reason: str, request_id: str) -> bytes:
+        root = etree.Element(N + "WithdrawOffer", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        _el(root, "Round", round_code)
+        for oid in offer_ids:
+            _el(root, "OfferId", oid)
+        _el(root, "Reason", reason)
+        self.xsd().assertValid(root)
+        return etree.tostring(root, encoding="UTF-8")
+
+    def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
+        """PublishOfferResponse / WithdrawOfferResponse -> {offer id: (outcome, reason)}."""
+        return {
+            el.findtext(N + "OfferId"): (el.findtext(N + "Outcome"), el.findtext(N + "Reason"))
+            for el in stream_elements(source, N + "Result")
+        }
+
+
+@mapping
+class ProgrammeOfferV1(OfferV1):
+    """Underlag för anmälan inom program: courses programme students apply to inside their programme."""
+
+    key = MappingKey("nya", "programme-offer", 1)
+    description = "PublishOffer kind=programme-internal"
+    kind = "programme-internal"
+
+    def _missing(self, o: Offer) -> str | None:
+        return super()._missing(o) or ("programme_code" if not o.programme_code else None)
+
+
+@mapping
+class MeritV1(_NyaV1):
+    key = MappingKey("nya", "merit", 1)
+    description = "SubmitMerits: registrations, results, credit transfers, avbrott, uppehåll, examen"
+
+    def write(self, merits: Iterable[Merit], request_id: str) -> tuple[bytes, list[RecordError]]:
+        root = etree.Element(N + "SubmitMerits", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        ids, errors = [], []
+        for m in merits:
+            p = _check_pnr(m.merit_id, m.personnummer, errors, "Merit")
+            if p is None:
+                continue
+            e = etree.SubElement(root, N + "Merit")
+            for name, value in (
+                ("MeritId", m.merit_id), ("Personnummer", p), ("Type", m.type), ("Utbildningskod", m.utbildningskod),
+                ("Tillfalleskod", m.tillfalleskod), ("Modul", m.modul), ("Credits", m.credits), ("Grade", m.grade),
+                ("Date", m.date), ("SourceReference", m.source_reference),
+            ):
+                _el(e, name, value)
+            ids.append(m.merit_id)
+        return self._finish(root, N + "Merit", ids, errors)
+
+    def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
+        return {
+            el.findtext(N + "MeritId"): (el.findtext(N + "Outcome"), el.findtext(N + "Reason"))
+            for el in stream_elements(source, N + "Result")
+        }
+
+
+def _bool(el: etree._Element, name: str) -> bool | None:
+    v = el.findtext(N + name)
+    if v is None:
+        return None
+    v = v.strip()
+    if v in ("true", "1"):
+        return True
+    if v in ("false", "0"):
+        return False
+    raise ValueError(f"{name}: not a boolean: {v!r}")
+
+
+class _Reader:
+    """Shared reading of NyA list replies: stream elements, convert, collect NextSequence."""
+
+    next_sequence: int | None = None
+
+    def _stream(self, source, tag: str, convert: Callable[[etree._Element], object], kind: str) -> Iterator:
+        for el in stream_elements(source, (N + "NextSequence", N + tag)):
+            if el.tag == N + "NextSequence":
+                self.next_sequence = int(el.text)
+                continue
+            try:
+                yield convert(el)
+            except (ValueError, TypeError, pnr.InvalidPersonnummer) as e:
+                rid = el.findtext(N + f"{tag}Id") or el.findtext(N + "AdmissionId") or el.findtext(N + "Sequence") or "?"
+                field, _, rule = str(e).partition(": ")
+                yield RecordError(rid, field if rule else tag, rule or str(e), kind)
+
+
+def _required(el: etree._Element, name: str) -> str:
+    v = el.findtext(N + name)
+    if v is None or not v.strip():
+        raise ValueError(f"{name}: required field missing")
+    return v.strip()
+
+
+def _valid_pnr(el: etree._Element) -> str:
+    raw = _required(el, "Personnummer")
+    try:
+        return pnr.parse(raw).value
+    except pnr.InvalidPersonnummer as e:
+        raise ValueError(f"Personnummer: {e}") from None
+
+
+@mapping
+class AdmissionV1(_NyaV1, _Reader):
+    key = MappingKey("nya", "admission", 1)
+    description = "GetAdmissionsResponse (streamed) -> Admission records"
+
+    def read(self, source: bytes | IO[bytes]) -> Iterator[Admission | RecordError]:
+        """Stream admissions; ``self.next_sequence`` is set once the reply's header is read."""
+        return self._stream(source, "Admission", self._admission, "Admission")
+
+    def _admission(self, el: etree._Element) -> Admission:
+        conditions = tuple(
+            Condition(_required(c, "Code"), _required(c, "Text"), bool(_bool(c, "Lifted")), c.findtext(N + "LiftedDate"))
+            for c in el.iterfind(N + "Condition")
+        )
+        ab = el.find(N + "Aterbud")
+        fee_liable = _bool(el, "FeeLiable")
+        if fee_liable is None:
+            raise ValueError("FeeLiable: required field missing")
+        return Admission(
+            admission_id=_required(el, "AdmissionId"),
+            sequence=int(_required(el, "Sequence")),
+            round=_required(el, "Round"),
+            personnummer=_valid_pnr(el),
+            given_name=_required(el, "GivenName"),
+            family_name=_required(el, "FamilyName"),
+            offer_id=_required(el, "OfferId"),
+            utbildningskod=_required(el, "Utbildningskod"),
+            tillfalleskod=_required(el, "Tillfalleskod"),
+            programme_internal=bool(_bool(el, "ProgrammeInternal")),
+            admitted=bool(_bool(el, "Admitted")),
+            accepted=bool(_bool(el, "Accepted")),
+            fee_liable=fee_liable,
+            application_fee_paid=_bool(el, "ApplicationFeePaid"),
+            programme_code=el.findtext(N + "ProgrammeCode"),
+            package_id=el.findtext(N + "PackageId"),
+            conditions=conditions,
+            aterbud_date=ab.findtext(N + "Date") if ab is not None else None,
+        )
+
+
+@mapping
+class AterbudV1(_NyaV1, _Reader):
+    key = MappingKey("nya", "aterbud", 1)
+    description = "GetAterbudResponse (NyA -> Ladok) and ReportAterbud (Ladok -> NyA)"
+
+    def read(self, source: bytes | IO[bytes]) -> Iterator[NyaAterbud | RecordError]:
+        return self._stream(source, "Aterbud", self._aterbud, "Aterbud")
+
+    def _aterbud(self, el: etree._Element) -> NyaAterbud:
+        return NyaAterbud(
+            aterbud_id=_required(el, "AterbudId"), sequence=int(_required(el, "Sequence")),
+            admission_id=_required(el, "AdmissionId"), personnummer=_valid_pnr(el),
+            offer_id=_required(el, "OfferId"), date=_required(el, "Date"), origin=_required(el, "Origin"),
+            registered=el.findtext(N + "Registered"),
+        )
+
+    def write(self, round_code: str, reports: Iterable[AterbudReport], request_id: str,
+              source: str = "ladok") -> tuple[bytes, list[RecordError]]:
+        root = etree.Element(N + "ReportAterbud", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        _el(root, "Round", round_code)
+        ids = []
+        for r in reports:
+            e = etree.SubElement(root, N + "Aterbud")
+            _el(e, "AdmissionId", r.admission_id)
+            _el(e, "Date", r.date)
+            _el(e, "Source", source)
+            _el(e, "SourceReference", r.source_reference)
+            ids.append(r.admission_id)
+        return self._finish(root, N + "Aterbud", ids, [])
+
+
+@mapping
+class ConditionV1(_NyaV1, _Reader):
+    key = MappingKey("nya", "villkor", 1)
+    description = "GetConditionChangesResponse -> behörighetsvillkor added/lifted"
+
+    def read(self, source: bytes | IO[bytes]) -> Iterator[ConditionChange | RecordError]:
+        return self._stream(source, "Change", self._change, "ConditionChange")
+
+    def _change(self, el: etree._Element) -> ConditionChange:
+        return ConditionChange(
+            sequence=int(_required(el, "Sequence")), admission_id=_required(el, "AdmissionId"),
+            personnummer=_valid_pnr(el), offer_id=_required(el, "OfferId"), code=_required(el, "Code"),
+            text=_required(el, "Text"), change=_required(el, "Change"), date=_required(el, "Date"),
+        )
