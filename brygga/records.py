@@ -136,3 +136,64 @@ class ConditionChange:
     text: str
     change: str  # added|lifted
     date: str
+
+
+@dataclass(frozen=True)
+class Address:
+    utdelningsadress: str
+    postnummer: str
+    postort: str
+
+
+@dataclass(frozen=True)
+class Student:
+    personnummer: str
+    fornamn: str
+    efternamn: str
+    uid: str | None = None
+    protected: bool = False  # skyddade personuppgifter: never with an address
+    address: Address | None = None
+
+
+@dataclass(frozen=True)
+class Utbildningstillfalle:
+    """A Ladok course/programme instance as the offer export needs it."""
+
+    uid: str
+    utbildningskod: str | None
+    tillfalleskod: str | None
+    name_sv: str | None
+    name_en: str | None
+    credits: str | None
+    start: str | None
+    end: str | None
+    studietakt: int | None
+    studieort: str | None
+    installt: bool
+    utannonserat: bool
+    is_programme: bool
+    rounds: tuple[str, ...] = ()
+    course_uids: tuple[str, ...] = ()  # programme: the course instances of its package
+
+
+@dataclass(frozen=True)
+class Placement:
+    """An admission to place in a student's study plan (Tillfallesantagning)."""
+
+    student_uid: str
+    utbildningstillfalle_uid: str
+    anmalningsnummer: str  # NyA admission id, Ladok's idempotency key
+    fee: str = "ej_aktuell"  # Studieavgiftsbetalning value suffix
+    package_uid: str | None = None
+    fristaende: bool = False
+    inom_kurspaketering: bool = False
+    villkor: tuple[str, ...] = ()  # behörighetsvillkor codes
+
+
+@dataclass(frozen=True)
+class Hinder:
+    """A Ladok obstacle (base:Hinder) answered instead of doing what was asked."""
+
+    key: str
+    text: str
+    stoppande: bool = True

@@ -65,9 +65,6 @@ class Mapping:
         return f"<mapping {self.key}>"
 
 
-_INDEX = re.compile(r"\[(\d+)\]")
-
-
 def validate_records(
     doc: etree._Element,
     schema: etree.XMLSchema,
@@ -87,18 +84,18 @@ def validate_records(
         raise MappingError("record ids do not match the records in the document")
     alive = dict(zip(map(id, records), ids))
     for _ in range(max_rounds):
-        if schema.validate(doc):
+        if not alive or schema.validate(doc):
+            # With no records left the document may be invalid (empty batch): nothing to send.
             return errors
         bad: dict[int, etree._Element] = {}
         log = list(schema.error_log)
         for entry in log:
-            el = _record_of(doc, entry.path, record_tag)
+            el, field = _locate(doc, entry.path, record_tag)
             if el is None:
                 raise MappingError(f"document invalid outside any record: {entry.message} at {entry.path}")
             if id(el) in alive and id(el) not in bad:
                 bad[id(el)] = el
-                field = _field_of(entry.path, record_tag)
-                errors.append(RecordError(alive[id(el)], field, _clean(entry.message)))
+                errors.append(RecordError(alive[id(el)], field, _clean(entry.message), etree.QName(record_tag).localname))
         if not bad:
             raise MappingError(f"document invalid: {log[0].message}")
         for el in bad.values():
@@ -107,40 +104,40 @@ def validate_records(
     raise MappingError("too many validation rounds")
 
 
-def _record_of(doc: etree._Element, path: str, record_tag: str) -> etree._Element | None:
+def _locate(doc: etree._Element, path: str, record_tag: str) -> tuple[etree._Element | None, str]:
+    """The record element an error path points into, and the field path inside the record."""
     try:
         found = doc.getroottree().xpath(path)
     except etree.XPathEvalError:
-        return None
+        return None, ""
     el = found[0] if found else None
+    names: list[str] = []
     while el is not None and el.tag != record_tag:
+        names.append(etree.QName(el).localname)
         el = el.getparent()
-    return el
-
-
-def _field_of(path: str, record_tag: str) -> str:
-    local = etree.QName(record_tag).localname
-    parts = path.split("/")
-    for i, p in enumerate(parts):
-        if p.split(":")[-1].split("[")[0] == local:
-            rest = [_INDEX.sub("", q.split(":")[-1]) for q in parts[i + 1 :]]
-            return "/".join(rest) or local
-    return _INDEX.sub("", parts[-1].split(":")[-1])
+    return el, "/".join(reversed(names)) or etree.QName(record_tag).localname
 
 
 def _clean(message: str) -> str:
     return re.sub(r"\{[^}]*\}", "", message)
 
 
-def stream_elements(source, tag: str) -> Iterator[etree._Element]:
-    """Yield each ``tag`` element of a large document and free it afterwards: memory stays flat."""
+def stream_elements(source, tag, parent: str | None = None) -> Iterator[etree._Element]:
+    """Yield each ``tag`` element of a large document and free it afterwards: memory stays flat.
+
+    With ``parent``, only elements directly under a ``parent`` element count (a record element
+    may share its name with one of its own fields, e.g. NyA's ``Change/Change``)."""
     for _, el in xmlsafe.iterparse(source, tag=tag):
+        if parent is not None:
+            up = el.getparent()
+            if up is None or up.tag != parent:
+                continue
         yield el
         el.clear(keep_tail=False)
-        parent = el.getparent()
-        if parent is not None:
+        up = el.getparent()
+        if up is not None:
             while el.getprevious() is not None:
-                del parent[0]
+                del up[0]
 
 
 def text(el: etree._Element, path: str, ns: dict[str, str] | None = None) -> str | None:
@@ -184,8 +181,11 @@ class XsltMapping(Mapping):
     """A writer mapping given as an XSLT 1.0 stylesheet over the canonical XML.
 
     Found by file name ``<system>.<message>.v<N>.xsl`` under ``mappings/`` (or a plug-in
-    package); the output schema is named on the stylesheet root: ``brygga:schema="nya/nya-1.xsd"``
-    (``xmlns:brygga="urn:brygga:mapping"``) and the record element by ``brygga:record``.
+    package). Attributes on the stylesheet root (``xmlns:brygga="urn:brygga:mapping"``) declare
+    the output schema (``brygga:schema="nya/nya-1.xsd"``), the output record element
+    (``brygga:record="{urn:brygga:nya:1}Offer"``), the canonical record name
+    (``brygga:canonical="offer"``) and the field that identifies a record (``brygga:id="offer_id"``).
+    ``write(records, **params)`` passes keyword params to the stylesheet as ``xsl:param``s.
     Stylesheets get no file or network access.
     """
 
@@ -198,10 +198,13 @@ class XsltMapping(Mapping):
         self.schema = root.get("{urn:brygga:mapping}schema")
         self.record_tag = root.get("{urn:brygga:mapping}record")
         self.canonical_name = root.get("{urn:brygga:mapping}canonical", "record")
+        self.id_field = root.get("{urn:brygga:mapping}id", "id")
         self.description = (root.get("{urn:brygga:mapping}description") or "").strip()
         self._xslt = etree.XSLT(doc, access_control=etree.XSLTAccessControl.DENY_ALL)
 
-    def write(self, records: list[Any], *, id_of: Callable[[Any], str], **params: str) -> tuple[bytes, list[RecordError]]:
+    def write(self, records: Iterable[Any], **params: str) -> tuple[bytes, list[RecordError]]:
+        records = list(records)
+        id_of = lambda r: str(getattr(r, self.id_field))  # noqa: E731
         ids = [id_of(r) for r in records]
         result = self._xslt(canonical_xml(records, self.canonical_name, id_of),
                             **{k: etree.XSLT.strparam(v) for k, v in params.items()})
@@ -209,4 +212,4 @@ class XsltMapping(Mapping):
         errors: list[RecordError] = []
         if self.schema and self.record_tag:
             errors = validate_records(doc, self.xsd(), self.record_tag, ids)
-        return etree.tostring(doc, xml_declaration=True, encoding="UTF-8"), errors
+        return etree.tostring(doc, encoding="UTF-8"), errors

@@ -7,7 +7,8 @@ Mappings are found by:
 
 Which version is used for a peer is configuration, not code: ``select(system, message)`` takes the
 version from ``overrides`` (e.g. the peer Connection's ``extra.mappings``), then from the
-environment (``BRYGGA_MAPPINGS="nya.offer=2,nya.admission=1"``), else the highest registered.
+environment (``BRYGGA_MAPPINGS="nya.offer=2,nya.admission=1"``), else the lowest registered
+version: a newer version is opt-in, so installing one never silently changes what goes out.
 So v1 and v2 can run side by side, and a university's own mapping drops in without touching flows.
 """
 
@@ -105,4 +106,4 @@ def select(system: str, message: str, overrides: dict[str, int] | None = None) -
     have = versions(system, message)
     if not have:
         raise MappingError(f"no mapping registered for {system}.{message}")
-    return get(system, message, have[-1])
+    return get(system, message, have[0])

@@ -31,7 +31,7 @@ KNOWN_EVENTS: dict[str, tuple[str, ...]] = {
     "UppehallEvent": ("StudentUID", "Startdatum", "PlaneratSlutdatum"),
     "AterbudEvent": ("StudentUID", "TillfallesantagningUID", "UtbildningstillfalleUID", "Aterbudsdatum"),
     "ForvantatDeltagandeSkapadEvent": ("StudentUID", "TillfallesantagningUID", "UtbildningstillfalleUID"),
-    "NuvarandeBehorighetsvillkorEvent": ("StudentUID",),
+    "NuvarandeBehorighetsvillkorEvent": ("TillfallesantagningUID",),
     # resultat
     "ResultatPaModulAttesteratEvent": ("StudentUID", "Resultat"),
     "ResultatPaHelKursAttesteratEvent": ("StudentUID", "Resultat"),

@@ -49,7 +49,7 @@ class OfferV1(_NyaV1):
     description = "PublishOffer / WithdrawOffer: utbud for an admission round"
     kind = "ordinary"
 
-    def write(self, round_code: str, offers: Iterable[Offer], request_id: str) -> tuple[bytes, list[RecordError]]:
+    def write(self, offers: Iterable[Offer], *, round_code: str, request_id: str) -> tuple[bytes, list[RecordError]]:
         root = etree.Element(N + "PublishOffer", nsmap={None: NS})
         _el(root, "RequestId", request_id)
         _el(root, "Round", round_code)
@@ -78,22 +78,31 @@ class OfferV1(_NyaV1):
                 return f
         return None
 
-    def write_withdraw(self, round_code: str, offer_ids: list[str], reason: str, request_id: str) -> bytes:
-        root = etree.Element(N + "WithdrawOffer", nsmap={None: NS})
-        _el(root, "RequestId", request_id)
-        _el(root, "Round", round_code)
-        for oid in offer_ids:
-            _el(root, "OfferId", oid)
-        _el(root, "Reason", reason)
-        self.xsd().assertValid(root)
-        return etree.tostring(root, encoding="UTF-8")
-
     def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
         """PublishOfferResponse / WithdrawOfferResponse -> {offer id: (outcome, reason)}."""
         return {
             el.findtext(N + "OfferId"): (el.findtext(N + "Outcome"), el.findtext(N + "Reason"))
             for el in stream_elements(source, N + "Result")
         }
+
+
+@mapping
+class OfferWithdrawV1(_NyaV1):
+    key = MappingKey("nya", "offer-withdraw", 1)
+    description = "WithdrawOffer: take instances out of a round (cancelled / no longer advertised)"
+
+    def write(self, offer_ids: Iterable[str], *, round_code: str, reason: str, request_id: str) -> tuple[bytes, list[RecordError]]:
+        root = etree.Element(N + "WithdrawOffer", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        _el(root, "Round", round_code)
+        ids = []
+        for oid in offer_ids:
+            _el(root, "OfferId", oid)
+            ids.append(oid)
+        _el(root, "Reason", reason)
+        return self._finish(root, N + "OfferId", ids, [])
+
+    read_results = OfferV1.read_results
 
 
 @mapping
@@ -113,7 +122,7 @@ class MeritV1(_NyaV1):
     key = MappingKey("nya", "merit", 1)
     description = "SubmitMerits: registrations, results, credit transfers, avbrott, uppehåll, examen"
 
-    def write(self, merits: Iterable[Merit], request_id: str) -> tuple[bytes, list[RecordError]]:
+    def write(self, merits: Iterable[Merit], *, request_id: str) -> tuple[bytes, list[RecordError]]:
         root = etree.Element(N + "SubmitMerits", nsmap={None: NS})
         _el(root, "RequestId", request_id)
         ids, errors = [], []
@@ -155,8 +164,9 @@ class _Reader:
 
     next_sequence: int | None = None
 
-    def _stream(self, source, tag: str, convert: Callable[[etree._Element], object], kind: str) -> Iterator:
-        for el in stream_elements(source, (N + "NextSequence", N + tag)):
+    def _stream(self, source, response: str, tag: str, convert: Callable[[etree._Element], object],
+                kind: str) -> Iterator:
+        for el in stream_elements(source, (N + "NextSequence", N + tag), parent=N + response):
             if el.tag == N + "NextSequence":
                 self.next_sequence = int(el.text)
                 continue
@@ -190,7 +200,7 @@ class AdmissionV1(_NyaV1, _Reader):
 
     def read(self, source: bytes | IO[bytes]) -> Iterator[Admission | RecordError]:
         """Stream admissions; ``self.next_sequence`` is set once the reply's header is read."""
-        return self._stream(source, "Admission", self._admission, "Admission")
+        return self._stream(source, "GetAdmissionsResponse", "Admission", self._admission, "Admission")
 
     def _admission(self, el: etree._Element) -> Admission:
         conditions = tuple(
@@ -229,7 +239,7 @@ class AterbudV1(_NyaV1, _Reader):
     description = "GetAterbudResponse (NyA -> Ladok) and ReportAterbud (Ladok -> NyA)"
 
     def read(self, source: bytes | IO[bytes]) -> Iterator[NyaAterbud | RecordError]:
-        return self._stream(source, "Aterbud", self._aterbud, "Aterbud")
+        return self._stream(source, "GetAterbudResponse", "Aterbud", self._aterbud, "Aterbud")
 
     def _aterbud(self, el: etree._Element) -> NyaAterbud:
         return NyaAterbud(
@@ -239,7 +249,7 @@ class AterbudV1(_NyaV1, _Reader):
             registered=el.findtext(N + "Registered"),
         )
 
-    def write(self, round_code: str, reports: Iterable[AterbudReport], request_id: str,
+    def write(self, reports: Iterable[AterbudReport], *, round_code: str, request_id: str,
               source: str = "ladok") -> tuple[bytes, list[RecordError]]:
         root = etree.Element(N + "ReportAterbud", nsmap={None: NS})
         _el(root, "RequestId", request_id)
@@ -261,7 +271,7 @@ class ConditionV1(_NyaV1, _Reader):
     description = "GetConditionChangesResponse -> behörighetsvillkor added/lifted"
 
     def read(self, source: bytes | IO[bytes]) -> Iterator[ConditionChange | RecordError]:
-        return self._stream(source, "Change", self._change, "ConditionChange")
+        return self._stream(source, "GetConditionChangesResponse", "Change", self._change, "ConditionChange")
 
     def _change(self, el: etree._Element) -> ConditionChange:
         return ConditionChange(

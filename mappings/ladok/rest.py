@@ -1,0 +1,158 @@
+"""Ladok REST resources (``application/vnd.ladok-<service>+xml``) <-> Brygga records.
+
+Responses are read order-tolerantly by element name; requests are built in the Ladok namespaces
+(see docs/contracts/ladok.md for the request shapes the XSDs have no type for).
+"""
+
+from __future__ import annotations
+
+from typing import IO, Iterator
+
+from lxml import etree
+
+from brygga import personnummer as pnr
+from brygga import xmlsafe
+from brygga.records import Address, Hinder, Placement, Student, Utbildningstillfalle
+from mappings.base import Mapping, MappingKey, RecordError, stream_elements
+from mappings.registry import mapping
+
+BASE = "{http://schemas.ladok.se}"
+SI = "{http://schemas.ladok.se/studentinformation}"
+SD = "{http://schemas.ladok.se/studiedeltagande}"
+UI = "{http://schemas.ladok.se/utbildningsinformation}"
+NSMAP = {"base": BASE[1:-1], "si": SI[1:-1], "sd": SD[1:-1], "ui": UI[1:-1]}
+ATTR = "utbildningstillfalle.attribut."
+FEE_PREFIX = "studiedeltagande.domain.studieavgiftsbetalningsvarde."
+
+
+def _sub(parent: etree._Element, tag: str, value) -> None:
+    if value is None or value == "":
+        return
+    etree.SubElement(parent, tag).text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def read_hinder(body: bytes) -> Hinder:
+    root = xmlsafe.fromstring(body)
+    texts = [t.text for t in root.iter(BASE + "Text") if t.text and len(t) == 0]
+    return Hinder(key=(root.findtext(BASE + "I18nNyckel") or "").strip(), text=texts[0] if texts else "",
+                  stoppande=(root.findtext(BASE + "Stoppande") or "true").strip() == "true")
+
+
+@mapping
+class StudentV1(Mapping):
+    key = MappingKey("ladok", "student", 1)
+    description = "si:Student read; establishment (etablering) request with folkbokföringsadress"
+
+    def read(self, body: bytes) -> Student:
+        root = xmlsafe.fromstring(body)
+        return Student(
+            personnummer=(root.findtext(SI + "Personnummer") or "").strip(),
+            fornamn=(root.findtext(SI + "Fornamn") or "").strip(),
+            efternamn=(root.findtext(SI + "Efternamn") or "").strip(),
+            uid=(root.findtext(BASE + "Uid") or "").strip() or None,
+        )
+
+    def write(self, student: Student) -> bytes:
+        """Establishment request. A protected person's address is never written."""
+        root = etree.Element(SI + "Student", nsmap={"si": SI[1:-1]})
+        _sub(root, SI + "Efternamn", student.efternamn)
+        _sub(root, SI + "Fornamn", student.fornamn)
+        _sub(root, SI + "Personnummer", pnr.parse(student.personnummer).value)
+        if student.protected:
+            etree.SubElement(root, SI + "SkyddadePersonuppgifter")
+        elif student.address is not None:
+            a = etree.SubElement(root, SI + "Postadress")
+            _sub(a, SI + "Postnummer", student.address.postnummer)
+            _sub(a, SI + "Postort", student.address.postort)
+            _sub(a, SI + "Utdelningsadress", student.address.utdelningsadress)
+        return etree.tostring(root, encoding="UTF-8")
+
+
+@mapping
+class UtbildningstillfalleV1(Mapping):
+    key = MappingKey("ladok", "utbildningstillfalle", 1)
+    description = "ui:Utbildningstillfalle (single GET, with Attributvarden) -> Utbildningstillfalle"
+
+    def read(self, body: bytes | IO[bytes]) -> Iterator[Utbildningstillfalle | RecordError]:
+        """One ``ui:Utbildningstillfalle`` or a ``ui:Utbildningstillfallen`` list, streamed."""
+        for el in stream_elements(body, UI + "Utbildningstillfalle"):
+            uid = (el.findtext(BASE + "Uid") or "").strip()
+            try:
+                yield self._one(el, uid)
+            except ValueError as e:
+                yield RecordError(uid or "?", *str(e).split(": ", 1), "Utbildningstillfalle")
+
+    def _one(self, el: etree._Element, uid: str) -> Utbildningstillfalle:
+        if not uid:
+            raise ValueError("Uid: required field missing")
+        attrs: dict[str, list[str]] = {}
+        for a in el.iterfind(UI + "Attributvarden"):
+            attrs.setdefault((a.findtext(UI + "Namn") or "").removeprefix(ATTR), []).append((a.findtext(UI + "Varde") or "").strip())
+        names = {b.findtext(BASE + "Sprakkod"): b.findtext(BASE + "Text")
+                 for b in el.iterfind(f"{UI}AlternativaBenamningar/{BASE}Benamning")}
+        period = el.find(UI + "Tillfallesperioder")
+        takt = (attrs.get("studietakt") or [el.findtext(UI + "StudietaktID")])[0]
+        return Utbildningstillfalle(
+            uid=uid,
+            utbildningskod=(attrs.get("utbildningskod") or [None])[0],
+            tillfalleskod=el.findtext(UI + "Tillfalleskod"),
+            name_sv=names.get("sv"), name_en=names.get("en"),
+            credits=el.findtext(UI + "SpecificeradOmfattning")
+            or (period.findtext(UI + "Omfattningsvarde") if period is not None else None),
+            start=period.findtext(UI + "ForstaUndervisningsdatum") if period is not None else None,
+            end=period.findtext(UI + "SistaUndervisningsdatum") if period is not None else None,
+            studietakt=int(takt) if takt and takt.isdigit() else None,
+            studieort=(attrs.get("studieort") or [None])[0],
+            installt=(el.findtext(UI + "Installt") or "false").strip() == "true",
+            utannonserat=(el.findtext(UI + "Utannonserat") or "false").strip() == "true",
+            is_programme=(el.findtext(UI + "UtbildningstypID") or "").strip() == "42",
+            rounds=tuple(attrs.get("antagningsomgang", ())),
+            course_uids=tuple(attrs.get("ingaende.utbildningstillfalle", ())),
+        )
+
+    def read_search(self, body: bytes | IO[bytes]) -> tuple[int, list[str]]:
+        """``filtrera`` page -> (total hits, instance uids on this page)."""
+        total, uids = 0, []
+        for el in stream_elements(body, (BASE + "TotaltAntalPoster", UI + "Resultat")):
+            if el.tag == BASE + "TotaltAntalPoster":
+                total = int(el.text)
+            else:
+                uids.append((el.findtext(UI + "Uid") or "").strip())
+        return total, uids
+
+
+@mapping
+class PlacementV1(Mapping):
+    key = MappingKey("ladok", "placement", 1)
+    description = "sd:Tillfallesantagning: place an admission in the study plan; Hinder on refusal"
+
+    def write(self, p: Placement) -> bytes:
+        root = etree.Element(SD + "Tillfallesantagning", nsmap={"sd": SD[1:-1]})
+        _sub(root, SD + "StudentUID", p.student_uid)
+        _sub(root, SD + "UtbildningstillfalleUID", p.utbildningstillfalle_uid)
+        _sub(root, SD + "Anmalningsnummer", p.anmalningsnummer)
+        _sub(root, SD + "Studieavgiftsbetalning", FEE_PREFIX + p.fee)
+        _sub(root, SD + "KurspaketeringstillfalleUID", p.package_uid)
+        if p.fristaende:
+            _sub(root, SD + "Fristaende", True)
+        if p.inom_kurspaketering:
+            _sub(root, SD + "InomKurspaketering", True)
+        if p.villkor:
+            lst = etree.SubElement(root, SD + "BehorighetsvillkorLista")
+            for code in p.villkor:
+                v = etree.SubElement(lst, SD + "Behorighetsvillkor")
+                _sub(v, SD + "Behorighetsvillkorstyp", "studiedeltagande.domain.behorighetsvillkor.typ.ov")
+                _sub(v, SD + "ExternTextUID", code)
+        return etree.tostring(root, encoding="UTF-8")
+
+    def read(self, body: bytes) -> dict[str, str | None]:
+        """The placed Tillfallesantagning: its uid and the package it sits in, if any."""
+        root = xmlsafe.fromstring(body)
+        package = None
+        for link in root.iter("{http://schemas.ladok.se/dap}link"):
+            if link.get("rel", "").endswith("/kurspaketeringstillfalle"):
+                package = link.get("uri", "").rstrip("/").rsplit("/", 1)[-1]
+        return {"uid": (root.findtext(SD + "TillfallesantagningUID") or "").strip(),
+                "student_uid": (root.findtext(SD + "StudentUID") or "").strip(), "package_uid": package}
+
+    read_hinder = staticmethod(read_hinder)
