@@ -203,34 +203,71 @@ class AdmissionV1(_NyaV1, _Reader):
         return self._stream(source, "GetAdmissionsResponse", "Admission", self._admission, "Admission")
 
     def _admission(self, el: etree._Element) -> Admission:
-        conditions = tuple(
-            Condition(_required(c, "Code"), _required(c, "Text"), bool(_bool(c, "Lifted")), c.findtext(N + "LiftedDate"))
-            for c in el.iterfind(N + "Condition")
-        )
-        ab = el.find(N + "Aterbud")
-        fee_liable = _bool(el, "FeeLiable")
+        # One pass over the children (a dict) instead of a find() per field: this is the hot path.
+        f: dict[str, str] = {}
+        conditions: list[Condition] = []
+        aterbud_date = None
+        for child in el:
+            tag = child.tag[_NLEN:]
+            if tag == "Condition":
+                c = {g.tag[_NLEN:]: g.text for g in child}
+                conditions.append(Condition(_req(c, "Code"), _req(c, "Text"), _flag(c, "Lifted") is True,
+                                            c.get("LiftedDate")))
+            elif tag == "Aterbud":
+                aterbud_date = child.findtext(N + "Date")
+            else:
+                f[tag] = child.text
+        fee_liable = _flag(f, "FeeLiable")
         if fee_liable is None:
             raise ValueError("FeeLiable: required field missing")
         return Admission(
-            admission_id=_required(el, "AdmissionId"),
-            sequence=int(_required(el, "Sequence")),
-            round=_required(el, "Round"),
-            personnummer=_valid_pnr(el),
-            given_name=_required(el, "GivenName"),
-            family_name=_required(el, "FamilyName"),
-            offer_id=_required(el, "OfferId"),
-            utbildningskod=_required(el, "Utbildningskod"),
-            tillfalleskod=_required(el, "Tillfalleskod"),
-            programme_internal=bool(_bool(el, "ProgrammeInternal")),
-            admitted=bool(_bool(el, "Admitted")),
-            accepted=bool(_bool(el, "Accepted")),
+            admission_id=_req(f, "AdmissionId"),
+            sequence=int(_req(f, "Sequence")),
+            round=_req(f, "Round"),
+            personnummer=_pnr(_req(f, "Personnummer")),
+            given_name=_req(f, "GivenName"),
+            family_name=_req(f, "FamilyName"),
+            offer_id=_req(f, "OfferId"),
+            utbildningskod=_req(f, "Utbildningskod"),
+            tillfalleskod=_req(f, "Tillfalleskod"),
+            programme_internal=_flag(f, "ProgrammeInternal") is True,
+            admitted=_flag(f, "Admitted") is True,
+            accepted=_flag(f, "Accepted") is True,
             fee_liable=fee_liable,
-            application_fee_paid=_bool(el, "ApplicationFeePaid"),
-            programme_code=el.findtext(N + "ProgrammeCode"),
-            package_id=el.findtext(N + "PackageId"),
-            conditions=conditions,
-            aterbud_date=ab.findtext(N + "Date") if ab is not None else None,
+            application_fee_paid=_flag(f, "ApplicationFeePaid"),
+            programme_code=f.get("ProgrammeCode"),
+            package_id=f.get("PackageId"),
+            conditions=tuple(conditions),
+            aterbud_date=aterbud_date,
         )
+
+
+_NLEN = len(N)
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _req(fields: dict[str, str], name: str) -> str:
+    v = fields.get(name)
+    if not v or not v.strip():
+        raise ValueError(f"{name}: required field missing")
+    return v.strip()
+
+
+def _flag(fields: dict[str, str], name: str) -> bool | None:
+    v = fields.get(name)
+    if v is None:
+        return None
+    try:
+        return _FLAGS[v.strip()]
+    except KeyError:
+        raise ValueError(f"{name}: not a boolean: {v!r}") from None
+
+
+def _pnr(raw: str) -> str:
+    try:
+        return pnr.parse(raw).value
+    except pnr.InvalidPersonnummer as e:
+        raise ValueError(f"Personnummer: {e}") from None
 
 
 @mapping
