@@ -1,0 +1,2 @@
+"""Brygga benchmarks. ``python -m bench`` runs every module here that has ``main(argv)``;
+``python -m bench.<module> --quick`` runs one. Results go to ``bench/results/``."""
