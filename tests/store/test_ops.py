@@ -94,10 +94,12 @@ def test_audit_and_quarantine_rows(store):
 
 
 @pytest.mark.postgres
-def test_parallel_workers_never_claim_the_same_message(store):
-    """SKIP LOCKED: two concurrent transactions split the due messages between them."""
-    if store.dialect != "postgresql":
-        pytest.skip("row locking is a PostgreSQL property")
+def test_parallel_workers_never_claim_the_same_message(empty_store_factory):
+    """SKIP LOCKED (PostgreSQL): two concurrent transactions split the due messages between them."""
+    from brygga.store import migrate
+
+    store = empty_store_factory("postgresql")
+    migrate.upgrade(store)
     with store.transaction() as s:
         ops.outbox_enqueue(s, [_msg(f"p{i}") for i in range(10)])
     s1, s2 = store.session(), store.session()
