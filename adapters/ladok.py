@@ -1,0 +1,128 @@
+"""Ladok: REST resources (``application/vnd.ladok-<service>+xml``) and the Atom event feed."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import requests
+
+from adapters.http import PeerError, session, transport_error
+from brygga.connections import PeerConfig
+from brygga.records import FeedPage, Hinder, Placement, Student, Utbildningstillfalle
+from mappings import registry
+
+ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
+          ("studentinformation", "studiedeltagande", "utbildningsinformation", "resultat")}
+
+
+class FeedGone(PeerError):
+    """The requested archive page no longer exists (the feed has moved on)."""
+
+
+class Refused(PeerError):
+    """Ladok answered with a Hinder (4xx): the request cannot succeed as it is."""
+
+    def __init__(self, hinder: Hinder, status: int):
+        super().__init__("ladok", f"{status} {hinder.key}: {hinder.text}", status=status)
+        self.hinder = hinder
+
+
+class LadokAdapter:
+    def __init__(self, peer: PeerConfig, *, mappings: dict[str, int] | None = None):
+        self.peer = peer
+        self.base = peer.base_url.rstrip("/")
+        self.http = session(peer)
+        m = mappings if mappings is not None else peer.extra.get("mappings")
+        self.events = registry.select("ladok", "events", m)
+        self.students = registry.select("ladok", "student", m)
+        self.tillfallen = registry.select("ladok", "utbildningstillfalle", m)
+        self.placements = registry.select("ladok", "placement", m)
+
+    # ------------------------------------------------------------------ plumbing
+    def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> requests.Response:
+        headers = {"Accept": ACCEPT.get(service, "application/xml")}
+        if "data" in kw:
+            headers["Content-Type"] = ACCEPT.get(service, "application/xml") + ";charset=UTF-8"
+        try:
+            r = self.http.request(method, self.base + path, headers=headers, timeout=self.peer.timeout, **kw)
+        except requests.RequestException as e:
+            raise transport_error("ladok", e) from None
+        if r.status_code in ok:
+            return r
+        if 400 <= r.status_code < 500 and r.content:
+            try:
+                hinder = self.placements.read_hinder(r.content)
+            except ValueError:
+                hinder = None
+            if hinder is not None and hinder.key:
+                raise Refused(hinder, r.status_code)
+        raise PeerError("ladok", f"{method} {path}: HTTP {r.status_code}", status=r.status_code,
+                        transient=r.status_code >= 500 or r.status_code == 429)
+
+    # ------------------------------------------------------------------ feed
+    def feed_page(self, number: int | None = None, *, url: str | None = None) -> FeedPage:
+        """``recent`` when no number/url is given. A pruned archive page raises FeedGone."""
+        path = url.split("/handelser/", 1)[-1] if url else (f"feed/{number}" if number is not None else "feed/recent")
+        try:
+            r = self._request("GET", "/handelser/" + path, "events", stream=True)
+        except Refused as e:
+            raise FeedGone("ladok", f"feed page {path} is gone", status=e.status) from None
+        except PeerError as e:
+            if e.status in (404, 410):
+                raise FeedGone("ladok", f"feed page {path} is gone", status=e.status) from None
+            raise
+        r.raw.decode_content = True
+        try:
+            return self.events.read_page(r.raw)
+        finally:
+            r.close()
+
+    # ------------------------------------------------------------------ catalogue
+    def tillfalle(self, uid: str) -> Utbildningstillfalle:
+        r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{uid}", "utbildningsinformation")
+        (t,) = [x for x in self.tillfallen.read(r.content) if isinstance(x, Utbildningstillfalle)] or [None]
+        if t is None:
+            raise PeerError("ladok", f"utbildningstillfalle {uid}: unreadable")
+        return t
+
+    def search_tillfallen(self, *, round_code: str | None = None, tillfalleskod: str | None = None,
+                          utbildningskod: str | None = None, limit: int = 400) -> Iterator[str]:
+        """Uids of matching instances, all pages."""
+        params = {k: v for k, v in (("antagningsomgang", round_code), ("tillfalleskod", tillfalleskod),
+                                    ("utbildningskod", utbildningskod)) if v}
+        page, seen = 1, 0
+        while True:
+            r = self._request("GET", "/utbildningsinformation/utbildningstillfalle/filtrera", "utbildningsinformation",
+                              params={**params, "page": page, "limit": limit})
+            total, uids = self.tillfallen.read_search(r.content)
+            yield from uids
+            seen += len(uids)
+            if not uids or seen >= total:
+                return
+            page += 1
+
+    # ------------------------------------------------------------------ students
+    def student_by_personnummer(self, personnummer: str) -> Student | None:
+        try:
+            r = self._request("GET", f"/studentinformation/student/personnummer/{personnummer}", "studentinformation")
+        except PeerError as e:
+            if e.status == 404:
+                return None
+            raise
+        return self.students.read(r.content)
+
+    def student(self, uid: str) -> Student:
+        r = self._request("GET", f"/studentinformation/student/{uid}", "studentinformation")
+        return self.students.read(r.content)
+
+    def establish(self, student: Student) -> Student:
+        r = self._request("POST", "/studentinformation/student", "studentinformation",
+                          data=self.students.write(student), ok=(200, 201))
+        return self.students.read(r.content)
+
+    # ------------------------------------------------------------------ study plan
+    def place(self, placement: Placement) -> dict[str, str | None]:
+        """Place an admission; idempotent on its Anmalningsnummer. Raises Refused with the Hinder."""
+        r = self._request("POST", "/studiedeltagande/tillfallesantagning", "studiedeltagande",
+                          data=self.placements.write(placement), ok=(200, 201))
+        return self.placements.read(r.content)

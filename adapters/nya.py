@@ -1,0 +1,86 @@
+"""NyA: SOAP 1.1 over HTTP. Request bodies come from the NyA mappings; replies are streamed to
+them (``requests`` with ``stream=True`` feeding lxml iterparse, so a 100k-admission reply is never
+held as a tree or deserialised by zeep). The WSDL in ``schemas/nya`` is the contract (zeep loads
+it in the tests)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import IO, Iterator
+
+import requests
+
+from adapters.http import PeerError, session, transport_error
+from brygga import xmlsafe
+from brygga.connections import PeerConfig
+from mappings import registry
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+NYA_NS = "urn:brygga:nya:1"
+ENVELOPE_HEAD = f'<soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body>'.encode()
+ENVELOPE_TAIL = b"</soap:Body></soap:Envelope>"
+
+
+class NyaFault(PeerError):
+    """A SOAP Fault. Client faults (bad request) are permanent; Server faults are transient."""
+
+    def __init__(self, faultcode: str, code: str, message: str, field: str | None):
+        transient = faultcode.endswith("Server")
+        super().__init__("nya", f"{faultcode} {code}: {message}" + (f" ({field})" if field else ""),
+                         status=500, transient=transient)
+        self.faultcode, self.code, self.field = faultcode, code, field
+
+
+class NyaAdapter:
+    def __init__(self, peer: PeerConfig, *, mappings: dict[str, int] | None = None):
+        self.peer = peer
+        self.url = peer.base_url.rstrip("/") + "/nya/soap"
+        self.http = session(peer)
+        self.mappings = mappings if mappings is not None else peer.extra.get("mappings")
+
+    def mapping(self, message: str):
+        return registry.select("nya", message, self.mappings)
+
+    @contextlib.contextmanager
+    def call(self, operation: str, body: bytes) -> Iterator[IO[bytes]]:
+        """POST one operation; yields the reply as a stream for a mapping to read."""
+        try:
+            r = self.http.post(
+                self.url, data=ENVELOPE_HEAD + body + ENVELOPE_TAIL, stream=True, timeout=self.peer.timeout,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NYA_NS}#{operation}"'},
+            )
+        except requests.RequestException as e:
+            raise transport_error("nya", e) from None
+        try:
+            if r.status_code == 500:
+                raise self._fault(r.content)
+            if r.status_code != 200:
+                raise PeerError("nya", f"{operation}: HTTP {r.status_code}", status=r.status_code,
+                                transient=r.status_code in (429, 502, 503, 504))
+            r.raw.decode_content = True
+            yield r.raw
+        finally:
+            r.close()
+
+    def _fault(self, body: bytes) -> PeerError:
+        try:
+            root = xmlsafe.fromstring(body)
+        except ValueError:
+            return PeerError("nya", "HTTP 500 without a SOAP fault", status=500, transient=True)
+        fault = root.find(f".//{{{SOAP_NS}}}Fault")
+        if fault is None:
+            return PeerError("nya", "HTTP 500 without a SOAP fault", status=500, transient=True)
+        detail = fault.find(f".//{{{NYA_NS}}}FaultDetail")
+        get = (lambda n: detail.findtext(f"{{{NYA_NS}}}{n}")) if detail is not None else (lambda n: None)
+        return NyaFault(fault.findtext("faultcode") or "", get("Code") or "", get("Message") or
+                        (fault.findtext("faultstring") or ""), get("Field"))
+
+    def body(self, operation: str, **fields) -> bytes:
+        """A small request element built from keyword fields, e.g. ``body("GetOffers", Round="HT2027")``."""
+        from lxml import etree
+
+        root = etree.Element(f"{{{NYA_NS}}}{operation}", nsmap={None: NYA_NS})
+        for name, value in fields.items():
+            if value is not None:
+                etree.SubElement(root, f"{{{NYA_NS}}}{name}").text = str(value).lower() if isinstance(value, bool) else str(value)
+        return etree.tostring(root)

@@ -1,0 +1,1 @@
+"""Business rules of the flows: plain Python, tested without Airflow."""
