@@ -173,7 +173,7 @@ class Merit:
 class RoundState:
     round: Round
     offers: dict[str, Offer] = field(default_factory=dict)
-    offer_by_code: dict[tuple[str, str], str] = field(default_factory=dict)
+    offer_by_code: dict[tuple[str, str, str | None], str]  # (utbildningskod, tillfalleskod, package) = field(default_factory=dict)
     applicants: dict[str, Applicant] = field(default_factory=dict)
     admissions: "OrderedDict[str, Admission]" = field(default_factory=OrderedDict)
     admission_by_key: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -255,7 +255,7 @@ class NyaState:
             for o in offers:
                 o.kind = kind
                 cur = rs.offers.get(o.offer_id)
-                owner = rs.offer_by_code.get((o.utbildningskod, o.tillfalleskod))
+                owner = rs.offer_by_code.get((o.utbildningskod, o.tillfalleskod, o.package_id))
                 reason = None
                 if o.end < o.start:
                     reason = "StudyPeriodEnd is before StudyPeriodStart"
@@ -275,9 +275,9 @@ class NyaState:
                     continue
                 else:
                     outcome = "updated"
-                    rs.offer_by_code.pop((cur.utbildningskod, cur.tillfalleskod), None)
+                    rs.offer_by_code.pop((cur.utbildningskod, cur.tillfalleskod, cur.package_id), None)
                 rs.offers[o.offer_id] = o
-                rs.offer_by_code[(o.utbildningskod, o.tillfalleskod)] = o.offer_id
+                rs.offer_by_code[(o.utbildningskod, o.tillfalleskod, o.package_id)] = o.offer_id
                 again = cur is not None and cur.status != "active"
                 out.append((o.offer_id, outcome, "withdrawn offer published again" if again else None))
             return out

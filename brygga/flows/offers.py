@@ -1,0 +1,298 @@
+"""Offer export (utbud) to NyA: what to publish for an admission round, the diff against what NyA
+already has, and sending through the outbox.
+
+A publication runs in four steps, each safe to repeat (the DAG makes them tasks):
+``start`` records who asked for what; ``collect`` reads the instances from Ladok, validates them
+with the configured mapping and stores the diff (new / changed / unchanged / withdrawn / invalid);
+``enqueue`` + ``send`` put the changes in the outbox (idempotency key = round, kind, instance and
+content hash) and send them in batches whose RequestId is derived from their keys, so a re-run
+sends nothing new and a crash resumes where it stopped; ``finish`` closes the history row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any, Iterable
+
+from sqlalchemy import select
+
+from adapters.http import PeerError
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter
+from brygga.logmask import get_logger
+from brygga.records import Offer, Utbildningstillfalle
+from brygga.store import Store, ops
+from brygga.store.models import OutboxMessage, Publication, PublicationItem, PublishedOffer, utcnow
+from mappings import registry
+
+log = get_logger("brygga.flows.offers")
+
+KINDS = {"ordinary": "offer", "programme-internal": "programme-offer"}
+DESTINATION = "nya"
+BATCH = 500
+
+
+def content_hash(offer: Offer) -> str:
+    return hashlib.sha256(json.dumps(dataclasses.asdict(offer), sort_keys=True).encode()).hexdigest()
+
+
+def offerable(t: Utbildningstillfalle) -> bool:
+    """Cancelled (inställt) or no longer advertised instances are not offered (and get withdrawn)."""
+    return not t.installt and t.utannonserat
+
+
+def programme_offer_id(programme_uid: str, course_uid: str) -> str:
+    """A course may sit in several programme packages, and each package gets its own programme-
+    internal offer: its id is a UUID derived from (package, course). Admissions to it name the
+    package (PackageId) and the course's Tillfalleskod, which is how the import finds the course."""
+    return str(uuid.uuid5(uuid.UUID(programme_uid), course_uid))
+
+
+def to_offer(t: Utbildningstillfalle, places: int, programme: Utbildningstillfalle | None = None) -> Offer:
+    return Offer(
+        offer_id=programme_offer_id(programme.uid, t.uid) if programme else t.uid, utbildningskod=t.utbildningskod or "", tillfalleskod=t.tillfalleskod or "",
+        name_sv=t.name_sv or "", credits=t.credits or "", start=t.start or "", end=t.end or "",
+        studietakt=t.studietakt, places=places, name_en=t.name_en, studieort=t.studieort,
+        programme_code=programme.utbildningskod if programme else None,
+        package_id=programme.uid if programme else None,
+    )
+
+
+# ----------------------------------------------------------------------------- steps
+
+def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run: bool,
+          triggered_by: str | None, run_id: str | None = None, places: int = 30) -> int:
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r} (expected one of {sorted(KINDS)})")
+    with store.transaction() as s:
+        pub = Publication(round=round_code, kind=kind, selection={"codes": codes, "places": places},
+                          dry_run=dry_run, triggered_by=triggered_by or "unknown", run_id=run_id)
+        s.add(pub)
+        s.flush()
+        ops.audit(s, triggered_by or "unknown", "publication.start", "publication", str(pub.id),
+                  round=round_code, kind=kind, dry_run=dry_run, codes=codes)
+        return pub.id
+
+
+def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str]) -> list[Utbildningstillfalle]:
+    if codes:
+        uids: dict[str, None] = {}
+        for code in codes:
+            for key in ("tillfalleskod", "utbildningskod"):
+                uids.update(dict.fromkeys(ladok.search_tillfallen(**{key: code})))
+        tillfallen = [ladok.tillfalle(u) for u in uids]
+        return [t for t in tillfallen if round_code in t.rounds]
+    return [ladok.tillfalle(u) for u in ladok.search_tillfallen(round_code=round_code)]
+
+
+def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfalle], places: int
+            ) -> tuple[list[Offer], list[Utbildningstillfalle]]:
+    """(offers to publish, instances that must not be offered)."""
+    if kind == "ordinary":
+        return ([to_offer(t, places) for t in tillfallen if offerable(t)],
+                [t for t in tillfallen if not offerable(t)])
+    # programme-internal: the course instances inside the round's programme packages
+    offers, not_offered = [], []
+    courses: dict[str, Utbildningstillfalle] = {}
+    for programme in (t for t in tillfallen if t.is_programme):
+        for cuid in programme.course_uids:
+            course = courses.get(cuid) or courses.setdefault(cuid, ladok.tillfalle(cuid))
+            offer = to_offer(course, places, programme)
+            if offerable(programme) and offerable(course):
+                offers.append(offer)
+            else:
+                not_offered.append(dataclasses.replace(course, uid=offer.offer_id))
+    return offers, not_offered
+
+
+def collect(store: Store, ladok: LadokAdapter, publication_id: int) -> dict[str, int]:
+    """Read and validate the selection, store the diff against what NyA has. Idempotent."""
+    with store.transaction() as s:
+        pub = s.get(Publication, publication_id)
+        round_code, kind, codes = pub.round, pub.kind, pub.selection.get("codes") or []
+        places = int(pub.selection.get("places") or 30)
+    tillfallen = _candidates(ladok, round_code, codes)
+    offers, not_offered = _offers(ladok, kind, tillfallen, places)
+    mapping = registry.select("nya", KINDS[kind], ladok.peer.extra.get("mappings"))
+    _, errors = mapping.write(offers, round_code=round_code, request_id="validation")
+    invalid = {e.record_id: str(e) for e in errors}
+    by_id = {o.offer_id: o for o in offers}
+
+    with store.transaction() as s:
+        s.query(PublicationItem).filter_by(publication_id=publication_id).delete()
+        published = {p.offer_id: p for p in s.scalars(
+            select(PublishedOffer).where(PublishedOffer.round == round_code, PublishedOffer.kind == kind))}
+        items: list[PublicationItem] = []
+        for oid, o in by_id.items():
+            h = content_hash(o)
+            if oid in invalid:
+                items.append(PublicationItem(offer_id=oid, tillfalleskod=o.tillfalleskod, action="invalid",
+                                             content_hash=h, status="invalid", message=invalid[oid]))
+                continue
+            p = published.get(oid)
+            action = ("new" if p is None or p.status == "withdrawn" else
+                      "unchanged" if p.content_hash == h else "changed")
+            items.append(PublicationItem(offer_id=oid, tillfalleskod=o.tillfalleskod, action=action,
+                                         content_hash=h, status="planned" if action != "unchanged" else "done"))
+        # Withdraw what NyA has from us but should not have: cancelled / un-advertised instances,
+        # and (for a whole-round publication) instances no longer in the round.
+        gone = {t.uid for t in not_offered}
+        if not codes:
+            gone |= {oid for oid, p in published.items() if p.status == "active" and oid not in by_id}
+        for oid in sorted(gone):
+            p = published.get(oid)
+            if p is not None and p.status == "active" and oid not in by_id:
+                items.append(PublicationItem(offer_id=oid, action="withdrawn", content_hash=p.content_hash,
+                                             status="planned"))
+        for it in items:
+            it.publication_id = publication_id
+        s.add_all(items)
+        pub = s.get(Publication, publication_id)
+        counts = _count(items)
+        pub.counts = counts
+        # keep what will be sent with the item (the outbox gets it only for real runs)
+        pub.selection = {**pub.selection, "offers": {oid: dataclasses.asdict(o) for oid, o in by_id.items()
+                                                     if oid not in invalid}}
+    return counts
+
+
+def _count(items: Iterable[PublicationItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.action] = counts.get(it.action, 0) + 1
+    return counts
+
+
+def enqueue(store: Store, publication_id: int) -> int:
+    """Outbox rows for the planned changes of a (non dry-run) publication; returns new rows."""
+    with store.transaction() as s:
+        pub = s.get(Publication, publication_id)
+        if pub.dry_run:
+            return 0
+        offers = pub.selection.get("offers", {})
+        messages = []
+        for it in s.scalars(select(PublicationItem).where(PublicationItem.publication_id == publication_id,
+                                                          PublicationItem.status == "planned")):
+            if it.action in ("new", "changed"):
+                messages.append({"destination": DESTINATION, "kind": "offer",
+                                 "idempotency_key": f"nya:offer:{pub.round}:{pub.kind}:{it.offer_id}:{it.content_hash}",
+                                 "correlation": f"offers:{pub.round}:{pub.kind}",
+                                 "payload": {"offer": offers[it.offer_id], "publication_id": publication_id,
+                                             "hash": it.content_hash}})
+            elif it.action == "withdrawn":
+                messages.append({"destination": DESTINATION, "kind": "offer-withdraw",
+                                 "idempotency_key": f"nya:withdraw:{pub.round}:{pub.kind}:{it.offer_id}:{it.content_hash}",
+                                 "correlation": f"offers:{pub.round}:{pub.kind}",
+                                 "payload": {"offer_id": it.offer_id, "publication_id": publication_id}})
+        return ops.outbox_enqueue(s, messages)
+
+
+def _request_id(keys: list[str]) -> str:
+    return "brygga-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+
+
+def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: int = BATCH,
+         max_attempts: int = 6) -> dict[str, int]:
+    """Send due offer messages of (round, kind) in batches; resumes whatever an earlier run left.
+
+    Raises PeerError when NyA could not be reached (after recording the attempt) so the task retries.
+    """
+    correlation = f"offers:{round_code}:{kind}"
+    sent = rejected = 0
+    transient: PeerError | None = None
+    for msg_kind in ("offer", "offer-withdraw"):
+        while transient is None:
+            with store.transaction() as s:
+                due = [m for m in ops.outbox_due(s, DESTINATION, limit=batch, kind=msg_kind)
+                       if m.correlation == correlation]
+                if not due:
+                    break
+                keys = [m.idempotency_key for m in due]
+                try:
+                    results = _send_batch(nya, msg_kind, round_code, kind, due, _request_id(keys))
+                except PeerError as e:
+                    for m in due:
+                        ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, permanent=not e.transient)
+                    if e.transient:
+                        transient = e
+                    continue
+                s_count, r_count = _apply_results(s, due, results, round_code, kind, msg_kind, max_attempts)
+                sent += s_count
+                rejected += r_count
+    if transient is not None:
+        raise transient
+    return {"sent": sent, "rejected": rejected}
+
+
+def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list[OutboxMessage],
+                request_id: str) -> dict[str, tuple[str, str | None]]:
+    if msg_kind == "offer":
+        m = nya.mapping(KINDS[kind])
+        body, errors = m.write([Offer(**x.payload["offer"]) for x in due], round_code=round_code, request_id=request_id)
+        results = {e.record_id: ("rejected", str(e)) for e in errors}
+        if len(errors) < len(due):
+            with nya.call("PublishOffer", body) as reply:
+                results.update(m.read_results(reply))
+        return results
+    m = nya.mapping("offer-withdraw")
+    body, _ = m.write([x.payload["offer_id"] for x in due], round_code=round_code,
+                      reason="Inställt eller inte längre utannonserat i Ladok", request_id=request_id)
+    with nya.call("WithdrawOffer", body) as reply:
+        return m.read_results(reply)
+
+
+def _apply_results(s, due: list[OutboxMessage], results: dict[str, tuple[str, str | None]], round_code: str,
+                   kind: str, msg_kind: str, max_attempts: int) -> tuple[int, int]:
+    sent_ids, rejected = [], 0
+    for m in due:
+        oid = m.payload["offer"]["offer_id"] if msg_kind == "offer" else m.payload["offer_id"]
+        outcome, reason = results.get(oid, ("missing", "NyA did not answer for this offer"))
+        item = s.scalars(select(PublicationItem).where(
+            PublicationItem.publication_id == m.payload["publication_id"], PublicationItem.offer_id == oid)).first()
+        if outcome in ("created", "updated", "unchanged", "withdrawn"):
+            sent_ids.append(m.id)
+            _mark_published(s, round_code, kind, oid, m, msg_kind)
+            if item is not None:
+                item.status, item.message = "sent", outcome
+        else:
+            rejected += 1
+            ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
+                                   permanent=outcome == "rejected")
+            if item is not None:
+                item.status, item.message = "rejected", f"{outcome}: {reason}"
+    ops.outbox_mark_sent(s, sent_ids, response="ok")
+    return len(sent_ids), rejected
+
+
+def _mark_published(s, round_code: str, kind: str, oid: str, m: OutboxMessage, msg_kind: str) -> None:
+    row = s.scalars(select(PublishedOffer).where(PublishedOffer.round == round_code, PublishedOffer.kind == kind,
+                                                 PublishedOffer.offer_id == oid)).first()
+    if row is None:
+        row = PublishedOffer(round=round_code, kind=kind, offer_id=oid, content_hash="")
+        s.add(row)
+    row.publication_id = m.payload["publication_id"]
+    if msg_kind == "offer":
+        row.content_hash, row.status = m.payload["hash"], "active"
+    else:
+        row.status = "withdrawn"
+
+
+def finish(store: Store, publication_id: int) -> dict[str, Any]:
+    """Close the history row; returns the summary shown to the operator."""
+    with store.transaction() as s:
+        pub = s.get(Publication, publication_id)
+        items = list(s.scalars(select(PublicationItem).where(PublicationItem.publication_id == publication_id)))
+        statuses = {it.status for it in items}
+        pub.status = "done" if pub.dry_run or statuses <= {"sent", "done", "invalid"} else "partial"
+        pub.finished_at = utcnow()
+        pub.counts = {**_count(items), **{f"status_{k}": sum(1 for i in items if i.status == k) for k in statuses}}
+        ops.audit(s, pub.triggered_by or "unknown", "publication.finish", "publication", str(pub.id),
+                  status=pub.status, counts=pub.counts)
+        diff = [f"{it.action:9s} {it.tillfalleskod or '-':8s} {it.offer_id} {it.message or ''}".rstrip()
+                for it in items if it.action != "unchanged"]
+        return {"publication_id": pub.id, "round": pub.round, "kind": pub.kind, "dry_run": pub.dry_run,
+                "status": pub.status, "counts": pub.counts, "diff": diff}

@@ -1,0 +1,187 @@
+"""Offer export business rules against the Ladok and NyA simulators over HTTP, on both stores."""
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter
+from brygga.connections import PeerConfig
+from brygga.flows import offers
+from brygga.store.models import OutboxMessage, Publication, PublicationItem, Quarantine
+from simulators._server import serve_in_thread
+
+
+@pytest.fixture
+def sims():
+    from simulators.ladok.app import create_app as ladok_app
+    from simulators.ladok.catalogue import seed_catalogue
+    from simulators.ladok.state import LadokState
+    from simulators.nya.app import create_app as nya_app
+    from simulators.nya.state import NyaState, seed
+
+    ladok_state = LadokState()
+    seed_catalogue(ladok_state, 11, 14, 3, "HT2027")
+    nya_state = seed(NyaState(), 11)
+    with serve_in_thread(ladok_app(ladok_state)) as l_srv, serve_in_thread(nya_app(nya_state)) as n_srv:
+        yield {"ladok": LadokAdapter(PeerConfig("ladok", l_srv.url)), "nya": NyaAdapter(PeerConfig("nya", n_srv.url)),
+               "ladok_state": ladok_state, "nya_state": nya_state}
+
+
+def _publish(store, sims, *, dry_run, kind="ordinary", codes=(), who="operator"):
+    pid = offers.start(store, round_code="HT2027", kind=kind, codes=list(codes), dry_run=dry_run, triggered_by=who)
+    offers.collect(store, sims["ladok"], pid)
+    if not dry_run:
+        offers.enqueue(store, pid)
+        offers.send(store, sims["nya"], "HT2027", kind)
+    return offers.finish(store, pid)
+
+
+def _nya_offers(sims, kind="ordinary"):
+    from mappings.base import stream_elements
+
+    with sims["nya"].call("GetOffers", sims["nya"].body("GetOffers", Round="HT2027", Kind=kind)) as r:
+        return {el.findtext("{urn:brygga:nya:1}OfferId"): el.findtext("{urn:brygga:nya:1}Status")
+                for el in stream_elements(r, "{urn:brygga:nya:1}Offer")}
+
+
+def _expected(sims):
+    return {t.uid for t in sims["ladok_state"].tillfallen.values()
+            if "HT2027" in t.omgangar and not t.installt and t.utannonserat}
+
+
+def test_dry_run_shows_the_diff_and_sends_nothing(store, sims):
+    summary = _publish(store, sims, dry_run=True)
+    assert summary["dry_run"] and summary["status"] == "done"
+    assert summary["counts"]["new"] == len(_expected(sims)) > 0
+    assert len(summary["diff"]) == summary["counts"]["new"]
+    assert _nya_offers(sims) == {}
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+        assert s.scalars(select(Publication)).one().triggered_by == "operator"
+
+
+def test_real_publication_then_rerun_sends_nothing(store, sims):
+    summary = _publish(store, sims, dry_run=False)
+    assert summary["status"] == "done"
+    assert _nya_offers(sims) == {uid: "active" for uid in _expected(sims)}
+    with store.transaction() as s:
+        n_outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
+    requests_before = len(sims["nya_state"].replies) if hasattr(sims["nya_state"], "replies") else None
+
+    again = _publish(store, sims, dry_run=False)
+    assert set(again["counts"]) == {"unchanged", "status_done"} and again["diff"] == []
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == n_outbox
+    if requests_before is not None:
+        assert len(sims["nya_state"].replies) == requests_before
+
+
+def test_cancelled_and_unadvertised_instances_are_withdrawn_next_time(store, sims):
+    _publish(store, sims, dry_run=False)
+    courses = sorted(_expected(sims))
+    cancelled, hidden = courses[0], courses[1]
+    sims["ladok_state"].stall_in(cancelled)
+    sims["ladok_state"].utannonsera(hidden, False)
+    dry = _publish(store, sims, dry_run=True)
+    assert dry["counts"]["withdrawn"] == 2
+    assert {line.split()[-1] for line in dry["diff"] if line.startswith("withdrawn")} == {cancelled, hidden}
+    assert _nya_offers(sims)[cancelled] == "active"  # dry run changed nothing
+    _publish(store, sims, dry_run=False)
+    state = _nya_offers(sims)
+    assert state[cancelled] == state[hidden] == "withdrawn"
+    assert sum(1 for v in state.values() if v == "active") == len(courses) - 2
+
+
+def test_changed_instance_is_republished(store, sims):
+    _publish(store, sims, dry_run=False)
+    uid = sorted(_expected(sims))[0]
+    t = sims["ladok_state"].tillfallen[uid]
+    t.takt = 50
+    summary = _publish(store, sims, dry_run=False)
+    assert summary["counts"] == {"changed": 1, "unchanged": len(_expected(sims)) - 1,
+                                 "status_sent": 1, "status_done": len(_expected(sims)) - 1}
+
+
+def test_bad_instance_is_reported_and_the_rest_published(store, sims):
+    uid = sorted(_expected(sims))[0]
+    sims["ladok_state"].tillfallen[uid].takt = 0  # the NyA schema needs 1..100
+    summary = _publish(store, sims, dry_run=False)
+    assert summary["counts"]["invalid"] == 1
+    (line,) = [d for d in summary["diff"] if d.startswith("invalid")]
+    assert uid in line and "Studietakt" in line
+    assert set(_nya_offers(sims)) == _expected(sims) - {uid}
+
+
+def test_selection_by_code(store, sims):
+    t = next(sims["ladok_state"].tillfallen[u] for u in sorted(_expected(sims)))
+    summary = _publish(store, sims, dry_run=False, codes=[t.kod])
+    assert summary["counts"] == {"new": 1, "status_sent": 1}
+    assert set(_nya_offers(sims)) == {t.uid}
+
+
+def test_programme_internal_offer(store, sims):
+    summary = _publish(store, sims, dry_run=False, kind="programme-internal")
+    tf = sims["ladok_state"].tillfallen
+    ok = lambda t: not t.installt and t.utannonserat  # noqa: E731
+    programmes = [t for t in tf.values() if t.ingaende and "HT2027" in t.omgangar and ok(t)]
+    expected = {offers.programme_offer_id(p.uid, c) for p in programmes for c in p.ingaende if ok(tf[c])}
+    assert summary["counts"]["new"] == len(expected) > 0
+    assert set(_nya_offers(sims, "programme-internal")) == expected
+
+
+def test_partial_failure_resumes_from_the_outbox(store, sims, monkeypatch):
+    pid = offers.start(store, round_code="HT2027", kind="ordinary", codes=[], dry_run=False, triggered_by="op")
+    offers.collect(store, sims["ladok"], pid)
+    offers.enqueue(store, pid)
+    real_call = sims["nya"].call
+    calls = {"n": 0}
+
+    def flaky(op, body):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            from adapters.http import PeerError
+            raise PeerError("nya", "connection reset", transient=True)
+        return real_call(op, body)
+
+    monkeypatch.setattr(sims["nya"], "call", flaky)
+    from adapters.http import PeerError
+
+    with pytest.raises(PeerError):
+        offers.send(store, sims["nya"], "HT2027", "ordinary", batch=5)
+    published_first = set(_nya_offers(sims))
+    assert 0 < len(published_first) < len(_expected(sims))
+    monkeypatch.undo()
+    # the retry (what Airflow does after backoff) sends only the rest
+    import datetime as dt
+    from brygga.store.models import OutboxMessage as OM
+    with store.transaction() as s:  # let the backoff elapse
+        for m in s.scalars(select(OM).where(OM.status == "failed")):
+            m.next_attempt_at = dt.datetime.now(dt.timezone.utc)
+    result = offers.send(store, sims["nya"], "HT2027", "ordinary", batch=5)
+    assert result["sent"] == len(_expected(sims)) - len(published_first)
+    assert set(_nya_offers(sims)) == _expected(sims)
+    assert offers.finish(store, pid)["status"] == "done"
+
+
+def test_rejected_offer_is_quarantined(store, sims, monkeypatch):
+    # NyA rejects an offer it cannot take (e.g. the round closed for it): the reason is kept
+    pid = offers.start(store, round_code="HT2027", kind="ordinary", codes=[], dry_run=False, triggered_by="op")
+    offers.collect(store, sims["ladok"], pid)
+    offers.enqueue(store, pid)
+    victim = sorted(_expected(sims))[0]
+    real = offers._send_batch
+
+    def reject_one(nya, msg_kind, round_code, kind, due, request_id):
+        res = real(nya, msg_kind, round_code, kind, due, request_id)
+        res[victim] = ("rejected", "utbildningskod okänd hos NyA")
+        return res
+
+    monkeypatch.setattr(offers, "_send_batch", reject_one)
+    offers.send(store, sims["nya"], "HT2027", "ordinary")
+    summary = offers.finish(store, pid)
+    assert summary["status"] == "partial"
+    with store.transaction() as s:
+        q = s.scalars(select(Quarantine)).one()
+        assert "utbildningskod okänd" in q.reason
+        item = s.scalars(select(PublicationItem).where(PublicationItem.offer_id == victim)).one()
+        assert item.status == "rejected"
