@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import hashlib
 import io
 import json
 import os
@@ -268,6 +269,11 @@ def machine_info() -> dict:
                                             text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
+    # The exact reader code measured (the working tree may differ from the commit).
+    info["reader_sources_sha256"] = {
+        rel: hashlib.sha256((ROOT / rel).read_bytes()).hexdigest()[:12]
+        for rel in ("mappings/nya/v1.py", "mappings/base.py", "brygga/xmlsafe.py", "brygga/personnummer.py")
+        if (ROOT / rel).exists()}
     return info
 
 
@@ -345,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     out = args.out or RESULTS / ("admission_reader.quick.json" if args.quick else "admission_reader.json")
 
+    machine = machine_info()  # before the run: the source hashes are of the code being measured
     print(f"producing a GetAdmissions reply with {n:,} admissions from the NyA simulator ...", flush=True)
     full, quarter, client, reply = produce(n)
     data = full.content
@@ -384,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {
         "benchmark": "admission_reader", "mode": mode, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(
             timespec="seconds"), "n": n, "n_quarter": n // 4, "reps": reps, "zeep_reps": zeep_reps,
-        "machine": machine_info(), "reply": reply, "readers": readers,
+        "machine": machine, "reply": reply, "readers": readers,
         "ratio_brygga_zeep": {k: round(v, 2) for k, v in ratio.items()}, "goal": GOAL,
         "goal_met": ratio["median"] >= GOAL,
         "brygga_share_of_floor": round(readers["lxml"]["median_s"] / zm["median_s"], 3),

@@ -173,7 +173,7 @@ class Merit:
 class RoundState:
     round: Round
     offers: dict[str, Offer] = field(default_factory=dict)
-    offer_by_code: dict[tuple[str, str, str | None], str]  # (utbildningskod, tillfalleskod, package) = field(default_factory=dict)
+    offer_by_code: dict[tuple[str, str, str | None], str] = field(default_factory=dict)  # (kod, tillfälleskod, package)
     applicants: dict[str, Applicant] = field(default_factory=dict)
     admissions: "OrderedDict[str, Admission]" = field(default_factory=OrderedDict)
     admission_by_key: dict[tuple[str, str], str] = field(default_factory=dict)
