@@ -126,3 +126,19 @@ class LadokAdapter:
         r = self._request("POST", "/studiedeltagande/tillfallesantagning", "studiedeltagande",
                           data=self.placements.write(placement), ok=(200, 201))
         return self.placements.read(r.content)
+
+    def study_plan_educations(self, student_uid: str) -> list[dict[str, str | None]]:
+        """The educations in a student's study plan (``sd:Utbildningsinformation`` of every node of
+        ``/studiedeltagande/tillfallesdeltagande/student/{uid}``): tillfälle uid, utbildningsinstans
+        uid, Utbildningskod and Tillfälleskod. A few scalar fields, read here with the safe streaming
+        reader (no Brygga record type for a study plan yet)."""
+        from mappings.base import stream_elements
+
+        sd = "{http://schemas.ladok.se/studiedeltagande}"
+        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{student_uid}", "studiedeltagande")
+        out = []
+        for el in stream_elements(r.content, sd + "Utbildningsinformation"):
+            out.append({k: (el.findtext(sd + tag) or "").strip() or None for k, tag in (
+                ("tillfalle_uid", "UtbildningstillfalleUID"), ("instans_uid", "UtbildningsinstansUID"),
+                ("utbildningskod", "Utbildningskod"), ("tillfalleskod", "Utbildningstillfalleskod"))})
+        return out

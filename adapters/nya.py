@@ -84,3 +84,35 @@ class NyaAdapter:
             if value is not None:
                 etree.SubElement(root, f"{{{NYA_NS}}}{name}").text = str(value).lower() if isinstance(value, bool) else str(value)
         return etree.tostring(root)
+
+    # ------------------------------------------------------------------ small read operations
+    # Replies with a handful of scalar fields: read here with the safe streaming reader rather
+    # than through a registered mapping (no Brygga record type for them).
+
+    def open_rounds(self) -> list[str]:
+        """Codes of the admission rounds that are open (``ListAdmissionRounds(Status=open)``)."""
+        from mappings.base import stream_elements
+
+        with self.call("ListAdmissionRounds", self.body("ListAdmissionRounds", Status="open")) as reply:
+            return [(el.findtext(f"{{{NYA_NS}}}Code") or "").strip()
+                    for el in stream_elements(reply, f"{{{NYA_NS}}}Round")]
+
+    def list_applicants(self, round_code: str) -> set[str]:
+        """Personnummer (12 digits) of every applicant in an open round (``ListApplicants``)."""
+        from mappings.base import stream_elements
+
+        with self.call("ListApplicants", self.body("ListApplicants", Round=round_code)) as reply:
+            return {(el.text or "").strip() for el in stream_elements(
+                reply, f"{{{NYA_NS}}}Personnummer", parent=f"{{{NYA_NS}}}ListApplicantsResponse")}
+
+    def applicant_merits(self, personnummer: str) -> list[dict[str, str]]:
+        """The merits NyA holds for one applicant (``GetApplicantMerits``), as field dicts."""
+        from mappings.base import stream_elements
+
+        with self.call("GetApplicantMerits", self.body("GetApplicantMerits", Personnummer=personnummer)) as reply:
+            return [{_local(c.tag): (c.text or "") for c in el if isinstance(c.tag, str)}
+                    for el in stream_elements(reply, f"{{{NYA_NS}}}Merit")]
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]

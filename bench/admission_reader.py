@@ -49,12 +49,10 @@ from lxml import etree
 from brygga.records import Admission
 from mappings import registry
 from mappings.base import RecordError
-from simulators._server import serve_in_thread
-from simulators.nya.app import create_app
-from simulators.nya.soap import CONTENT_TYPE, SOAP_ENV
-from simulators.nya.state import NyaState, sample_offer, seed
 
 NS = "urn:brygga:nya:1"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+CONTENT_TYPE = "text/xml; charset=utf-8"
 ADMISSION_TAG = f"{{{NS}}}Admission"
 ROUND = "HT2027"
 GOAL = 5.0  # brygga must read at least GOAL x as many records/s as zeep
@@ -67,10 +65,14 @@ MB = 1024 * 1024
 # -- producing the reply ------------------------------------------------------------------------
 
 
-def build_state(n: int, seed_value: int = 1) -> NyaState:
+def build_state(n: int, seed_value: int = 1):
     """A round with ``n`` admissions covering every optional part of an ``Admission``: ordinary and
     programme-internal offers, admitted and reserves, accepted or not, fee-liable applicants,
     conditions (some lifted) and some återbud."""
+    # Imported here, not at module level: the memory probes run this module in a subprocess and
+    # must not depend on (or pay for) the simulator.
+    from simulators.nya.state import NyaState, sample_offer, seed
+
     state = seed(NyaState(), seed_value)  # rounds HT2027 (open), VT2027 (closed)
     n_offers = max(10, min(200, n // 100))
     places = max(1, (n * 6 // 10) // n_offers)  # ~60 % admitted, the rest reserves
@@ -108,6 +110,9 @@ def get_admissions(session: requests.Session, url: str, from_sequence: int | Non
 def produce(n: int) -> tuple[requests.Response, requests.Response, zeep.Client, dict]:
     """Full reply (n admissions), quarter reply (the last n/4, via FromSequence) and a zeep client
     built from the simulator's WSDL, all over real HTTP."""
+    from simulators._server import serve_in_thread
+    from simulators.nya.app import create_app
+
     t0 = time.perf_counter()
     state = build_state(n)
     t_state = time.perf_counter() - t0

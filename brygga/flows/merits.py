@@ -1,0 +1,612 @@
+"""Continuous merit sync Ladok → NyA (meriter), from Ladok's Atom event feed.
+
+Two steps, each safe to repeat and to kill at any point (the DAG runs them every 30 seconds):
+
+``sync_once`` reads the feed forward from the checkpoint (archive page + last entry id), oldest
+first along ``next-archive``. It keeps the merit events (``MERIT_TYPES``) of students who are
+applicants in an open NyA round, enriches them from Ladok REST (personnummer, Utbildningskod /
+Tillfälleskod; cached for the run) and turns them into ``Merit`` records (merit id = HandelseUID).
+Pages are grouped into batches of about ``batch_size`` events; per batch ONE transaction writes
+the outbox rows, the inbox (dedupe) rows, any quarantine/audit rows and the new checkpoint. A
+crash before that commit leaves the checkpoint where it was (the batch is read again, nothing was
+enqueued); a crash after it leaves everything enqueued exactly once (the inbox and the outbox's
+unique idempotency key absorb a re-read).
+
+``send_pending`` sends the due merit rows to NyA (``SubmitMerits``), one request per enqueue batch
+(outbox ``correlation``), with a RequestId derived from the idempotency keys of the rows sent: a
+crash after NyA applied a request but before the rows were marked sent re-sends the same request,
+which NyA answers from its replay store (same outcomes, nothing applied twice). Transient failures
+back off exponentially; rejected merits and messages that keep failing are quarantined
+(``ops.outbox_mark_failed``).
+
+If the checkpoint's page has been pruned (``FeedGone``: the feed moved on while Brygga was away),
+the oldest page still available is found, the gap is written to the audit log and quarantine with
+its page range, and the sync continues from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import time
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterable
+
+from adapters.http import PeerError
+from adapters.ladok import FeedGone, LadokAdapter
+from adapters.nya import NyaAdapter, NyaFault
+from brygga.logmask import get_logger
+from brygga.records import FeedPage, LadokEvent, Merit, Utbildningstillfalle
+from brygga.store import Store, ops
+from brygga.store.models import OutboxMessage
+
+log = get_logger("brygga.flows.merits")
+
+CHECKPOINT = "ladok-merits"  # feed_checkpoint.name
+SOURCE = "ladok"  # inbox_message.source (HandelseUID)
+DESTINATION = "nya"
+KIND = "merit"
+ACTOR = "brygga:merit-sync"
+
+#: Ladok event type -> NyA merit Type.
+MERIT_TYPES: dict[str, str] = {
+    "RegistreringEvent": "registrering",
+    "ResultatPaModulAttesteratEvent": "resultat",
+    "TillgodoraknandeAttesteratEvent": "tillgodoraknande",
+    "AvbrottEvent": "avbrott",
+    "UppehallEvent": "studieuppehall",
+    "UtfardatBevisEvent": "examen",
+}
+
+#: Ladok BetygsgradID -> grade letter (scales 2302 U/G/VG and 131657 F..A, docs/contracts/ladok.md).
+GRADES: dict[str, str] = {
+    "2303": "U", "2304": "G", "2305": "VG",
+    "131658": "F", "131659": "Fx", "131660": "E", "131661": "D", "131662": "C", "131663": "B", "131664": "A",
+}
+
+#: Where each event names the utbildningstillfälle its merit belongs to (first present wins).
+TILLFALLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "RegistreringEvent": ("KurstillfalleUID",),
+    "ResultatPaModulAttesteratEvent": ("KurstillfalleUID",),
+    "TillgodoraknandeAttesteratEvent": ("KopplatKurspaketeringstillfalleUID",),
+    "AvbrottEvent": ("UtbildningstillfalleUID",),
+    "UppehallEvent": ("KurspaketeringstillfalleUID",),
+    "UtfardatBevisEvent": (),  # names only the programme's utbildningsinstans: see Enricher.instans
+}
+
+#: The Ladok id a merit refers to, for SourceReference.
+REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
+    "RegistreringEvent": ("registrering", "RegistreringUID"),
+    "ResultatPaModulAttesteratEvent": ("resultat", "Resultat/ResultatUID"),
+    "TillgodoraknandeAttesteratEvent": ("tillgodoraknande", "TillgodoraknandeUID"),
+    "AvbrottEvent": ("avbrott", "UtbildningstillfalleUID"),
+    "UppehallEvent": ("uppehall", "UppehallUID"),
+    "UtfardatBevisEvent": ("bevis", "UtfardatBevisUID"),
+}
+
+
+class CheckpointMoved(RuntimeError):
+    """Another worker advanced the checkpoint while this one was reading: this batch is dropped."""
+
+
+# ----------------------------------------------------------------------------- lookups (cached)
+
+class Enricher:
+    """Ladok REST lookups for a run: student uid -> personnummer, tillfälle uid -> instance.
+
+    Everything is cached (misses too), so a batch costs one request per distinct student and
+    instance. Transient Ladok errors propagate (the task retries); 404 means "not there"."""
+
+    def __init__(self, ladok: LadokAdapter):
+        self.ladok = ladok
+        self.students: dict[str, str | None] = {}
+        self.tillfallen: dict[str, Utbildningstillfalle | None] = {}
+        self.plans: dict[str, list[dict[str, str | None]]] = {}
+        self.requests = 0
+
+    def personnummer(self, student_uid: str) -> str | None:
+        if student_uid not in self.students:
+            self.requests += 1
+            try:
+                self.students[student_uid] = self.ladok.student(student_uid).personnummer or None
+            except PeerError as e:
+                if e.status != 404:
+                    raise
+                self.students[student_uid] = None
+        return self.students[student_uid]
+
+    def tillfalle(self, uid: str) -> Utbildningstillfalle | None:
+        if uid not in self.tillfallen:
+            self.requests += 1
+            try:
+                self.tillfallen[uid] = self.ladok.tillfalle(uid)
+            except PeerError as e:
+                if e.status != 404:
+                    raise
+                self.tillfallen[uid] = None
+        return self.tillfallen[uid]
+
+    def instans(self, student_uid: str, instans_uid: str) -> dict[str, str | None] | None:
+        """The education of the student's study plan with this utbildningsinstans (examen events
+        name the programme by its instans, which has no GET of its own)."""
+        if student_uid not in self.plans:
+            self.requests += 1
+            try:
+                self.plans[student_uid] = self.ladok.study_plan_educations(student_uid)
+            except PeerError as e:
+                if e.status != 404:
+                    raise
+                self.plans[student_uid] = []
+        return next((x for x in self.plans[student_uid] if x["instans_uid"] == instans_uid), None)
+
+
+class Applicants:
+    """Personnummer of the applicants in every open NyA round; read once per run, on first use."""
+
+    def __init__(self, nya: NyaAdapter):
+        self.nya = nya
+        self._set: set[str] | None = None
+        self.rounds: list[str] = []
+
+    def __contains__(self, personnummer: str) -> bool:
+        return personnummer in self.load()
+
+    def load(self) -> set[str]:
+        if self._set is None:
+            found: set[str] = set()
+            for code in self.nya.open_rounds():
+                try:
+                    found |= self.nya.list_applicants(code)
+                except NyaFault as e:
+                    if e.code != "round-closed":  # closed between the two calls: not of interest
+                        raise
+                    continue
+                self.rounds.append(code)
+            self._set = found
+        return self._set
+
+    def __len__(self) -> int:
+        return len(self.load())
+
+
+# ----------------------------------------------------------------------------- event -> merit
+
+def _get(fields: dict[str, Any], path: str) -> str | None:
+    value: Any = fields
+    for part in path.split("/"):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) and value else None
+
+
+def _credits(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(Decimal(value).quantize(Decimal("0.1")))
+    except InvalidOperation:
+        return None
+
+
+def _date(e: LadokEvent) -> str | None:
+    f = e.fields
+    candidates = {
+        "RegistreringEvent": ("StudieperiodStart",),
+        "ResultatPaModulAttesteratEvent": ("Resultat/Examinationsdatum", "Beslut/Beslutsdatum"),
+        "TillgodoraknandeAttesteratEvent": ("Beslut/Beslutsdatum",),
+        "AvbrottEvent": ("Avbrottsdatum",),
+        "UppehallEvent": ("Startdatum",),
+        "UtfardatBevisEvent": ("DatumForUtfardatBevis",),
+    }[e.event_type]
+    for path in candidates:
+        v = _get(f, path)
+        if v:
+            return v[:10]
+    return e.updated[:10] or None
+
+
+def to_merit(e: LadokEvent, personnummer: str, enricher: Enricher) -> Merit | str:
+    """The NyA merit for a merit event of an applicant, or the reason it cannot be one."""
+    mtype = MERIT_TYPES[e.event_type]
+    f = e.fields
+    t = None
+    if e.event_type == "UtfardatBevisEvent":
+        instans_uid = _get(f, "HuvudsakligKurspaketeringsinstansUID")
+        if instans_uid is None:
+            return "UtfardatBevisEvent names no HuvudsakligKurspaketeringsinstansUID: no Utbildningskod for the examen"
+        edu = enricher.instans(e.student_uid or "", instans_uid)
+        if edu is None or not edu["utbildningskod"]:
+            return f"utbildningsinstans {instans_uid} of the examen is not in the student's study plan"
+        code, tkod = edu["utbildningskod"], edu["tillfalleskod"]
+    else:
+        tillfalle_uid = next((v for v in (_get(f, p) for p in TILLFALLE_FIELDS[e.event_type]) if v), None)
+        if tillfalle_uid is None:
+            return (f"{e.event_type} names no utbildningstillfälle ({'/'.join(TILLFALLE_FIELDS[e.event_type])} "
+                    "missing): no Utbildningskod for the NyA merit")
+        t = enricher.tillfalle(tillfalle_uid)
+        if t is None:
+            return f"utbildningstillfälle {tillfalle_uid} not found in Ladok (404)"
+        if not t.utbildningskod:
+            return f"utbildningstillfälle {tillfalle_uid} has no utbildningskod attribute in Ladok"
+        code, tkod = t.utbildningskod, t.tillfalleskod
+    date = _date(e)
+    if not date:
+        return f"{e.event_type} has no date"
+    grade = credits = None
+    if mtype == "resultat":
+        grade_id = _get(f, "Resultat/BetygsgradID")
+        grade = GRADES.get(grade_id or "")
+        if grade is None:
+            return (f"unknown BetygsgradID {grade_id!r} (scale {_get(f, 'Resultat/BetygsskalaID')!r}): "
+                    "a resultat needs a grade")
+        credits = _credits(_get(f, "Resultat/OmfattningsPoang"))
+    elif mtype == "registrering":
+        credits = _credits(_get(f, "Omfattningsvarde")) or (_credits(t.credits) if t else None)
+    label, ref_path = REFERENCE_FIELDS[e.event_type]
+    ref = _get(f, ref_path)
+    return Merit(
+        merit_id=e.handelse_uid, personnummer=personnummer, type=mtype, utbildningskod=code,
+        date=date, tillfalleskod=tkod, modul=None, credits=credits, grade=grade,
+        source_reference=f"ladok:{label}:{ref}" if ref else f"ladok:handelse:{e.handelse_uid}",
+    )
+
+
+def idempotency_key(merit_id: str) -> str:
+    return f"nya:merit:{merit_id}"
+
+
+def request_id(keys: Iterable[str]) -> str:
+    """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId."""
+    return "brygga-merits-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+
+
+# ----------------------------------------------------------------------------- feed position
+
+def oldest_first(page: FeedPage) -> list[LadokEvent]:
+    """The page's events oldest first. Ladok lists a page newest first and ``ladok.events.v1``
+    reverses it only when the first entry is strictly newer than the last; when every entry has
+    the same ``updated`` (same millisecond) the list is still newest first, so reverse it here."""
+    ev = page.events
+    if len(ev) > 1 and ev[0].updated == ev[-1].updated:
+        return ev[::-1]
+    return ev
+
+
+def _page(ladok: LadokAdapter, number: int) -> FeedPage | None:
+    try:
+        return ladok.feed_page(number)
+    except FeedGone:
+        return None
+
+
+def oldest_available(ladok: LadokAdapter) -> FeedPage:
+    """The oldest archive page the feed still serves.
+
+    Walks back from ``recent`` along ``prev-archive``, in doubling steps (pages are numbered, so
+    page n-k is ``feed/{n-k}``), until a page is gone or page 1 is reached, then bisects between
+    the last page found and the first gone: O(log n) page reads instead of one per page."""
+    recent = ladok.feed_page()
+    newest = recent.number or 1
+    found, found_page, gone = newest, None, 0
+    step = 1
+    while found > 1:
+        probe = max(1, found - step)
+        p = _page(ladok, probe)
+        if p is None:
+            gone = probe
+            break
+        found, found_page = probe, p
+        step *= 2
+    while gone and found - gone > 1:  # invariant: `gone` is pruned, `found` is available
+        mid = (gone + found) // 2
+        p = _page(ladok, mid)
+        if p is None:
+            gone = mid
+        else:
+            found, found_page = mid, p
+    if found_page is None:
+        found_page = _page(ladok, found) or recent
+    return found_page
+
+
+def reset_checkpoint(store: Store, page: int, *, actor: str, reason: str = "replay") -> dict[str, Any]:
+    """Operator action: read the feed again from ``page`` (inclusive). Safe: already handled events
+    are in the inbox and their merits have idempotency keys, so nothing is sent twice."""
+    if page < 1:
+        raise ValueError("replay_from_page must be >= 1")
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, CHECKPOINT)
+        before = {"page": cp.page, "entry_id": cp.entry_id} if cp else None
+        ops.checkpoint_set(s, CHECKPOINT, page, None)
+        ops.audit(s, actor, "feed.replay", "feed_checkpoint", CHECKPOINT, from_page=page, before=before,
+                  reason=reason)
+    log.info("merit sync: checkpoint reset to page %s by %s (was %s)", page, actor, before)
+    return {"replay_from_page": page, "before": before}
+
+
+# ----------------------------------------------------------------------------- sync
+
+@dataclasses.dataclass
+class _Batch:
+    """Events read since the last commit, and where the checkpoint goes when they are committed."""
+
+    events: list[LadokEvent] = dataclasses.field(default_factory=list)
+    errors: list[Any] = dataclasses.field(default_factory=list)  # RecordError from the feed mapping
+    gaps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    page: int | None = None
+    entry_id: str | None = None
+    pages: int = 0
+
+
+def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: int = 500,
+              batch_size: int = 1000, enricher: Enricher | None = None, applicants: Applicants | None = None,
+              after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Read the feed from the checkpoint up to the newest page (at most ``max_pages`` pages) and
+    enqueue the merits; returns counts. ``after_commit`` is called after each batch's commit
+    (tests use it to crash between batches)."""
+    enricher = enricher or Enricher(ladok)
+    applicants = applicants or Applicants(nya)
+    mapping = nya.mapping("merit")
+    counts: Counter = Counter()
+    unknown_types: Counter = Counter()
+    ignored: Counter = Counter()
+
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, CHECKPOINT)
+        start_page, start_entry = (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
+    expected = (start_page, start_entry)
+
+    batch = _Batch()
+    page: FeedPage | None = None
+    if start_page is None:
+        page = _page(ladok, 1) or oldest_available(ladok)
+        batch.gaps.append({"kind": "start", "page": page.number})
+    else:
+        page = _page(ladok, start_page)
+        if page is None:
+            page = oldest_available(ladok)
+            batch.gaps.append({"kind": "gap", "checkpoint_page": start_page, "checkpoint_entry": start_entry,
+                               "resumed_at": page.number})
+
+    def commit() -> None:
+        nonlocal expected, batch
+        if batch.page is None:
+            return
+        stats = _commit_batch(store, batch, expected, enricher, applicants, mapping, ignored)
+        counts.update(stats)
+        expected = (batch.page, batch.entry_id)
+        info = {"page": batch.page, "entry_id": batch.entry_id, **stats}
+        batch = _Batch()
+        if after_commit is not None:
+            after_commit(info)
+
+    while page is not None:
+        number = page.number
+        events = page_events = oldest_first(page)
+        if number == start_page and start_entry:
+            # Resume after the last entry handled on the checkpoint page (the recent page grows).
+            ids = [e.entry_id for e in events]
+            if start_entry in ids:
+                events = events[ids.index(start_entry) + 1:]
+        batch.events.extend(events)
+        batch.errors.extend(page.errors)
+        unknown_types.update(page.skipped)
+        batch.pages += 1
+        counts["pages"] += 1
+        batch.page = number
+        if page_events:
+            batch.entry_id = page_events[-1].entry_id
+        elif number != start_page:
+            batch.entry_id = None
+        else:
+            batch.entry_id = start_entry
+        if len(batch.events) >= batch_size:
+            commit()
+        if not page.next_archive or counts["pages"] >= max_pages:
+            break
+        page = ladok.feed_page(url=page.next_archive)
+    commit()
+
+    summary = {
+        "pages": counts["pages"], "events": counts["events"], "merits": counts["merits"],
+        "already_seen": counts["already_seen"], "not_applicant": counts["not_applicant"],
+        "unknown_student": counts["unknown_student"], "quarantined": counts["quarantined"],
+        "not_merit": sum(ignored.values()), "unknown_types": sum(unknown_types.values()),
+        "gaps": counts["gaps"], "lookups": enricher.requests,
+        "page": expected[0], "caught_up": page is not None and not page.next_archive,
+    }
+    log.info("merit sync: %s", summary)
+    return summary
+
+
+def _candidates(batch: _Batch, enricher: Enricher, applicants: Applicants, mapping, ignored: Counter,
+                counts: Counter) -> tuple[list[Merit], dict[str, str], list[str]]:
+    """(merits, {handelse uid: quarantine reason}, handelse uids considered). REST calls happen
+    here, outside any transaction."""
+    merits: list[Merit] = []
+    rejected: dict[str, str] = {}
+    seen_here: set[str] = set()
+    considered: list[str] = []
+    for e in batch.events:
+        if e.event_type not in MERIT_TYPES:
+            ignored[e.event_type] += 1
+            continue
+        if e.handelse_uid in seen_here:
+            counts["already_seen"] += 1
+            continue
+        seen_here.add(e.handelse_uid)
+        considered.append(e.handelse_uid)
+        pnr = enricher.personnummer(e.student_uid) if e.student_uid else None
+        if pnr is None:
+            counts["unknown_student"] += 1
+            continue
+        if pnr not in applicants:
+            counts["not_applicant"] += 1
+            continue
+        m = to_merit(e, pnr, enricher)
+        if isinstance(m, str):
+            rejected[e.handelse_uid] = m
+        else:
+            merits.append(m)
+    # What the NyA mapping would refuse (XSD), refused now rather than at sending time.
+    if merits:
+        _, errors = mapping.write(merits, request_id="validation")
+        for err in errors:
+            rejected[err.record_id] = f"not a valid NyA merit: field {err.field}: {err.rule}"
+        if errors:
+            bad = {err.record_id for err in errors}
+            merits = [m for m in merits if m.merit_id not in bad]
+    return merits, rejected, considered
+
+
+def _commit_batch(store: Store, batch: _Batch, expected: tuple[int | None, str | None], enricher: Enricher,
+                  applicants: Applicants, mapping, ignored: Counter) -> Counter:
+    counts: Counter = Counter(events=len(batch.events))
+    merits, rejected, considered = _candidates(batch, enricher, applicants, mapping, ignored, counts)
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, CHECKPOINT)
+        now = (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
+        if now != expected:
+            raise CheckpointMoved(f"checkpoint moved from {expected} to {now} while reading; batch dropped")
+        seen = ops.inbox_seen(s, SOURCE, considered) if considered else set()
+        counts["already_seen"] += len(seen)
+        new = [m for m in merits if m.merit_id not in seen]
+        counts["merits"] += len(new)
+        keys = [idempotency_key(m.merit_id) for m in new]
+        correlation = f"merits:{batch.page}:{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()[:16]}"
+        ops.outbox_enqueue(s, [
+            {"destination": DESTINATION, "kind": KIND, "idempotency_key": k, "correlation": correlation,
+             "payload": {"merit": dataclasses.asdict(m), "event_page": batch.page}}
+            for k, m in zip(keys, new)
+        ])
+        ops.inbox_record(s, SOURCE, [(m.merit_id, "merit", "processed") for m in new])
+        for huid, reason in rejected.items():
+            if huid in seen:
+                continue
+            counts["quarantined"] += 1
+            ops.quarantine(s, source=SOURCE, message_id=huid, kind="merit-event", reason=reason)
+        for err in batch.errors:
+            counts["quarantined"] += 1
+            ops.quarantine(s, source=SOURCE, message_id=err.record_id, kind=err.kind or "feed-entry", reason=str(err))
+        for gap in batch.gaps:
+            if gap["kind"] == "gap":
+                counts["gaps"] += 1
+                _record_gap(s, gap)
+            else:
+                ops.audit(s, ACTOR, "feed.start", "feed_checkpoint", CHECKPOINT, page=gap["page"])
+        ops.checkpoint_set(s, CHECKPOINT, batch.page, batch.entry_id, add_seen=len(batch.events))
+    return counts
+
+
+def _record_gap(s, gap: dict[str, Any]) -> None:
+    first, resumed = gap["checkpoint_page"], gap["resumed_at"]
+    pages = f"{first}..{resumed - 1}" if resumed and resumed - 1 > first else f"{first}"
+    reason = (f"Ladok feed moved on while the merit sync was away: archive page(s) {pages} were pruned before "
+              f"they were read (checkpoint page {first}, last entry {gap['checkpoint_entry'] or '-'}); "
+              f"resumed at page {resumed}. Merit events in the gap were not sent to NyA: reconcile the "
+              f"applicants' merits from Ladok, then release this row.")
+    ops.quarantine(s, source=SOURCE, message_id=f"feed-gap:{first}-{resumed}", kind="feed-gap", reason=reason)
+    ops.audit(s, ACTOR, "feed.gap", "feed_checkpoint", CHECKPOINT, from_page=first, resumed_at=resumed,
+              entry_id=gap["checkpoint_entry"])
+    log.warning("merit sync: %s", reason)
+
+
+# ----------------------------------------------------------------------------- send
+
+def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
+                 base_seconds: float = 30.0, max_requests: int | None = None,
+                 after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Send the due merits, one SubmitMerits per enqueue batch (at most ``batch`` merits each).
+
+    Returns counts; raises the PeerError after recording it when NyA is unreachable or failing
+    (the rows back off and the task retries). ``after_send`` is called with the RequestId after
+    NyA answered and before the rows are marked (tests use it to crash there)."""
+    outcomes: Counter = Counter()
+    requests = 0
+    failure: PeerError | None = None
+    mapping = nya.mapping("merit")
+    while failure is None and (max_requests is None or requests < max_requests):
+        with store.transaction() as s:
+            due = ops.outbox_due(s, DESTINATION, limit=batch, kind=KIND)
+            if not due:
+                break
+            # One request per enqueue batch: the same rows again give the same RequestId.
+            group = [m for m in due if m.correlation == due[0].correlation]
+            rid = request_id(m.idempotency_key for m in group)
+            body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
+            results: dict[str, tuple[str, str | None]] = {
+                e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+            requests += 1
+            try:
+                if len(errors) < len(group):
+                    with nya.call("SubmitMerits", body) as reply:
+                        results.update(mapping.read_results(reply))
+            except PeerError as e:
+                for m in group:
+                    ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,
+                                           permanent=not e.transient)
+                outcomes["failed" if e.transient else "dead"] += len(group)
+                failure = e if e.transient else None
+                continue
+            if after_send is not None:
+                after_send(rid)
+            _apply(s, group, results, outcomes, max_attempts, base_seconds)
+    if failure is not None:
+        log.warning("merit send: NyA failing, %s merit(s) backed off: %s", outcomes["failed"], failure)
+        raise failure
+    summary = {"requests": requests, **{k: outcomes[k] for k in
+               ("accepted", "updated", "duplicate", "rejected", "failed", "dead")}}
+    with store.transaction() as s:
+        summary["pending"] = sum(n for st, n in ops.outbox_counts(s, DESTINATION).items() if st in ("pending", "failed"))
+    log.info("merit send: %s", summary)
+    return summary
+
+
+def _apply(s, group: list[OutboxMessage], results: dict[str, tuple[str, str | None]], outcomes: Counter,
+           max_attempts: int, base_seconds: float) -> None:
+    by_outcome: dict[str, list[int]] = {}
+    for m in group:
+        outcome, reason = results.get(m.payload["merit"]["merit_id"], ("missing", "NyA did not answer for this merit"))
+        if outcome in ("accepted", "updated", "duplicate"):
+            by_outcome.setdefault(outcome, []).append(m.id)
+            outcomes[outcome] += 1
+        else:
+            status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
+                                            base_seconds=base_seconds, permanent=outcome == "rejected")
+            outcomes["rejected" if outcome == "rejected" else status] += 1
+    for outcome, ids in by_outcome.items():
+        ops.outbox_mark_sent(s, ids, response=outcome)
+
+
+def lag_seconds(store: Store) -> float | None:
+    """Age of the oldest merit waiting to be sent (None when nothing waits): the DAG's health figure."""
+    from sqlalchemy import func, select
+
+    with store.transaction() as s:
+        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.destination == DESTINATION, OutboxMessage.kind == KIND,
+            OutboxMessage.status.in_(("pending", "failed"))))
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.timezone.utc)
+    return (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds()
+
+
+def follow(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, seconds: float, poll: float = 2.0,
+           **kw: Any) -> dict[str, Any]:
+    """sync + send in a loop for ``seconds`` (bench and a deferrable-free low-latency mode)."""
+    total: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    while True:
+        a = sync_once(store, ladok, nya, **kw)
+        b = send_pending(store, nya)
+        total.update({k: v for k, v in {**a, **b}.items() if isinstance(v, int) and not isinstance(v, bool)})
+        if time.monotonic() + poll > deadline:
+            return dict(total)
+        time.sleep(poll)

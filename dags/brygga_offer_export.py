@@ -1,0 +1,94 @@
+"""Offer export (utbud) to NyA, triggered by an operator with the trigger form.
+
+Dry-run (the default) stores and shows the diff against the last publication without sending.
+A real run sends new and changed instances and withdraws cancelled or un-advertised ones; running
+it again sends nothing new, and a run that failed half-way resumes from the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from brygga import dagkit
+
+OFFERS_ASSET = Asset("brygga://nya/offers")
+
+
+@dag(
+    dag_id="brygga_offer_export",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dagkit.DEFAULT_ARGS,
+    tags=["brygga", "utbud", "nya"],
+    doc_md=__doc__,
+    params={
+        "round": Param("HT2027", type="string", pattern=r"^(HT|VT)\d{4}$", title="Antagningsomgång",
+                       description="Admission round, e.g. HT2027"),
+        "kind": Param("ordinary", type="string", enum=["ordinary", "programme-internal"], title="Kind",
+                      values_display={"ordinary": "Utbud (ordinary offer)",
+                                      "programme-internal": "Underlag för anmälan inom program"}),
+        "selection": Param("all", type="string", enum=["all", "codes"], title="Selection",
+                           values_display={"all": "All instances flagged for the round",
+                                           "codes": "Only the codes below"}),
+        "codes": Param([], type="array", items={"type": "string"}, title="Codes",
+                       description="Tillfälleskod or utbildningskod, one per line (selection = codes)"),
+        "dry_run": Param(True, type="boolean", title="Dry run", description="Show the diff, send nothing"),
+        "places": Param(30, type="integer", minimum=0, title="Places per instance (default)"),
+    },
+)
+def brygga_offer_export():
+    @task
+    def start() -> int:
+        from brygga.flows import offers
+
+        ctx = get_current_context()
+        p = ctx["params"]
+        codes = [c.strip() for c in p["codes"] if c.strip()] if p["selection"] == "codes" else []
+        if p["selection"] == "codes" and not codes:
+            raise ValueError("selection 'codes' needs at least one code")
+        return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=codes,
+                            dry_run=bool(p["dry_run"]), triggered_by=ctx["dag_run"].triggering_user_name,
+                            run_id=ctx["run_id"], places=int(p["places"]))
+
+    @task(pool="ladok_api")
+    def collect(publication_id: int) -> dict:
+        from adapters.ladok import LadokAdapter
+        from brygga.flows import offers
+
+        return offers.collect(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), publication_id)
+
+    @task(pool="nya_api", retries=4, outlets=[OFFERS_ASSET])
+    def publish(publication_id: int, _counts: dict) -> dict:
+        from adapters.nya import NyaAdapter
+        from brygga.flows import offers
+
+        ctx = get_current_context()
+        p = ctx["params"]
+        if p["dry_run"]:
+            return {"sent": 0, "dry_run": True}
+        store = dagkit.store()
+        queued = offers.enqueue(store, publication_id)
+        result = {"queued": queued, **offers.send(store, NyaAdapter(dagkit.peer("nya")), p["round"], p["kind"])}
+        ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}
+        return result
+
+    @task
+    def finish(publication_id: int, _sent: dict) -> dict:
+        from brygga.flows import offers
+
+        summary = offers.finish(dagkit.store(), publication_id)
+        dagkit.log.info("publication %s %s (%s, dry run %s): %s", summary["publication_id"], summary["status"],
+                        summary["round"], summary["dry_run"], summary["counts"])
+        for line in summary["diff"]:
+            dagkit.log.info("  %s", line)
+        return {k: summary[k] for k in ("publication_id", "status", "counts")}
+
+    pid = start()
+    finish(pid, publish(pid, collect(pid)))
+
+
+brygga_offer_export()

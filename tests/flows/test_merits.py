@@ -1,0 +1,415 @@
+"""Merit sync Ladok → NyA (brygga.flows.merits) against the real simulators over HTTP, on SQLite
+and PostgreSQL: feed checkpoint, dedupe, enrichment, outbox sending, crashes at every step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.http import PeerError
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter
+from brygga.connections import PeerConfig
+from brygga.flows import merits
+from brygga.store import ops
+from brygga.store.models import AuditLog, FeedCheckpoint, InboxMessage, OutboxMessage, Quarantine
+from simulators import datagen
+from simulators._server import serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+NYA_SEED = 5
+
+
+class World:
+    """A Ladok and a NyA simulator on loopback whose students overlap: the first ``applicants``
+    people of ``datagen.people(.., NYA_SEED)`` apply in NyA's open round HT2027."""
+
+    def __init__(self, page_size: int = 10, applicants: int = 30):
+        from simulators.ladok.app import create_app as ladok_app
+        from simulators.ladok.catalogue import seed_catalogue
+        from simulators.ladok.state import LadokState
+        from simulators.nya.app import create_app as nya_app
+        from simulators.nya.state import NyaState, seed
+
+        self.ladok_state = LadokState(page_size=page_size)
+        seed_catalogue(self.ladok_state, 3, 12, 3, "HT2027")
+        self.nya_state = seed(NyaState(), NYA_SEED, offers=5, applicants=applicants)
+        self.people = list(datagen.people(applicants, NYA_SEED))
+        self.outsiders = list(datagen.people(5, 777))
+        self._servers = [serve_in_thread(ladok_app(self.ladok_state)), serve_in_thread(nya_app(self.nya_state))]
+        self.ladok_url, self.nya_url = (s.url for s in self._servers)
+        self.ladok = LadokAdapter(PeerConfig("ladok", self.ladok_url))
+        self.nya = NyaAdapter(PeerConfig("nya", self.nya_url))
+        kurser = [t for t in self.ladok_state.tillfallen.values()
+                  if t.utbildning.typ == "kurs" and t.utbildning.moduler and not t.installt]
+        self.program = next(t for t in self.ladok_state.tillfallen.values() if t.utbildning.typ == "program")
+        self.kurs = next(t for t in kurser if t.uid not in {c.uid for c in self._package(self.program)})
+        self.expected: dict[str, dict[str, str]] = {}  # personnummer -> {HandelseUID: type}
+
+    def _package(self, program):
+        return [t for t in self.ladok_state.tillfallen.values()
+                if t.uid in {a[2] for a in program.attribut() if a[1].endswith("ingaende.utbildningstillfalle")}]
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.stop()
+
+    # -- writing in Ladok as staff would -------------------------------------------------------
+    def student(self, person):
+        from simulators.ladok.state import LadokError
+
+        try:
+            return self.ladok_state.etablera_student(person.personnummer, person.fornamn, person.efternamn,
+                                                     emit=True)
+        except LadokError:
+            return self.ladok_state.student_by_pnr(person.personnummer)
+
+    def _last_handelse(self) -> str:
+        page = self.ladok.events.read_page(self.ladok_state.feed_page(None, "http://x"))
+        return merits.oldest_first(page)[-1].handelse_uid
+
+    def _note(self, person, mtype: str) -> None:
+        if not self.nya_state.is_open_applicant(person.personnummer):
+            return
+        self.expected.setdefault(person.personnummer, {})[self._last_handelse()] = mtype
+
+    def study(self, person, *, result: str = "VG", avbrott: bool = False, full: bool = False):
+        """Course admission, registration and a module result (+ avbrott; + programme merits)."""
+        from simulators.ladok.state import Placering
+
+        s = self.student(person)
+        st = self.ladok_state
+        a, _ = st.placera(Placering(s.uid, self.kurs.uid, f"NYA-{person.personnummer}-K"))
+        st.registrera(a.uid)
+        self._note(person, "registrering")
+        st.rapportera_resultat(a.uid, self.kurs.utbildning.moduler[0].kod, result, dt.date(2027, 10, 20))
+        self._note(person, "resultat")
+        if avbrott:
+            st.avbrott(a.uid, self.kurs.start + dt.timedelta(days=40))
+            self._note(person, "avbrott")
+        if full:
+            p, _ = st.placera(Placering(s.uid, self.program.uid, f"NYA-{person.personnummer}-P"))
+            st.uppehall(p.uid, dt.date(2028, 1, 17), dt.date(2028, 6, 1))
+            self._note(person, "studieuppehall")
+            st.tillgodoraknande(s.uid, "Linjär algebra (Uppsala)", "7.5", dt.date(2027, 9, 1), self.program.uid)
+            self._note(person, "tillgodoraknande")
+            st.utfarda_bevis(s.uid, dt.date(2028, 6, 10), self.program.uid)
+            self._note(person, "examen")
+        return s
+
+    def unknown_event(self) -> None:
+        from simulators.ladok.xml import event
+
+        name = "sd:StudiegangBytt2030Event"  # a type Brygga has never heard of
+        with self.ladok_state.lock:
+            self.ladok_state.feed.append(name, event(name, [], None))
+
+    # -- reading back ------------------------------------------------------------------------------
+    def nya_merits(self, personnummer: str) -> list[dict[str, str]]:
+        return self.nya.applicant_merits(personnummer)
+
+    def all_expected(self) -> dict[str, str]:
+        return {h: t for per in self.expected.values() for h, t in per.items()}
+
+    def assert_each_merit_once(self) -> None:
+        for pnr, wanted in self.expected.items():
+            got = self.nya_merits(pnr)
+            ids = [m["MeritId"] for m in got]
+            assert len(ids) == len(set(ids)), "a MeritId stored twice"
+            assert {m["MeritId"]: m["Type"] for m in got} == wanted
+
+
+@pytest.fixture
+def world():
+    w = World()
+    yield w
+    w.close()
+
+
+def _outbox(store) -> list[OutboxMessage]:
+    with store.transaction() as s:
+        return list(s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "merit").order_by(OutboxMessage.id)))
+
+
+def _count(store, model, *where) -> int:
+    with store.transaction() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def nya_down() -> NyaAdapter:
+    """NyA on a port nobody listens on, without the session's connect retries (fast failures)."""
+    from requests.adapters import HTTPAdapter
+
+    down = NyaAdapter(PeerConfig("nya", "http://127.0.0.1:9"))
+    down.http.mount("http://", HTTPAdapter(max_retries=0))
+    return down
+
+
+def run(store, w: World, **kw) -> tuple[dict, dict]:
+    a = merits.sync_once(store, w.ladok, w.nya, **kw)
+    b = merits.send_pending(store, w.nya, base_seconds=0)
+    return a, b
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+def test_merits_of_applicants_arrive_in_nya_once(store, world):
+    w = world
+    w.study(w.people[0], full=True)
+    w.study(w.people[1], result="G", avbrott=True)
+    w.unknown_event()
+    w.study(w.people[2], result="U")
+    for p in w.outsiders[:2]:  # Ladok students who are not NyA applicants
+        w.study(p)
+    sync, sent = run(store, w, batch_size=20)
+
+    total = len(w.all_expected())
+    assert total == 5 + 3 + 2
+    assert sync["merits"] == total and sync["not_applicant"] == 4 and sync["unknown_types"] == 1
+    assert sync["quarantined"] == 0 and sync["caught_up"] is True
+    assert sent["accepted"] == total and sent["duplicate"] == sent["rejected"] == 0 and sent["pending"] == 0
+    w.assert_each_merit_once()
+    for p in w.outsiders[:2]:
+        assert w.nya_merits(p.personnummer) == []
+
+    by_type = {m["Type"]: m for m in w.nya_merits(w.people[0].personnummer)}
+    kurs, modul = w.kurs, w.kurs.utbildning.moduler[0]
+    assert by_type["resultat"]["Grade"] == "VG" and by_type["resultat"]["Date"] == "2027-10-20"
+    assert by_type["resultat"]["Utbildningskod"] == kurs.utbildning.kod
+    assert by_type["resultat"]["Tillfalleskod"] == kurs.kod
+    assert float(by_type["resultat"]["Credits"]) == float(modul.omfattning)
+    assert by_type["registrering"]["Date"] == kurs.start.isoformat()
+    assert by_type["examen"]["Utbildningskod"] == w.program.utbildning.kod  # resolved through the study plan
+    assert by_type["tillgodoraknande"]["Utbildningskod"] == w.program.utbildning.kod
+    assert by_type["studieuppehall"]["Date"] == "2028-01-17"
+    assert {m["Grade"] for m in w.nya_merits(w.people[2].personnummer) if m["Type"] == "resultat"} == {"U"}
+    assert "avbrott" in {m["Type"] for m in w.nya_merits(w.people[1].personnummer)}
+
+    # NyA got every merit the first time: no `duplicate` outcome on any first send
+    rows = _outbox(store)
+    assert len(rows) == total and {r.status for r in rows} == {"sent"} and {r.response for r in rows} == {"accepted"}
+    assert _count(store, InboxMessage, InboxMessage.source == "ladok") == total
+
+    # a second run finds nothing new and sends nothing
+    sync2, sent2 = run(store, w)
+    assert sync2["merits"] == 0 and sent2["requests"] == 0
+    assert len(_outbox(store)) == total
+
+    # new events later are picked up from the checkpoint (the recent page kept growing)
+    w.study(w.people[3])
+    sync3, sent3 = run(store, w)
+    assert sync3["merits"] == 2 and sync3["events"] <= 4 and sent3["accepted"] == 2
+    w.assert_each_merit_once()
+
+
+def test_killed_worker_between_batches_loses_and_repeats_nothing(store, world):
+    """A separate process runs the sync and is SIGKILLed after the transaction of page k, before
+    page k+1; the re-run delivers every merit exactly once."""
+    w = world
+    for p in w.people[:6]:
+        w.study(p, full=True)
+    total = len(w.all_expected())
+    assert w.ladok_state.feed.last >= 4
+
+    child = textwrap.dedent(f"""
+        import sys, time
+        from adapters.ladok import LadokAdapter
+        from adapters.nya import NyaAdapter
+        from brygga.connections import PeerConfig
+        from brygga.flows import merits
+        from brygga.store import Store
+        commits = []
+        def after_commit(info):
+            commits.append(info["page"])
+            print("committed", info["page"], flush=True)
+            if len(commits) == 2:
+                time.sleep(60)  # parked between page k and k+1: the parent kills us here
+        merits.sync_once(Store({store.url!r}), LadokAdapter(PeerConfig("ladok", {w.ladok_url!r})),
+                         NyaAdapter(PeerConfig("nya", {w.nya_url!r})), batch_size=1, after_commit=after_commit)
+        print("finished", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.split())
+            if len([x for x in lines if x[0] == "committed"]) == 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL, lines
+    killed_at = int(lines[-1][1])
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, merits.CHECKPOINT)
+        assert cp.page == killed_at  # the checkpoint is that of the last committed batch
+    enqueued = len(_outbox(store))
+    assert 0 < enqueued < total
+    assert _count(store, InboxMessage) == enqueued  # inbox and outbox committed together
+
+    sync, sent = run(store, w)
+    assert sync["merits"] == total - enqueued
+    assert sent["accepted"] == total and sent["duplicate"] == 0
+    w.assert_each_merit_once()
+    assert {r.response for r in _outbox(store)} == {"accepted"}
+
+
+def test_crash_after_nya_applied_is_absorbed_by_request_id_replay(store, world):
+    w = world
+    for p in w.people[:4]:
+        w.study(p)
+    total = len(w.all_expected())
+
+    # 1. an exception between two batches: the first is committed, the rest is read again
+    def boom(info):
+        raise RuntimeError("worker died after a commit")
+
+    with pytest.raises(RuntimeError):
+        merits.sync_once(store, w.ladok, w.nya, batch_size=1, after_commit=boom)
+    first = len(_outbox(store))
+    assert 0 < first < total
+    assert merits.sync_once(store, w.ladok, w.nya, batch_size=3)["merits"] == total - first
+
+    # 2. NyA applies the request, the worker dies before marking the rows sent
+    applied: list[str] = []
+
+    def die(rid):
+        applied.append(rid)
+        raise RuntimeError("worker died after NyA answered")
+
+    with pytest.raises(RuntimeError):
+        merits.send_pending(store, w.nya, after_send=die)
+    assert {r.status for r in _outbox(store)} == {"pending"}
+    stored_first = {m["MeritId"]: m["RequestId"] for p in w.people[:4] for m in w.nya_merits(p.personnummer)}
+    assert stored_first and set(stored_first.values()) == {applied[0]}
+
+    sent = merits.send_pending(store, w.nya)
+    # same rows -> same RequestId -> NyA replays its stored reply: outcomes "accepted", not "duplicate"
+    assert sent["accepted"] == total and sent["duplicate"] == 0
+    assert {r.response for r in _outbox(store)} == {"accepted"}
+    w.assert_each_merit_once()
+    assert {m["MeritId"]: m["RequestId"] for p in w.people[:4] for m in w.nya_merits(p.personnummer)
+            if m["MeritId"] in stored_first} == stored_first  # nothing re-applied
+
+
+def test_feed_moved_on_records_the_gap_and_continues(store, world):
+    w = world
+    w.study(w.people[0])
+    run(store, w)
+    with store.transaction() as s:
+        before = ops.checkpoint_get(s, merits.CHECKPOINT).page
+    for p in w.people[1:8]:  # while we are away the feed grows ...
+        w.study(p)
+    w.ladok_state.prune(2)  # ... and Ladok prunes the pages we had not read
+    first_kept = w.ladok_state.feed.first_available
+    assert first_kept > before + 1
+
+    sync, sent = run(store, w)
+    assert sync["gaps"] == 1 and sync["caught_up"] is True
+    with store.transaction() as s:
+        gap = s.scalars(select(Quarantine).where(Quarantine.kind == "feed-gap")).one()
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "feed.gap")).one()
+    assert f"page(s) {before}..{first_kept - 1} were pruned" in gap.reason and "reconcile" in gap.reason
+    assert audit.detail["resumed_at"] == first_kept and audit.detail["from_page"] == before
+    # what is still in the feed arrived, once; what was pruned could not
+    available = {e.handelse_uid for n in range(first_kept, w.ladok_state.feed.last + 1)
+                 for e in w.ladok.feed_page(n).events}
+    delivered = {r.payload["merit"]["merit_id"] for r in _outbox(store)}
+    expected = w.all_expected()
+    assert delivered == {h for h in expected if h in available} | {h for h in w.expected[w.people[0].personnummer]}
+    assert sent["accepted"] == sync["merits"] > 0
+    # the next run has nothing left to report
+    assert run(store, w)[0]["gaps"] == 0
+
+
+def test_replay_from_a_page_sends_nothing_twice_but_picks_up_new_applicants(store, world):
+    w = world
+    late = w.outsiders[0]  # studies in Ladok before applying in NyA
+    w.study(late)
+    w.study(w.people[0])
+    sync, sent = run(store, w)
+    assert sync["merits"] == 2 and sync["not_applicant"] == 2
+
+    from simulators.nya.state import Applicant
+
+    offer = next(iter(w.nya_state.rounds["HT2027"].offers))
+    w.nya_state.add_applicants("HT2027", [Applicant(late.personnummer, late.fornamn, late.efternamn, [offer], 10.0)])
+    merits.reset_checkpoint(store, 1, actor="operator@example.se")
+    sync2, sent2 = run(store, w)
+    assert sync2["already_seen"] == 2 and sync2["merits"] == 2 and sent2["accepted"] == 2 and sent2["duplicate"] == 0
+    w.assert_each_merit_once()
+    assert [m["Type"] for m in w.nya_merits(late.personnummer)] == ["registrering", "resultat"]
+    with store.transaction() as s:
+        a = s.scalars(select(AuditLog).where(AuditLog.action == "feed.replay")).one()
+        assert a.actor == "operator@example.se" and a.detail["from_page"] == 1
+    with pytest.raises(ValueError):
+        merits.reset_checkpoint(store, 0, actor="x")
+
+
+def test_rejected_and_unreachable_merits_back_off_then_quarantine(store, world):
+    w = world
+    w.study(w.people[0])
+    w.study(w.people[1])
+    merits.sync_once(store, w.ladok, w.nya)
+    # people[1] withdraws from NyA between enqueue and send: NyA rejects that merit for good
+    del w.nya_state.rounds["HT2027"].applicants[w.people[1].personnummer]
+    sent = merits.send_pending(store, w.nya, base_seconds=0)
+    assert sent["accepted"] == 2 and sent["rejected"] == 2
+    with store.transaction() as s:
+        q = list(s.scalars(select(Quarantine).where(Quarantine.source == "nya")))
+    assert len(q) == 2 and all("unknown applicant" in x.reason for x in q)
+    assert Counter(r.status for r in _outbox(store)) == {"sent": 2, "dead": 2}
+
+    # NyA unreachable: each attempt is recorded with a growing backoff, then the message is dead
+    w.study(w.people[2])
+    merits.sync_once(store, w.ladok, w.nya)
+    down = nya_down()
+    for attempt in range(1, 4):
+        with pytest.raises(PeerError):
+            merits.send_pending(store, down, max_attempts=3, base_seconds=0)
+        pending = [r for r in _outbox(store) if r.payload["merit"]["personnummer"] == w.people[2].personnummer]
+        assert {r.attempts for r in pending} == {attempt}
+    assert {r.status for r in pending} == {"dead"}
+    assert merits.send_pending(store, w.nya)["requests"] == 0  # dead stays dead (operator releases it)
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Quarantine).where(
+            Quarantine.reason.like("gave up after 3 attempt(s)%"))) == 2
+
+
+def test_backoff_is_exponential_and_merits_wait_for_it(store, world):
+    w = world
+    w.study(w.people[0])
+    merits.sync_once(store, w.ladok, w.nya)
+    down = nya_down()
+    with pytest.raises(PeerError):
+        merits.send_pending(store, down, base_seconds=30)
+    assert merits.send_pending(store, w.nya)["requests"] == 0  # not due yet: backing off
+    rows = _outbox(store)
+    delay = (rows[0].next_attempt_at.replace(tzinfo=None) - rows[0].created_at.replace(tzinfo=None)).total_seconds()
+    assert 25 < delay < 40 and merits.lag_seconds(store) >= 0
+    with store.transaction() as s:
+        for r in s.scalars(select(OutboxMessage)):
+            r.next_attempt_at = r.created_at
+    assert merits.send_pending(store, w.nya)["accepted"] == 2
+    assert merits.lag_seconds(store) is None
+
+
+def test_personnummer_never_logged_in_clear(store, world, caplog):
+    w = world
+    w.study(w.people[0])
+    w.study(w.outsiders[0])
+    caplog.set_level("DEBUG")
+    run(store, w)
+    text = caplog.text
+    for p in (w.people[0], w.outsiders[0]):
+        assert p.personnummer not in text and p.personnummer[2:] not in text
