@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from brygga.personnummer import with_check_digit
+from brygga.records import Address
 
 FORNAMN = (
     "Anna Eva Maria Karin Sara Lena Emma Kerstin Ingrid Elin Maja Alice Ella Wilma Saga Ebba Astrid "
@@ -29,13 +30,6 @@ ORTER = [
     ("90325", "UMEÅ"), ("58183", "LINKÖPING"), ("70211", "ÖREBRO"), ("97187", "LULEÅ"),
     ("85170", "SUNDSVALL"), ("35230", "VÄXJÖ"), ("65224", "KARLSTAD"), ("80320", "GÄVLE"),
 ]
-
-
-@dataclass(frozen=True)
-class Address:
-    utdelningsadress: str
-    postnummer: str
-    postort: str
 
 
 @dataclass(frozen=True)
