@@ -54,3 +54,17 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str 
 
 def serve_forever(app, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off")
+
+
+async def read_body(request, limit: int) -> bytes | None:
+    """The request body, or None when it is (or declares to be) larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

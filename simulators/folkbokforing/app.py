@@ -26,6 +26,7 @@ from starlette.routing import Route
 from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
 from brygga.paths import SCHEMAS
+from simulators._server import read_body
 from simulators.folkbokforing.state import ControlError, FolkbokforingState, PersonRecord
 
 NS = "urn:brygga:folkbokforing:1"
@@ -90,19 +91,6 @@ def _json_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _read_body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _batch_numbers(body: bytes, content_type: str) -> list[str]:
     """The requested numbers, from JSON (a list, or {"personnummer": [...]}) or XML PersonerFraga."""
     ct = content_type.split(";")[0].strip().lower()
@@ -158,7 +146,7 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
         return _xml(person_element(rec))
 
     async def personer(request: Request) -> Response:
-        body = await _read_body(request)
+        body = await read_body(request, MAX_BODY)
         if body is None:
             return fel(413, "for-stor-begaran", f"request body larger than {MAX_BODY} bytes")
         try:
@@ -187,7 +175,7 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
 
     async def reset(request: Request) -> Response:
         data: Any = {}
-        body = await _read_body(request)
+        body = await read_body(request, MAX_BODY)
         if body:
             try:
                 data = json.loads(body)
@@ -205,7 +193,7 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
         return JSONResponse({"seed": state.seed, "people": len(state)})
 
     async def upsert(request: Request) -> Response:
-        body = await _read_body(request)
+        body = await read_body(request, MAX_BODY)
         if body is None:
             return _json_error(413, "body too large")
         try:

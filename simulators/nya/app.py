@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from brygga import xmlsafe
+from simulators._server import read_body
 from simulators.nya import service
 from simulators.nya.soap import CONTENT_TYPE, SoapFault, body_element, envelope, fault_envelope
 from simulators.nya.state import Applicant, NyaError, NyaState, canonical_pnr, sample_offer, seed
@@ -50,16 +51,6 @@ def _handle(state: NyaState, body: bytes, soap_action: str | None) -> Response:
     return Response(envelope(payload), media_type=CONTENT_TYPE, headers=headers)
 
 
-async def _body(request: Request) -> bytes | None:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _default(o: Any) -> Any:
     if dataclasses.is_dataclass(o):
         return {k: v for k, v in dataclasses.asdict(o).items() if k != "xml"}
@@ -79,7 +70,7 @@ def control(fn: Callable[[Request, dict], Any]) -> Callable[[Request], Awaitable
     """JSON in (body, optional), JSON out; NyaError -> 400/404 {"error", "code"}."""
 
     async def endpoint(request: Request) -> Response:
-        raw = await _body(request)
+        raw = await read_body(request, MAX_BODY)
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
@@ -120,7 +111,7 @@ def create_app(state: NyaState | None = None) -> Starlette:
         return Response(xsd_bytes, media_type=CONTENT_TYPE)
 
     async def soap(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_body(request, MAX_BODY)
         if body is None:
             return _fault_response(SoapFault("Client", "too-large", f"request body larger than {MAX_BODY} bytes"))
         return await run_in_threadpool(_handle, state, body, request.headers.get("soapaction"))
