@@ -140,13 +140,6 @@ def stream_elements(source, tag, parent: str | None = None) -> Iterator[etree._E
                 del up[0]
 
 
-def text(el: etree._Element, path: str, ns: dict[str, str] | None = None) -> str | None:
-    found = el.find(path, ns)
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
-
-
 # --------------------------------------------------------------------------- XSLT mappings
 
 CANONICAL_NS = "urn:brygga:canonical:1"
