@@ -29,7 +29,7 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
 
 
 class InboxMessage(Base):
@@ -123,6 +123,55 @@ class AterbudCase(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    antagning_uid: Mapped[str | None] = mapped_column(String(64))  # Ladok tillfällesantagning
+    study_start: Mapped[dt.date | None] = mapped_column(Date)  # for the 3-week (early avbrott) rule
+
+
+class NyaAdmission(Base):
+    """An admission from NyA (admitted and accepted), and what Brygga did with it in Ladok.
+
+    The row is written when the admission is read (with the round's NextSequence checkpoint, in one
+    transaction); placing it moves ``state`` on: pending -> placed | unhandled | declined, and an
+    operator may later take an unhandled one to placed or handled.
+    """
+
+    __tablename__ = "nya_admission"
+    __table_args__ = (Index("ix_nya_admission_round_state", "round", "state"),)
+
+    admission_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    personnummer: Mapped[str | None] = mapped_column(String(12))
+    offer_id: Mapped[str | None] = mapped_column(String(64))
+    utbildningskod: Mapped[str | None] = mapped_column(String(32))
+    tillfalleskod: Mapped[str | None] = mapped_column(String(32))
+    programme_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    package_id: Mapped[str | None] = mapped_column(String(64))  # NyA PackageId = Ladok programme instance uid
+    fee_liable: Mapped[bool] = mapped_column(Boolean, default=False)  # avgiftsskyldig
+    application_fee_paid: Mapped[bool | None] = mapped_column(Boolean)  # betald anmälningsavgift
+    conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # behörighetsvillkor [{code, text, lifted}]
+    aterbud_date: Mapped[str | None] = mapped_column(String(10))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the admission as read, for ompröva
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|placed|unhandled|handled|declined
+    student_uid: Mapped[str | None] = mapped_column(String(64))
+    utbildningstillfalle_uid: Mapped[str | None] = mapped_column(String(64))
+    antagning_uid: Mapped[str | None] = mapped_column(String(64), index=True)  # Ladok tillfällesantagning
+    package_uid: Mapped[str | None] = mapped_column(String(64))  # kurspaketeringstillfälle it was placed in
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Setting(Base):
+    """University settings that operators change at run time (e.g. whether återbud is taken from NyA)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class Publication(Base):
@@ -155,6 +204,7 @@ class PublicationItem(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|sent|rejected|invalid
     message: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the offer as sent (None for withdrawals)
 
 
 class PublishedOffer(Base):

@@ -16,6 +16,7 @@ from brygga.store.models import (
     InboxMessage,
     OutboxMessage,
     Quarantine,
+    Setting,
     utcnow,
 )
 
@@ -203,3 +204,21 @@ def audit(
     entry = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
     session.add(entry)
     return entry
+
+
+# ---------------------------------------------------------------- settings
+
+def setting_get(session: Session, key: str, default: Any = None) -> Any:
+    row = session.get(Setting, key)
+    return default if row is None else row.value
+
+
+def setting_set(session: Session, key: str, value: Any, actor: str) -> None:
+    """Change a university setting; the change is audited with the old and the new value."""
+    row = session.get(Setting, key)
+    old = None if row is None else row.value
+    if row is None:
+        session.add(Setting(key=key, value=value, updated_by=actor))
+    else:
+        row.value, row.updated_by = value, actor
+    audit(session, actor, "setting.set", "setting", key, old=old, new=value)
