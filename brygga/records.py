@@ -188,6 +188,7 @@ class Placement:
     fristaende: bool = False
     inom_kurspaketering: bool = False
     villkor: tuple[str, ...] = ()  # behörighetsvillkor codes
+    application_fee_paid: bool | None = None  # betald anmälningsavgift (fee-liable applicants)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ class PlacementV1(Mapping):
             _sub(root, SD + "Fristaende", True)
         if p.inom_kurspaketering:
             _sub(root, SD + "InomKurspaketering", True)
+        if p.application_fee_paid is not None:
+            _sub(root, SD + "AnmalningsavgiftBetald", p.application_fee_paid)
         if p.villkor:
             lst = etree.SubElement(root, SD + "BehorighetsvillkorLista")
             for code in p.villkor:

@@ -182,7 +182,9 @@ async def post_antagning(s: LadokState, r: Request) -> Response:
                   avgift=_text(root, "sd:Studieavgiftsbetalning") or Placering.avgift,
                   kurspaketeringstillfalle_uid=_text(root, "sd:KurspaketeringstillfalleUID"),
                   fristaende=_bool(root, "sd:Fristaende"), inom_kurspaketering=_bool(root, "sd:InomKurspaketering"),
-                  villkor=_villkor(root))
+                  villkor=_villkor(root),
+                  anmalningsavgift_betald=_bool(root, "sd:AnmalningsavgiftBetald")
+                  if _text(root, "sd:AnmalningsavgiftBetald") is not None else None)
     with s.lock:
         a, created = s.placera(p)
         body = rep.tillfallesantagning(a, _base(r))

@@ -184,6 +184,7 @@ class Antagning:
     avbrott: Avbrott | None = None
     registreringar: list[Registrering] = field(default_factory=list)
     barn: list["Antagning"] = field(default_factory=list)
+    anmalningsavgift_betald: bool | None = None
 
     def aktuella_villkor(self) -> list[Villkor]:
         return [v for v in self.villkor.values() if not v.borttaget]
@@ -212,6 +213,7 @@ class Antagning:
             "uid": self.uid, "student_uid": self.student_uid, "utbildningstillfalle_uid": self.tillfalle.uid,
             "utbildningskod": self.tillfalle.utbildning.kod, "typ": self.tillfalle.utbildning.typ,
             "anmalningsnummer": self.anmalningsnummer, "studieavgiftsbetalning": self.avgift,
+            "anmalningsavgift_betald": self.anmalningsavgift_betald,
             "kurspaketeringstillfalle_uid": self.paket.tillfalle.uid if self.paket else None,
             "paket_tillfallesantagning_uid": self.paket.uid if self.paket else None,
             "tillstand": self.tillstand,
@@ -259,6 +261,7 @@ class Placering:
     fristaende: bool = False
     inom_kurspaketering: bool = False
     villkor: list[tuple[str, str]] = field(default_factory=list)  # (kod, typ)
+    anmalningsavgift_betald: bool | None = None  # NyA: paid application fee (fee-liable applicants)
 
 
 class LadokState:
@@ -431,7 +434,8 @@ class LadokState:
                                   f"(registrerad på tillfälle {a.tillfalle.kod}); tillfällesbyte krävs")
             paket = self._paket_for(p, t, plan)
             a = Antagning(new_uid(), p.student_uid, t, p.anmalningsnummer, p.avgift, paket,
-                          {kod: Villkor(kod, typ) for kod, typ in p.villkor})
+                          {kod: Villkor(kod, typ) for kod, typ in p.villkor},
+                          anmalningsavgift_betald=p.anmalningsavgift_betald)
             if paket:
                 paket.barn.append(a)
             plan.append(a)
