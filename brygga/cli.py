@@ -34,6 +34,9 @@ def _simulators(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.publications")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="brygga", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -53,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--seed", type=int, default=1)
     s.set_defaults(func=_simulators)
+
+    # Operator command groups live next to their flows; each module has register(subparsers).
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
 
     args = ap.parse_args(argv)
     return args.func(args)

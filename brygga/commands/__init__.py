@@ -1,0 +1,1 @@
+"""Operator command groups of the ``brygga`` CLI (each module: ``register(subparsers)``)."""
