@@ -8,7 +8,7 @@ import requests
 
 from adapters.http import PeerError, session, transport_error
 from brygga.connections import PeerConfig
-from brygga.records import FeedPage, Hinder, Placement, Student, Utbildningstillfalle
+from brygga.records import FeedPage, Hinder, PlanNode, Placement, Student, Utbildningstillfalle
 from mappings import registry
 
 ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
@@ -37,6 +37,8 @@ class LadokAdapter:
         self.students = registry.select("ladok", "student", m)
         self.tillfallen = registry.select("ladok", "utbildningstillfalle", m)
         self.placements = registry.select("ladok", "placement", m)
+        self.plans = registry.select("ladok", "studieplan", m)
+        self.conditions = registry.select("ladok", "villkor", m)
 
     # ------------------------------------------------------------------ plumbing
     def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> requests.Response:
@@ -126,6 +128,32 @@ class LadokAdapter:
         r = self._request("POST", "/studiedeltagande/tillfallesantagning", "studiedeltagande",
                           data=self.placements.write(placement), ok=(200, 201))
         return self.placements.read(r.content)
+
+    def study_plan(self, student_uid: str) -> list[PlanNode]:
+        """Every admission in the student's study plan (packages and the courses inside them)."""
+        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{student_uid}", "studiedeltagande")
+        return self.plans.read(r.content)
+
+    def villkor(self, antagning_uid: str) -> list[str]:
+        r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor",
+                          "studiedeltagande")
+        return self.conditions.read(r.content)
+
+    def set_villkor(self, antagning_uid: str, codes: list[str]) -> list[str]:
+        r = self._request("PUT", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor",
+                          "studiedeltagande", data=self.conditions.write(codes))
+        return self.conditions.read(r.content)
+
+    def lift_villkor(self, antagning_uid: str, code: str) -> bool:
+        """Remove one villkor; False when it is not there (e.g. already removed by hand in Ladok)."""
+        try:
+            self._request("DELETE", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor/{code}",
+                          "studiedeltagande")
+        except PeerError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
 
     def study_plan_educations(self, student_uid: str) -> list[dict[str, str | None]]:
         """The educations in a student's study plan (``sd:Utbildningsinformation`` of every node of

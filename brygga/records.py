@@ -198,3 +198,16 @@ class Hinder:
     key: str
     text: str
     stoppande: bool = True
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One admission (tillfällesantagning) in a student's study plan."""
+
+    antagning_uid: str
+    tillfalle_uid: str | None
+    utbildningskod: str | None
+    tillfalleskod: str | None
+    parent_uid: str | None  # the package admission it sits in
+    aterbud: bool = False
+    tillstand: str | None = None  # ej_paborjad|registrerad|tidigtavbrott|avbrott|aterbud

@@ -152,7 +152,7 @@ class NyaAdmission(Base):
     conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)  # behörighetsvillkor [{code, text, lifted}]
     aterbud_date: Mapped[str | None] = mapped_column(String(10))
     record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the admission as read, for ompröva
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|placed|unhandled|handled|declined
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|placed|unhandled|handled|declined|invalid
     student_uid: Mapped[str | None] = mapped_column(String(64))
     utbildningstillfalle_uid: Mapped[str | None] = mapped_column(String(64))
     antagning_uid: Mapped[str | None] = mapped_column(String(64), index=True)  # Ladok tillfällesantagning

@@ -197,6 +197,13 @@ class Antagning:
         return bool(self.aktiva_registreringar()) or any(b.registrerad for b in self.barn)
 
     @property
+    def villkorsvarning(self) -> bool:
+        """Ladok warns on the course row (its own villkor or its package's), never on the programme row."""
+        if self.tillfalle.utbildning.typ != "kurs":
+            return False
+        return bool(self.aktuella_villkor()) or bool(self.paket and self.paket.aktuella_villkor())
+
+    @property
     def aktiv(self) -> bool:
         return self.aterbud is None and self.avbrott is None
 
@@ -214,6 +221,7 @@ class Antagning:
             "utbildningskod": self.tillfalle.utbildning.kod, "typ": self.tillfalle.utbildning.typ,
             "anmalningsnummer": self.anmalningsnummer, "studieavgiftsbetalning": self.avgift,
             "anmalningsavgift_betald": self.anmalningsavgift_betald,
+            "villkorsvarning": self.villkorsvarning,
             "kurspaketeringstillfalle_uid": self.paket.tillfalle.uid if self.paket else None,
             "paket_tillfallesantagning_uid": self.paket.uid if self.paket else None,
             "tillstand": self.tillstand,

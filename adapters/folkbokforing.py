@@ -1,0 +1,45 @@
+"""Population register (folkbokföring): batch person lookup for establishing students."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import requests
+
+from adapters.http import PeerError, session, transport_error
+from brygga.connections import PeerConfig
+from brygga.records import Student
+from mappings import registry
+from mappings.base import RecordError
+
+BATCH = 1000  # the register answers at most 1000 numbers per request
+
+
+class FolkbokforingAdapter:
+    def __init__(self, peer: PeerConfig, *, mappings: dict[str, int] | None = None):
+        self.peer = peer
+        self.base = peer.base_url.rstrip("/")
+        self.http = session(peer)
+        self.people = registry.select("folkbokforing", "person",
+                                      mappings if mappings is not None else peer.extra.get("mappings"))
+
+    def lookup(self, personnummer: Iterable[str]) -> dict[str, Student | None | RecordError]:
+        """{number: Student (protected people without address) | None (not in the register) | RecordError}."""
+        numbers = list(dict.fromkeys(personnummer))
+        out: dict[str, Student | None | RecordError] = {}
+        for i in range(0, len(numbers), BATCH):
+            chunk = numbers[i:i + BATCH]
+            try:
+                r = self.http.post(self.base + "/folkbokforing/personer", data=self.people.write_batch(chunk),
+                                   headers={"Content-Type": "application/xml"}, timeout=self.peer.timeout, stream=True)
+            except requests.RequestException as e:
+                raise transport_error("folkbokforing", e) from None
+            try:
+                if r.status_code != 200:
+                    raise PeerError("folkbokforing", f"POST /folkbokforing/personer: HTTP {r.status_code}",
+                                    status=r.status_code, transient=r.status_code >= 500 or r.status_code == 429)
+                r.raw.decode_content = True
+                out.update(self.people.read_batch(r.raw, chunk))
+            finally:
+                r.close()
+        return out

@@ -1,0 +1,648 @@
+"""Admission import (antagning) NyA → Ladok, the unhandled-admission queue and behörighetsvillkor.
+
+Three steps, each safe to repeat and to kill at any point:
+
+``fetch`` reads the admitted-and-accepted admissions of a round from NyA (``GetAdmissions`` from
+the round's stored sequence, streamed) into ``nya_admission``, keyed by NyA's AdmissionId: a new
+admission becomes ``pending``, a re-sent one (its sequence moved: accepted, villkor lifted,
+återbud) updates the stored record. Rows are written in chunks; the round's checkpoint
+(NextSequence) is written in the same transaction as the last chunk, and a re-read after a crash
+only rewrites the same rows.
+
+``place`` works through the pending admissions. Per chunk it resolves the utbildningstillfällen
+(by Utbildningskod + Tillfälleskod, cached), the students (Ladok by personnummer; a student not in
+Ladok is first established with the population-register name and folkbokföringsadress, never an
+address for a protected person), then places each admission in the student's study plan
+(``Anmalningsnummer`` = AdmissionId, which makes the placement idempotent in Ladok) with fee
+liability, paid application fee and the open behörighetsvillkor. A programme-internal admission is
+placed inside its package (kurspaketering). An admission that cannot be placed becomes an
+*ej hanterad antagning* (``unhandled_admission``) with its hinder and a readable reason. One bad
+admission never stops the chunk.
+
+``sync_conditions`` applies NyA's villkor changes to placed admissions: a lifted villkor is removed
+from the tillfällesantagning (one already removed by hand in Ladok is left alone — and nothing is
+ever sent back to NyA), an added one is put on it.
+
+Operators list and count the queue by hinder and round, re-try (``ompröva``) with a chosen package
+or as free-standing, or mark an admission handled by hand; each action is audited (``retry`` = ompröva).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from adapters.folkbokforing import FolkbokforingAdapter
+from adapters.http import PeerError
+from adapters.ladok import LadokAdapter, Refused
+from adapters.nya import NyaAdapter
+from brygga import personnummer as pnr_mod
+from brygga.logmask import get_logger
+from brygga.records import Admission, Placement, Student, Utbildningstillfalle
+from brygga.store import Store, ops
+from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
+from mappings.base import RecordError
+
+log = get_logger("brygga.flows.admissions")
+
+ACTOR = "brygga:admission-import"
+CHUNK = 2000
+WORKERS = 8
+MAX_ATTEMPTS = 5
+
+#: Our hinder codes (the queue's categories) and the text operators see (Ladok's wording).
+HINDER: dict[str, str] = {
+    "kunde.inte.placeras.i.plan": "Antagning kunde inte placeras i plan",
+    "redan.paborjat": "Studenten har redan påbörjat utbildningen",
+    "personnummer.ogiltigt": "Ogiltigt personnummer",
+    "personnummer.okant": "Personnumret finns inte i folkbokföringen",
+    "utbildningstillfalle.saknas": "Utbildningstillfället finns inte i Ladok",
+    "utbildningstillfalle.installt": "Utbildningstillfället är inställt",
+    "antagning.finns": "Studenten är redan antagen till utbildningstillfället",
+    "anmalningsnummer.konflikt": "Anmälningsnumret är redan använt för en annan antagning",
+    "ogiltig.antagning": "Antagningen från NyA är ofullständig",
+    "ovrigt": "Övrigt hinder",
+}
+#: Ladok's hinder key (I18nNyckel) -> our hinder code.
+LADOK_HINDER: dict[str, str] = {
+    "studiedeltagande.hinder.flera.kurspaketeringar": "kunde.inte.placeras.i.plan",
+    "studiedeltagande.hinder.kurspaketering.saknas": "kunde.inte.placeras.i.plan",
+    "studiedeltagande.hinder.ej.ingaende.i.kurspaketering": "kunde.inte.placeras.i.plan",
+    "studiedeltagande.hinder.redan.paborjat": "redan.paborjat",
+    "studiedeltagande.hinder.utbildningstillfalle.installt": "utbildningstillfalle.installt",
+    "studiedeltagande.hinder.antagning.finns": "antagning.finns",
+    "studiedeltagande.hinder.anmalningsnummer.konflikt": "anmalningsnummer.konflikt",
+    "utbildningstillfalle.hittades.ej": "utbildningstillfalle.saknas",
+    "kurspaketeringstillfalle.hittades.ej": "kunde.inte.placeras.i.plan",
+    "studentinformation.hinder.personnummer.ogiltigt": "personnummer.ogiltigt",
+}
+#: What an operator is advised to do, per hinder.
+ADVICE: dict[str, str] = {
+    "kunde.inte.placeras.i.plan": "Ompröva med vald kurspaketering, eller placera som fristående.",
+    "redan.paborjat": "Gör tillfällesbyte i Ladok, markera sedan som hanterad.",
+    "personnummer.okant": "Kontrollera personnumret med NyA/studenten; etablera manuellt och ompröva.",
+    "personnummer.ogiltigt": "Rätta personnumret i NyA; markera som hanterad.",
+    "utbildningstillfalle.saknas": "Kontrollera utbudet; ompröva när tillfället finns.",
+}
+
+
+def checkpoint_name(round_code: str) -> str:
+    return f"nya-admissions:{round_code}"
+
+
+def conditions_checkpoint(round_code: str) -> str:
+    return f"nya-villkor:{round_code}"
+
+
+# ------------------------------------------------------------------------------------- fetch
+
+def _row(a: Admission) -> dict[str, Any]:
+    record = dataclasses.asdict(a)
+    return dict(
+        admission_id=a.admission_id, round=a.round, sequence=a.sequence, personnummer=a.personnummer,
+        offer_id=a.offer_id, utbildningskod=a.utbildningskod, tillfalleskod=a.tillfalleskod,
+        programme_internal=a.programme_internal, package_id=a.package_id, fee_liable=a.fee_liable,
+        application_fee_paid=a.application_fee_paid,
+        conditions=[{"code": c.code, "text": c.text, "lifted": c.lifted} for c in a.conditions],
+        aterbud_date=a.aterbud_date, record=record,
+    )
+
+
+def fetch(store: Store, nya: NyaAdapter, round_code: str, *, chunk: int = CHUNK) -> dict[str, int]:
+    """Read new and changed accepted admissions of ``round_code`` into the store."""
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, checkpoint_name(round_code))
+        from_seq = cp.page if cp else 0
+    m = nya.mapping("admission")
+    counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
+    batch: list[Admission | RecordError] = []
+    with nya.call("GetAdmissions", nya.body("GetAdmissions", Round=round_code, FromSequence=from_seq or None,
+                                            OnlyAccepted=True)) as reply:
+        reader = m.read(reply)
+        for item in reader:
+            batch.append(item)
+            if len(batch) >= chunk:
+                with store.transaction() as s:
+                    _store_admissions(s, round_code, batch, counts)
+                batch = []
+        next_seq = m.next_sequence
+    with store.transaction() as s:
+        _store_admissions(s, round_code, batch, counts)
+        if next_seq is not None:
+            ops.checkpoint_set(s, checkpoint_name(round_code), next_seq, None, add_seen=counts["read"])
+    log.info("fetched admissions of %s from sequence %s: %s", round_code, from_seq, counts)
+    return counts
+
+
+def _store_admissions(s, round_code: str, batch: list, counts: dict[str, int]) -> None:
+    good = [a for a in batch if isinstance(a, Admission)]
+    bad = [e for e in batch if isinstance(e, RecordError)]
+    counts["read"] += len(batch)
+    ids = [a.admission_id for a in good] + [e.record_id for e in bad]
+    existing = {r.admission_id: r for r in s.scalars(select(NyaAdmission).where(NyaAdmission.admission_id.in_(ids)))} \
+        if ids else {}
+    new_rows = []
+    for a in good:
+        row = existing.get(a.admission_id)
+        if row is None:
+            values = _row(a)
+            if a.aterbud_date:  # återbud before it ever reached Ladok: never place it
+                values["state"] = "declined"
+                counts["declined"] += 1
+            new_rows.append(values)
+            counts["new"] += 1
+        elif a.sequence > row.sequence or row.state == "invalid":
+            in_ladok = {c["code"] for c in row.conditions or [] if c.get("in_ladok")}
+            for k, v in _row(a).items():
+                setattr(row, k, v)
+            row.conditions = [{**c, "in_ladok": c["code"] in in_ladok} for c in row.conditions]
+            if row.state == "invalid":
+                row.state = "pending"
+            if a.aterbud_date and row.state in ("pending", "unhandled"):
+                row.state = "declined"
+                _resolve_unhandled(s, a.admission_id, "återbud", ACTOR)
+                counts["declined"] += 1
+            counts["updated"] += 1
+    if new_rows:
+        s.execute(insert(NyaAdmission), [{**r, "state": r.get("state", "pending"), "attempts": 0,
+                                           "created_at": utcnow(), "updated_at": utcnow()} for r in new_rows])
+    for e in bad:
+        counts["invalid"] += 1
+        hinder = "personnummer.ogiltigt" if e.field == "Personnummer" else "ogiltig.antagning"
+        ops.quarantine(s, source="nya", message_id=e.record_id, kind="Admission", reason=str(e))
+        row = existing.get(e.record_id)
+        if row is None:
+            s.add(NyaAdmission(admission_id=e.record_id, round=round_code, sequence=0, state="invalid",
+                               conditions=[], record={}, attempts=0, last_error=str(e)))
+        elif row.state in ("placed", "handled", "declined"):
+            continue
+        else:
+            row.state, row.last_error = "invalid", str(e)
+        _queue(s, e.record_id, round_code, None, None, None, hinder, f"{HINDER[hinder]}: {e.field}: {e.rule}", [], {})
+
+
+# ------------------------------------------------------------------------------------- place
+
+@dataclasses.dataclass
+class Work:
+    """One admission being placed (plain data, detached from the session)."""
+
+    admission_id: str
+    round: str
+    personnummer: str | None
+    record: dict[str, Any]
+    utbildningskod: str | None
+    tillfalleskod: str | None
+    programme_internal: bool
+    package_id: str | None
+    fee_liable: bool
+    application_fee_paid: bool | None
+    conditions: list[dict[str, Any]]
+    attempts: int
+    tillfalle: Utbildningstillfalle | None = None
+    student_uid: str | None = None
+    outcome: str | None = None  # placed | unhandled | retry
+    hinder: str | None = None
+    reason: str | None = None
+    candidates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    placed: dict[str, Any] | None = None
+    established: bool = False
+
+
+class Catalogue:
+    """Utbildningstillfällen by (Utbildningskod, Tillfälleskod) and by uid, cached for a run."""
+
+    def __init__(self, ladok: LadokAdapter):
+        self.ladok = ladok
+        self.by_code: dict[tuple[str | None, str | None], Utbildningstillfalle | None] = {}
+        self.by_uid: dict[str, Utbildningstillfalle] = {}
+        self.lock = threading.Lock()
+
+    def get(self, uid: str) -> Utbildningstillfalle:
+        t = self.by_uid.get(uid)
+        if t is None:
+            t = self.by_uid[uid] = self.ladok.tillfalle(uid)
+        return t
+
+    def find(self, utbildningskod: str | None, tillfalleskod: str | None) -> Utbildningstillfalle | None:
+        key = (utbildningskod, tillfalleskod)
+        if key not in self.by_code:
+            uids = list(self.ladok.search_tillfallen(tillfalleskod=tillfalleskod, utbildningskod=utbildningskod))
+            hits = [t for t in (self.get(u) for u in uids)
+                    if t.utbildningskod == utbildningskod and t.tillfalleskod == tillfalleskod]
+            self.by_code[key] = hits[0] if len(hits) == 1 else None
+        return self.by_code[key]
+
+
+def _fee(w: Work) -> str:
+    return "ej_betald" if w.fee_liable else "ej_aktuell"
+
+
+def _open_conditions(w: Work) -> tuple[str, ...]:
+    return tuple(c["code"] for c in w.conditions if not c.get("lifted"))
+
+
+def _work(r: NyaAdmission) -> Work:
+    return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
+                r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
+                r.attempts)
+
+
+def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
+          chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None) -> dict[str, int]:
+    """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder."""
+    counts: dict[str, int] = {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
+    catalogue = Catalogue(ladok)
+    students: dict[str, str] = {}  # personnummer -> Ladok student uid
+    done = 0
+    after = ""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
+        while limit is None or done < limit:
+            with store.transaction() as s:
+                q = select(NyaAdmission).where(NyaAdmission.state == "pending", NyaAdmission.admission_id > after)
+                if round_code:
+                    q = q.where(NyaAdmission.round == round_code)
+                n = chunk if limit is None else min(chunk, limit - done)
+                rows = list(s.scalars(q.order_by(NyaAdmission.admission_id).limit(n)))
+                items = [_work(r) for r in rows]
+            if not items:
+                break
+            after = items[-1].admission_id
+            _resolve(items, catalogue, ladok, folk, students, pool)
+            _place_all(items, ladok, catalogue, pool)
+            with store.transaction() as s:
+                _record(s, items, counts)
+            done += len(items)
+    log.info("placed admissions%s: %s", f" of {round_code}" if round_code else "", counts)
+    return counts
+
+
+def _resolve(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk: FolkbokforingAdapter,
+             students: dict[str, str], pool: ThreadPoolExecutor) -> None:
+    """Find each admission's utbildningstillfälle and student (establishing new students)."""
+    keys = {(w.utbildningskod, w.tillfalleskod) for w in items} - set(catalogue.by_code)
+    list(pool.map(lambda k: _safe(catalogue.find, *k), keys))
+    for w in items:
+        try:
+            w.tillfalle = catalogue.find(w.utbildningskod, w.tillfalleskod)
+        except PeerError as e:
+            _retry(w, e)
+            continue
+        if w.tillfalle is None:
+            _unhandled(w, "utbildningstillfalle.saknas",
+                       f"{HINDER['utbildningstillfalle.saknas']}: {w.utbildningskod}/{w.tillfalleskod}")
+        elif w.tillfalle.installt:
+            _unhandled(w, "utbildningstillfalle.installt",
+                       f"{HINDER['utbildningstillfalle.installt']}: {w.utbildningskod}/{w.tillfalleskod}")
+    todo = [w for w in items if w.outcome is None]
+    unknown = sorted({w.personnummer for w in todo if w.personnummer not in students})
+    found = dict(zip(unknown, pool.map(lambda p: _safe(ladok.student_by_personnummer, p), unknown)))
+    missing = [p for p, st in found.items() if st is None]
+    errors: dict[str, Exception] = {p: st for p, st in found.items() if isinstance(st, Exception)}
+    for p, st in found.items():
+        if isinstance(st, Student):
+            students[p] = st.uid
+    if missing:
+        try:
+            register = folk.lookup(missing)
+        except PeerError as e:
+            register = {p: e for p in missing}
+        to_establish = []
+        for p in missing:
+            person = register.get(p)
+            if isinstance(person, Student):
+                to_establish.append(person)
+            else:
+                errors[p] = person if isinstance(person, Exception) else LookupError(p)
+                if isinstance(person, RecordError):
+                    errors[p] = ValueError(person.rule)
+        established = dict(zip([x.personnummer for x in to_establish],
+                               pool.map(lambda st: _safe(_establish, ladok, st), to_establish)))
+        for p, res in established.items():
+            if isinstance(res, Exception):
+                errors[p] = res
+            else:
+                students[p] = res
+                for w in todo:
+                    if w.personnummer == p:
+                        w.established = True
+    for w in todo:
+        if w.personnummer in students:
+            w.student_uid = students[w.personnummer]
+            continue
+        e = errors.get(w.personnummer)
+        if isinstance(e, PeerError) and not isinstance(e, Refused) and e.transient:
+            _retry(w, e)
+        elif isinstance(e, LookupError):
+            _unhandled(w, "personnummer.okant", HINDER["personnummer.okant"])
+        elif isinstance(e, ValueError):
+            _unhandled(w, "personnummer.ogiltigt", f"{HINDER['personnummer.ogiltigt']}: {e}")
+        elif isinstance(e, Refused):
+            code = LADOK_HINDER.get(e.hinder.key, "ovrigt")
+            _unhandled(w, code, f"{HINDER[code]}: {e.hinder.text} ({e.hinder.key})")
+        else:
+            _unhandled(w, "ovrigt", f"{HINDER['ovrigt']}: {e}")
+
+
+def _establish(ladok: LadokAdapter, person: Student) -> str:
+    """Establish a student from the population register; a protected person without address."""
+    student = dataclasses.replace(person, address=None) if person.protected else person
+    try:
+        return ladok.establish(student).uid
+    except Refused as e:
+        if e.hinder.key.endswith("personnummer.finns"):  # established meanwhile (a re-run, another worker)
+            found = ladok.student_by_personnummer(person.personnummer)
+            if found is not None:
+                return found.uid
+        raise
+
+
+def _safe(fn, *args):
+    try:
+        return fn(*args)
+    except PeerError as e:
+        return e
+
+
+def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
+    """Place per student in order (programmes before the courses that may sit inside them);
+    students in parallel."""
+    by_student: dict[str, list[Work]] = {}
+    for w in items:
+        if w.outcome is None:
+            by_student.setdefault(w.student_uid, []).append(w)
+    groups = [sorted(ws, key=lambda w: (not w.tillfalle.is_programme, w.admission_id)) for ws in by_student.values()]
+    list(pool.map(lambda ws: [_place_one(w, ladok, catalogue) for w in ws], groups))
+
+
+def _place_one(w: Work, ladok: LadokAdapter, catalogue: Catalogue, *, package_uid: str | None = None,
+               fristaende: bool = False) -> None:
+    p = Placement(
+        student_uid=w.student_uid, utbildningstillfalle_uid=w.tillfalle.uid, anmalningsnummer=w.admission_id,
+        fee=_fee(w), package_uid=package_uid or (w.package_id if w.programme_internal and not fristaende else None),
+        fristaende=fristaende, inom_kurspaketering=w.programme_internal and not fristaende and not package_uid,
+        villkor=_open_conditions(w), application_fee_paid=w.application_fee_paid if w.fee_liable else None)
+    try:
+        w.placed = ladok.place(p)
+        w.outcome = "placed"
+    except Refused as e:
+        code = LADOK_HINDER.get(e.hinder.key, "ovrigt")
+        _unhandled(w, code, f"{HINDER[code]}: {e.hinder.text}")
+        if code == "kunde.inte.placeras.i.plan":
+            try:
+                w.candidates = _package_candidates(ladok, catalogue, w)
+            except PeerError as pe:
+                log.warning("could not list packages for %s: %s", w.admission_id, pe)
+    except PeerError as e:
+        if e.transient:
+            _retry(w, e)
+        else:
+            _unhandled(w, "ovrigt", f"{HINDER['ovrigt']}: {e}")
+
+
+def _placed_conditions(w: Work) -> list[dict[str, Any]]:
+    """The row's villkor with ``in_ladok`` = put on the tillfällesantagning by the placement."""
+    return [{**c, "in_ladok": not c.get("lifted")} for c in w.conditions]
+
+
+def _package_candidates(ladok: LadokAdapter, catalogue: Catalogue, w: Work) -> list[dict[str, Any]]:
+    """The programme admissions in the student's plan whose package contains the course."""
+    out = []
+    for node in ladok.study_plan(w.student_uid):
+        if node.parent_uid is not None or node.aterbud or not node.tillfalle_uid:
+            continue
+        t = catalogue.get(node.tillfalle_uid)
+        if t.is_programme and w.tillfalle.uid in t.course_uids:
+            out.append({"package_uid": t.uid, "utbildningskod": t.utbildningskod, "tillfalleskod": t.tillfalleskod,
+                        "name": t.name_sv})
+    return out
+
+
+def _unhandled(w: Work, code: str, reason: str) -> None:
+    w.outcome, w.hinder, w.reason = "unhandled", code, reason
+
+
+def _retry(w: Work, e: Exception) -> None:
+    w.outcome, w.reason = "retry", str(e)
+
+
+def _record(s, items: list[Work], counts: dict[str, int]) -> None:
+    rows = {r.admission_id: r for r in s.scalars(
+        select(NyaAdmission).where(NyaAdmission.admission_id.in_([w.admission_id for w in items])))}
+    placed = []
+    for w in items:
+        row = rows[w.admission_id]
+        if row.state != "pending":  # changed meanwhile (e.g. återbud arrived): leave it
+            continue
+        row.attempts += 1
+        row.student_uid = w.student_uid or row.student_uid
+        row.utbildningstillfalle_uid = w.tillfalle.uid if w.tillfalle else row.utbildningstillfalle_uid
+        counts["established"] += w.established
+        if w.outcome == "placed":
+            row.state, row.antagning_uid = "placed", w.placed["uid"]
+            row.conditions = _placed_conditions(w)
+            row.package_uid, row.last_error = w.placed.get("package_uid"), None
+            placed.append(w.admission_id)
+            counts["placed"] += 1
+        elif w.outcome == "retry" and row.attempts < MAX_ATTEMPTS:
+            row.last_error = w.reason
+            counts["retry"] += 1
+        else:
+            if w.outcome == "retry":
+                w.hinder, w.reason = "ovrigt", f"{HINDER['ovrigt']}: gav upp efter {row.attempts} försök: {w.reason}"
+            row.state, row.last_error = "unhandled", w.reason
+            _queue(s, w.admission_id, w.round, w.personnummer, row.utbildningstillfalle_uid, w.tillfalleskod,
+                   w.hinder, w.reason, w.candidates, w.record)
+            counts["unhandled"] += 1
+            counts[f"hinder:{w.hinder}"] = counts.get(f"hinder:{w.hinder}", 0) + 1
+    if placed:
+        ops.audit(s, ACTOR, "admission.place", "nya_admission", None, admissions=placed)
+
+
+def _queue(s, admission_id: str, round_code: str, personnummer: str | None, tillfalle_uid: str | None,
+           tillfalleskod: str | None, hinder: str, reason: str, candidates: list, record: dict) -> None:
+    u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
+    if u is None:
+        s.add(UnhandledAdmission(nya_admission_id=admission_id, round=round_code, personnummer=personnummer,
+                                 utbildningstillfalle_uid=tillfalle_uid, tillfalleskod=tillfalleskod, hinder=hinder,
+                                 reason=reason, candidates=candidates, admission=record, status="open"))
+    else:
+        u.hinder, u.reason, u.candidates, u.status = hinder, reason, candidates, "open"
+        u.utbildningstillfalle_uid = tillfalle_uid or u.utbildningstillfalle_uid
+    ops.audit(s, ACTOR, "admission.unhandled", "nya_admission", admission_id, hinder=hinder, reason=reason)
+
+
+def _resolve_unhandled(s, admission_id: str, resolution: str, actor: str) -> None:
+    u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
+    if u is not None and u.status == "open":
+        u.status, u.resolution, u.resolved_by = "resolved", resolution, actor
+
+
+# ------------------------------------------------------------------------------------- villkor
+
+def sync_conditions(store: Store, nya: NyaAdapter, ladok: LadokAdapter, round_code: str) -> dict[str, int]:
+    """Apply NyA's behörighetsvillkor changes (added / lifted) since the round's checkpoint."""
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, conditions_checkpoint(round_code))
+        from_seq = cp.page if cp else 0
+    m = nya.mapping("villkor")
+    counts = {"read": 0, "lifted": 0, "added": 0, "already_removed": 0, "unchanged": 0, "not_placed": 0,
+              "invalid": 0}
+    with nya.call("GetConditionChanges", nya.body("GetConditionChanges", Round=round_code,
+                                                  FromSequence=from_seq or None)) as reply:
+        changes = list(m.read(reply))
+        next_seq = m.next_sequence
+    with store.transaction() as s:
+        seen = ops.inbox_seen(s, "nya-villkor", [f"{round_code}:{c.sequence}" for c in changes
+                                                 if not isinstance(c, RecordError)])
+        inbox = []
+        for c in changes:
+            counts["read"] += 1
+            if isinstance(c, RecordError):
+                counts["invalid"] += 1
+                ops.quarantine(s, source="nya", message_id=c.record_id, kind="ConditionChange", reason=str(c))
+                continue
+            key = f"{round_code}:{c.sequence}"
+            if key in seen:
+                continue
+            row = s.get(NyaAdmission, c.admission_id)
+            if row is None:
+                counts["not_placed"] += 1  # not (yet) an accepted admission: its record carries the villkor
+                inbox.append((key, "ConditionChange", "skipped"))
+                continue
+            conds = [dict(x) for x in row.conditions or []]
+            cur = next((x for x in conds if x["code"] == c.code), None)
+            if cur is None:
+                cur = {"code": c.code, "text": c.text, "lifted": False, "in_ladok": False}
+                conds.append(cur)
+            cur["lifted"] = c.change == "lifted"
+            if row.state != "placed" or not row.antagning_uid:
+                counts["not_placed"] += 1  # the placement takes the open villkor from the row
+            elif c.change == "lifted" and cur.get("in_ladok"):
+                if ladok.lift_villkor(row.antagning_uid, c.code):
+                    counts["lifted"] += 1
+                else:
+                    counts["already_removed"] += 1  # removed by hand in Ladok: fine, nothing goes back
+                cur["in_ladok"] = False
+                ops.audit(s, ACTOR, "villkor.lift", "nya_admission", c.admission_id, code=c.code)
+            elif c.change == "added" and not cur.get("in_ladok"):
+                current = ladok.villkor(row.antagning_uid)
+                if c.code not in current:
+                    ladok.set_villkor(row.antagning_uid, current + [c.code])
+                cur["in_ladok"] = True
+                counts["added"] += 1
+                ops.audit(s, ACTOR, "villkor.add", "nya_admission", c.admission_id, code=c.code)
+            else:
+                # Already as NyA says (e.g. the villkor came with the placement). A villkor removed by
+                # hand in Ladok is not put back, and nothing is ever sent back to NyA.
+                counts["unchanged"] += 1
+            row.conditions = conds
+            inbox.append((key, "ConditionChange", "processed"))
+        ops.inbox_record(s, "nya-villkor", inbox)
+        if next_seq is not None:
+            ops.checkpoint_set(s, conditions_checkpoint(round_code), next_seq, None, add_seen=len(changes))
+    return counts
+
+
+# ------------------------------------------------------------------------------------- operators
+
+def list_unhandled(store: Store, *, round_code: str | None = None, hinder: str | None = None,
+                   status: str | None = "open", limit: int = 500) -> list[dict[str, Any]]:
+    with store.transaction() as s:
+        q = select(UnhandledAdmission)
+        for col, v in ((UnhandledAdmission.round, round_code), (UnhandledAdmission.hinder, hinder),
+                       (UnhandledAdmission.status, status)):
+            if v:
+                q = q.where(col == v)
+        rows = s.scalars(q.order_by(UnhandledAdmission.id).limit(limit))
+        return [{"id": u.id, "admission_id": u.nya_admission_id, "round": u.round,
+                 "personnummer": pnr_mod.mask(u.personnummer) if u.personnummer else None,
+                 "tillfalleskod": u.tillfalleskod, "utbildningskod": (u.admission or {}).get("utbildningskod"),
+                 "hinder": u.hinder, "hinder_text": HINDER.get(u.hinder, u.hinder), "reason": u.reason,
+                 "advice": ADVICE.get(u.hinder), "candidates": u.candidates, "status": u.status,
+                 "resolution": u.resolution, "resolved_by": u.resolved_by} for u in rows]
+
+
+def count_unhandled(store: Store, *, round_code: str | None = None, status: str | None = "open") -> dict[str, int]:
+    with store.transaction() as s:
+        q = select(UnhandledAdmission.hinder, func.count()).group_by(UnhandledAdmission.hinder)
+        if round_code:
+            q = q.where(UnhandledAdmission.round == round_code)
+        if status:
+            q = q.where(UnhandledAdmission.status == status)
+        return {h: n for h, n in s.execute(q)}
+
+
+def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admission_id: str, *, actor: str,
+            package_uid: str | None = None, fristaende: bool = False) -> dict[str, Any]:
+    """Re-try an unhandled admission, optionally in a chosen package or as free-standing."""
+    if package_uid and fristaende:
+        raise ValueError("choose a package or free-standing, not both")
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        if row.state not in ("unhandled", "pending"):
+            raise ValueError(f"admission {admission_id} is {row.state}; only unhandled admissions can be re-tried")
+        if not row.personnummer:
+            raise ValueError(f"admission {admission_id} has no valid personnummer; correct it in NyA")
+        w = _work(row)
+    catalogue = Catalogue(ladok)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        _resolve([w], catalogue, ladok, folk, {}, pool)
+    if w.outcome is None:
+        _place_one(w, ladok, catalogue, package_uid=package_uid, fristaende=fristaende)
+    choice = f"kurspaketering {package_uid}" if package_uid else "fristående" if fristaende else "som den är"
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id)
+        row.attempts += 1
+        row.student_uid = w.student_uid or row.student_uid
+        if w.tillfalle:
+            row.utbildningstillfalle_uid = w.tillfalle.uid
+        if w.outcome == "placed":
+            row.state, row.antagning_uid, row.package_uid = "placed", w.placed["uid"], w.placed.get("package_uid")
+            row.conditions = _placed_conditions(w)
+            row.last_error = None
+            _resolve_unhandled(s, admission_id, f"ompröva: {choice}", actor)
+        else:
+            row.state, row.last_error = "unhandled", w.reason
+            _queue(s, admission_id, row.round, row.personnummer, row.utbildningstillfalle_uid, row.tillfalleskod,
+                   w.hinder or "ovrigt", w.reason or "", w.candidates, row.record)
+        ops.audit(s, actor, "admission.retry", "nya_admission", admission_id, choice=choice,
+                  outcome=w.outcome, hinder=w.hinder, reason=w.reason)
+        return {"admission_id": admission_id, "outcome": w.outcome, "hinder": w.hinder, "reason": w.reason,
+                "antagning_uid": row.antagning_uid, "package_uid": row.package_uid}
+
+
+def mark_handled(store: Store, admission_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
+    """An operator placed (or settled) the admission by hand in Ladok."""
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        if row.state not in ("unhandled", "invalid", "pending"):
+            raise ValueError(f"admission {admission_id} is {row.state}; nothing to hand-handle")
+        row.state = "handled"
+        u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
+        if u is not None:
+            u.status, u.resolution, u.resolved_by = "manual", note or "hanterad manuellt", actor
+        ops.audit(s, actor, "admission.handled", "nya_admission", admission_id, note=note)
+        return {"admission_id": admission_id, "state": row.state}
+
+
+def summary(store: Store, round_code: str | None = None) -> dict[str, int]:
+    """Admissions per state (for the DAG log and the CLI)."""
+    with store.transaction() as s:
+        q = select(NyaAdmission.state, func.count()).group_by(NyaAdmission.state)
+        if round_code:
+            q = q.where(NyaAdmission.round == round_code)
+        return {k: n for k, n in s.execute(q)}
+
+
+def rounds_with_pending(store: Store) -> list[str]:
+    with store.transaction() as s:
+        return sorted(s.scalars(select(NyaAdmission.round).where(NyaAdmission.state == "pending").distinct()))

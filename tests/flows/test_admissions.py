@@ -1,0 +1,357 @@
+"""Admission import NyA → Ladok against the three simulators over HTTP, on both stores.
+
+One hand-built world covers every hinder: a new student (established with the register's address),
+a protected one (established without), existing students, a course in two of the student's
+packages, a programme-internal admission without and with the package in the plan, a student who
+has already started the education, an unknown and an invalid personnummer, an instance missing
+in Ladok and a cancelled one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.folkbokforing import FolkbokforingAdapter
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter
+from brygga import personnummer as pnr_mod
+from brygga.connections import PeerConfig
+from brygga.flows import admissions
+from brygga.store.models import AuditLog, NyaAdmission, Quarantine, UnhandledAdmission
+from simulators._server import serve_in_thread
+
+ROUND = "HT2027"
+START, END = dt.date(2027, 8, 30), dt.date(2028, 1, 16)
+
+
+def _unknown_pnr(taken: set[str]) -> str:
+    for n in range(100, 999):
+        p = pnr_mod.with_check_digit(f"19850312{n:03d}")
+        if p not in taken:
+            return p
+    raise AssertionError("no free personnummer")
+
+
+@pytest.fixture
+def world():
+    from simulators.folkbokforing.app import create_app as folk_app
+    from simulators.folkbokforing.state import FolkbokforingState
+    from simulators.ladok.app import create_app as ladok_app
+    from simulators.ladok.state import LadokState, Placering
+    from simulators.nya.app import create_app as nya_app
+    from simulators.nya.state import ENG6, MATH4, Applicant, NyaState, Offer
+
+    L = LadokState()
+    folk = FolkbokforingState(seed=21, people=400)
+    people = folk.all()
+    protected = next(p for p in people if p.skyddad)
+    plain = [p for p in people if not p.skyddad and not p.samordningsnummer]
+    new, *existing = plain[:12]
+    unknown = _unknown_pnr({p.personnummer for p in people})
+    invalid = new.personnummer[:-1] + str((int(new.personnummer[-1]) + 1) % 10)
+
+    def course(kod, tkod, start=START, **kw):
+        u = L.add_utbildning(kod, f"Kurs {kod}", f"Course {kod}", "7.5", "kurs", [("0010", "Tentamen", "7.5")])
+        return L.add_tillfalle(u, tkod, start, END, omgangar=[ROUND], **kw)
+
+    def programme(kod, tkod, ingaende):
+        u = L.add_utbildning(kod, f"Program {kod}", f"Programme {kod}", "180", "program")
+        return L.add_tillfalle(u, tkod, START, dt.date(2030, 6, 5), omgangar=[ROUND], ingaende=[t.uid for t in ingaende])
+
+    t1 = course("TDA100", "11001")
+    t2old = course("TDA200", "12000", start=dt.date(2027, 1, 18))
+    t2 = course("TDA200", "12001")
+    t3 = course("TDA300", "13001")
+    t4 = course("TDA400", "14001")
+    t5 = course("TDA500", "15001", installt=True)
+    t6 = course("TDA600", "16001")
+    pt1, pt2 = programme("TKDAT", "21001", [t3]), programme("TKITE", "22001", [t3])
+    pt3, pt4 = programme("TKMAS", "23001", [t4]), programme("TKELT", "24001", [t6])
+
+    st = {p.personnummer: L.etablera_student(p.personnummer, p.fornamn, p.efternamn, emit=False)
+          for p in existing}
+    c, d, e, f, g, m, n, late = existing[:8]
+    for who, prog in ((d, pt1), (d, pt2), (f, pt3)):
+        L.placera(Placering(st[who.personnummer].uid, prog.uid, f"OLD-{who.personnummer}-{prog.kod}"))
+    old = L.placera(Placering(st[g.personnummer].uid, t2old.uid, f"OLD-{g.personnummer}"))[0]
+    L.registrera(old.uid)
+
+    N = NyaState()
+    N.put_round(ROUND, "open")
+
+    def offer(t, kind="ordinary", package=None, kod=None, tkod=None):
+        return Offer(t.uid if t else f"missing-{tkod}", kind, kod or t.utbildning.kod, tkod or t.kod,
+                     "Namn", None, Decimal("7.5"), START, END, "Göteborg", 100, 30,
+                     *(("TKMAS", package) if package else ()))
+
+    ordinary = {k: offer(t) for k, t in (("t1", t1), ("t2", t2), ("t3", t3), ("t5", t5), ("t6", t6), ("pt4", pt4))}
+    ordinary["missing"] = offer(None, kod="XYZ999", tkod="99999")
+    N.publish_offers(ROUND, "ordinary", list(ordinary.values()))
+    internal = Offer("pi-t4", "programme-internal", t4.utbildning.kod, t4.kod, "Namn", None, Decimal("7.5"), START,
+                     END, "Göteborg", 100, 30, "TKMAS", pt3.uid)
+    N.publish_offers(ROUND, "programme-internal", [internal])
+
+    def applicant(p, *offers_, pnr=None, fee=False, paid=True, cond=(), accept=True):
+        return Applicant(pnr or p.personnummer, p.fornamn, p.efternamn, [o.offer_id for o in offers_], 10.0,
+                         fee_liable=fee, application_fee_paid=paid, conditions=cond, auto_accept=accept)
+
+    N.add_applicants(ROUND, [
+        applicant(new, ordinary["t1"], fee=True, paid=True, cond=(ENG6,)),
+        applicant(protected, ordinary["t1"]),
+        applicant(c, ordinary["t1"], cond=(MATH4,)),
+        applicant(d, ordinary["t3"]),
+        applicant(e, internal),
+        applicant(f, internal),
+        applicant(g, ordinary["t2"]),
+        applicant(m, ordinary["pt4"], ordinary["t6"], cond=(ENG6,)),
+        applicant(n, ordinary["missing"]),
+        applicant(n, ordinary["t5"], pnr=existing[8].personnummer),
+        applicant(new, ordinary["t1"], pnr=unknown),
+        applicant(new, ordinary["t1"], pnr=invalid),
+        applicant(late, ordinary["t1"], accept=False),
+    ])
+    N.run_selection(ROUND)
+    # The villkor is on M's programme admission only (NyA puts an applicant's villkor on every choice).
+    rs = N.rounds[ROUND]
+    course_adm = rs.admissions[rs.admission_by_key[(m.personnummer, ordinary["t6"].offer_id)]]
+    course_adm.conditions.clear()
+    course_adm.xml = None
+    rs.changes[:] = [c for c in rs.changes if c.admission_id != course_adm.admission_id]
+
+    with serve_in_thread(ladok_app(L)) as ls, serve_in_thread(nya_app(N)) as ns, serve_in_thread(folk_app(folk)) as fs:
+        yield {
+            "ladok": LadokAdapter(PeerConfig("ladok", ls.url)), "nya": NyaAdapter(PeerConfig("nya", ns.url)),
+            "folk": FolkbokforingAdapter(PeerConfig("folkbokforing", fs.url)), "L": L, "N": N,
+            "t": {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "t5": t5, "t6": t6, "pt1": pt1, "pt2": pt2, "pt3": pt3,
+                  "pt4": pt4},
+            "p": {"new": new, "protected": protected, "c": c, "d": d, "e": e, "f": f, "g": g, "m": m, "n": n,
+                  "late": late, "unknown": unknown, "invalid": invalid, "cancelled": existing[8]},
+        }
+
+
+def _run(store, w):
+    counts = admissions.fetch(store, w["nya"], ROUND)
+    placed = admissions.place(store, w["ladok"], w["folk"], ROUND, workers=4)
+    return counts, placed
+
+
+def _admission_of(w, key, offer_id=None):
+    pnr = w["p"][key] if isinstance(w["p"][key], str) else w["p"][key].personnummer
+    rs = w["N"].rounds[ROUND]
+    return [a for a in rs.admissions.values() if a.personnummer == pnr and (offer_id is None or a.offer_id == offer_id)]
+
+
+def _ladok_admission(w, admission_id):
+    return w["L"].by_anmalningsnummer.get(admission_id)
+
+
+def _queue(store):
+    with store.transaction() as s:
+        return {u.nya_admission_id: u for u in s.scalars(select(UnhandledAdmission))}
+
+
+def test_batch_covering_every_hinder(store, world):
+    w = world
+    counts, placed = _run(store, w)
+    L, p, t = w["L"], w["p"], w["t"]
+
+    # The not-accepted admission is not read; the invalid personnummer is quarantined and queued.
+    assert counts["invalid"] == 1 and counts["read"] == 13
+    assert placed["placed"] == 6 and placed["established"] == 2
+
+    # New student: established with the population register's name and address, then placed with
+    # fee liability, paid application fee and the villkor.
+    (a_new,) = _admission_of(w, "new")
+    la = _ladok_admission(w, a_new.admission_id)
+    student = L.students[la.student_uid]
+    assert student.adress is not None and not student.skyddad
+    assert (student.fornamn, student.efternamn) == (p["new"].fornamn, p["new"].efternamn)
+    assert student.adress.postnummer == p["new"].adress.postnummer
+    assert la.tillfalle is t["t1"] and la.avgift.endswith("ej_betald") and la.anmalningsavgift_betald is True
+    assert [v.kod for v in la.aktuella_villkor()] == ["VILLKOR-ENG6"]
+
+    # Protected identity: established, no address stored in Ladok.
+    (a_prot,) = _admission_of(w, "protected")
+    sp = L.students[_ladok_admission(w, a_prot.admission_id).student_uid]
+    assert sp.skyddad and sp.adress is None
+
+    # Existing student: placed, no second student; not fee liable.
+    (a_c,) = _admission_of(w, "c")
+    lc = _ladok_admission(w, a_c.admission_id)
+    assert L.by_pnr[p["c"].personnummer].uid == lc.student_uid and lc.avgift.endswith("ej_aktuell")
+    assert lc.anmalningsavgift_betald is None
+
+    # Programme-internal with the package in the plan: placed inside it.
+    (a_f,) = _admission_of(w, "f")
+    lf = _ladok_admission(w, a_f.admission_id)
+    assert lf.paket is not None and lf.paket.tillfalle is t["pt3"]
+
+    # Programme + course in its package, admitted in one batch: the course sits in the package and
+    # the programme's villkor warns on the course row, not on the programme row.
+    plan = {x["utbildningskod"]: x for x in L.json_plan(L.by_pnr[p["m"].personnummer].uid)}
+    assert plan["TDA600"]["kurspaketeringstillfalle_uid"] == t["pt4"].uid
+    assert plan["TKELT"]["villkor"] and not plan["TKELT"]["villkorsvarning"]
+    assert plan["TDA600"]["villkor"] == [] and plan["TDA600"]["villkorsvarning"]
+
+    queue = _queue(store)
+    by_hinder = {}
+    for u in queue.values():
+        by_hinder.setdefault(u.hinder, []).append(u)
+    assert admissions.count_unhandled(store, round_code=ROUND) == {k: len(v) for k, v in by_hinder.items()}
+    assert set(by_hinder) == {"kunde.inte.placeras.i.plan", "redan.paborjat", "personnummer.okant",
+                              "personnummer.ogiltigt", "utbildningstillfalle.saknas", "utbildningstillfalle.installt"}
+    assert len(by_hinder["kunde.inte.placeras.i.plan"]) == 2
+
+    # Several packages to choose from: both offered as candidates.
+    (a_d,) = _admission_of(w, "d")
+    ud = queue[a_d.admission_id]
+    assert {c["package_uid"] for c in ud.candidates} == {t["pt1"].uid, t["pt2"].uid}
+    assert ud.reason.startswith("Antagning kunde inte placeras i plan: ") and "flera kurspaketering" in ud.reason
+    # Programme-internal without the package in the plan: no candidates.
+    (a_e,) = _admission_of(w, "e")
+    assert queue[a_e.admission_id].candidates == []
+    (a_g,) = _admission_of(w, "g")
+    assert queue[a_g.admission_id].reason.startswith("Studenten har redan påbörjat utbildningen")
+    for key in ("unknown", "invalid"):
+        (a,) = _admission_of(w, key)
+        assert queue[a.admission_id].hinder == f"personnummer.{'okant' if key == 'unknown' else 'ogiltigt'}"
+        assert _ladok_admission(w, a.admission_id) is None
+    assert p["unknown"] not in L.by_pnr
+    # Personnummer are masked in what operators list.
+    listed = admissions.list_unhandled(store, round_code=ROUND, hinder="personnummer.okant")
+    assert listed[0]["personnummer"] == pnr_mod.mask(p["unknown"]) != p["unknown"]
+    with store.transaction() as s:
+        q = s.scalars(select(Quarantine).where(Quarantine.kind == "Admission")).one()
+        assert "Personnummer" in q.reason
+
+
+def test_rerun_changes_nothing_and_late_acceptance_is_placed(store, world):
+    w = world
+    _run(store, w)
+    L = w["L"]
+    before = (len(L.students), len(L.antagningar), len(L.feed.entries) if hasattr(L.feed, "entries") else None)
+    queue_before = {k: (u.hinder, u.reason) for k, u in _queue(store).items()}
+    counts, placed = _run(store, w)
+    assert counts["read"] == 0 and placed == {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
+    assert (len(L.students), len(L.antagningar), len(L.feed.entries) if hasattr(L.feed, "entries") else None) == before
+    assert {k: (u.hinder, u.reason) for k, u in _queue(store).items()} == queue_before
+
+    # The applicant accepts later: the next run reads and places exactly that one admission.
+    w["N"].accept(ROUND, w["p"]["late"].personnummer)
+    counts, placed = _run(store, w)
+    assert counts["read"] == 1 and placed["placed"] == 1
+    (a,) = _admission_of(w, "late")
+    assert _ladok_admission(w, a.admission_id) is not None
+
+
+def test_a_lost_commit_places_nothing_twice(store, world, monkeypatch):
+    """Ladok placed the admissions but Brygga crashed before recording it: the re-run finds them
+    placed (same Anmalningsnummer) and records them; Ladok has no duplicates."""
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    real = admissions._record
+
+    def crash(*a, **k):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(admissions, "_record", crash)
+    with pytest.raises(RuntimeError):
+        admissions.place(store, w["ladok"], w["folk"], ROUND)
+    n_antagningar = len(w["L"].antagningar)
+    monkeypatch.setattr(admissions, "_record", real)
+    placed = admissions.place(store, w["ladok"], w["folk"], ROUND)
+    assert placed["placed"] == 6 and len(w["L"].antagningar) == n_antagningar
+    assert admissions.summary(store, ROUND)["placed"] == 6
+
+
+def test_operator_retry_with_package_free_standing_and_handled(store, world):
+    w = world
+    _run(store, w)
+    t = w["t"]
+    (a_d,) = _admission_of(w, "d")
+    (a_e,) = _admission_of(w, "e")
+    (a_g,) = _admission_of(w, "g")
+
+    with pytest.raises(ValueError):
+        admissions.retry(store, w["ladok"], w["folk"], a_d.admission_id, actor="op", package_uid=t["pt1"].uid,
+                         fristaende=True)
+    # A package that does not contain the course: still unhandled, the reason says why.
+    res = admissions.retry(store, w["ladok"], w["folk"], a_d.admission_id, actor="anna", package_uid=t["pt3"].uid)
+    assert res["outcome"] == "unhandled" and res["hinder"] == "kunde.inte.placeras.i.plan"
+    res = admissions.retry(store, w["ladok"], w["folk"], a_d.admission_id, actor="anna", package_uid=t["pt1"].uid)
+    assert res["outcome"] == "placed" and res["package_uid"] == t["pt1"].uid
+    assert _ladok_admission(w, a_d.admission_id).paket.tillfalle is t["pt1"]
+
+    res = admissions.retry(store, w["ladok"], w["folk"], a_e.admission_id, actor="anna", fristaende=True)
+    assert res["outcome"] == "placed" and res["package_uid"] is None
+    assert _ladok_admission(w, a_e.admission_id).paket is None
+
+    admissions.mark_handled(store, a_g.admission_id, actor="bertil", note="tillfällesbyte gjort")
+    with pytest.raises(ValueError):
+        admissions.retry(store, w["ladok"], w["folk"], a_g.admission_id, actor="anna")
+
+    queue = _queue(store)
+    assert queue[a_d.admission_id].status == "resolved" and queue[a_d.admission_id].resolved_by == "anna"
+    assert queue[a_e.admission_id].resolution == "ompröva: fristående"
+    assert queue[a_g.admission_id].status == "manual" and queue[a_g.admission_id].resolution == "tillfällesbyte gjort"
+    assert "redan.paborjat" not in admissions.count_unhandled(store, round_code=ROUND)
+    with store.transaction() as s:
+        actions = [(a.actor, a.action) for a in s.scalars(select(AuditLog).where(
+            AuditLog.object_id.in_([a_d.admission_id, a_e.admission_id, a_g.admission_id])).order_by(AuditLog.id))]
+    assert actions.count(("anna", "admission.retry")) == 3 and ("bertil", "admission.handled") in actions
+    # Placed admissions are not re-placed by the next import run.
+    assert _run(store, w)[1]["placed"] == 0
+
+
+def test_villkor_lifted_in_nya_removed_in_ladok_and_manual_removal_not_sent_back(store, world):
+    from simulators.nya.state import Condition
+
+    w = world
+    _run(store, w)
+    L, N = w["L"], w["N"]
+    rs = N.rounds[ROUND]
+    (a_new,) = _admission_of(w, "new")
+    (a_c,) = _admission_of(w, "c")
+    (a_m_course,) = _admission_of(w, "m", w["t"]["t6"].uid)
+    la_new, la_c = _ladok_admission(w, a_new.admission_id), _ladok_admission(w, a_c.admission_id)
+
+    # Staff remove C's villkor by hand in Ladok; NyA lifts both.
+    L.lyft_villkor(la_c.uid, "VILLKOR-MA4", manuellt=True)
+    N.lift_condition(ROUND, a_new.admission_id, "VILLKOR-ENG6")
+    N.lift_condition(ROUND, a_c.admission_id, "VILLKOR-MA4")
+    changes_before = len(rs.changes)
+    # NyA adds a villkor after placement.
+    adm = rs.admissions[a_m_course.admission_id]
+    cond = Condition("VILLKOR-MA4", "Matematik 4")
+    adm.conditions.append(cond)
+    N._condition_event(rs, adm, cond, "added", dt.date.today())
+
+    replies_before = len(N.replies)
+    counts = admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)
+    assert counts["lifted"] == 1 and counts["already_removed"] == 1 and counts["added"] == 1
+    assert la_new.aktuella_villkor() == [] and la_c.villkor["VILLKOR-MA4"].manuellt
+    assert [v.kod for v in _ladok_admission(w, a_m_course.admission_id).aktuella_villkor()] == ["VILLKOR-MA4"]
+    # Nothing went back to NyA: its condition stream only has its own two lifts and the addition.
+    assert len(rs.changes) == changes_before + 1
+    assert len(N.replies) == replies_before  # no mutating request reached NyA
+
+    again = admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)
+    assert again["read"] == 0 and again["lifted"] == again["added"] == 0
+    # The re-read admissions (their sequence moved) do not put the lifted villkor back.
+    _run(store, w)
+    assert la_new.aktuella_villkor() == []
+
+
+def test_aterbud_before_placement_is_never_placed(store, world):
+    w = world
+    (a_c,) = _admission_of(w, "c")
+    w["N"].register_aterbud(ROUND, admission_id=a_c.admission_id)
+    _run(store, w)
+    assert _ladok_admission(w, a_c.admission_id) is None
+    with store.transaction() as s:
+        assert s.get(NyaAdmission, a_c.admission_id).state == "declined"
+        assert s.scalar(select(func.count()).select_from(NyaAdmission).where(NyaAdmission.state == "placed")) == 5
