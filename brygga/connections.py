@@ -62,6 +62,14 @@ def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:
     return PeerConfig(name, f"http://{host}:{p.default_port}")
 
 
+def cli_peer(name: str) -> PeerConfig:
+    """A peer for the operator CLI: ``BRYGGA_<NAME>_URL`` if set, else the embedded default."""
+    import os
+
+    url = os.environ.get(f"BRYGGA_{name.upper()}_URL")
+    return PeerConfig(name, url) if url else default_peer(name)
+
+
 def from_connection(name: str, *, conn_type: str | None, host: str | None, port: int | None,
                     schema: str | None, login: str | None, password: str | None,
                     extra: dict[str, Any]) -> PeerConfig:

@@ -355,3 +355,33 @@ def test_aterbud_before_placement_is_never_placed(store, world):
     with store.transaction() as s:
         assert s.get(NyaAdmission, a_c.admission_id).state == "declined"
         assert s.scalar(select(func.count()).select_from(NyaAdmission).where(NyaAdmission.state == "placed")) == 5
+
+
+def test_operator_cli_count_list_retry_handled(store, world, capsys, monkeypatch):
+    from brygga import cli
+
+    w = world
+    _run(store, w)
+    url = store.engine.url.render_as_string(hide_password=False)
+    assert cli.main(["admissions", "--url", url, "count", "--round", ROUND]) == 0
+    out = capsys.readouterr().out
+    assert "kunde.inte.placeras.i.plan" in out and out.strip().endswith("total")
+    total = int(out.strip().splitlines()[-1].split()[0])
+    assert total == sum(admissions.count_unhandled(store, round_code=ROUND).values()) == 7
+
+    assert cli.main(["admissions", "--url", url, "list", "--hinder", "personnummer.okant"]) == 0
+    out = capsys.readouterr().out
+    assert pnr_mod.mask(w["p"]["unknown"]) in out and w["p"]["unknown"] not in out and "1 admission(s)" in out
+
+    (a_d,) = _admission_of(w, "d")
+    monkeypatch.setenv("BRYGGA_LADOK_URL", w["ladok"].base)
+    monkeypatch.setenv("BRYGGA_FOLKBOKFORING_URL", w["folk"].base)
+    assert cli.main(["admissions", "--url", url, "--actor", "cecilia", "ompröva", a_d.admission_id,
+                     "--package", w["t"]["pt2"].uid]) == 0
+    assert _ladok_admission(w, a_d.admission_id).paket.tillfalle is w["t"]["pt2"]
+    (a_g,) = _admission_of(w, "g")
+    assert cli.main(["admissions", "--url", url, "--actor", "cecilia", "handled", a_g.admission_id,
+                     "--note", "byte"]) == 0
+    capsys.readouterr()
+    assert cli.main(["admissions", "--url", url, "count"]) == 0
+    assert int(capsys.readouterr().out.strip().splitlines()[-1].split()[0]) == 5

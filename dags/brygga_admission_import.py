@@ -1,0 +1,80 @@
+"""Admission import (antagning) NyA → Ladok, every 5 minutes.
+
+For each open admission round (or the one given): read new and changed admitted-and-accepted
+admissions from NyA, place them in the students' study plans in Ladok (establishing new students
+from the population register first), and apply NyA's behörighetsvillkor changes. Admissions that
+cannot be placed go to the *ej hanterade antagningar* queue; handle them with the
+``brygga_admission_review`` DAG or ``brygga admissions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from brygga import dagkit
+
+ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
+
+
+@dag(
+    dag_id="brygga_admission_import",
+    schedule=dt.timedelta(minutes=5),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dagkit.DEFAULT_ARGS,
+    tags=["brygga", "antagning", "nya", "ladok"],
+    doc_md=__doc__,
+    params={
+        "round": Param("", type="string", pattern=r"^((HT|VT)\d{4})?$", title="Antagningsomgång",
+                       description="Only this round (empty: every open round in NyA)"),
+    },
+)
+def brygga_admission_import():
+    @task(pool="nya_api")
+    def rounds() -> list[str]:
+        from adapters.nya import NyaAdapter
+
+        chosen = get_current_context()["params"]["round"]
+        return [chosen] if chosen else NyaAdapter(dagkit.peer("nya")).open_rounds()
+
+    @task(pool="nya_api", retries=4)
+    def fetch(round_code: str) -> dict:
+        from adapters.nya import NyaAdapter
+        from brygga.flows import admissions
+
+        return {"round": round_code, **admissions.fetch(dagkit.store(), NyaAdapter(dagkit.peer("nya")), round_code)}
+
+    @task(pool="ladok_api", retries=4, outlets=[ADMISSIONS_ASSET])
+    def place(fetched: list[dict]) -> dict:
+        from adapters.folkbokforing import FolkbokforingAdapter
+        from adapters.ladok import LadokAdapter
+        from brygga.flows import admissions
+
+        store = dagkit.store()
+        counts = admissions.place(store, LadokAdapter(dagkit.peer("ladok")),
+                                  FolkbokforingAdapter(dagkit.peer("folkbokforing")))
+        dagkit.log.info("placed: %s; queue per hinder: %s", counts, admissions.count_unhandled(store))
+        get_current_context()["outlet_events"][ADMISSIONS_ASSET].extra = {
+            "rounds": [f["round"] for f in fetched], **{k: v for k, v in counts.items() if ":" not in k}}
+        if counts["retry"]:
+            raise RuntimeError(f"{counts['retry']} admissions hit a transient Ladok error; retrying the task")
+        return counts
+
+    @task(pool="ladok_api", retries=4)
+    def conditions(round_code: str, _placed: dict) -> dict:
+        from adapters.ladok import LadokAdapter
+        from adapters.nya import NyaAdapter
+        from brygga.flows import admissions
+
+        return admissions.sync_conditions(dagkit.store(), NyaAdapter(dagkit.peer("nya")),
+                                          LadokAdapter(dagkit.peer("ladok")), round_code)
+
+    codes = rounds()
+    placed = place(fetch.expand(round_code=codes))
+    conditions.partial(_placed=placed).expand(round_code=codes)
+
+
+brygga_admission_import()

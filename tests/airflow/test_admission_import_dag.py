@@ -1,0 +1,85 @@
+"""The admission import and review DAGs end to end: dag.test() against the three simulators."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from simulators._server import serve_in_thread
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def store(empty_store_factory):
+    from brygga.store import migrate
+
+    s = empty_store_factory("sqlite")
+    migrate.upgrade(s)
+    return s
+
+
+@pytest.fixture
+def peers():
+    from brygga import personnummer as pnr_mod
+    from simulators.folkbokforing.app import create_app as fbf_app
+    from simulators.folkbokforing.state import FolkbokforingState
+    from simulators.ladok.app import create_app as ladok_app
+    from simulators.ladok.catalogue import seed_catalogue
+    from simulators.ladok.state import LadokState
+    from simulators.nya.app import create_app as nya_app
+    from simulators.nya.state import Applicant, NyaState, Offer
+
+    ladok = LadokState()
+    courses = [t for t in seed_catalogue(ladok, 31, 8, 0, "HT2027") if not t.installt and t.omgangar]
+    nya = NyaState()
+    nya.put_round("HT2027", "open")
+    nya.publish_offers("HT2027", "ordinary", [
+        Offer(t.uid, "ordinary", t.utbildning.kod, t.kod, t.utbildning.sv, None, Decimal("7.5"), t.start, t.slut,
+              None, 100, 50) for t in courses])
+    folk = FolkbokforingState(seed=31, people=60)
+    people = [p for p in folk.all()][:40]
+    unknown = pnr_mod.with_check_digit("19770707123")
+    applicants = [Applicant(p.personnummer, p.fornamn, p.efternamn, [courses[i % len(courses)].uid], 10.0,
+                            auto_accept=True) for i, p in enumerate(people)]
+    applicants.append(Applicant(unknown, "Okänd", "Person", [courses[0].uid], 10.0, auto_accept=True))
+    nya.add_applicants("HT2027", applicants)
+    nya.run_selection("HT2027")
+    with serve_in_thread(ladok_app(ladok)) as l, serve_in_thread(nya_app(nya)) as n, serve_in_thread(fbf_app(folk)) as f:
+        yield {"urls": {"ladok": l.url, "nya": n.url, "folkbokforing": f.url}, "ladok": ladok, "nya": nya,
+               "unknown": unknown}
+
+
+def _dag(dag_id):
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(dag_id)
+
+
+def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_connections, store, peers):
+    from brygga.flows import admissions
+    from brygga.store.models import AuditLog, NyaAdmission
+
+    airflow_connections(store.url, peers["urls"])
+    dr = _dag("brygga_admission_import").test(run_conf={"round": ""})
+    assert dr.state == "success"
+    assert admissions.summary(store) == {"placed": 40, "unhandled": 1}
+    assert len(peers["ladok"].antagningar) == 40 and len(peers["ladok"].students) == 40
+    assert admissions.count_unhandled(store) == {"personnummer.okant": 1}
+
+    dr = _dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
+    assert dr.state == "success"
+    assert len(peers["ladok"].antagningar) == 40 and admissions.summary(store) == {"placed": 40, "unhandled": 1}
+
+    with store.transaction() as s:
+        unknown_id = s.scalars(select(NyaAdmission.admission_id).where(
+            NyaAdmission.personnummer == peers["unknown"])).one()
+    dr = _dag("brygga_admission_review").test(run_conf={"admission_ids": [unknown_id], "action": "handled",
+                                                        "note": "etablerad manuellt"})
+    assert dr.state == "success"
+    assert admissions.count_unhandled(store) == {}
+    with store.transaction() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "admission.handled")).one()
+    assert entry.object_id == unknown_id and entry.detail["note"] == "etablerad manuellt"
