@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import requests
-
-from adapters.http import PeerError, session, transport_error
+from adapters.http import PeerError, TransportError, session, transport_error
 from brygga.connections import PeerConfig
 from brygga.records import Student
 from mappings import registry
@@ -32,7 +30,7 @@ class FolkbokforingAdapter:
             try:
                 r = self.http.post(self.base + "/folkbokforing/personer", data=self.people.write_batch(chunk),
                                    headers={"Content-Type": "application/xml"}, timeout=self.peer.timeout, stream=True)
-            except requests.RequestException as e:
+            except TransportError as e:
                 raise transport_error("folkbokforing", e) from None
             try:
                 if r.status_code != 200:

@@ -1,14 +1,25 @@
-"""HTTP plumbing shared by the adapters: sessions from a PeerConfig, errors that say whether a
-retry can help."""
+"""HTTP plumbing shared by the adapters: a keep-alive client from a PeerConfig, and errors that say
+whether a retry can help.
+
+The client is a thin layer on urllib3's connection pool. ``requests`` costs about 1.4 ms of CPU per
+call against 0.4 ms for urllib3 (measured against the simulators, see docs/architecture.md), which
+decides whether 100k admissions can be placed in minutes; the adapters only need a small part of
+its API, which ``Client``/``Response`` keep (``request/get/post``, ``status_code``, ``content``,
+``raw``, ``close``).
+"""
 
 from __future__ import annotations
 
-import requests
-from requests.adapters import HTTPAdapter
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import urllib3
 from urllib3.util.retry import Retry
 
 from brygga.connections import PeerConfig
 from brygga.personnummer import mask
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class PeerError(RuntimeError):
@@ -19,22 +30,85 @@ class PeerError(RuntimeError):
         self.peer, self.status, self.transient = peer, status, transient
 
 
-def session(peer: PeerConfig, *, pool: int = 8) -> requests.Session:
-    """A keep-alive session. Idempotent requests are retried on connection errors and 502/503/504
-    with backoff; everything else is the caller's (outbox) business."""
-    s = requests.Session()
-    retry = Retry(total=3, connect=3, read=2, backoff_factor=0.3, status_forcelist=(502, 503, 504),
-                  allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE"}), raise_on_status=False)
-    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=retry)
-    s.mount("http://", adapter)
-    s.mount("https://", adapter)
-    s.verify = peer.verify
-    if peer.client_cert:
-        s.cert = peer.client_cert
-    if peer.login:
-        s.auth = (peer.login, peer.password or "")
-    return s
+class TransportError(Exception):
+    """The request did not get an HTTP answer (connection refused/reset, timeout, TLS)."""
 
 
-def transport_error(peer: str, exc: requests.RequestException) -> PeerError:
-    return PeerError(peer, f"{type(exc).__name__}: {exc}", transient=True)
+class Response:
+    """The part of a response the adapters use. Close it (or read ``content``) to free the connection."""
+
+    __slots__ = ("_r", "_content", "status_code", "headers")
+
+    def __init__(self, r: urllib3.BaseHTTPResponse, preloaded: bool):
+        self._r = r
+        self.status_code = r.status
+        self.headers = r.headers
+        self._content = r.data if preloaded else None
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = self._r.read()
+            self._r.release_conn()
+        return self._content
+
+    @property
+    def raw(self) -> urllib3.BaseHTTPResponse:
+        """The body as a stream (``read(n)``), decoded (gzip) as it is read."""
+        return self._r
+
+    def close(self) -> None:
+        if self._content is None:
+            try:
+                self._r.drain_conn()
+            finally:
+                self._r.release_conn()
+
+
+class Client:
+    def __init__(self, peer: PeerConfig, *, pool: int = 8, retries: bool = True):
+        tls: dict[str, Any] = {}
+        verify = peer.verify
+        if verify is False:
+            tls["cert_reqs"] = "CERT_NONE"
+        else:
+            tls["cert_reqs"] = "CERT_REQUIRED"
+            if isinstance(verify, str):
+                tls["ca_certs"] = verify
+        if peer.client_cert:
+            tls["cert_file"], tls["key_file"] = peer.client_cert
+        # Idempotent requests are retried on connection errors and 502/503/504 with backoff; a POST
+        # only when the connection failed before it was sent. Everything else is the outbox's business.
+        self.retries = Retry(total=3, connect=3, read=2, backoff_factor=0.3, status_forcelist=(502, 503, 504),
+                             allowed_methods=IDEMPOTENT, raise_on_status=False, redirect=0) if retries else Retry(0, redirect=0)
+        self.pool = urllib3.PoolManager(num_pools=4, maxsize=pool, retries=self.retries, **tls)
+        self.headers: dict[str, str] = {}
+        if peer.login:
+            self.headers.update(urllib3.make_headers(basic_auth=f"{peer.login}:{peer.password or ''}"))
+
+    def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None, data: bytes | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                stream: bool = False) -> Response:
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        try:
+            r = self.pool.request(method, url, body=data, headers={**self.headers, **(headers or {})},
+                                  timeout=timeout, preload_content=not stream, redirect=False)
+        except urllib3.exceptions.HTTPError as e:
+            raise TransportError(f"{type(e).__name__}: {e}") from None
+        return Response(r, not stream)
+
+    def get(self, url: str, **kw) -> Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw) -> Response:
+        return self.request("POST", url, **kw)
+
+
+def session(peer: PeerConfig, *, pool: int = 8, retries: bool = True) -> Client:
+    """A keep-alive client for one peer (``pool`` connections: one per concurrent worker)."""
+    return Client(peer, pool=pool, retries=retries)
+
+
+def transport_error(peer: str, exc: Exception) -> PeerError:
+    return PeerError(peer, str(exc), transient=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import requests
-
-from adapters.http import PeerError, session, transport_error
+from adapters.http import PeerError, Response, TransportError, session, transport_error
 from brygga.connections import PeerConfig
 from brygga.records import FeedPage, Hinder, PlanNode, Placement, Student, Utbildningstillfalle
 from mappings import registry
@@ -41,13 +39,13 @@ class LadokAdapter:
         self.conditions = registry.select("ladok", "villkor", m)
 
     # ------------------------------------------------------------------ plumbing
-    def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> requests.Response:
+    def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> Response:
         headers = {"Accept": ACCEPT.get(service, "application/xml")}
         if "data" in kw:
             headers["Content-Type"] = ACCEPT.get(service, "application/xml") + ";charset=UTF-8"
         try:
             r = self.http.request(method, self.base + path, headers=headers, timeout=self.peer.timeout, **kw)
-        except requests.RequestException as e:
+        except TransportError as e:
             raise transport_error("ladok", e) from None
         if r.status_code in ok:
             return r
@@ -170,3 +168,49 @@ class LadokAdapter:
                 ("tillfalle_uid", "UtbildningstillfalleUID"), ("instans_uid", "UtbildningsinstansUID"),
                 ("utbildningskod", "Utbildningskod"), ("tillfalleskod", "Utbildningstillfalleskod"))})
         return out
+
+    # --- återbud and avbrott (issue #8)
+    # Appended section: the återbud reconciliation (brygga/flows/aterbud.py) and its operator
+    # actions. Bodies come from the ``ladok.aterbud`` mapping (mappings/ladok/aterbud.py).
+    HINDER_ATERBUD_FINNS = "studiedeltagande.hinder.aterbud.finns"
+    HINDER_REGISTRERAD = "studiedeltagande.hinder.registrerad"
+    HINDER_AVBROTT_FINNS = "studiedeltagande.hinder.avbrott.finns"
+    HINDER_EJ_REGISTRERAD = "studiedeltagande.hinder.ej.registrerad"
+
+    @property
+    def aterbud_mapping(self):
+        m = self.__dict__.get("_aterbud_mapping")
+        if m is None:
+            m = self.__dict__["_aterbud_mapping"] = registry.select("ladok", "aterbud", self.peer.extra.get("mappings"))
+        return m
+
+    def aterbud(self, antagning_uid: str, date, *, cause: str = "meddelat_av_studenten",
+                externt_system: str | None = None) -> dict[str, str | None]:
+        """Record återbud on a tillfällesantagning (a programme's covers its package's courses).
+        Raises Refused with ``hinder.key`` aterbud.finns / registrerad / avbrott.finns."""
+        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/aterbud", "studiedeltagande",
+                          data=self.aterbud_mapping.write_aterbud(date, cause=cause, externt_system=externt_system),
+                          ok=(200, 201))
+        return self.aterbud_mapping.read_aterbud(r.content)
+
+    def existing_aterbud(self, antagning_uid: str) -> dict[str, str | None] | None:
+        """The återbud recorded on the admission (``externt_system`` = where it came from), or None."""
+        try:
+            r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/aterbud",
+                              "studiedeltagande")
+        except Refused as e:
+            if e.status == 404:
+                return None
+            raise
+        except PeerError as e:
+            if e.status == 404:
+                return None
+            raise
+        return self.aterbud_mapping.read_aterbud(r.content)
+
+    def avbrott(self, antagning_uid: str, date, *, externreferens: str | None = None) -> dict:
+        """Record avbrott; Ladok makes it an early avbrott (registrations withdrawn) before study
+        start + 21 days. Raises Refused with ``hinder.key`` avbrott.finns / ej.registrerad."""
+        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/avbrott", "studiedeltagande",
+                          data=self.aterbud_mapping.write_avbrott(date, externreferens=externreferens), ok=(200, 201))
+        return self.aterbud_mapping.read_avbrott(r.content)

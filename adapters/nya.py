@@ -1,5 +1,5 @@
 """NyA: SOAP 1.1 over HTTP. Request bodies come from the NyA mappings; replies are streamed to
-them (``requests`` with ``stream=True`` feeding lxml iterparse, so a 100k-admission reply is never
+them (``adapters.http`` with ``stream=True`` feeding lxml iterparse, so a 100k-admission reply is never
 held as a tree or deserialised by zeep). The WSDL in ``schemas/nya`` is the contract (zeep loads
 it in the tests)."""
 
@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 from typing import IO, Iterator
 
-import requests
-
-from adapters.http import PeerError, session, transport_error
+from adapters.http import PeerError, TransportError, session, transport_error
 from brygga import xmlsafe
 from brygga.connections import PeerConfig
 from mappings import registry
@@ -49,7 +47,7 @@ class NyaAdapter:
                 self.url, data=ENVELOPE_HEAD + body + ENVELOPE_TAIL, stream=True, timeout=self.peer.timeout,
                 headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{NYA_NS}#{operation}"'},
             )
-        except requests.RequestException as e:
+        except TransportError as e:
             raise transport_error("nya", e) from None
         try:
             if r.status_code == 500:
@@ -85,34 +83,39 @@ class NyaAdapter:
                 etree.SubElement(root, f"{{{NYA_NS}}}{name}").text = str(value).lower() if isinstance(value, bool) else str(value)
         return etree.tostring(root)
 
-    # ------------------------------------------------------------------ small read operations
-    # Replies with a handful of scalar fields: read here with the safe streaming reader rather
-    # than through a registered mapping (no Brygga record type for them).
+    # ------------------------------------------------------------------ rounds, applicants, their merits
+    # Requests and replies are translated by mappings/nya/applicants.py (nya.rounds / nya.applicants /
+    # nya.applicant-merits); records the mapping refuses are logged (masked) and left out.
 
     def open_rounds(self) -> list[str]:
         """Codes of the admission rounds that are open (``ListAdmissionRounds(Status=open)``)."""
-        from mappings.base import stream_elements
-
-        with self.call("ListAdmissionRounds", self.body("ListAdmissionRounds", Status="open")) as reply:
-            return [(el.findtext(f"{{{NYA_NS}}}Code") or "").strip()
-                    for el in stream_elements(reply, f"{{{NYA_NS}}}Round")]
+        m = self.mapping("rounds")
+        with self.call("ListAdmissionRounds", m.write(status="open")) as reply:
+            rounds = list(m.read(reply))
+        return [r.code for r in _usable(rounds, "ListAdmissionRounds")]
 
     def list_applicants(self, round_code: str) -> set[str]:
         """Personnummer (12 digits) of every applicant in an open round (``ListApplicants``)."""
-        from mappings.base import stream_elements
+        m = self.mapping("applicants")
+        with self.call("ListApplicants", m.write(round_code=round_code)) as reply:
+            result = m.read(reply)
+        _usable(result.errors, "ListApplicants")
+        return set(result.personnummer)
 
-        with self.call("ListApplicants", self.body("ListApplicants", Round=round_code)) as reply:
-            return {(el.text or "").strip() for el in stream_elements(
-                reply, f"{{{NYA_NS}}}Personnummer", parent=f"{{{NYA_NS}}}ListApplicantsResponse")}
-
-    def applicant_merits(self, personnummer: str) -> list[dict[str, str]]:
-        """The merits NyA holds for one applicant (``GetApplicantMerits``), as field dicts."""
-        from mappings.base import stream_elements
-
-        with self.call("GetApplicantMerits", self.body("GetApplicantMerits", Personnummer=personnummer)) as reply:
-            return [{_local(c.tag): (c.text or "") for c in el if isinstance(c.tag, str)}
-                    for el in stream_elements(reply, f"{{{NYA_NS}}}Merit")]
+    def applicant_merits(self, personnummer: str) -> list:
+        """The merits NyA holds for one applicant (``GetApplicantMerits``): ``ReceivedMerit`` records
+        (a ``Merit`` plus ``received`` and ``request_id``)."""
+        m = self.mapping("applicant-merits")
+        with self.call("GetApplicantMerits", m.write(personnummer=personnummer)) as reply:
+            return _usable(list(m.read(reply)), "GetApplicantMerits")
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+def _usable(records: list, operation: str) -> list:
+    """The records without the ``RecordError``s, which are logged (personnummer masked)."""
+    from brygga.logmask import get_logger
+    from mappings.base import RecordError
+
+    bad = [r for r in records if isinstance(r, RecordError)]
+    for err in bad:
+        get_logger("adapters.nya").warning("nya %s: record left out: %s", operation, err)
+    return [r for r in records if not isinstance(r, RecordError)] if bad else records

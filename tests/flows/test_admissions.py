@@ -385,3 +385,28 @@ def test_operator_cli_count_list_retry_handled(store, world, capsys, monkeypatch
     capsys.readouterr()
     assert cli.main(["admissions", "--url", url, "count"]) == 0
     assert int(capsys.readouterr().out.strip().splitlines()[-1].split()[0]) == 5
+
+
+def test_aterbud_arriving_while_placing_is_queued_not_lost(store, world, monkeypatch):
+    """The återbud flow declines a pending admission while Ladok is placing it: the placement is
+    recorded and the admission queued so staff enter the återbud (it must not vanish)."""
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    (a_c,) = _admission_of(w, "c")
+    real = admissions._place_all
+
+    def place_then_decline(items, *args):
+        real(items, *args)
+        with store.transaction() as s:
+            row = s.get(NyaAdmission, a_c.admission_id)
+            row.state, row.aterbud_date = "declined", "2027-08-01"
+
+    monkeypatch.setattr(admissions, "_place_all", place_then_decline)
+    counts = admissions.place(store, w["ladok"], w["folk"], ROUND)
+    assert counts["placed"] == 5
+    assert _ladok_admission(w, a_c.admission_id) is not None
+    u = _queue(store)[a_c.admission_id]
+    assert u.hinder == "aterbud.under.placering" and "2027-08-01" in u.reason
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, a_c.admission_id)
+        assert row.state == "unhandled" and row.antagning_uid == _ladok_admission(w, a_c.admission_id).uid

@@ -1,0 +1,210 @@
+"""Benchmark: admission import NyA → Ladok end to end, against the three simulators over HTTP.
+
+N applicants are admitted and have accepted in NyA (one admission each, some with a
+behörighetsvillkor). A share of them already exist in Ladok; the rest are found in the population
+register and established first. Brygga then runs the import as the DAG does: ``fetch`` (one
+streamed ``GetAdmissions`` reply into the store), ``place`` (instances, students, establishment,
+placement) and ``sync_conditions``. Each simulator runs in its own process so it does not share
+the GIL with Brygga; with 2 cores the simulators and Brygga compete for CPU, as they would not
+against the real systems.
+
+    python -m bench.admission_import            # N = 100_000 (goal: <= 120 s end to end)
+    python -m bench.admission_import --quick    # N = 10_000
+
+Reports wall time per phase, admissions/s, peak RSS of the Brygga process, and checks that Ladok
+holds exactly N placements. Results: ``bench/results/admission_import[.quick].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GOAL_S = 120.0
+SEED = 41
+ROUND = "HT2027"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _catalogue(state):
+    from simulators.ladok.catalogue import seed_catalogue
+
+    return [t for t in seed_catalogue(state, SEED, 200, 0, ROUND) if not t.installt and t.omgangar]
+
+
+def _serve_ladok(port: int, n_existing: int) -> None:
+    from simulators.ladok.app import create_app
+    from simulators.ladok.state import LadokState
+
+    state = LadokState(page_size=200)
+    _catalogue(state)
+    state.seed_students(n_existing, SEED)
+    _serve(create_app(state), port)
+
+
+def _serve_folk(port: int, people: int) -> None:
+    from simulators.folkbokforing.app import create_app
+    from simulators.folkbokforing.state import FolkbokforingState
+
+    _serve(create_app(FolkbokforingState(seed=SEED, people=people)), port)
+
+
+def _serve_nya(port: int, n: int) -> None:
+    from decimal import Decimal
+
+    from simulators import datagen
+    from simulators.ladok.state import LadokState
+    from simulators.nya.app import create_app
+    from simulators.nya.state import ENG6, Applicant, NyaState, Offer
+
+    courses = _catalogue(LadokState())  # same codes as the Ladok process (same seed)
+    state = NyaState()
+    state.put_round(ROUND, "open")
+    state.publish_offers(ROUND, "ordinary", [
+        Offer(f"offer-{i}", "ordinary", t.utbildning.kod, t.kod, t.utbildning.sv, None, Decimal("7.5"), t.start,
+              t.slut, None, 100, n) for i, t in enumerate(courses)])
+    applicants = [Applicant(p.personnummer, p.fornamn, p.efternamn, [f"offer-{i % len(courses)}"], 10.0,
+                            fee_liable=i % 20 == 0, conditions=(ENG6,) if i % 10 == 0 else (), auto_accept=True)
+                  for i, p in enumerate(datagen.people(n, SEED))]
+    state.add_applicants(ROUND, applicants)
+    state.run_selection(ROUND)
+    _serve(create_app(state), port)
+
+
+def _serve(app, port: int) -> None:
+    """Serve on the simulators' own socket setup (TCP_NODELAY) until the parent terminates us."""
+    from simulators._server import serve_in_thread
+
+    serve_in_thread(app, port=port)
+    while True:
+        time.sleep(3600)
+
+
+def _wait(url: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/sim/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"simulator {url} did not start")
+
+
+def run(n: int, existing_share: float, workers: int, store_url: str | None) -> dict:
+    from adapters.folkbokforing import FolkbokforingAdapter
+    from adapters.ladok import LadokAdapter
+    from adapters.nya import NyaAdapter
+    from brygga.connections import PeerConfig
+    from brygga.flows import admissions
+    from brygga.store import Store, migrate
+
+    ctx = mp.get_context("spawn")
+    ports = {k: _free_port() for k in ("ladok", "nya", "folkbokforing")}
+    procs = [ctx.Process(target=_serve_ladok, args=(ports["ladok"], int(n * existing_share)), daemon=True),
+             ctx.Process(target=_serve_folk, args=(ports["folkbokforing"], n), daemon=True),
+             ctx.Process(target=_serve_nya, args=(ports["nya"], n), daemon=True)]
+    for p in procs:
+        p.start()
+    urls = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
+    t0 = time.perf_counter()
+    for u in urls.values():
+        _wait(u)
+    setup_s = time.perf_counter() - t0
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        store = Store(store_url or f"sqlite:///{tmp.name}/bench.db")
+        if store_url:
+            migrate.downgrade(store, "base")
+        migrate.upgrade(store)
+        ladok = LadokAdapter(PeerConfig("ladok", urls["ladok"]))
+        nya = NyaAdapter(PeerConfig("nya", urls["nya"]))
+        folk = FolkbokforingAdapter(PeerConfig("folkbokforing", urls["folkbokforing"]))
+        for a in (ladok, folk):  # one keep-alive connection per worker
+            from adapters.http import session
+
+            a.http = session(a.peer, pool=workers)
+        phases = {}
+        t = time.perf_counter()
+        fetched = admissions.fetch(store, nya, ROUND)
+        phases["fetch"] = time.perf_counter() - t
+        t = time.perf_counter()
+        placed = admissions.place(store, ladok, folk, ROUND, workers=workers)
+        phases["place"] = time.perf_counter() - t
+        t = time.perf_counter()
+        villkor = admissions.sync_conditions(store, nya, ladok, ROUND)
+        phases["conditions"] = time.perf_counter() - t
+        total = sum(phases.values())
+        summary = admissions.summary(store, ROUND)
+        ladok_count = requests.get(urls["ladok"] + "/sim/feed/stats", timeout=30).json()
+        store.dispose()
+    finally:
+        for p in procs:
+            p.terminate()
+        tmp.cleanup()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "n": n, "existing_share": existing_share, "workers": workers,
+        "store": "postgresql" if store_url else "sqlite",
+        "setup_s": round(setup_s, 1), "phases_s": {k: round(v, 2) for k, v in phases.items()},
+        "total_s": round(total, 2), "admissions_per_s": round(n / total), "goal_s": GOAL_S,
+        "goal_met": total <= GOAL_S and summary.get("placed") == n,
+        "fetched": fetched, "placed": placed, "conditions": villkor, "store_summary": summary,
+        "ladok_feed": ladok_count, "peak_rss_mib": round(peak_mib, 1),
+        "python": platform.python_version(), "cpus": os.cpu_count(),
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.admission_import", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("-n", type=int)
+    ap.add_argument("--existing-share", type=float, default=0.3, help="share of applicants already in Ladok")
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--store-url", default=os.environ.get("BRYGGA_BENCH_STORE_URL"),
+                    help="PostgreSQL URL to bench against (default: a temporary SQLite file)")
+    args = ap.parse_args(argv)
+    n = args.n or (10_000 if args.quick else 100_000)
+    res = run(n, args.existing_share, args.workers, args.store_url)
+    name = "admission_import" + (".quick" if args.quick else "")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    md = [f"# Admission import benchmark ({res['when']})", "",
+          f"{res['n']} admissions ({int(res['existing_share'] * 100)} % of the students already in Ladok, the rest "
+          f"established from the population register), {res['workers']} workers, {res['store']} store, "
+          f"Python {res['python']}, {res['cpus']} CPUs, simulators in separate processes.", "",
+          "| phase | seconds |", "|---|---|"]
+    md += [f"| {k} | {v} |" for k, v in res["phases_s"].items()]
+    md += [f"| **total** | **{res['total_s']}** |", "",
+           f"* {res['admissions_per_s']} admissions/s end to end; goal ≤ {GOAL_S:.0f} s: "
+           f"{'met' if res['goal_met'] else 'NOT met'}",
+           f"* placed {res['placed'].get('placed')}, established {res['placed'].get('established')}, "
+           f"unhandled {res['placed'].get('unhandled')}; store: {res['store_summary']}",
+           f"* peak RSS of the Brygga process: {res['peak_rss_mib']} MiB", ""]
+    (RESULTS / f"{name}.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0 if res["store_summary"].get("placed") == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
