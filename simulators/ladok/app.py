@@ -229,6 +229,16 @@ async def post_aterbud(s: LadokState, r: Request) -> Response:
 
 
 @rest("studiedeltagande")
+async def get_aterbud(s: LadokState, r: Request) -> Response:
+    """The återbud recorded on an admission (``base:SenastAndradAv`` = the ExterntSystem it came from)."""
+    with s.lock:
+        a = s.antagning(r.path_params["uid"])
+        if a.aterbud is None:
+            raise LadokError(404, "aterbud.hittades.ej", f"Tillfällesantagning {a.uid} har inget återbud")
+        return _xml(rep.aterbud(a), "studiedeltagande")
+
+
+@rest("studiedeltagande")
 async def post_avbrott(s: LadokState, r: Request) -> Response:
     root = await _body(r)
     datum = _date(_text(root, "sd:Avbrottsdatum"), "Avbrottsdatum")
@@ -400,6 +410,23 @@ def c_aterbud(s, r, b):
     return s.aterbud(_antagning_uid(s, b), _d(b, "datum", dt.date.today()), orsak, None).json()
 
 
+def c_student_aterbud(s, r, b):
+    """The student enters återbud in Ladok's student web (refused when the university does not allow it)."""
+    orsak = ORSAK + b.get("orsak", "meddelat.av.studenten")
+    return s.aterbud(_antagning_uid(s, b), _d(b, "datum", dt.date.today()), orsak, None, av_student=True).json()
+
+
+def c_installningar(s, r, b):
+    """Lärosätesinställningar for återbud (Ladok's own setting, changed by Ladok administrators)."""
+    if r.method == "POST" and "studenter_far_lamna_aterbud" in b:
+        v = b["studenter_far_lamna_aterbud"]
+        if not isinstance(v, bool):
+            raise ValueError("studenter_far_lamna_aterbud: boolean expected")
+        with s.lock:
+            s.studenter_far_lamna_aterbud = v
+    return {"studenter_far_lamna_aterbud": s.studenter_far_lamna_aterbud}
+
+
 def c_get_antagning(s, r, b):
     with s.lock:
         return s.antagning(r.path_params["uid"]).json()
@@ -453,6 +480,7 @@ def create_app(state: LadokState) -> Starlette:
               methods=["DELETE"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", post_aterbud, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/avbrott", post_avbrott, methods=["POST"]),
+        Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", get_aterbud, methods=["GET"]),
         Route("/resultat/studieresultat/student/{uid}", get_resultat),
         Route("/resultat/tillgodoraknande/student/{uid}", get_tillgodo),
         Route("/handelser/feed/recent", feed_recent),
@@ -469,6 +497,8 @@ def create_app(state: LadokState) -> Starlette:
         ("POST", "/sim/registrering", c_registrera), ("POST", "/sim/resultat", c_resultat),
         ("POST", "/sim/tillgodoraknande", c_tillgodo), ("POST", "/sim/avbrott", c_avbrott),
         ("POST", "/sim/uppehall", c_uppehall), ("POST", "/sim/bevis", c_bevis), ("POST", "/sim/aterbud", c_aterbud),
+        ("POST", "/sim/student/aterbud", c_student_aterbud),
+        ("GET", "/sim/installningar", c_installningar), ("POST", "/sim/installningar", c_installningar),
         ("GET", "/sim/tillfallesantagning/{uid}", c_get_antagning),
         ("GET", "/sim/tillfallesantagning/anmalningsnummer/{nr}", c_antagning_by_anmalningsnummer),
         ("DELETE", "/sim/tillfallesantagning/{uid}/behorighetsvillkor/{kod}", c_villkor_manuellt),

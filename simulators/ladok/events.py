@@ -69,9 +69,14 @@ def nuvarande_villkor(a: "Antagning") -> Event:
     ], a.student_uid)
 
 
+#: ``events:Anvandarnamn`` of an återbud the student entered in Ladok's student web: the student's
+#: own login in the student realm (staff and systems act as ``brygga-sim@ladok.se``).
+STUDENT_REALM = "@student.ladok.se"
+
+
 def aterbud(a: "Antagning") -> Event:
     ab = a.aterbud
-    return _emit("sd:AterbudEvent", [
+    name, el = _emit("sd:AterbudEvent", [
         ("sd:AutomatisktAterbud", False),
         ("sd:ExterntSystem", ab.externt_system),
         ("sd:StudentUID", a.student_uid),
@@ -80,6 +85,11 @@ def aterbud(a: "Antagning") -> Event:
         ("sd:Aterbudsdatum", ab.datum),
         ("sd:Aterbudsorsak", ab.orsak),
     ], a.student_uid)
+    if getattr(ab, "av_student", False):
+        user = el.find("{http://schemas.ladok.se/events}EventContext/{http://schemas.ladok.se/events}Anvandarnamn")
+        if user is not None:
+            user.text = a.student_uid + STUDENT_REALM
+    return name, el
 
 
 def _registrering_bas(a: "Antagning", r: "Registrering") -> list:

@@ -161,6 +161,7 @@ class Aterbud:
     datum: dt.date
     orsak: str
     externt_system: str | None
+    av_student: bool = False  # entered by the student in Ladok's student web (not by staff or a system)
 
 
 @dataclass
@@ -228,7 +229,8 @@ class Antagning:
             "villkor": [{"kod": v.kod, "typ": v.typ, "borttaget": v.borttaget, "manuellt": v.manuellt}
                         for v in self.villkor.values()],
             "aterbud": self.aterbud and {"datum": self.aterbud.datum.isoformat(), "orsak": self.aterbud.orsak,
-                                         "externt_system": self.aterbud.externt_system},
+                                         "externt_system": self.aterbud.externt_system,
+                                         "av_student": self.aterbud.av_student},
             "avbrott": self.avbrott and {"datum": self.avbrott.datum.isoformat(), "tidigt": self.avbrott.tidigt},
             "registreringar": [{"uid": r.uid, "period": r.period, "datum": r.datum.isoformat(),
                                 "aterkallad": r.aterkallad and r.aterkallad.isoformat()} for r in self.registreringar],
@@ -276,6 +278,9 @@ class LadokState:
     def __init__(self, page_size: int = 50):
         self.lock = threading.RLock()
         self.page_size = page_size
+        # Lärosätesinställning: may students enter återbud themselves in Ladok's student web?
+        # A university setting, kept across reset() (issue #8).
+        self.studenter_far_lamna_aterbud = True
         self.reset()
 
     def reset(self) -> None:
@@ -493,11 +498,19 @@ class LadokState:
             self._emit(ev.nuvarande_villkor(a))
             return a
 
-    def aterbud(self, antagning_uid: str, datum: dt.date, orsak: str, externt_system: str | None) -> Antagning:
-        """Record återbud; a programme återbud covers the course admissions inside its package."""
+    def aterbud(self, antagning_uid: str, datum: dt.date, orsak: str, externt_system: str | None, *,
+                av_student: bool = False) -> Antagning:
+        """Record återbud; a programme återbud covers the course admissions inside its package.
+
+        ``av_student``: entered by the student (student web); refused when the university does not
+        let students enter återbud themselves (``studenter_far_lamna_aterbud``)."""
         if orsak not in ATERBUDSORSAKER:
             raise LadokError(400, "studiedeltagande.aterbudsorsak.ogiltig", f"Okänd återbudsorsak {orsak}")
         with self.lock:
+            if av_student and not self.studenter_far_lamna_aterbud:
+                raise LadokError(403, "studiedeltagande.hinder.aterbud.student.ej.tillatet",
+                                 "Lärosätet tillåter inte att studenter lämnar återbud i Ladok; kontakta "
+                                 "studieadministrationen eller lämna återbud på antagning.se")
             a = self.antagning(antagning_uid)
             if a.aterbud:
                 raise _hinder("aterbud.finns", "Återbud är redan registrerat på tillfällesantagningen")
@@ -507,7 +520,7 @@ class LadokState:
                 raise _hinder("avbrott.finns", "Studenten har avbrott på utbildningstillfället")
             for x in [a, *a.barn]:
                 if x.aterbud is None:
-                    x.aterbud = Aterbud(new_uid(), datum, orsak, externt_system)
+                    x.aterbud = Aterbud(new_uid(), datum, orsak, externt_system, av_student)
                     self._emit(ev.aterbud(x))
             return a
 

@@ -1,0 +1,125 @@
+"""Återbud reconciliation NyA ↔ Ladok, every minute, and the återbudsärende actions for staff.
+
+`brygga_aterbud` (scheduled): `nya_to_ladok` applies återbud registered in NyA (GetAterbud per open
+round, from the stored sequence) in Ladok, or opens an återbudsärende when Ladok refuses
+(registered / återbud already there); `ladok_to_nya` follows Ladok's Atom feed for återbud entered
+in Ladok and queues them for NyA (checkpoint, inbox and outbox in one transaction); `send` reports
+them (ReportAterbud) and publishes the `brygga://nya/aterbud` asset. Nothing is echoed back either
+way. Rules: `brygga/flows/aterbud.py`, docs/flows/aterbud.md.
+
+`brygga_aterbud_cases` (manual, trigger form): close återbudsärenden with a note, or carry out the
+suggested action in Ladok (avbrott from the date the återbud was reported — early avbrott within
+3 weeks of study start — or nothing) and close them. Every action is audited with the triggering user.
+The university settings are changed with `brygga aterbud settings`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from brygga import dagkit
+
+ATERBUD_ASSET = Asset("brygga://nya/aterbud")
+
+
+@dag(
+    dag_id="brygga_aterbud",
+    schedule=dt.timedelta(minutes=1),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=dt.timedelta(minutes=20),
+    default_args=dagkit.DEFAULT_ARGS,
+    tags=["brygga", "återbud", "ladok", "nya"],
+    doc_md=__doc__,
+    params={
+        "max_pages": Param(500, type="integer", minimum=1, title="Max Ladok feed pages per run"),
+    },
+)
+def brygga_aterbud():
+    @task(pool="ladok_api", retries=3)
+    def nya_to_ladok() -> dict:
+        from adapters.ladok import LadokAdapter
+        from adapters.nya import NyaAdapter
+        from brygga.flows import aterbud
+
+        return aterbud.nya_to_ladok(dagkit.store(), NyaAdapter(dagkit.peer("nya")), LadokAdapter(dagkit.peer("ladok")))
+
+    @task(pool="ladok_api", retries=3)
+    def ladok_to_nya(_applied: dict) -> dict:
+        from adapters.ladok import LadokAdapter
+        from brygga.flows import aterbud
+
+        p = get_current_context()["params"]
+        return aterbud.ladok_to_nya(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), max_pages=int(p["max_pages"]))
+
+    @task(pool="nya_api", retries=3, outlets=[ATERBUD_ASSET])
+    def send(applied: dict, queued: dict) -> dict:
+        from adapters.nya import NyaAdapter
+        from brygga.flows import aterbud
+
+        store = dagkit.store()
+        result = aterbud.send_pending(store, NyaAdapter(dagkit.peer("nya")))
+        extra = {"applied": applied["applied"], "cases": applied["case"], "declined": applied["declined"],
+                 "enqueued": queued["enqueued"], "echo": applied["echo"] + queued["echo"], **result,
+                 "pending": aterbud.pending_count(store)}
+        get_current_context()["outlet_events"][ATERBUD_ASSET].extra = extra
+        return extra
+
+    applied = nya_to_ladok()
+    send(applied, ladok_to_nya(applied))
+
+
+brygga_aterbud()
+
+
+@dag(
+    dag_id="brygga_aterbud_cases",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dagkit.DEFAULT_ARGS,
+    tags=["brygga", "återbud", "återbudsärende", "ladok"],
+    doc_md=__doc__,
+    params={
+        "case_ids": Param([], type="array", items={"type": "integer", "minimum": 1}, minItems=1,
+                          title="Återbudsärenden", description="Case ids (see `brygga aterbud cases`)"),
+        "action": Param("apply", type="string", enum=["apply", "close"], title="Action",
+                        values_display={"apply": "Carry out the suggested action in Ladok, then close",
+                                        "close": "Close (handled in Ladok by hand)"}),
+        "note": Param("", type="string", title="Note", description="Kept on the case and in the audit log"),
+    },
+)
+def brygga_aterbud_cases():
+    @task(pool="ladok_api", retries=1)  # safe to repeat: an avbrott already there counts as done
+    def act() -> dict:
+        from adapters.ladok import LadokAdapter
+        from brygga.flows import aterbud
+
+        ctx = get_current_context()
+        p = ctx["params"]
+        actor = getattr(ctx["dag_run"], "triggering_user_name", None) or "unknown"
+        store = dagkit.store()
+        ladok = LadokAdapter(dagkit.peer("ladok")) if p["action"] == "apply" else None
+        done, failed = {}, {}
+        for case_id in p["case_ids"]:
+            try:
+                if p["action"] == "apply":
+                    c = aterbud.apply_case(store, ladok, int(case_id), actor=actor, note=p["note"] or "")
+                else:
+                    c = aterbud.close_case(store, int(case_id), actor=actor, note=p["note"] or "")
+                done[str(case_id)] = c["status"]
+            except aterbud.CaseError as e:  # one bad case never stops the others
+                failed[str(case_id)] = str(e)
+                dagkit.log.warning("återbudsärende %s: %s", case_id, e)
+        if failed and not done:
+            raise RuntimeError(f"no case could be handled: {failed}")
+        return {"done": done, "failed": failed}
+
+    act()
+
+
+brygga_aterbud_cases()
