@@ -550,19 +550,6 @@ def request_id(keys: Iterable[str]) -> str:
     return "brygga-aterbud-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
 
 
-def _read_results(mapping, reply) -> dict[str, tuple[str, str | None]]:
-    """ReportAterbudResponse -> {AdmissionId: (Outcome, Reason)}. Uses the NyA mapping's
-    ``read_results`` when it has one; until then the same safe streaming reader it would use."""
-    reader = getattr(mapping, "read_results", None)
-    if reader is not None:
-        return reader(reply)
-    from mappings.base import stream_elements
-
-    n = "{urn:brygga:nya:1}"
-    return {el.findtext(n + "AdmissionId"): (el.findtext(n + "Outcome"), el.findtext(n + "Reason"))
-            for el in stream_elements(reply, n + "Result", parent=n + "ReportAterbudResponse")}
-
-
 def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
                  base_seconds: float = 30.0, after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send the due återbud to NyA, one ReportAterbud per round (at most ``batch`` items). Registered
@@ -587,7 +574,7 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
             try:
                 if len(errors) < len(group):
                     with nya.call("ReportAterbud", body) as reply:
-                        results.update(_read_results(mapping, reply))
+                        results.update(mapping.read_results(reply))
             except PeerError as e:
                 for m in group:
                     ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,

@@ -301,6 +301,11 @@ class AterbudV1(_NyaV1, _Reader):
             ids.append(r.admission_id)
         return self._finish(root, N + "Aterbud", ids, [])
 
+    def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
+        """ReportAterbudResponse -> {AdmissionId: (Outcome, Reason)} (registered|duplicate|rejected)."""
+        return {el.findtext(N + "AdmissionId"): (el.findtext(N + "Outcome"), el.findtext(N + "Reason"))
+                for el in stream_elements(source, N + "Result", parent=N + "ReportAterbudResponse")}
+
 
 @mapping
 class ConditionV1(_NyaV1, _Reader):

@@ -129,6 +129,11 @@ def test_aterbud_and_conditions_readers_and_aterbud_writer(nya_sim):
     assert errors == []
     r = _call(nya_sim, "ReportAterbud", body)
     assert r.status_code == 200, r.text
+    assert m.read_results(r.content) == {adm.admission_id: ("registered", None)}
+    again = _call(nya_sim, "ReportAterbud", m.write([AterbudReport(adm.admission_id, "2027-08-01")],
+                                                    round_code="HT2027", request_id="ab-2")[0])
+    outcome, reason = m.read_results(again.content)[adm.admission_id]
+    assert outcome == "duplicate" and "already" in reason
     got = list(m.read(_call(nya_sim, "GetAterbud", b'<GetAterbud xmlns="urn:brygga:nya:1"><Round>HT2027</Round></GetAterbud>').content))
     mine = [a for a in got if a.admission_id == adm.admission_id]
     assert len(mine) == 1 and mine[0].origin == "ladok" and mine[0].date == "2027-08-01"
