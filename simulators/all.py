@@ -24,10 +24,12 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
 
     ladok = LadokState()
     seed_catalogue(ladok, seed, courses, programmes, "HT2027")
-    ladok.seed_students(200, seed)
+    ladok.seed_students(200, seed)  # the register's first 200 people are already students
+    nya = nya_seed(NyaState(), seed)
+    nya.register_people = people  # applicants are people the register knows
     return {
         "ladok": ladok_app(ladok),
-        "nya": nya_app(nya_seed(NyaState(), seed)),
+        "nya": nya_app(nya),
         "folkbokforing": fbf_app(FolkbokforingState(seed=seed, people=people)),
     }
 

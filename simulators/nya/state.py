@@ -201,6 +201,7 @@ def next_sequence(items: list, from_seq: int) -> int:
 class NyaState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.register_people = 0  # > 0: applicants come from datagen.people(register_people, seed)
         self.reset()
 
     def reset(self) -> None:
@@ -327,7 +328,11 @@ class NyaState:
             seed = seed if seed is not None else zlib.crc32(f"{self.seed}/{code}/{rs.generated}".encode())
             rng = random.Random(seed)
             added = []
-            for p in datagen.people(n + len(rs.applicants), seed):
+            # With a population register next to us (``brygga simulators``), applicants are people
+            # it knows (same datagen seed), so the admission import finds them; else fresh people.
+            pool = (datagen.people(self.register_people, self.seed) if self.register_people
+                    else datagen.people(n + len(rs.applicants), seed))
+            for p in pool:
                 if len(added) == n:
                     break
                 if p.personnummer in rs.applicants:
