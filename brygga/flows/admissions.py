@@ -331,14 +331,15 @@ def _resolve(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk:
                     errors[p] = ValueError(person.rule)
         established = dict(zip([x.personnummer for x in to_establish],
                                pool.map(lambda st: _safe(_establish, ladok, st), to_establish)))
+        first = {}
+        for w in todo:
+            first.setdefault(w.personnummer, w)
         for p, res in established.items():
             if isinstance(res, Exception):
                 errors[p] = res
             else:
                 students[p] = res
-                for w in todo:
-                    if w.personnummer == p:
-                        w.established = True
+                first[p].established = True  # counted once per student
     for w in todo:
         if w.personnummer in students:
             w.student_uid = students[w.personnummer]
