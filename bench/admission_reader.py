@@ -11,6 +11,15 @@ real HTTP; then the same bytes are read, several times each, by
 * **lxml**: raw ``lxml.etree.iterparse`` over the same bytes, counting ``Admission`` elements and
   clearing them (and their predecessors) as it goes: the floor for any streaming reader.
 
+All three get the very same ``bytes`` object. zeep and brygga materialise every record (zeep keeps
+them all in its result; brygga builds each ``Admission`` and hands it on, as a streaming reader
+does); before timing, both must read the N/4 reply to equal records, field by field.
+
+The readers run interleaved (round k: zeep, brygga, lxml), so load from other processes on the
+machine falls on all three alike. Each run records wall time, process CPU time and the 1-minute
+load average; the report gives best and median of each, and the brygga/zeep ratio by median, by
+best and paired (zeep and brygga of the same round).
+
 Peak memory of the streaming readers is measured at N and N/4 in fresh subprocesses (RSS
 high-water delta from VmHWM, reset before the read, plus ``tracemalloc``'s Python-heap peak), to show it is flat
 in the input size; zeep's is measured the same way for contrast.
@@ -173,26 +182,62 @@ def response_from_bytes(data: bytes) -> requests.Response:
     return r
 
 
-def timed(fn: Callable[[], int], reps: int, expect: int) -> list[float]:
-    times = []
-    for _ in range(reps):
-        gc.collect()
-        t0 = time.perf_counter()
-        got = fn()
-        times.append(time.perf_counter() - t0)
-        if got != expect:
-            raise AssertionError(f"read {got} records, expected {expect}")
-    return times
+def timed_once(fn: Callable[[], int], expect: int) -> dict:
+    """One run: wall and process CPU time, and the 1-minute load average before and after."""
+    gc.collect()
+    load0 = os.getloadavg()[0]
+    c0, t0 = time.process_time(), time.perf_counter()
+    got = fn()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if got != expect:
+        raise AssertionError(f"read {got} records, expected {expect}")
+    return {"wall_s": wall, "cpu_s": cpu, "load1": round((load0 + os.getloadavg()[0]) / 2, 2)}
 
 
-def check_same_records(client: zeep.Client, quarter: requests.Response) -> None:
-    """zeep and brygga must see the same admissions (ids, personnummer, sequence) in the same order."""
+def run_interleaved(readers: dict[str, tuple[Callable[[], int], int]], expect: int,
+                    log: Callable[[str], None] = print) -> dict[str, list[dict]]:
+    """Round k runs every reader that still has runs to do, in the given order; returns the runs
+    of each reader, in order."""
+    runs: dict[str, list[dict]] = {name: [] for name in readers}
+    for k in range(max(reps for _, reps in readers.values())):
+        for name, (fn, reps) in readers.items():
+            if k < reps:
+                runs[name].append(timed_once(fn, expect))
+        log(f"  round {k + 1}: " + ", ".join(f"{name} {r[k]['wall_s']:.2f}s" for name, r in runs.items() if len(r) > k)
+            + f" (load {os.getloadavg()[0]:.2f})")
+    return runs
+
+
+def _zeep_key(a) -> tuple:
+    """A zeep Admission as the fields of a brygga ``Admission`` (same names, same types)."""
+    conditions = tuple((c.Code, c.Text, bool(c.Lifted), c.LiftedDate.isoformat() if c.LiftedDate else None)
+                       for c in (a.Condition or ()))
+    return (a.AdmissionId, int(a.Sequence), a.Round, a.Personnummer, a.GivenName, a.FamilyName, a.OfferId,
+            a.Utbildningskod, a.Tillfalleskod, bool(a.ProgrammeInternal), bool(a.Admitted), bool(a.Accepted),
+            bool(a.FeeLiable), a.ApplicationFeePaid, a.ProgrammeCode, a.PackageId, conditions,
+            a.Aterbud.Date.isoformat() if a.Aterbud is not None else None)
+
+
+def _brygga_key(a: Admission) -> tuple:
+    return (a.admission_id, a.sequence, a.round, a.personnummer, a.given_name, a.family_name, a.offer_id,
+            a.utbildningskod, a.tillfalleskod, a.programme_internal, a.admitted, a.accepted, a.fee_liable,
+            a.application_fee_paid, a.programme_code, a.package_id,
+            tuple((c.code, c.text, c.lifted, c.lifted_date) for c in a.conditions), a.aterbud_date)
+
+
+def check_same_records(client: zeep.Client, quarter: requests.Response) -> int:
+    """zeep and brygga must read the same admissions, every field, in the same order (so both do
+    the same work); returns how many were compared."""
     z = client.service._binding.process_reply(client, client.service._binding.get("GetAdmissions"), quarter)
-    zk = [(a.AdmissionId, a.Personnummer, int(a.Sequence)) for a in z.Admission]
-    bk = [(a.admission_id, a.personnummer, a.sequence) for a in registry.get("nya", "admission", 1).read(quarter.content)
-          if isinstance(a, Admission)]
+    zk = [_zeep_key(a) for a in z.Admission]
+    bk = [_brygga_key(a) if isinstance(a, Admission) else a
+          for a in registry.get("nya", "admission", 1).read(quarter.content)]
     if zk != bk:
-        raise AssertionError("zeep and brygga disagree on the admissions in the reply")
+        bad = next(i for i, (x, y) in enumerate(zip(zk, bk)) if x != y) if len(zk) == len(bk) else "count"
+        raise AssertionError(f"zeep and brygga disagree on the admissions in the reply (first difference: {bad})")
+    if not any(k[16] for k in zk) or not any(k[17] for k in zk):
+        raise AssertionError("the compared reply has no conditions or no återbud: the check would be weak")
+    return len(zk)
 
 
 # -- memory, in fresh subprocesses --------------------------------------------------------------
@@ -282,50 +327,86 @@ def machine_info() -> dict:
     return info
 
 
-def summary(times: list[float], n: int) -> dict:
-    best, med = min(times), statistics.median(times)
-    return {"runs": len(times), "times_s": [round(t, 4) for t in times], "best_s": round(best, 4),
-            "median_s": round(med, 4), "records_per_s_best": round(n / best), "records_per_s_median": round(n / med)}
+def summary(runs: list[dict], n: int) -> dict:
+    walls, cpus = [r["wall_s"] for r in runs], [r["cpu_s"] for r in runs]
+    best, med = min(walls), statistics.median(walls)
+    cbest, cmed = min(cpus), statistics.median(cpus)
+    return {"runs": len(runs), "times_s": [round(t, 4) for t in walls], "cpu_times_s": [round(t, 4) for t in cpus],
+            "load1": [r["load1"] for r in runs], "best_s": round(best, 4), "median_s": round(med, 4),
+            "records_per_s_best": round(n / best), "records_per_s_median": round(n / med),
+            "cpu_best_s": round(cbest, 4), "cpu_median_s": round(cmed, 4),
+            "records_per_cpu_s_best": round(n / cbest), "records_per_cpu_s_median": round(n / cmed)}
+
+
+def ratios(runs: dict[str, list[dict]], readers: dict[str, dict]) -> dict:
+    """brygga/zeep records/s: by median wall time (the goal), best wall time, paired rounds, CPU time."""
+    z, b = readers["zeep"], readers["brygga"]
+    paired = [zr["wall_s"] / br["wall_s"] for zr, br in zip(runs["zeep"], runs["brygga"])]
+    return {"median": round(z["median_s"] / b["median_s"], 2), "best": round(z["best_s"] / b["best_s"], 2),
+            "paired_median": round(statistics.median(paired), 2), "paired": [round(p, 2) for p in paired],
+            "cpu_median": round(z["cpu_median_s"] / b["cpu_median_s"], 2),
+            "cpu_best": round(z["cpu_best_s"] / b["cpu_best_s"], 2)}
 
 
 LABELS = {"zeep": "zeep process_reply", "brygga": "brygga nya.admission.v1", "lxml": "lxml iterparse (floor)"}
 
 
+def _load_text(res: dict) -> str:
+    loads = [x for v in res["readers"].values() for x in v["load1"]]
+    return (f"1-min load average during the runs {min(loads):.2f} to {max(loads):.2f} (median "
+            f"{statistics.median(loads):.2f}) on {res['machine']['cores_available']} cores")
+
+
 def render(res: dict) -> tuple[str, str]:
     """(terminal table, markdown)."""
     n, r = res["n"], res["readers"]
+    zmed = r["zeep"]["median_s"]
     rows = [(LABELS[k], v["best_s"], v["median_s"], v["records_per_s_best"], v["records_per_s_median"],
-             v["records_per_s_median"] / r["zeep"]["records_per_s_median"]) for k, v in r.items()]
+             zmed / v["median_s"], v["cpu_median_s"], v["records_per_cpu_s_median"]) for k, v in r.items()]
     m = res["machine"]
     head = (f"NyA GetAdmissions reply: N={n:,} admissions, {res['reply']['reply_bytes'] / MB:.1f} MiB; "
             f"{m['cpu']} ({m['cores_available']} cores), Python {m['python']}, lxml {m['lxml']} "
             f"(libxml2 {m['libxml2']}), zeep {m['zeep']}")
     ratio = res["ratio_brygga_zeep"]
-    verdict = (f"brygga/zeep: {ratio['median']:.1f}x median, {ratio['best']:.1f}x best "
-               f"(goal >= {GOAL:g}x: {'met' if res['goal_met'] else 'NOT met'}); "
+    verdict = (f"brygga/zeep: {ratio['median']:.1f}x by median, {ratio['best']:.1f}x best, "
+               f"{ratio['paired_median']:.1f}x paired median, {ratio['cpu_median']:.1f}x by CPU time "
+               f"(goal >= {GOAL:g}x by median: {'met' if res['goal_met'] else 'NOT met'}); "
                f"brygga runs at {res['brygga_share_of_floor']:.0%} of the raw-iterparse floor")
+    load = _load_text(res)
     mem_rows = [(f"{LABELS[p['reader']]}", p["records"], p["input_bytes"] / MB, p["rss_delta"] / MB,
                  p["tracemalloc_peak"] / MB) for p in res["memory"]]
 
-    lines = [head, "", f"{'reader':<26}{'best s':>9}{'median s':>10}{'rec/s best':>13}{'rec/s median':>14}{'vs zeep':>9}"]
-    lines += [f"{a:<26}{b:>9.3f}{c:>10.3f}{d:>13,}{e:>14,}{f:>8.1f}x" for a, b, c, d, e, f in rows]
-    lines += ["", verdict, "", "peak memory, one read in a fresh process (RSS high-water delta; tracemalloc = Python heap only):",
-              f"{'reader':<26}{'records':>9}{'input MiB':>11}{'RSS +MiB':>10}{'tracemalloc MiB':>17}"]
-    lines += [f"{a:<26}{b:>9,}{c:>11.1f}{d:>10.1f}{e:>17.2f}" for a, b, c, d, e in mem_rows]
+    lines = [head, load, "",
+             f"{'reader':<26}{'best s':>9}{'median s':>10}{'rec/s best':>13}{'rec/s median':>14}{'vs zeep':>9}"
+             f"{'CPU s med':>11}{'rec/CPU s':>11}"]
+    lines += [f"{a:<26}{b:>9.3f}{c:>10.3f}{d:>13,}{e:>14,}{f:>8.1f}x{g:>11.3f}{h:>11,}" for a, b, c, d, e, f, g, h in rows]
+    lines += ["", verdict]
+    if res["memory"]:
+        lines += ["", "peak memory, one read in a fresh process (RSS high-water delta; tracemalloc = Python heap only):",
+                  f"{'reader':<26}{'records':>9}{'input MiB':>11}{'RSS +MiB':>10}{'tracemalloc MiB':>17}"]
+        lines += [f"{a:<26}{b:>9,}{c:>11.1f}{d:>10.1f}{e:>17.2f}" for a, b, c, d, e in mem_rows]
     text = "\n".join(lines)
 
+    cmd = "python -m bench.admission_reader" + (" --quick" if res["mode"] == "quick" else "")
     md = [f"# NyA admission reader benchmark ({res['mode']})", "",
-          f"Run {res['timestamp']} by `python -m bench.admission_reader{' --quick' if res['mode'] == 'quick' else ''}`"
-          f" ({res['reps']} repetitions, zeep {res['zeep_reps']}).", "", head + ".", "",
-          "| reader | best s | median s | records/s (best) | records/s (median) | vs zeep (median) |",
-          "|---|---:|---:|---:|---:|---:|"]
-    md += [f"| {a} | {b:.3f} | {c:.3f} | {d:,} | {e:,} | {f:.1f}x |" for a, b, c, d, e, f in rows]
-    md += ["", f"**{verdict}.**", "", "Peak memory of one read in a fresh process (RSS high-water delta over the "
-           "loaded input; tracemalloc counts the Python heap only, not libxml2):", "",
-           "| reader | records | input MiB | RSS + MiB | tracemalloc peak MiB |", "|---|---:|---:|---:|---:|"]
-    md += [f"| {a} | {b:,} | {c:.1f} | {d:.1f} | {e:.2f} |" for a, b, c, d, e in mem_rows]
-    md += ["", "The reply is produced by the NyA simulator over real HTTP; all readers read the same bytes. "
-           "zeep is timed on `process_reply` only (no HTTP). Full figures: the `.json` next to this file.", ""]
+          f"Run {res['timestamp']} by `{cmd}`: {res['reps']} runs each of brygga and lxml, {res['zeep_reps']} of "
+          f"zeep, interleaved (round k: zeep, brygga, lxml). {load}.", "", head + ".", "",
+          "| reader | best s | median s | records/s (best) | records/s (median) | vs zeep (median) "
+          "| CPU s (median) | records/CPU s (median) |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    md += [f"| {a} | {b:.3f} | {c:.3f} | {d:,} | {e:,} | {f:.1f}x | {g:.3f} | {h:,} |" for a, b, c, d, e, f, g, h in rows]
+    md += ["", f"**{verdict}.**", "",
+           f"Paired ratios (zeep time / brygga time in the same round): "
+           + ", ".join(f"{x:.1f}x" for x in ratio["paired"]) + "."]
+    if res["memory"]:
+        md += ["", "Peak memory of one read in a fresh process (RSS high-water delta over the loaded input; "
+               "tracemalloc counts the Python heap only, not libxml2):", "",
+               "| reader | records | input MiB | RSS + MiB | tracemalloc peak MiB |", "|---|---:|---:|---:|---:|"]
+        md += [f"| {a} | {b:,} | {c:.1f} | {d:.1f} | {e:.2f} |" for a, b, c, d, e in mem_rows]
+    md += ["", f"The reply is produced by the NyA simulator over real HTTP; all readers read the same bytes. "
+           f"zeep is timed on `process_reply` only (no HTTP). Before timing, zeep and brygga read the N/4 reply "
+           f"({res['records_compared']:,} admissions) to the same records, every field. Full figures, every run "
+           f"with its wall time, CPU time and load: the `.json` next to this file.", ""]
     return text, "\n".join(md)
 
 
@@ -362,17 +443,18 @@ def main(argv: list[str] | None = None) -> int:
     data = full.content
     print(f"  {len(data) / MB:.1f} MiB (state {reply['build_state_s']}s, HTTP {reply['http_get_admissions_s']}s)",
           flush=True)
-    check_same_records(client, quarter)
+    compared = check_same_records(client, quarter)
+    print(f"  zeep and brygga agree on all {compared:,} admissions of the N/4 reply, every field", flush=True)
     run_zeep = zeep_reader(client)
 
-    # Warm up every reader on the quarter reply (imports, schema objects, caches), then measure.
+    # Warm up every reader on the quarter reply (imports, schema objects, caches), then measure,
+    # interleaved so that load from elsewhere falls on all three alike.
     for fn in (lambda: run_zeep(quarter), lambda: brygga_read(quarter.content), lambda: lxml_read(quarter.content)):
         fn()
-    readers: dict[str, dict] = {}
-    for name, fn, k in (("zeep", lambda: run_zeep(full), zeep_reps), ("brygga", lambda: brygga_read(data), reps),
-                        ("lxml", lambda: lxml_read(data), reps)):
-        print(f"timing {LABELS[name]} x{k} ...", flush=True)
-        readers[name] = summary(timed(fn, k, n), n)
+    print(f"timing, interleaved: zeep x{zeep_reps}, brygga x{reps}, lxml x{reps} ...", flush=True)
+    runs = run_interleaved({"zeep": (lambda: run_zeep(full), zeep_reps), "brygga": (lambda: brygga_read(data), reps),
+                            "lxml": (lambda: lxml_read(data), reps)}, n)
+    readers = {name: summary(r, n) for name, r in runs.items()}
 
     memory = []
     if not args.no_memory:
@@ -386,9 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"memory probe {reader} N={size:,} ...", flush=True)
                     memory.append(memory_in_subprocess(files[size], reader))
 
-    zb, zm = readers["zeep"], readers["brygga"]
-    ratio = {"best": zm["records_per_s_best"] / zb["records_per_s_best"],
-             "median": zm["records_per_s_median"] / zb["records_per_s_median"]}
+    ratio = ratios(runs, readers)
     by_reader = {}
     for m in memory:
         by_reader.setdefault(m["reader"], {})[m["records"]] = m["rss_delta"]
@@ -397,9 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "admission_reader", "mode": mode, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(
             timespec="seconds"), "n": n, "n_quarter": n // 4, "reps": reps, "zeep_reps": zeep_reps,
         "machine": machine, "reply": reply, "readers": readers,
-        "ratio_brygga_zeep": {k: round(v, 2) for k, v in ratio.items()}, "goal": GOAL,
+        "records_compared": compared, "ratio_brygga_zeep": ratio, "goal": GOAL,
         "goal_met": ratio["median"] >= GOAL,
-        "brygga_share_of_floor": round(readers["lxml"]["median_s"] / zm["median_s"], 3),
+        "brygga_share_of_floor": round(readers["lxml"]["median_s"] / readers["brygga"]["median_s"], 3),
         "memory": memory, "memory_rss_ratio_n_over_quarter": flat,
     }
     text, md = render(res)

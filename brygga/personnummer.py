@@ -2,8 +2,14 @@
 
 Internally a personnummer is 12 digits, ``YYYYMMDDNNNC``. Accepted input forms:
 ``YYYYMMDDNNNC``, ``YYYYMMDD-NNNC``, ``YYMMDD-NNNC`` / ``YYMMDD+NNNC`` (``+`` = 100 years or older).
-The check digit C is the Luhn digit over the 10 digits ``YYMMDDNNN``. A samordningsnummer has
-60 added to the day of birth.
+The check digit C is the Luhn digit over the 9 digits ``YYMMDDNNN``. A samordningsnummer has
+60 added to the day of birth. Digits are ASCII digits only.
+
+``parse`` checks the canonical 12-digit form (what NyA and Ladok send) on a fast path: month and
+day are looked up in a fixed table of the possible ``MMDD`` (with their part of the Luhn sum; 29
+February, which depends on the year, is left to the full check), the Luhn sum is added up from
+precomputed parts. Every other form, and every number the fast path does not accept, goes through
+the full check, which decides and gives the reason.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-_FORMS = re.compile(r"^(?:(\d{2})?(\d{6})([-+]?)(\d{4}))$")
+_FORMS = re.compile(r"^(?:(\d{2})?(\d{6})([-+]?)(\d{4}))$", re.ASCII)
 
 
 class InvalidPersonnummer(ValueError):
@@ -55,6 +61,21 @@ class Personnummer:
 
 def parse(raw: str, *, today: _dt.date | None = None) -> Personnummer:
     """Validate and normalise; raises InvalidPersonnummer with a reason."""
+    return Personnummer(canonical(raw, today=today))
+
+
+def canonical(raw: str, *, today: _dt.date | None = None) -> str:
+    """``parse(raw).value`` without building the object: the validated 12-digit form."""
+    if type(raw) is str and len(raw) == 12 and raw.isascii() and raw.isdigit():
+        month_day = _MMDD_PARTS.get(raw[4:8])
+        # Luhn: the check digit makes the weighted sum of YYMMDDNNN plus itself a multiple of 10.
+        if (month_day is not None and raw[:4] != "0000"
+                and (_PAIR_PARTS[raw[2:4]] + month_day + _SERIAL_PARTS[raw[8:11]] + ord(raw[11]) - 48) % 10 == 0):
+            return raw
+    return _parse_full(raw, today)
+
+
+def _parse_full(raw: str, today: _dt.date | None) -> str:
     if raw is None:
         raise InvalidPersonnummer("personnummer missing")
     s = str(raw).strip().replace(" ", "")
@@ -83,7 +104,21 @@ def parse(raw: str, *, today: _dt.date | None = None) -> Personnummer:
         raise InvalidPersonnummer("personnummer has an impossible birth date") from None
     if luhn_digit(value[2:11]) != int(value[11]):
         raise InvalidPersonnummer("personnummer check digit (Luhn) is wrong")
-    return Personnummer(value)
+    return value
+
+
+# The fast path's parts. Luhn weights over YYMMDDNNN are 2,1,2,1,2,1,2,1,2 (a doubled digit
+# counts with its digit sum), so the sum splits into parts for YY, MMDD and NNN.
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_PAIR_PARTS = {f"{i:02d}": _DOUBLED[i // 10] + i % 10 for i in range(100)}  # weights 2,1
+_SERIAL_PARTS = {f"{i:03d}": _DOUBLED[i // 100] + (i // 10) % 10 + _DOUBLED[i % 10] for i in range(1000)}  # 2,1,2
+# Every MMDD that is a date in every year (so not 29 February), and the same with 60 added to the
+# day (samordningsnummer).
+_MMDD_PARTS = {
+    f"{d.month:02d}{d.day + plus:02d}": _PAIR_PARTS[f"{d.month:02d}"] + _PAIR_PARTS[f"{d.day + plus:02d}"]
+    for d in (_dt.date(2001, 1, 1) + _dt.timedelta(days=i) for i in range(365))  # 2001: a common year
+    for plus in (0, 60)
+}
 
 
 def is_valid(raw: str) -> bool:

@@ -6,6 +6,9 @@ stream the SOAP reply (iterparse) and yield records or ``RecordError``s.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from operator import itemgetter
 from typing import IO, Callable, Iterable, Iterator
 
 from lxml import etree
@@ -203,26 +206,45 @@ class AdmissionV1(_NyaV1, _Reader):
         return self._stream(source, "GetAdmissionsResponse", "Admission", self._admission, "Admission")
 
     def _admission(self, el: etree._Element) -> Admission:
-        # One pass over the children (a dict) instead of a find() per field: this is the hot path.
-        f: dict[str, str] = {}
-        conditions: list[Condition] = []
-        aterbud_date = None
-        for child in el:
-            tag = child.tag[_NLEN:]
-            if tag == "Condition":
-                c = {g.tag[_NLEN:]: g.text for g in child}
-                conditions.append(Condition(_req(c, "Code"), _req(c, "Text"), _flag(c, "Lifted") is True,
-                                            c.get("LiftedDate")))
-            elif tag == "Aterbud":
-                aterbud_date = child.findtext(N + "Date")
-            else:
-                f[tag] = child.text
+        # The hot path: one dict of the children's texts (one comprehension), then the record as
+        # it normally is: every required field present and not blank, flags spelled exactly
+        # true/false/1/0, a positive Sequence. Anything else goes to _admission_checked, which
+        # decides and names the field and rule; both read every record alike (see the tests).
+        f = {child.tag: child.text for child in el}
+        g = f.get
+        try:
+            admission_id, seq, round_code, personnummer, given_name, family_name, offer_id, ukod, tkod = _REQUIRED(f)
+            admission_id, seq, round_code, personnummer, given_name, family_name, offer_id, ukod, tkod = (
+                admission_id.strip(), seq.strip(), round_code.strip(), personnummer.strip(), given_name.strip(),
+                family_name.strip(), offer_id.strip(), ukod.strip(), tkod.strip())
+            flags = _FAST_FLAGS[g(_PI)], _FAST_FLAGS[g(_ADM)], _FAST_FLAGS[g(_ACC)], _FAST_FLAGS[g(_FEE)], \
+                _FAST_FLAGS[g(_PAID)]
+        except (KeyError, AttributeError):  # missing field, empty element (text None), odd flag
+            return self._admission_checked(el)
+        sequence = int(seq) if len(seq) <= 18 and seq.isascii() and seq.isdecimal() else 0
+        if not (admission_id and round_code and personnummer and given_name and family_name and offer_id and ukod
+                and tkod and flags[3] is not None and sequence > 0):
+            return self._admission_checked(el)
+        if _CONDITION in f or _ATERBUD in f:
+            conditions, aterbud_date = _conditions_and_aterbud(el)
+        else:
+            conditions, aterbud_date = (), None
+        return _new_admission(
+            admission_id, sequence, round_code, _pnr(personnummer), given_name, family_name, offer_id,
+            ukod, tkod, flags[0] is True, flags[1] is True, flags[2] is True, flags[3], flags[4],
+            g(_PROGRAMME_CODE), g(_PACKAGE_ID), conditions, aterbud_date)
+
+    def _admission_checked(self, el: etree._Element) -> Admission:
+        """The reference reading of one admission: every check, field by field; raises
+        ``ValueError("<field>: <rule>")`` for the first bad field. Fields count only in NyA's namespace."""
+        f = _fields(el)
+        conditions, aterbud_date = _conditions_and_aterbud(el)
         fee_liable = _flag(f, "FeeLiable")
         if fee_liable is None:
             raise ValueError("FeeLiable: required field missing")
         return Admission(
             admission_id=_req(f, "AdmissionId"),
-            sequence=int(_req(f, "Sequence")),
+            sequence=_sequence(f),
             round=_req(f, "Round"),
             personnummer=_pnr(_req(f, "Personnummer")),
             given_name=_req(f, "GivenName"),
@@ -242,8 +264,65 @@ class AdmissionV1(_NyaV1, _Reader):
         )
 
 
+def _fields(el: etree._Element) -> dict[str, str | None]:
+    """Local name -> text of the children in NyA's namespace."""
+    return {child.tag[_NLEN:]: child.text for child in el if isinstance(child.tag, str) and child.tag.startswith(N)}
+
+
+def _conditions_and_aterbud(el: etree._Element) -> tuple[tuple[Condition, ...], str | None]:
+    conditions: list[Condition] = []
+    aterbud_date = None
+    for child in el:
+        if child.tag == _CONDITION:
+            c = _fields(child)
+            conditions.append(Condition(_req(c, "Code"), _req(c, "Text"), _flag(c, "Lifted") is True,
+                                        c.get("LiftedDate")))
+        elif child.tag == _ATERBUD:
+            aterbud_date = child.findtext(N + "Date")
+    return tuple(conditions), aterbud_date
+
+
 _NLEN = len(N)
+_MAX_LONG = 2**63 - 1
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
+_FAST_FLAGS = {**_FLAGS, None: None}  # exact spellings only; anything else -> the checked path
+_REQUIRED = itemgetter(*(N + name for name in (
+    "AdmissionId", "Sequence", "Round", "Personnummer", "GivenName", "FamilyName", "OfferId", "Utbildningskod",
+    "Tillfalleskod")))
+_PI, _ADM, _ACC, _FEE, _PAID = (N + name for name in (
+    "ProgrammeInternal", "Admitted", "Accepted", "FeeLiable", "ApplicationFeePaid"))
+_PROGRAMME_CODE, _PACKAGE_ID, _CONDITION, _ATERBUD = (N + name for name in (
+    "ProgrammeCode", "PackageId", "Condition", "Aterbud"))
+
+
+def _record_factory(cls: type) -> Callable[..., object]:
+    """A positional constructor for a frozen dataclass that skips its ``__init__`` (which sets
+    every field through ``object.__setattr__``: most of the cost of a record). The instance is the
+    same as ``cls(*values)`` (same ``__dict__``, so equal, hashable, picklable). Only for a value
+    for every field, and only while ``cls`` is a plain frozen dataclass (no ``__post_init__``,
+    ``__slots__``, ``InitVar`` or ``init=False`` field); otherwise this is just ``cls``."""
+    fields = dataclasses.fields(cls)
+    init_fields = [f for f in fields if f.init]
+    plain = (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+             and not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)
+             and len(init_fields) == len(fields)
+             and len(init_fields) == len(inspect.signature(cls.__init__).parameters) - 1)
+    if not plain:
+        return cls
+    names = tuple(f.name for f in fields)
+    count, new = len(names), object.__new__
+
+    def make(*values):
+        if len(values) != count:  # defaults or a wrong call: the real constructor decides
+            return cls(*values)
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values))
+        return obj
+
+    return make
+
+
+_new_admission = _record_factory(Admission)
 
 
 def _req(fields: dict[str, str], name: str) -> str:
@@ -251,6 +330,14 @@ def _req(fields: dict[str, str], name: str) -> str:
     if not v or not v.strip():
         raise ValueError(f"{name}: required field missing")
     return v.strip()
+
+
+def _sequence(fields: dict[str, str]) -> int:
+    v = _req(fields, "Sequence")
+    digits = v.removeprefix("+").lstrip("0")  # "" for 0
+    if not (digits.isascii() and digits.isdecimal() and len(digits) <= 19 and int(digits) <= _MAX_LONG):
+        raise ValueError(f"Sequence: not a positive integer (xs:long): {v[:40]!r}")
+    return int(digits)
 
 
 def _flag(fields: dict[str, str], name: str) -> bool | None:
@@ -265,7 +352,7 @@ def _flag(fields: dict[str, str], name: str) -> bool | None:
 
 def _pnr(raw: str) -> str:
     try:
-        return pnr.parse(raw).value
+        return pnr.canonical(raw)
     except pnr.InvalidPersonnummer as e:
         raise ValueError(f"Personnummer: {e}") from None
 

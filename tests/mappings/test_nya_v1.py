@@ -1,11 +1,14 @@
 import io
+import pickle
+import random
 
 import pytest
 import requests
 from lxml import etree
 
+from brygga import personnummer as pn
 from brygga import xmlsafe
-from brygga.records import AterbudReport, Merit, Offer
+from brygga.records import Admission, AterbudReport, Condition, Merit, Offer
 from mappings import registry
 from mappings.nya.v1 import NS
 
@@ -145,3 +148,173 @@ def test_aterbud_and_conditions_readers_and_aterbud_writer(nya_sim):
 def test_hostile_soap_reply_is_refused():
     with pytest.raises(xmlsafe.UnsafeXML):
         list(registry.select("nya", "admission").read(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'))
+
+
+# -- the admission reader: fast path and checked path agree; bad records are named ---------------
+
+_GOOD = {
+    "AdmissionId": "HT2027-A0000001", "Sequence": "7", "Round": "HT2027", "Personnummer": "198112189876",
+    "GivenName": "Ali", "FamilyName": "Lundgren", "OfferId": "8324272d-7f79-4282-9168-690505c61bed",
+    "Utbildningskod": "SV296", "Tillfalleskod": "10196", "ProgrammeInternal": "true", "ProgrammeCode": "PROG1",
+    "PackageId": "52752407-a30c-4335-bcaa-f2dc4031768c", "ChoiceRank": "1", "Admitted": "true",
+    "Accepted": "false", "FeeLiable": "true", "ApplicationFeePaid": "false",
+}
+
+
+def _admission_xml(fields: dict, extra: str = "") -> str:
+    body = "".join(f"<{k}/>" if v is None else f"<{k}>{v}</{k}>" for k, v in fields.items())
+    return f"<Admission>{body}{extra}</Admission>"
+
+
+def _reply(*admissions: str) -> bytes:
+    return _soap(f'<GetAdmissionsResponse xmlns="{NS}"><Round>HT2027</Round><NextSequence>99</NextSequence>'
+                 f"<Count>{len(admissions)}</Count>{''.join(admissions)}</GetAdmissionsResponse>".encode())
+
+
+def _read_one(fields: dict, extra: str = ""):
+    out = list(registry.get("nya", "admission", 1).read(_reply(_admission_xml(fields, extra))))
+    assert len(out) == 1
+    return out[0]
+
+
+def _outcome(fn, el):
+    try:
+        return fn(el)
+    except ValueError as e:  # InvalidPersonnummer is a ValueError too
+        return (type(e).__name__, str(e))
+
+
+def _paths_agree(el):
+    m = registry.get("nya", "admission", 1)
+    fast, checked = _outcome(m._admission, el), _outcome(m._admission_checked, el)
+    assert fast == checked, etree.tostring(el)
+    return fast
+
+
+def test_admission_fast_path_reads_what_the_checked_path_reads(nya_sim):
+    r = _call(nya_sim, "GetAdmissions", b'<GetAdmissions xmlns="urn:brygga:nya:1"><Round>HT2027</Round></GetAdmissions>')
+    admissions = list(xmlsafe.fromstring(r.content).iter(N + "Admission"))
+    got = [_paths_agree(el) for el in admissions]
+    assert all(type(a).__name__ == "Admission" for a in got)
+    assert any(a.conditions for a in got) and any(a.fee_liable for a in got)
+    streamed = list(registry.get("nya", "admission", 1).read(r.content))
+    assert streamed == got
+    assert all(type(a) is type(got[0]) and vars(a) == vars(b) for a, b in zip(streamed, got))
+
+
+def test_a_good_admission_in_full():
+    a = _read_one(_GOOD, "<Condition><Code>V1</Code><Text>Gymnasiebetyg</Text><Lifted> true </Lifted>"
+                         "<LiftedDate>2027-08-01</LiftedDate></Condition>"
+                         "<Condition><Code>V2</Code><Text>Engelska 6</Text><Lifted>false</Lifted></Condition>"
+                         "<Aterbud><AterbudId>AB-1</AterbudId><Date>2027-08-15</Date><Origin>applicant</Origin></Aterbud>")
+    assert a == Admission(
+        admission_id="HT2027-A0000001", sequence=7, round="HT2027", personnummer="198112189876", given_name="Ali",
+        family_name="Lundgren", offer_id="8324272d-7f79-4282-9168-690505c61bed", utbildningskod="SV296",
+        tillfalleskod="10196", programme_internal=True, admitted=True, accepted=False, fee_liable=True,
+        application_fee_paid=False, programme_code="PROG1", package_id="52752407-a30c-4335-bcaa-f2dc4031768c",
+        conditions=(Condition("V1", "Gymnasiebetyg", True, "2027-08-01"), Condition("V2", "Engelska 6", False, None)),
+        aterbud_date="2027-08-15")
+    assert hash(a) == hash(Admission(**vars(a)))
+    assert pickle.loads(pickle.dumps(a)) == a
+    with pytest.raises(AttributeError):
+        a.sequence = 8  # still frozen
+
+
+def _without(name):
+    return {k: v for k, v in _GOOD.items() if k != name}
+
+
+_REQUIRED_FIELDS = ["AdmissionId", "Sequence", "Round", "Personnummer", "GivenName", "FamilyName", "OfferId",
+                    "Utbildningskod", "Tillfalleskod", "FeeLiable"]
+
+
+@pytest.mark.parametrize("fields, field, rule", [
+    *[(_without(f), f, "required field missing") for f in _REQUIRED_FIELDS],
+    *[({**_GOOD, f: None}, f, "required field missing") for f in _REQUIRED_FIELDS],  # <GivenName/>
+    *[({**_GOOD, f: "  "}, f, "required field missing") for f in _REQUIRED_FIELDS if f != "FeeLiable"],
+    ({**_GOOD, "Personnummer": "198112189877"}, "Personnummer", "Luhn"),
+    ({**_GOOD, "Personnummer": "199002300008"}, "Personnummer", "impossible birth date"),
+    ({**_GOOD, "Personnummer": "19900230-0008"}, "Personnummer", "impossible birth date"),
+    ({**_GOOD, "Personnummer": "811218+9877"}, "Personnummer", "Luhn"),
+    ({**_GOOD, "Personnummer": "19811218987"}, "Personnummer", "wrong format"),
+    ({**_GOOD, "Personnummer": "19811218+9876"}, "Personnummer", "'+' separator"),
+    ({**_GOOD, "Admitted": "yes"}, "Admitted", "not a boolean"),
+    ({**_GOOD, "FeeLiable": "True"}, "FeeLiable", "not a boolean"),
+    ({**_GOOD, "ApplicationFeePaid": "nej"}, "ApplicationFeePaid", "not a boolean"),
+    ({**_GOOD, "ProgrammeInternal": "2"}, "ProgrammeInternal", "not a boolean"),
+    ({**_GOOD, "Sequence": "12a"}, "Sequence", "not a positive integer"),
+    ({**_GOOD, "Sequence": "0"}, "Sequence", "not a positive integer"),
+    ({**_GOOD, "Sequence": "-3"}, "Sequence", "not a positive integer"),
+    ({**_GOOD, "Sequence": "9" * 5000}, "Sequence", "not a positive integer"),
+])
+def test_a_bad_admission_is_named_by_record_field_and_rule(fields, field, rule):
+    e = _read_one(fields)
+    assert type(e).__name__ == "RecordError", e
+    assert e.record_id == (fields.get("AdmissionId") or fields["Sequence"])  # no id: the sequence names it
+    assert (e.field, e.kind) == (field, "Admission") and rule in e.rule, e
+    assert "9876" not in e.rule and "0008" not in e.rule  # no personnummer in the error
+
+
+def test_a_bad_condition_is_named():
+    e = _read_one(_GOOD, "<Condition><Text>Gymnasiebetyg</Text><Lifted>false</Lifted></Condition>")
+    assert (e.record_id, e.field, e.rule) == (_GOOD["AdmissionId"], "Code", "required field missing")
+    e = _read_one(_GOOD, "<Condition><Code>V1</Code><Text>x</Text><Lifted>ja</Lifted></Condition>")
+    assert (e.field, e.rule) == ("Lifted", "not a boolean: 'ja'")
+
+
+@pytest.mark.parametrize("fields, check", [
+    ({**_GOOD, "Personnummer": " 19811218-9876 "}, lambda a: a.personnummer == "198112189876"),
+    ({**_GOOD, "Personnummer": "811218-9876"}, lambda a: a.personnummer == "198112189876"),
+    ({**_GOOD, "Personnummer": pn.with_check_digit("19810278123")},
+     lambda a: a.personnummer == pn.with_check_digit("19810278123")),  # samordningsnummer
+    ({**_GOOD, "Personnummer": pn.with_check_digit("20000229123")}, lambda a: a.personnummer[:8] == "20000229"),
+    ({**_GOOD, "Admitted": " 1 ", "Accepted": "0", "ProgrammeInternal": "\nfalse\n"},
+     lambda a: (a.admitted, a.accepted, a.programme_internal) == (True, False, False)),
+    ({**_GOOD, "Sequence": " +007 "}, lambda a: a.sequence == 7),
+    ({**_GOOD, "GivenName": "  Ali  "}, lambda a: a.given_name == "Ali"),
+    (_without("ApplicationFeePaid"), lambda a: a.application_fee_paid is None),
+    ({**_without("ProgrammeCode"), "Admitted": None}, lambda a: a.programme_code is None and a.admitted is False),
+])
+def test_admissions_off_the_fast_path_are_still_read(fields, check):
+    a = _read_one(fields)
+    assert type(a).__name__ == "Admission", a
+    assert check(a)
+
+
+def test_fields_from_another_namespace_do_not_count():
+    e = _read_one(_without("GivenName"), '<x:GivenName xmlns:x="urn:brygga:nya:X">Ali</x:GivenName>')
+    assert (e.field, e.rule) == ("GivenName", "required field missing")
+    a = _read_one(_GOOD, '<x:Condition xmlns:x="urn:brygga:nya:X"><x:Text>t</x:Text></x:Condition>')
+    assert type(a).__name__ == "Admission" and a.conditions == ()
+
+
+def test_mutated_admissions_read_the_same_on_both_paths():
+    rnd = random.Random(11)
+    values = ["", " ", None, "true", "false", "1", "0", " true", "TRUE", "yes", "7", "+7", "0", "x", "198112189876",
+              "198112189877", "811218-9876", "199002300008", pn.with_check_digit("19810278123")]
+    base = etree.fromstring(_admission_xml(_GOOD, "<Condition><Code>V</Code><Text>t</Text><Lifted>true</Lifted>"
+                                                  "</Condition>").replace("<Admission>", f'<Admission xmlns="{NS}">'))
+    outcomes = set()
+    for _ in range(3000):
+        el = etree.fromstring(etree.tostring(base))
+        for _ in range(rnd.randint(1, 3)):
+            child = rnd.choice(list(el))
+            if rnd.random() < 0.2:
+                el.remove(child)
+            else:
+                child.text = rnd.choice(values)
+        got = _paths_agree(el)
+        outcomes.add(type(got).__name__ if not isinstance(got, tuple) else got[1].partition(":")[0])
+    assert "Admission" in outcomes and "Personnummer" in outcomes and "FeeLiable" in outcomes
+
+
+def test_one_bad_admission_among_many_good_ones():
+    good = [_admission_xml({**_GOOD, "AdmissionId": f"A{i}", "Sequence": str(i + 1)}) for i in range(200)]
+    good[57] = _admission_xml({**_GOOD, "AdmissionId": "A57", "Sequence": "58", "Personnummer": "199002300008"})
+    good[120] = _admission_xml({**_GOOD, "AdmissionId": "A120", "Sequence": "121", "Accepted": "kanske"})
+    m = registry.get("nya", "admission", 1)
+    out = list(m.read(io.BytesIO(_reply(*good))))
+    assert len(out) == 200 and m.next_sequence == 99
+    errors = [(o.record_id, o.field) for o in out if type(o).__name__ == "RecordError"]
+    assert errors == [("A57", "Personnummer"), ("A120", "Accepted")]
+    assert [o.sequence for o in out if type(o).__name__ == "Admission"] == [i + 1 for i in range(200) if i not in (57, 120)]

@@ -6,7 +6,6 @@ import itertools
 import time
 
 import pytest
-import requests
 
 from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
@@ -34,17 +33,6 @@ def server(state):
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def http():
-    with requests.Session() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def schema():
-    return xmlsafe.load_schema(SCHEMA_PATH)
 
 
 @pytest.fixture(autouse=True)

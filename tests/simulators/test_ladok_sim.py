@@ -6,7 +6,6 @@ import datetime as dt
 import time
 
 import pytest
-import requests
 
 from brygga import xmlsafe
 from simulators import datagen
@@ -41,12 +40,6 @@ def server(state):
     srv = serve_in_thread(create_app(state))
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def http():
-    with requests.Session() as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

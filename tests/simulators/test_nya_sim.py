@@ -63,17 +63,6 @@ def client(server, transport):
     return zeep.Client(server.url + "/nya/soap?wsdl", transport=transport)
 
 
-@pytest.fixture(scope="module")
-def http():
-    with requests.Session() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def schema():
-    return xmlsafe.load_schema(SCHEMA_PATH)
-
-
 @pytest.fixture(autouse=True)
 def _fresh(state):
     state.reset()

@@ -1,4 +1,5 @@
 import datetime as dt
+import random
 
 import pytest
 
@@ -66,3 +67,113 @@ def test_generated_people_are_valid_and_distinct():
     assert all(pn.is_valid(p.personnummer) for p in ps)
     assert any(p.samordningsnummer for p in ps)
     assert all(p.address is None for p in ps if p.skyddad)
+
+
+# -- the fast path for the canonical 12-digit form (pn.canonical / pn.parse) ----------------------
+
+
+def _outcome(fn, raw):
+    try:
+        return fn(raw)
+    except pn.InvalidPersonnummer as e:
+        return ("invalid", str(e))
+
+
+def _full(raw):
+    return pn._parse_full(raw, None)
+
+
+@pytest.mark.parametrize("raw", [
+    "198112189876",  # valid
+    "198112189877",  # wrong Luhn digit
+    "199002300008",  # 30 February
+    "199002290006",  # 29 February in a common year
+    pn.with_check_digit("20000229000"),  # 29 February in a leap year (valid)
+    "198113189873",  # month 13
+    "198100189870",  # month 00
+    "198112009874",  # day 00
+    "198112609877",  # day 60: neither a date nor a co-ordination day
+    "198102781230",  # samordningsnummer (18 + 60), wrong Luhn digit
+    pn.with_check_digit("19810278123"),  # samordningsnummer, valid
+    pn.with_check_digit("19810291123"),  # samordningsnummer for 31 February
+    "000001010000",  # year 0
+    "19811218987",  # 11 digits
+    "1981121898760",  # 13 digits
+    "19811218987a",
+    "\u0661\u0669\u0668\u0661\u0661\u0662\u0661\u0668\u0669\u0668\u0667\u0666",  # Arabic-Indic digits
+])
+def test_fast_path_agrees_with_the_full_check(raw):
+    expected = _outcome(_full, raw)
+    assert _outcome(pn.canonical, raw) == expected
+    assert _outcome(lambda r: pn.parse(r).value, raw) == expected
+    assert _outcome(pn.canonical, raw) == expected  # again, now from the date cache
+
+
+def test_fast_path_agrees_with_the_full_check_on_random_numbers():
+    rnd = random.Random(4)
+    accepted = 0
+    for _ in range(20_000):
+        raw = (rnd.choice(["19", "20", "18", "00", f"{rnd.randrange(100):02d}"]) + f"{rnd.randrange(100):02d}"
+               + f"{rnd.randrange(14):02d}{rnd.randrange(93):02d}{rnd.randrange(1000):03d}{rnd.randrange(10)}")
+        got = _outcome(pn.canonical, raw)
+        assert got == _outcome(_full, raw), raw
+        accepted += got == raw
+    assert accepted > 500  # the sample has valid numbers and co-ordination numbers in it
+
+
+def test_reasons_for_the_canonical_form():
+    with pytest.raises(pn.InvalidPersonnummer, match="birth date"):
+        pn.canonical("199002300008")
+    with pytest.raises(pn.InvalidPersonnummer, match="Luhn"):
+        pn.canonical("198112189877")
+    with pytest.raises(pn.InvalidPersonnummer, match="wrong format"):
+        pn.canonical("19811218987a")
+    with pytest.raises(pn.InvalidPersonnummer, match="missing"):
+        pn.canonical(None)
+
+
+def test_samordningsnummer_on_the_fast_path():
+    for impossible in ("19900291123", "19900289123", "19900260123", "19901392123"):  # 31/29 Feb 1990, day 60, month 13
+        with pytest.raises(pn.InvalidPersonnummer, match="birth date"):
+            pn.canonical(pn.with_check_digit(impossible))
+    raw = pn.with_check_digit("19920289123")  # 29 + 60: 29 February 1992, a leap year
+    assert pn.canonical(raw) == raw
+    assert pn.parse(raw).is_samordningsnummer and pn.parse(raw).birth_date == dt.date(1992, 2, 29)
+    with pytest.raises(pn.InvalidPersonnummer, match="Luhn"):
+        pn.canonical(raw[:-1] + str((int(raw[-1]) + 3) % 10))
+
+
+@pytest.mark.parametrize("raw, today, expected", [
+    ("811218-9876", dt.date(2026, 1, 1), "198112189876"),
+    ("811218+9876", dt.date(2026, 1, 1), "188112189876"),
+    ("121212-1212", dt.date(2026, 1, 1), "201212121212"),
+    ("121212+1212", dt.date(2026, 1, 1), "191212121212"),
+    ("8112189876", dt.date(2026, 1, 1), "198112189876"),
+    ("19811218-9876", None, "198112189876"),
+    (" 19811218 9876 ", None, "198112189876"),
+])
+def test_other_forms_take_the_full_path_and_give_the_canonical_form(raw, today, expected):
+    assert pn.canonical(raw, today=today) == expected
+    assert pn.parse(raw, today=today).value == expected
+
+
+@pytest.mark.parametrize("raw", ["811218-9877", "900230-0008", "19811218+9876"])
+def test_ten_digit_and_separated_forms_are_still_checked(raw):
+    with pytest.raises(pn.InvalidPersonnummer):
+        pn.canonical(raw, today=dt.date(2026, 1, 1))
+
+
+def test_non_ascii_digits_are_refused():
+    with pytest.raises(pn.InvalidPersonnummer, match="wrong format"):
+        pn.parse("\u0661\u0669\u0668\u0661\u0661\u0662\u0661\u0668-\u0669\u0668\u0667\u0666")
+
+
+@pytest.mark.parametrize("yyyymmdd, valid", [
+    ("20000229", True), ("19000229", False), ("19960229", True), ("19970229", False),  # leap years
+    ("20000289", True), ("19000289", False),  # the same as samordningsnummer
+    ("00000101", False), ("00010101", True), ("99991231", True),  # the years datetime knows
+])
+def test_every_birth_date_is_decided_like_the_full_check(yyyymmdd, valid):
+    raw = pn.with_check_digit(yyyymmdd + "123")
+    assert _outcome(pn.canonical, raw) == _outcome(_full, raw)
+    assert (_outcome(pn.canonical, raw) == raw) is valid
