@@ -3,6 +3,10 @@
     python -m bench                 # all benchmarks, full size
     python -m bench --quick         # all benchmarks, small size (arguments are passed to each main)
     python -m bench --list          # names only
+
+Every module here with a ``main(argv)`` is a benchmark and is found automatically (``--list``), e.g.
+``bench.offer_export``: utbud to NyA end to end, 10k instances, per phase, SQLite (+ PostgreSQL).
+Results: ``bench/results/<name>[.quick].json`` and ``.md``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 from adapters.http import PeerError
 from adapters.ladok import LadokAdapter
@@ -34,10 +35,25 @@ log = get_logger("brygga.flows.offers")
 KINDS = {"ordinary": "offer", "programme-internal": "programme-offer"}
 DESTINATION = "nya"
 BATCH = 500
+# Concurrent GETs to Ladok in collect (the adapter's keep-alive pool holds 8); the brygga_ladok
+# Connection's extra "concurrency" lowers it (1 = one request at a time) if Ladok asks us to.
+FETCH_WORKERS = 8
+
+
+def offer_dict(offer: Offer) -> dict[str, Any]:
+    """The offer as JSON-able fields (all scalars: a shallow copy, unlike ``dataclasses.asdict``)."""
+    return {f: getattr(offer, f) for f in _OFFER_FIELDS}
+
+
+_OFFER_FIELDS = tuple(f.name for f in dataclasses.fields(Offer))
+
+
+def _hash(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def content_hash(offer: Offer) -> str:
-    return hashlib.sha256(json.dumps(dataclasses.asdict(offer), sort_keys=True).encode()).hexdigest()
+    return _hash(offer_dict(offer))
 
 
 def offerable(t: Utbildningstillfalle) -> bool:
@@ -78,29 +94,40 @@ def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run
         return pub.id
 
 
-def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str]) -> list[Utbildningstillfalle]:
+def _fetch(ladok: LadokAdapter, uids: Iterable[str], workers: int) -> list[Utbildningstillfalle]:
+    """One GET per instance (only the single GET carries the round and the package), ``workers`` at
+    a time over the adapter's keep-alive pool; in the order of ``uids``. A failed GET fails the step."""
+    uids = list(uids)
+    if workers <= 1 or len(uids) < 2:
+        return [ladok.tillfalle(u) for u in uids]
+    with ThreadPoolExecutor(max_workers=min(workers, len(uids)), thread_name_prefix="ladok-get") as pool:
+        return list(pool.map(ladok.tillfalle, uids))
+
+
+def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str], workers: int) -> list[Utbildningstillfalle]:
     if codes:
         uids: dict[str, None] = {}
         for code in codes:
             for key in ("tillfalleskod", "utbildningskod"):
                 uids.update(dict.fromkeys(ladok.search_tillfallen(**{key: code})))
-        tillfallen = [ladok.tillfalle(u) for u in uids]
-        return [t for t in tillfallen if round_code in t.rounds]
-    return [ladok.tillfalle(u) for u in ladok.search_tillfallen(round_code=round_code)]
+        return [t for t in _fetch(ladok, uids, workers) if round_code in t.rounds]
+    return _fetch(ladok, ladok.search_tillfallen(round_code=round_code), workers)
 
 
-def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfalle], places: int
-            ) -> tuple[list[Offer], list[Utbildningstillfalle]]:
+def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfalle], places: int,
+            workers: int = 1) -> tuple[list[Offer], list[Utbildningstillfalle]]:
     """(offers to publish, instances that must not be offered)."""
     if kind == "ordinary":
         return ([to_offer(t, places) for t in tillfallen if offerable(t)],
                 [t for t in tillfallen if not offerable(t)])
     # programme-internal: the course instances inside the round's programme packages
+    programmes = [t for t in tillfallen if t.is_programme]
+    wanted = dict.fromkeys(c for p in programmes for c in p.course_uids)
+    courses = dict(zip(wanted, _fetch(ladok, wanted, workers)))
     offers, not_offered = [], []
-    courses: dict[str, Utbildningstillfalle] = {}
-    for programme in (t for t in tillfallen if t.is_programme):
+    for programme in programmes:
         for cuid in programme.course_uids:
-            course = courses.get(cuid) or courses.setdefault(cuid, ladok.tillfalle(cuid))
+            course = courses[cuid]
             offer = to_offer(course, places, programme)
             if offerable(programme) and offerable(course):
                 offers.append(offer)
@@ -109,58 +136,76 @@ def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfall
     return offers, not_offered
 
 
-def collect(store: Store, ladok: LadokAdapter, publication_id: int) -> dict[str, int]:
-    """Read and validate the selection, store the diff against what NyA has. Idempotent."""
+def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, workers: int | None = None
+            ) -> dict[str, int]:
+    """Read and validate the selection, store the diff against what NyA has. Idempotent.
+
+    A new or changed item keeps the offer it stands for in ``publication_item.payload`` (what
+    ``send`` sends), an invalid one the offer that failed validation; unchanged items and
+    withdrawals have none.
+    """
+    if workers is None:
+        workers = int(ladok.peer.extra.get("concurrency") or FETCH_WORKERS)
     with store.transaction() as s:
         pub = s.get(Publication, publication_id)
         round_code, kind, codes = pub.round, pub.kind, pub.selection.get("codes") or []
         places = int(pub.selection.get("places") or 30)
-    tillfallen = _candidates(ladok, round_code, codes)
-    offers, not_offered = _offers(ladok, kind, tillfallen, places)
+    tillfallen = _candidates(ladok, round_code, codes, workers)
+    offers, not_offered = _offers(ladok, kind, tillfallen, places, workers)
     mapping = registry.select("nya", KINDS[kind], ladok.peer.extra.get("mappings"))
-    _, errors = mapping.write(offers, round_code=round_code, request_id="validation")
-    invalid = {e.record_id: str(e) for e in errors}
+    # Validate in the batches they are sent in: one PublishOffer takes at most 5000 offers (XSD),
+    # so a whole large round in one document would fail as a document, not per record.
+    invalid: dict[str, str] = {}
+    for i in range(0, len(offers), BATCH):
+        _, errors = mapping.write(offers[i:i + BATCH], round_code=round_code, request_id="validation")
+        invalid.update((e.record_id, str(e)) for e in errors)
     by_id = {o.offer_id: o for o in offers}
 
     with store.transaction() as s:
-        s.query(PublicationItem).filter_by(publication_id=publication_id).delete()
-        published = {p.offer_id: p for p in s.scalars(
-            select(PublishedOffer).where(PublishedOffer.round == round_code, PublishedOffer.kind == kind))}
-        items: list[PublicationItem] = []
+        s.execute(delete(PublicationItem).where(PublicationItem.publication_id == publication_id))
+        published = {oid: (h, status) for oid, h, status in s.execute(
+            select(PublishedOffer.offer_id, PublishedOffer.content_hash, PublishedOffer.status)
+            .where(PublishedOffer.round == round_code, PublishedOffer.kind == kind))}
+        rows: list[dict[str, Any]] = []
         for oid, o in by_id.items():
-            h = content_hash(o)
+            payload = offer_dict(o)
+            h = _hash(payload)
+            row = {"publication_id": publication_id, "offer_id": oid, "tillfalleskod": o.tillfalleskod,
+                   "content_hash": h, "payload": payload, "message": None}
             if oid in invalid:
-                items.append(PublicationItem(offer_id=oid, tillfalleskod=o.tillfalleskod, action="invalid",
-                                             content_hash=h, status="invalid", message=invalid[oid]))
-                continue
-            p = published.get(oid)
-            action = ("new" if p is None or p.status == "withdrawn" else
-                      "unchanged" if p.content_hash == h else "changed")
-            items.append(PublicationItem(offer_id=oid, tillfalleskod=o.tillfalleskod, action=action,
-                                         content_hash=h, status="planned" if action != "unchanged" else "done"))
+                row.update(action="invalid", status="invalid", message=invalid[oid])
+            else:
+                p = published.get(oid)
+                action = ("new" if p is None or p[1] == "withdrawn" else
+                          "unchanged" if p[0] == h else "changed")
+                row.update(action=action, status="planned" if action != "unchanged" else "done")
+                if action == "unchanged":
+                    row["payload"] = None  # NyA has it already; nothing to send or to keep twice
+            rows.append(row)
         # Withdraw what NyA has from us but should not have: cancelled / un-advertised instances,
         # and (for a whole-round publication) instances no longer in the round.
         gone = {t.uid for t in not_offered}
         if not codes:
-            gone |= {oid for oid, p in published.items() if p.status == "active" and oid not in by_id}
+            gone |= {oid for oid, p in published.items() if p[1] == "active" and oid not in by_id}
         for oid in sorted(gone):
             p = published.get(oid)
-            if p is not None and p.status == "active" and oid not in by_id:
-                items.append(PublicationItem(offer_id=oid, action="withdrawn", content_hash=p.content_hash,
-                                             status="planned"))
-        for it in items:
-            it.publication_id = publication_id
-        s.add_all(items)
+            if p is not None and p[1] == "active" and oid not in by_id:
+                rows.append({"publication_id": publication_id, "offer_id": oid, "tillfalleskod": None,
+                             "action": "withdrawn", "content_hash": p[0], "status": "planned",
+                             "payload": None, "message": None})
+        for i in range(0, len(rows), BATCH):
+            s.execute(insert(PublicationItem), rows[i:i + BATCH])
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["action"]] = counts.get(r["action"], 0) + 1
         pub = s.get(Publication, publication_id)
-        counts = _count(items)
         pub.counts = counts
-        # keep what will be sent with the item (the outbox gets it only for real runs)
-        pub.selection = {**pub.selection, "offers": {oid: dataclasses.asdict(o) for oid, o in by_id.items()
-                                                     if oid not in invalid}}
+        if "offers" in (pub.selection or {}):  # kept there by earlier versions; the items have it now
+            pub.selection = {k: v for k, v in pub.selection.items() if k != "offers"}
     return counts
 
 
-def _count(items: Iterable[PublicationItem]) -> dict[str, int]:
+def _count(items: Iterable[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for it in items:
         counts[it.action] = counts.get(it.action, 0) + 1
@@ -168,26 +213,30 @@ def _count(items: Iterable[PublicationItem]) -> dict[str, int]:
 
 
 def enqueue(store: Store, publication_id: int) -> int:
-    """Outbox rows for the planned changes of a (non dry-run) publication; returns new rows."""
+    """Outbox rows for the planned changes of a (non dry-run) publication; returns new rows.
+
+    A message names its item (publication, offer, content hash); the offer itself stays in
+    ``publication_item.payload``, where ``send`` reads it.
+    """
     with store.transaction() as s:
         pub = s.get(Publication, publication_id)
         if pub.dry_run:
             return 0
-        offers = pub.selection.get("offers", {})
         messages = []
-        for it in s.scalars(select(PublicationItem).where(PublicationItem.publication_id == publication_id,
-                                                          PublicationItem.status == "planned")):
-            if it.action in ("new", "changed"):
+        for oid, action, h in s.execute(
+                select(PublicationItem.offer_id, PublicationItem.action, PublicationItem.content_hash)
+                .where(PublicationItem.publication_id == publication_id, PublicationItem.status == "planned")
+                .order_by(PublicationItem.id)):
+            if action in ("new", "changed"):
                 messages.append({"destination": DESTINATION, "kind": "offer",
-                                 "idempotency_key": f"nya:offer:{pub.round}:{pub.kind}:{it.offer_id}:{it.content_hash}",
+                                 "idempotency_key": f"nya:offer:{pub.round}:{pub.kind}:{oid}:{h}",
                                  "correlation": f"offers:{pub.round}:{pub.kind}",
-                                 "payload": {"offer": offers[it.offer_id], "publication_id": publication_id,
-                                             "hash": it.content_hash}})
-            elif it.action == "withdrawn":
+                                 "payload": {"offer_id": oid, "publication_id": publication_id, "hash": h}})
+            elif action == "withdrawn":
                 messages.append({"destination": DESTINATION, "kind": "offer-withdraw",
-                                 "idempotency_key": f"nya:withdraw:{pub.round}:{pub.kind}:{it.offer_id}:{it.content_hash}",
+                                 "idempotency_key": f"nya:withdraw:{pub.round}:{pub.kind}:{oid}:{h}",
                                  "correlation": f"offers:{pub.round}:{pub.kind}",
-                                 "payload": {"offer_id": it.offer_id, "publication_id": publication_id}})
+                                 "payload": {"offer_id": oid, "publication_id": publication_id}})
         return ops.outbox_enqueue(s, messages)
 
 
@@ -211,16 +260,27 @@ def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: in
                        if m.correlation == correlation]
                 if not due:
                     break
+                items = _items(s, due)
+                batch_in = due
+                if msg_kind == "offer":
+                    batch_in, stale = _with_offers(due, items)
+                    for m in stale:
+                        ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
+                                               max_attempts=max_attempts, permanent=True)
+                    rejected += len(stale)
+                    due = [m for m, _ in batch_in]
+                    if not due:
+                        continue
                 keys = [m.idempotency_key for m in due]
                 try:
-                    results = _send_batch(nya, msg_kind, round_code, kind, due, _request_id(keys))
+                    results = _send_batch(nya, msg_kind, round_code, kind, batch_in, _request_id(keys))
                 except PeerError as e:
                     for m in due:
                         ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, permanent=not e.transient)
                     if e.transient:
                         transient = e
                     continue
-                s_count, r_count = _apply_results(s, due, results, round_code, kind, msg_kind, max_attempts)
+                s_count, r_count = _apply_results(s, due, items, results, round_code, kind, msg_kind, max_attempts)
                 sent += s_count
                 rejected += r_count
     if transient is not None:
@@ -228,11 +288,42 @@ def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: in
     return {"sent": sent, "rejected": rejected}
 
 
-def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list[OutboxMessage],
+def _oid(m: OutboxMessage) -> str:
+    p = m.payload
+    return p["offer_id"] if "offer_id" in p else p["offer"]["offer_id"]
+
+
+def _items(s, due: list[OutboxMessage]) -> dict[tuple[int, str], PublicationItem]:
+    """The publication items of a batch of messages, in one query."""
+    pids = {m.payload["publication_id"] for m in due}
+    oids = {_oid(m) for m in due}
+    return {(it.publication_id, it.offer_id): it for it in s.scalars(select(PublicationItem).where(
+        PublicationItem.publication_id.in_(pids), PublicationItem.offer_id.in_(oids)))}
+
+
+def _with_offers(due: list[OutboxMessage], items: dict[tuple[int, str], PublicationItem]
+                 ) -> tuple[list[tuple[OutboxMessage, dict]], list[OutboxMessage]]:
+    """(message, offer) pairs to send, and messages whose item no longer holds the queued content."""
+    ready, stale = [], []
+    for m in due:
+        offer = m.payload.get("offer")  # messages queued before the payload moved to the item
+        if offer is None:
+            it = items.get((m.payload["publication_id"], _oid(m)))
+            if it is not None and it.payload is not None and it.content_hash == m.payload["hash"]:
+                offer = it.payload
+        if offer is None:
+            stale.append(m)
+        else:
+            ready.append((m, offer))
+    return ready, stale
+
+
+def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list,
                 request_id: str) -> dict[str, tuple[str, str | None]]:
+    """``due``: (message, offer) pairs for offers, messages for withdrawals."""
     if msg_kind == "offer":
         m = nya.mapping(KINDS[kind])
-        body, errors = m.write([Offer(**x.payload["offer"]) for x in due], round_code=round_code, request_id=request_id)
+        body, errors = m.write([Offer(**offer) for _, offer in due], round_code=round_code, request_id=request_id)
         results = {e.record_id: ("rejected", str(e)) for e in errors}
         if len(errors) < len(due):
             with nya.call("PublishOffer", body) as reply:
@@ -245,17 +336,27 @@ def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due:
         return m.read_results(reply)
 
 
-def _apply_results(s, due: list[OutboxMessage], results: dict[str, tuple[str, str | None]], round_code: str,
-                   kind: str, msg_kind: str, max_attempts: int) -> tuple[int, int]:
+def _apply_results(s, due: list, items: dict[tuple[int, str], PublicationItem],
+                   results: dict[str, tuple[str, str | None]], round_code: str, kind: str, msg_kind: str,
+                   max_attempts: int) -> tuple[int, int]:
+    oids = [_oid(m) for m in due]
+    published = {p.offer_id: p for p in s.scalars(select(PublishedOffer).where(
+        PublishedOffer.round == round_code, PublishedOffer.kind == kind, PublishedOffer.offer_id.in_(oids)))}
     sent_ids, rejected = [], 0
-    for m in due:
-        oid = m.payload["offer"]["offer_id"] if msg_kind == "offer" else m.payload["offer_id"]
+    for m, oid in zip(due, oids):
         outcome, reason = results.get(oid, ("missing", "NyA did not answer for this offer"))
-        item = s.scalars(select(PublicationItem).where(
-            PublicationItem.publication_id == m.payload["publication_id"], PublicationItem.offer_id == oid)).first()
+        item = items.get((m.payload["publication_id"], oid))
         if outcome in ("created", "updated", "unchanged", "withdrawn"):
             sent_ids.append(m.id)
-            _mark_published(s, round_code, kind, oid, m, msg_kind)
+            row = published.get(oid)
+            if row is None:
+                row = published[oid] = PublishedOffer(round=round_code, kind=kind, offer_id=oid, content_hash="")
+                s.add(row)
+            row.publication_id = m.payload["publication_id"]
+            if msg_kind == "offer":
+                row.content_hash, row.status = m.payload["hash"], "active"
+            else:
+                row.status = "withdrawn"
             if item is not None:
                 item.status, item.message = "sent", outcome
         else:
@@ -268,24 +369,14 @@ def _apply_results(s, due: list[OutboxMessage], results: dict[str, tuple[str, st
     return len(sent_ids), rejected
 
 
-def _mark_published(s, round_code: str, kind: str, oid: str, m: OutboxMessage, msg_kind: str) -> None:
-    row = s.scalars(select(PublishedOffer).where(PublishedOffer.round == round_code, PublishedOffer.kind == kind,
-                                                 PublishedOffer.offer_id == oid)).first()
-    if row is None:
-        row = PublishedOffer(round=round_code, kind=kind, offer_id=oid, content_hash="")
-        s.add(row)
-    row.publication_id = m.payload["publication_id"]
-    if msg_kind == "offer":
-        row.content_hash, row.status = m.payload["hash"], "active"
-    else:
-        row.status = "withdrawn"
-
-
 def finish(store: Store, publication_id: int) -> dict[str, Any]:
     """Close the history row; returns the summary shown to the operator."""
     with store.transaction() as s:
         pub = s.get(Publication, publication_id)
-        items = list(s.scalars(select(PublicationItem).where(PublicationItem.publication_id == publication_id)))
+        items = list(s.execute(select(PublicationItem.action, PublicationItem.status, PublicationItem.tillfalleskod,
+                                      PublicationItem.offer_id, PublicationItem.message)
+                               .where(PublicationItem.publication_id == publication_id)
+                               .order_by(PublicationItem.id)))
         statuses = {it.status for it in items}
         pub.status = "done" if pub.dry_run or statuses <= {"sent", "done", "invalid"} else "partial"
         pub.finished_at = utcnow()
