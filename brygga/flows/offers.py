@@ -256,8 +256,7 @@ def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: in
     for msg_kind in ("offer", "offer-withdraw"):
         while transient is None:
             with store.transaction() as s:
-                due = [m for m in ops.outbox_due(s, DESTINATION, limit=batch, kind=msg_kind)
-                       if m.correlation == correlation]
+                due = ops.outbox_due(s, DESTINATION, limit=batch, kind=msg_kind, correlation=correlation)
                 if not due:
                     break
                 items = _items(s, due)

@@ -91,10 +91,12 @@ def outbox_enqueue(session: Session, messages: Sequence[dict[str, Any]]) -> int:
 
 
 def outbox_due(
-    session: Session, destination: str, *, limit: int = 500, kind: str | None = None, now: dt.datetime | None = None
+    session: Session, destination: str, *, limit: int = 500, kind: str | None = None,
+    correlation: str | None = None, now: dt.datetime | None = None,
 ) -> list[OutboxMessage]:
-    """Messages ready to send, oldest first. On PostgreSQL rows are locked with SKIP LOCKED so
-    parallel workers (CeleryExecutor) never send the same message twice."""
+    """Messages ready to send, oldest first (only one ``correlation`` group when given). On
+    PostgreSQL rows are locked with SKIP LOCKED so parallel workers (CeleryExecutor) never send the
+    same message twice."""
     now = now or utcnow()
     q = (
         select(OutboxMessage)
@@ -108,6 +110,8 @@ def outbox_due(
     )
     if kind:
         q = q.where(OutboxMessage.kind == kind)
+    if correlation:
+        q = q.where(OutboxMessage.correlation == correlation)
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     return list(session.scalars(q))

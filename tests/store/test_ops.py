@@ -32,6 +32,17 @@ def test_outbox_idempotency_key(store):
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 3
 
 
+def test_outbox_due_one_correlation_group_is_not_starved_by_others(store):
+    """A sender for one group (e.g. one round's offers) must see its rows even when older rows of
+    other groups would fill the batch."""
+    with store.transaction() as s:
+        ops.outbox_enqueue(s, [{**_msg(f"a{i}"), "correlation": "offers:HT2027"} for i in range(5)]
+                           + [{**_msg("b0"), "correlation": "offers:VT2028"}])
+    with store.transaction() as s:
+        assert [m.idempotency_key for m in ops.outbox_due(s, "nya", limit=3, correlation="offers:VT2028")] == ["b0"]
+        assert len(ops.outbox_due(s, "nya", limit=3, correlation="offers:HT2027")) == 3
+
+
 def test_outbox_due_sent_and_backoff(store):
     with store.transaction() as s:
         ops.outbox_enqueue(s, [_msg(f"m{i}") for i in range(5)] + [_msg("other", dest="ladok")])
