@@ -37,8 +37,13 @@ MERITS_ASSET = Asset("brygga://ladok/merits")
         "replay_from_page": Param(None, type=["null", "integer"], minimum=1, title="Replay from feed page",
                                   description="Operator action: read Ladok's feed again from this archive page"),
         "max_pages": Param(500, type="integer", minimum=1, title="Max feed pages per run"),
-        "batch_size": Param(1000, type="integer", minimum=1, maximum=10000,
-                            title="Events per transaction (and per SubmitMerits)"),
+        "batch_size": Param(5000, type="integer", minimum=1, maximum=10000,
+                            title="Events per transaction (and per SubmitMerits)",
+                            description="Bigger batches spread each transaction's fixed cost over more events: "
+                                        "~20 % faster catching up than 1000 (bench/merit_sync.py)"),
+        "read_ahead_pages": Param(4, type="integer", minimum=0, maximum=32, title="Feed pages read ahead",
+                                  description="Pages fetched and parsed in a thread while the previous one is "
+                                              "processed (0: one page at a time)"),
     },
 )
 def brygga_merit_sync():
@@ -61,7 +66,8 @@ def brygga_merit_sync():
 
         p = get_current_context()["params"]
         return merits.sync_once(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), NyaAdapter(dagkit.peer("nya")),
-                                max_pages=int(p["max_pages"]), batch_size=int(p["batch_size"]))
+                                max_pages=int(p["max_pages"]), batch_size=int(p["batch_size"]),
+                                read_ahead_pages=int(p.get("read_ahead_pages", 4)))
 
     @task(pool="nya_api", retries=3, outlets=[MERITS_ASSET])
     def send(synced: dict) -> dict:

@@ -75,7 +75,7 @@ class World:
 
     def _last_handelse(self) -> str:
         page = self.ladok.events.read_page(self.ladok_state.feed_page(None, "http://x"))
-        return merits.oldest_first(page)[-1].handelse_uid
+        return page.events[-1].handelse_uid
 
     def _note(self, person, mtype: str) -> None:
         if not self.nya_state.is_open_applicant(person.personnummer):
@@ -113,8 +113,17 @@ class World:
         with self.ladok_state.lock:
             self.ladok_state.feed.append(name, event(name, [], None))
 
+    def bad_event(self) -> str:
+        """A known merit type without its required fields (StudentUID ...): quarantined by the sync."""
+        from simulators.ladok.xml import event
+
+        el = event("sd:AvbrottEvent", [], None)
+        with self.ladok_state.lock:
+            self.ladok_state.feed.append("sd:AvbrottEvent", el)
+        return el.findtext("{http://schemas.ladok.se/events}HandelseUID")
+
     # -- reading back ------------------------------------------------------------------------------
-    def nya_merits(self, personnummer: str) -> list[dict[str, str]]:
+    def nya_merits(self, personnummer: str) -> list:
         return self.nya.applicant_merits(personnummer)
 
     def all_expected(self) -> dict[str, str]:
@@ -123,9 +132,9 @@ class World:
     def assert_each_merit_once(self) -> None:
         for pnr, wanted in self.expected.items():
             got = self.nya_merits(pnr)
-            ids = [m["MeritId"] for m in got]
+            ids = [m.merit_id for m in got]
             assert len(ids) == len(set(ids)), "a MeritId stored twice"
-            assert {m["MeritId"]: m["Type"] for m in got} == wanted
+            assert {m.merit_id: m.type for m in got} == wanted
 
 
 @pytest.fixture
@@ -147,10 +156,10 @@ def _count(store, model, *where) -> int:
 
 def nya_down() -> NyaAdapter:
     """NyA on a port nobody listens on, without the session's connect retries (fast failures)."""
-    from requests.adapters import HTTPAdapter
+    from adapters.http import session
 
     down = NyaAdapter(PeerConfig("nya", "http://127.0.0.1:9"))
-    down.http.mount("http://", HTTPAdapter(max_retries=0))
+    down.http = session(down.peer, retries=False)
     return down
 
 
@@ -181,18 +190,18 @@ def test_merits_of_applicants_arrive_in_nya_once(store, world):
     for p in w.outsiders[:2]:
         assert w.nya_merits(p.personnummer) == []
 
-    by_type = {m["Type"]: m for m in w.nya_merits(w.people[0].personnummer)}
+    by_type = {m.type: m for m in w.nya_merits(w.people[0].personnummer)}
     kurs, modul = w.kurs, w.kurs.utbildning.moduler[0]
-    assert by_type["resultat"]["Grade"] == "VG" and by_type["resultat"]["Date"] == "2027-10-20"
-    assert by_type["resultat"]["Utbildningskod"] == kurs.utbildning.kod
-    assert by_type["resultat"]["Tillfalleskod"] == kurs.kod
-    assert float(by_type["resultat"]["Credits"]) == float(modul.omfattning)
-    assert by_type["registrering"]["Date"] == kurs.start.isoformat()
-    assert by_type["examen"]["Utbildningskod"] == w.program.utbildning.kod  # resolved through the study plan
-    assert by_type["tillgodoraknande"]["Utbildningskod"] == w.program.utbildning.kod
-    assert by_type["studieuppehall"]["Date"] == "2028-01-17"
-    assert {m["Grade"] for m in w.nya_merits(w.people[2].personnummer) if m["Type"] == "resultat"} == {"U"}
-    assert "avbrott" in {m["Type"] for m in w.nya_merits(w.people[1].personnummer)}
+    assert by_type["resultat"].grade == "VG" and by_type["resultat"].date == "2027-10-20"
+    assert by_type["resultat"].utbildningskod == kurs.utbildning.kod
+    assert by_type["resultat"].tillfalleskod == kurs.kod
+    assert float(by_type["resultat"].credits) == float(modul.omfattning)
+    assert by_type["registrering"].date == kurs.start.isoformat()
+    assert by_type["examen"].utbildningskod == w.program.utbildning.kod  # resolved through the study plan
+    assert by_type["tillgodoraknande"].utbildningskod == w.program.utbildning.kod
+    assert by_type["studieuppehall"].date == "2028-01-17"
+    assert {m.grade for m in w.nya_merits(w.people[2].personnummer) if m.type == "resultat"} == {"U"}
+    assert "avbrott" in {m.type for m in w.nya_merits(w.people[1].personnummer)}
 
     # NyA got every merit the first time: no `duplicate` outcome on any first send
     rows = _outbox(store)
@@ -290,7 +299,7 @@ def test_crash_after_nya_applied_is_absorbed_by_request_id_replay(store, world):
     with pytest.raises(RuntimeError):
         merits.send_pending(store, w.nya, after_send=die)
     assert {r.status for r in _outbox(store)} == {"pending"}
-    stored_first = {m["MeritId"]: m["RequestId"] for p in w.people[:4] for m in w.nya_merits(p.personnummer)}
+    stored_first = {m.merit_id: m.request_id for p in w.people[:4] for m in w.nya_merits(p.personnummer)}
     assert stored_first and set(stored_first.values()) == {applied[0]}
 
     sent = merits.send_pending(store, w.nya)
@@ -298,8 +307,8 @@ def test_crash_after_nya_applied_is_absorbed_by_request_id_replay(store, world):
     assert sent["accepted"] == total and sent["duplicate"] == 0
     assert {r.response for r in _outbox(store)} == {"accepted"}
     w.assert_each_merit_once()
-    assert {m["MeritId"]: m["RequestId"] for p in w.people[:4] for m in w.nya_merits(p.personnummer)
-            if m["MeritId"] in stored_first} == stored_first  # nothing re-applied
+    assert {m.merit_id: m.request_id for p in w.people[:4] for m in w.nya_merits(p.personnummer)
+            if m.merit_id in stored_first} == stored_first  # nothing re-applied
 
 
 def test_feed_moved_on_records_the_gap_and_continues(store, world):
@@ -348,7 +357,7 @@ def test_replay_from_a_page_sends_nothing_twice_but_picks_up_new_applicants(stor
     sync2, sent2 = run(store, w)
     assert sync2["already_seen"] == 2 and sync2["merits"] == 2 and sent2["accepted"] == 2 and sent2["duplicate"] == 0
     w.assert_each_merit_once()
-    assert [m["Type"] for m in w.nya_merits(late.personnummer)] == ["registrering", "resultat"]
+    assert [m.type for m in w.nya_merits(late.personnummer)] == ["registrering", "resultat"]
     with store.transaction() as s:
         a = s.scalars(select(AuditLog).where(AuditLog.action == "feed.replay")).one()
         assert a.actor == "operator@example.se" and a.detail["from_page"] == 1
@@ -413,3 +422,92 @@ def test_personnummer_never_logged_in_clear(store, world, caplog):
     text = caplog.text
     for p in (w.people[0], w.outsiders[0]):
         assert p.personnummer not in text and p.personnummer[2:] not in text
+
+
+def test_skipped_and_bad_entries_count_once_per_entry_not_per_read_of_the_recent_page(store, world):
+    """The recent page is read on every run. An unknown event type or a bad entry after the last
+    merit must be counted (and quarantined) once, not again on each run."""
+    w = world
+    w.study(w.people[0])
+    w.unknown_event()
+    bad = w.bad_event()
+    w.unknown_event()  # the page ends with entries that are not events Brygga keeps
+    first, _ = run(store, w)
+    assert first["unknown_types"] == 2 and first["quarantined"] == 1 and first["merits"] == 2
+    for _ in range(2):
+        again, _ = run(store, w)
+        assert (again["unknown_types"], again["quarantined"], again["events"], again["merits"]) == (0, 0, 0, 0)
+    with store.transaction() as s:
+        q = list(s.scalars(select(Quarantine).where(Quarantine.source == "ladok")))
+        cp = ops.checkpoint_get(s, merits.CHECKPOINT)
+    assert [x.message_id for x in q] == [bad] and "StudentUID" in q[0].reason
+    # the checkpoint stands on the page's last entry (the unknown one), not on the last merit
+    newest = w.ladok.feed_page().entries[-1]
+    assert cp.entry_id == newest[0] and isinstance(newest[1], str)
+
+    w.unknown_event()
+    w.study(w.people[1])
+    later, _ = run(store, w)
+    assert later["unknown_types"] == 1 and later["merits"] == 2 and later["quarantined"] == 0
+    w.assert_each_merit_once()
+
+
+class _FailingFeed:
+    """The real Ladok adapter, except that reading page ``fail_at`` along next-archive fails."""
+
+    def __init__(self, ladok: LadokAdapter, fail_at: int):
+        self.ladok, self.fail_at, self.read = ladok, fail_at, []
+
+    def __getattr__(self, name):
+        return getattr(self.ladok, name)
+
+    def feed_page(self, number=None, *, url=None):
+        page_no = number if url is None else int(url.rstrip("/").rsplit("/", 1)[-1])
+        self.read.append(page_no)
+        if page_no == self.fail_at:
+            raise PeerError("ladok", f"feed/{page_no}: HTTP 503", status=503, transient=True)
+        return self.ladok.feed_page(number, url=url)
+
+
+@pytest.mark.parametrize("ahead", [0, 3])
+def test_read_ahead_error_reaches_the_sync_at_that_page_and_nothing_is_lost(store, world, ahead):
+    """Pages are fetched ahead in a thread; a failure on page k surfaces when the sync gets to page
+    k: pages before it are committed, the checkpoint is on page k-1, and the re-run delivers the
+    rest once."""
+    w = world
+    for p in w.people[:6]:
+        w.study(p, full=True)
+    assert w.ladok_state.feed.last >= 5
+    flaky = _FailingFeed(w.ladok, fail_at=4)
+    committed = []
+    with pytest.raises(PeerError, match="HTTP 503"):
+        merits.sync_once(store, flaky, w.nya, batch_size=1, read_ahead_pages=ahead,
+                         after_commit=lambda info: committed.append(info["page"]))
+    assert committed == [1, 2, 3]
+    with store.transaction() as s:
+        assert ops.checkpoint_get(s, merits.CHECKPOINT).page == 3
+    sync, sent = run(store, w, read_ahead_pages=ahead)
+    assert sync["caught_up"] and sent["accepted"] == len(w.all_expected()) and sent["duplicate"] == 0
+    w.assert_each_merit_once()
+
+
+def test_read_ahead_gives_the_same_result_as_reading_page_by_page(empty_store_factory, world):
+    w = world
+    for p in w.people[:5]:
+        w.study(p, full=True)
+    w.unknown_event()
+    for p in w.outsiders[:2]:
+        w.study(p)
+    results = []
+    for ahead in (0, 1, 8):
+        store = empty_store_factory("sqlite")
+        from brygga.store import migrate
+
+        migrate.upgrade(store)
+        sync = merits.sync_once(store, w.ladok, w.nya, batch_size=7, read_ahead_pages=ahead)
+        keys = [r.idempotency_key for r in _outbox(store)]
+        with store.transaction() as s:
+            cp = ops.checkpoint_get(s, merits.CHECKPOINT)
+        results.append(({k: v for k, v in sync.items() if k != "lookups"}, keys, (cp.page, cp.entry_id)))
+    assert results[0] == results[1] == results[2]
+    assert results[0][0]["merits"] == len(w.all_expected()) and results[0][0]["unknown_types"] == 1

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,69 @@ def test_hostile_feed_page_is_refused_and_quarantined(events, store, payload):
     with store.transaction() as s:
         q = s.query(Quarantine).one()
         assert q.message_id == "feed/9" and "DOCTYPE" in q.reason and q.payload.startswith("<?xml")
+
+
+def _entry_ids(data: bytes) -> list[str]:
+    """Atom entry ids in document order (newest first, as Ladok lists them)."""
+    feed = xmlsafe.fromstring(data)
+    return [e.findtext("{http://www.w3.org/2005/Atom}id") for e in feed.iter("{http://www.w3.org/2005/Atom}entry")]
+
+
+def test_page_is_oldest_first_by_entry_position_even_when_all_entries_share_one_timestamp(events):
+    """Ladok lists a page newest first. When the entries of a page carry the same ``updated`` (one
+    millisecond, common when Ladok writes a batch) the order must still be reversed: by position."""
+    data = re.sub(rb"(<entry>.*?<updated>)[^<]*(</updated>)", rb"\g<1>2017-09-15T10:00:00.000Z\g<2>",
+                  REAL_PAGE.read_bytes(), flags=re.S)
+    page = events.read_page(data)
+    assert len({e.updated for e in page.events}) == 1
+    doc_order = _entry_ids(data)
+    assert [eid for eid, _ in page.entries] == doc_order[::-1]
+    assert [e.entry_id for e in page.events] == [i for i in doc_order[::-1] if i in {e.entry_id for e in page.events}]
+    # the three known events: the UtbildningstillfalleInstalltEvent is the newest (first in the document)
+    assert page.events[-1].event_type == "UtbildningstillfalleInstalltEvent"
+    assert [e.entry_id for e in events.read_page(REAL_PAGE.read_bytes()).events] == [e.entry_id for e in page.events]
+
+
+def test_order_is_by_position_not_by_timestamp(events):
+    """Timestamps that disagree with the position (clock skew) do not reorder the page."""
+    stamps = iter(f"2017-09-15T10:00:{i:02d}.000Z".encode() for i in range(60))  # increasing in document order
+    data = re.sub(rb"(<entry>.*?<updated>)[^<]*(</updated>)", lambda m: m.group(1) + next(stamps) + m.group(2),
+                  REAL_PAGE.read_bytes(), flags=re.S)
+    page = events.read_page(data)
+    assert [eid for eid, _ in page.entries] == _entry_ids(data)[::-1]
+    assert [e.updated for e in page.events] == sorted((e.updated for e in page.events), reverse=True)
+
+
+def test_entries_list_every_entry_with_what_it_became(events):
+    from mappings.base import RecordError
+
+    data = REAL_PAGE.read_bytes().replace(
+        b"<ui:UtbildningstillfalleUID>8b944bb6-9929-11e7-881d-dc9de7404be3</ui:UtbildningstillfalleUID>\n      </ui:Utb",
+        b"\n      </ui:Utb", 1)
+    page = events.read_page(data)
+    kinds = [type(r).__name__ if not isinstance(r, str) else "skipped" for _, r in page.entries]
+    assert len(page.entries) == 53 and kinds.count("LadokEvent") == 2 and kinds.count("RecordError") == 1
+    assert kinds.count("skipped") == sum(page.skipped.values()) == 50
+    (err,) = [r for _, r in page.entries if isinstance(r, RecordError)]
+    assert err is page.errors[0]
+    assert all(eid for eid, _ in page.entries)
+
+
+def test_simulator_page_with_equal_timestamps_reads_oldest_first(events):
+    """The simulator writes a page within one millisecond: events come back in the order written."""
+    from simulators.ladok.feed import Feed
+    from simulators.ladok.xml import event
+
+    feed = Feed(page_size=10)
+    names = []
+    for i in range(7):
+        name = "sd:AvbrottEvent"
+        el = event(name, [("sd:StudentUID", f"00000000-0000-0000-0000-{i:012d}"),
+                          ("sd:UtbildningstillfalleUID", "8b944bb6-9929-11e7-881d-dc9de7404be3")])
+        names.append(el.findtext("{http://schemas.ladok.se/events}HandelseUID"))
+        feed.append(name, el)
+    data = feed.page(None, "http://x")
+    data = re.sub(rb"(<entry>.*?<updated>)[^<]*(</updated>)", rb"\g<1>2027-01-01T00:00:00.000Z\g<2>", data, flags=re.S)
+    page = events.read_page(data)
+    assert {e.updated for e in page.events} == {"2027-01-01T00:00:00.000Z"}
+    assert [e.handelse_uid for e in page.events] == names
