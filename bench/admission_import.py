@@ -113,7 +113,35 @@ def _wait(url: str, timeout: float = 600) -> None:
     raise RuntimeError(f"simulator {url} did not start")
 
 
-def run(n: int, existing_share: float, workers: int, store_url: str | None) -> dict:
+def _place_shard(args: tuple) -> tuple[dict, float]:
+    """One placement shard in its own process (what one mapped DAG task does)."""
+    from adapters.folkbokforing import FolkbokforingAdapter
+    from adapters.http import session
+    from adapters.ladok import LadokAdapter
+    from brygga.connections import PeerConfig
+    from brygga.flows import admissions
+    from brygga.store import Store
+
+    url, urls, workers, shard, shards = args
+    ladok = LadokAdapter(PeerConfig("ladok", urls["ladok"]))
+    folk = FolkbokforingAdapter(PeerConfig("folkbokforing", urls["folkbokforing"]))
+    ladok.http, folk.http = session(ladok.peer, pool=workers), session(folk.peer, pool=workers)
+    c = time.process_time()
+    counts = admissions.place(Store(url), ladok, folk, ROUND, workers=workers, shard=shard, shards=shards)
+    return counts, time.process_time() - c
+
+
+def _place_sharded(url: str, urls: dict, workers: int, shards: int) -> tuple[dict, float]:
+    with mp.get_context("spawn").Pool(shards) as pool:
+        results = pool.map(_place_shard, [(url, urls, workers, i, shards) for i in range(shards)])
+    total: dict[str, int] = {}
+    for counts, _ in results:
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total, sum(cpu for _, cpu in results)
+
+
+def run(n: int, existing_share: float, workers: int, store_url: str | None, shards: int = 1) -> dict:
     from adapters.folkbokforing import FolkbokforingAdapter
     from adapters.ladok import LadokAdapter
     from adapters.nya import NyaAdapter
@@ -155,7 +183,12 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None) -> d
             return out
 
         fetched = timed("fetch", admissions.fetch, store, nya, ROUND)
-        placed = timed("place", admissions.place, store, ladok, folk, ROUND, workers=workers)
+        if shards == 1:
+            placed = timed("place", admissions.place, store, ladok, folk, ROUND, workers=workers)
+        else:  # like the DAG's mapped place tasks: one process per shard
+            t0 = time.perf_counter()
+            placed, cpu["place"] = _place_sharded(store.url, urls, workers, shards)
+            phases["place"] = time.perf_counter() - t0
         villkor = timed("conditions", admissions.sync_conditions, store, nya, ladok, ROUND)
         total = sum(phases.values())
         summary = admissions.summary(store, ROUND)
@@ -167,7 +200,7 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None) -> d
         tmp.cleanup()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "n": n, "existing_share": existing_share, "workers": workers,
+        "n": n, "existing_share": existing_share, "workers": workers, "shards": shards,
         "store": "postgresql" if store_url else "sqlite",
         "setup_s": round(setup_s, 1), "phases_s": {k: round(v, 2) for k, v in phases.items()},
         "brygga_cpu_s": {k: round(v, 2) for k, v in cpu.items()},
@@ -185,13 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("-n", type=int)
     ap.add_argument("--existing-share", type=float, default=0.3, help="share of applicants already in Ladok")
-    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=8, help="threads per placement process")
+    ap.add_argument("--shards", type=int, default=1, help="placement processes (the DAG's mapped tasks)")
     ap.add_argument("--store-url", default=os.environ.get("BRYGGA_BENCH_STORE_URL"),
                     help="PostgreSQL URL to bench against (default: a temporary SQLite file)")
     args = ap.parse_args(argv)
     n = args.n or (10_000 if args.quick else 100_000)
-    res = run(n, args.existing_share, args.workers, args.store_url)
-    name = "admission_import" + (".quick" if args.quick else "")
+    res = run(n, args.existing_share, args.workers, args.store_url, args.shards)
+    name = "admission_import" + (".quick" if args.quick else "") + (f".shards{args.shards}" if args.shards > 1 else "")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     md = [f"# Admission import benchmark ({res['when']})", "",

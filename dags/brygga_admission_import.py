@@ -30,6 +30,9 @@ ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
     params={
         "round": Param("", type="string", pattern=r"^((HT|VT)\d{4})?$", title="Antagningsomgång",
                        description="Only this round (empty: every open round in NyA)"),
+        "shards": Param(2, type="integer", minimum=1, maximum=10, title="Parallel placement tasks",
+                        description="Pending admissions are split by the personnummer's check digit; each "
+                                    "part is placed by its own task (more workers on CeleryExecutor)"),
     },
 )
 def brygga_admission_import():
@@ -47,21 +50,36 @@ def brygga_admission_import():
 
         return {"round": round_code, **admissions.fetch(dagkit.store(), NyaAdapter(dagkit.peer("nya")), round_code)}
 
-    @task(pool="ladok_api", retries=4, outlets=[ADMISSIONS_ASSET])
-    def place(fetched: list[dict]) -> dict:
+    @task
+    def shards(_fetched: list[dict]) -> list[int]:
+        return list(range(int(get_current_context()["params"]["shards"])))
+
+    @task(pool="ladok_api", retries=4)
+    def place(shard: int) -> dict:
         from adapters.folkbokforing import FolkbokforingAdapter
         from adapters.ladok import LadokAdapter
         from brygga.flows import admissions
 
-        store = dagkit.store()
-        counts = admissions.place(store, LadokAdapter(dagkit.peer("ladok")),
-                                  FolkbokforingAdapter(dagkit.peer("folkbokforing")))
-        dagkit.log.info("placed: %s; queue per hinder: %s", counts, admissions.count_unhandled(store))
-        get_current_context()["outlet_events"][ADMISSIONS_ASSET].extra = {
-            "rounds": [f["round"] for f in fetched], **{k: v for k, v in counts.items() if ":" not in k}}
+        n = int(get_current_context()["params"]["shards"])
+        counts = admissions.place(dagkit.store(), LadokAdapter(dagkit.peer("ladok")),
+                                  FolkbokforingAdapter(dagkit.peer("folkbokforing")), shard=shard, shards=n)
+        dagkit.log.info("shard %s/%s placed: %s", shard, n, counts)
         if counts["retry"]:
             raise RuntimeError(f"{counts['retry']} admissions hit a transient Ladok error; retrying the task")
         return counts
+
+    @task(outlets=[ADMISSIONS_ASSET])
+    def report(placed: list[dict]) -> dict:
+        from brygga.flows import admissions
+
+        total: dict[str, int] = {}
+        for counts in placed:
+            for k, v in counts.items():
+                total[k] = total.get(k, 0) + v
+        dagkit.log.info("placed: %s; queue per hinder: %s", total, admissions.count_unhandled(dagkit.store()))
+        get_current_context()["outlet_events"][ADMISSIONS_ASSET].extra = {
+            k: v for k, v in total.items() if ":" not in k}
+        return total
 
     @task(pool="ladok_api", retries=4)
     def conditions(round_code: str, _placed: dict) -> dict:
@@ -73,7 +91,7 @@ def brygga_admission_import():
                                           LadokAdapter(dagkit.peer("ladok")), round_code)
 
     codes = rounds()
-    placed = place(fetch.expand(round_code=codes))
+    placed = report(place.expand(shard=shards(fetch.expand(round_code=codes))))
     conditions.partial(_placed=placed).expand(round_code=codes)
 
 

@@ -262,31 +262,46 @@ def _work(r) -> Work:
 
 
 def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
-          chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None) -> dict[str, int]:
-    """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder."""
+          chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None, shard: int = 0,
+          shards: int = 1) -> dict[str, int]:
+    """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder.
+
+    Chunks hold whole students (a programme and the courses inside it are placed in order).
+    ``shard``/``shards`` split the work by the personnummer's check digit, so several workers (mapped
+    tasks on CeleryExecutor) can place at once without ever sharing a student."""
+    if not 0 <= shard < shards <= 10:
+        raise ValueError("need 0 <= shard < shards <= 10")
     counts: dict[str, int] = {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
     catalogue = Catalogue(ladok)
     students: dict[str, str] = {}  # personnummer -> Ladok student uid
+    t = NyaAdmission.__table__
+    digits = [str(d) for d in range(10) if d % shards == shard]
     done = 0
     after = ""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
         while limit is None or done < limit:
+            n = chunk if limit is None else min(chunk, limit - done)
             with store.transaction() as s:
-                t = NyaAdmission.__table__
-                q = select(*(t.c[c] for c in _WORK_COLUMNS)).where(t.c.state == "pending", t.c.admission_id > after)
+                q = select(*(t.c[c] for c in _WORK_COLUMNS)).where(t.c.state == "pending", t.c.personnummer > after)
                 if round_code:
                     q = q.where(t.c.round == round_code)
-                n = chunk if limit is None else min(chunk, limit - done)
-                items = [_work(r) for r in s.execute(q.order_by(t.c.admission_id).limit(n))]
+                if shards > 1:
+                    q = q.where(func.substr(t.c.personnummer, 12, 1).in_(digits))
+                items = [_work(r) for r in s.execute(q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1))]
             if not items:
                 break
-            after = items[-1].admission_id
+            if len(items) > n:  # leave the last student whole for the next chunk
+                last = items[-1].personnummer
+                whole = [w for w in items if w.personnummer != last]
+                items = whole or items
+            after = items[-1].personnummer
             _resolve(items, catalogue, ladok, folk, students, pool)
             _place_all(items, ladok, catalogue, pool)
             with store.transaction() as s:
                 _record(s, items, counts)
             done += len(items)
-    log.info("placed admissions%s: %s", f" of {round_code}" if round_code else "", counts)
+    log.info("placed admissions%s (shard %s/%s): %s", f" of {round_code}" if round_code else "", shard, shards,
+             counts)
     return counts
 
 

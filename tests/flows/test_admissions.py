@@ -410,3 +410,20 @@ def test_aterbud_arriving_while_placing_is_queued_not_lost(store, world, monkeyp
     with store.transaction() as s:
         row = s.get(NyaAdmission, a_c.admission_id)
         assert row.state == "unhandled" and row.antagning_uid == _ladok_admission(w, a_c.admission_id).uid
+
+
+def test_small_chunks_and_shards_keep_each_student_whole(store, world):
+    """Chunks of one and three shards give the same placements as one big run: a student's
+    programme is still placed before the course that goes inside it."""
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    total = {"placed": 0, "unhandled": 0}
+    for shard in range(3):
+        c = admissions.place(store, w["ladok"], w["folk"], ROUND, chunk=1, workers=2, shard=shard, shards=3)
+        total = {k: total[k] + c[k] for k in total}
+    assert total == {"placed": 6, "unhandled": 6}
+    L, p, t = w["L"], w["p"], w["t"]
+    plan = {x["utbildningskod"]: x for x in L.json_plan(L.by_pnr[p["m"].personnummer].uid)}
+    assert plan["TDA600"]["kurspaketeringstillfalle_uid"] == t["pt4"].uid
+    with pytest.raises(ValueError):
+        admissions.place(store, w["ladok"], w["folk"], ROUND, shard=3, shards=3)
