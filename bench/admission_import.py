@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     md = [f"# Admission import benchmark ({res['when']})", "",
           f"{res['n']} admissions ({int(res['existing_share'] * 100)} % of the students already in Ladok, the rest "
-          f"established from the population register), {res['workers']} workers, {res['store']} store, "
+          f"established from the population register), {res['shards']} placement process(es) x {res['workers']} threads, "
+          f"{res['store']} store, "
           f"Python {res['python']}, {res['cpus']} CPUs, simulators in separate processes.", "",
           "| phase | seconds | Brygga CPU seconds |", "|---|---|---|"]
     md += [f"| {k} | {v} | {res['brygga_cpu_s'][k]} |" for k, v in res["phases_s"].items()]
