@@ -37,7 +37,10 @@ class FolkbokforingAdapter:
                     raise PeerError("folkbokforing", f"POST /folkbokforing/personer: HTTP {r.status_code}",
                                     status=r.status_code, transient=r.status_code >= 500 or r.status_code == 429)
                 r.raw.decode_content = True
-                out.update(self.people.read_batch(r.raw, chunk))
+                try:
+                    out.update(self.people.read_batch(r.raw, chunk))
+                except ValueError as e:  # a reply that does not answer what was asked: use none of it
+                    raise PeerError("folkbokforing", f"unusable reply: {e}") from None
             finally:
                 r.close()
         return out

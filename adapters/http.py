@@ -78,9 +78,12 @@ class Client:
         if peer.client_cert:
             tls["cert_file"], tls["key_file"] = peer.client_cert
         # Idempotent requests are retried on connection errors and 502/503/504 with backoff; a POST
-        # only when the connection failed before it was sent. Everything else is the outbox's business.
-        self.retries = Retry(total=3, connect=3, read=2, backoff_factor=0.3, status_forcelist=(502, 503, 504),
-                             allowed_methods=IDEMPOTENT, raise_on_status=False, redirect=0) if retries else Retry(0, redirect=0)
+        # only when the connection failed before it was sent (connect errors). ``other=0``: urllib3
+        # counts e.g. a TLS error on a reused connection as "other" and would resend any method.
+        # Everything else is the outbox's business.
+        self.retries = Retry(total=3, connect=3, read=2, other=0, backoff_factor=0.3,
+                             status_forcelist=(502, 503, 504), allowed_methods=IDEMPOTENT, raise_on_status=False,
+                             redirect=0) if retries else Retry(0, redirect=0)
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=pool, retries=self.retries, **tls)
         self.headers: dict[str, str] = {}
         if peer.login:

@@ -49,6 +49,7 @@ class LadokAdapter:
             raise transport_error("ladok", e) from None
         if r.status_code in ok:
             return r
+        r.content  # read the (small) error body; a streamed reply is released to the pool
         if 400 <= r.status_code < 500 and r.content:
             try:
                 hinder = self.placements.read_hinder(r.content)

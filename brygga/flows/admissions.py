@@ -52,7 +52,6 @@ log = get_logger("brygga.flows.admissions")
 ACTOR = "brygga:admission-import"
 CHUNK = 2000
 WORKERS = 8
-MAX_ATTEMPTS = 5
 
 #: Our hinder codes (the queue's categories) and the text operators see (Ladok's wording).
 HINDER: dict[str, str] = {
@@ -471,13 +470,11 @@ def _record(s, items: list[Work], counts: dict[str, int]) -> None:
                          "package_uid": w.placed.get("package_uid"), "conditions": _placed_conditions(w),
                          "last_error": None})
             counts["placed"] += 1
-        elif w.outcome == "retry" and attempts < MAX_ATTEMPTS:
+        elif w.outcome == "retry":  # a peer outage: stays pending, the task fails and Airflow retries
             bulk.append({**values, "state": "pending", "antagning_uid": None, "package_uid": None,
                          "conditions": w.conditions, "last_error": w.reason})
             counts["retry"] += 1
         else:
-            if w.outcome == "retry":
-                w.hinder, w.reason = "ovrigt", f"{HINDER['ovrigt']}: gav upp efter {attempts} försök: {w.reason}"
             unhandled.append(w)
     if bulk:
         s.connection().execute(
@@ -643,6 +640,9 @@ def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admissi
         row = s.get(NyaAdmission, admission_id)
         if row is None:
             raise KeyError(f"no admission {admission_id}")
+        if row.state in ("placed", "handled"):  # done already (e.g. a repeated operator action)
+            return {"admission_id": admission_id, "outcome": row.state, "already": True, "hinder": None,
+                    "reason": None, "antagning_uid": row.antagning_uid, "package_uid": row.package_uid}
         if row.state not in ("unhandled", "pending"):
             raise ValueError(f"admission {admission_id} is {row.state}; only unhandled admissions can be re-tried")
         if not row.personnummer:
@@ -653,9 +653,23 @@ def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admissi
         _resolve([w], catalogue, ladok, folk, {}, pool)
     if w.outcome is None:
         _place_one(w, ladok, catalogue, package_uid=package_uid, fristaende=fristaende)
+    if w.outcome == "retry":  # Ladok or the register is down: nothing changed, try again later
+        raise PeerError("ladok", f"ompröva {admission_id}: {w.reason}", transient=True)
     choice = f"kurspaketering {package_uid}" if package_uid else "fristående" if fristaende else "som den är"
     with store.transaction() as s:
-        row = s.get(NyaAdmission, admission_id)
+        row = s.get(NyaAdmission, admission_id, with_for_update=True)
+        if row.state == "declined" and w.outcome == "placed":  # an återbud came meanwhile
+            _placed_while_declined(s, {admission_id: {"antagning_uid": w.placed["uid"],
+                                                      "package_uid": w.placed.get("package_uid"),
+                                                      "student_uid": w.student_uid,
+                                                      "utbildningstillfalle_uid": w.tillfalle.uid}}, {"placed": 1, "unhandled": 0})
+            ops.audit(s, actor, "admission.retry", "nya_admission", admission_id, choice=choice,
+                      outcome="aterbud.under.placering")
+            return {"admission_id": admission_id, "outcome": "unhandled", "hinder": "aterbud.under.placering",
+                    "reason": HINDER["aterbud.under.placering"], "antagning_uid": w.placed["uid"],
+                    "package_uid": w.placed.get("package_uid")}
+        if row.state not in ("unhandled", "pending"):
+            raise ValueError(f"admission {admission_id} became {row.state} meanwhile; nothing written")
         row.attempts += 1
         row.student_uid = w.student_uid or row.student_uid
         if w.tillfalle:
@@ -678,9 +692,11 @@ def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admissi
 def mark_handled(store: Store, admission_id: str, *, actor: str, note: str = "") -> dict[str, Any]:
     """An operator placed (or settled) the admission by hand in Ladok."""
     with store.transaction() as s:
-        row = s.get(NyaAdmission, admission_id)
+        row = s.get(NyaAdmission, admission_id, with_for_update=True)
         if row is None:
             raise KeyError(f"no admission {admission_id}")
+        if row.state == "handled":
+            return {"admission_id": admission_id, "state": row.state, "already": True}
         if row.state not in ("unhandled", "invalid", "pending"):
             raise ValueError(f"admission {admission_id} is {row.state}; nothing to hand-handle")
         row.state = "handled"

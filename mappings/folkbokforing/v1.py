@@ -57,6 +57,9 @@ class PersonV1(Mapping):
                 raise ValueError("Personer: more entries than numbers asked")
             pnr = asked[i]
             i += 1
+            answered = _text(el, "Personnummer")
+            if el.tag != N + "Ogiltig" and answered != pnr:  # never take another person's name/address
+                raise ValueError(f"Personer: entry {i} answers another number than was asked")
             if el.tag == N + "Person":
                 yield pnr, person(el)
             elif el.tag == N + "EjFunnen":

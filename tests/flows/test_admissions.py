@@ -291,8 +291,8 @@ def test_operator_retry_with_package_free_standing_and_handled(store, world):
     assert _ladok_admission(w, a_e.admission_id).paket is None
 
     admissions.mark_handled(store, a_g.admission_id, actor="bertil", note="tillfällesbyte gjort")
-    with pytest.raises(ValueError):
-        admissions.retry(store, w["ladok"], w["folk"], a_g.admission_id, actor="anna")
+    again = admissions.retry(store, w["ladok"], w["folk"], a_g.admission_id, actor="anna")
+    assert again["outcome"] == "handled" and again["already"]  # a repeated action is not an error
 
     queue = _queue(store)
     assert queue[a_d.admission_id].status == "resolved" and queue[a_d.admission_id].resolved_by == "anna"
@@ -427,3 +427,24 @@ def test_small_chunks_and_shards_keep_each_student_whole(store, world):
     assert plan["TDA600"]["kurspaketeringstillfalle_uid"] == t["pt4"].uid
     with pytest.raises(ValueError):
         admissions.place(store, w["ladok"], w["folk"], ROUND, shard=3, shards=3)
+
+
+def test_an_outage_leaves_admissions_pending_and_ompröva_unchanged(store, world):
+    """Ladok unreachable: nothing goes to the manual queue however often it is tried; an operator's
+    ompröva fails with a transient error and changes nothing."""
+    from adapters.http import PeerError, session
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    down = LadokAdapter(PeerConfig("ladok", "http://127.0.0.1:9"))
+    down.http = session(down.peer, retries=False)
+    for _ in range(7):
+        counts = admissions.place(store, down, w["folk"], ROUND)
+        assert counts["placed"] == counts["unhandled"] == 0 and counts["retry"] == 12
+    assert admissions.summary(store, ROUND) == {"pending": 12, "invalid": 1}
+    _run(store, w)
+    (a_d,) = _admission_of(w, "d")
+    with pytest.raises(PeerError) as e:
+        admissions.retry(store, down, w["folk"], a_d.admission_id, actor="anna", package_uid=w["t"]["pt1"].uid)
+    assert e.value.transient
+    assert _queue(store)[a_d.admission_id].status == "open"
