@@ -41,7 +41,12 @@ def brygga_admission_import():
         from adapters.nya import NyaAdapter
 
         chosen = get_current_context()["params"]["round"]
-        return [chosen] if chosen else NyaAdapter(dagkit.peer("nya")).open_rounds()
+        if chosen:
+            return [chosen]
+        from brygga.flows import admissions
+
+        # Open rounds, and any round that still has admissions waiting (e.g. after an outage at close).
+        return sorted(set(NyaAdapter(dagkit.peer("nya")).open_rounds()) | set(admissions.rounds_with_pending(dagkit.store())))
 
     @task(pool="nya_api", retries=4)
     def fetch(round_code: str) -> dict:

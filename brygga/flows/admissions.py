@@ -539,63 +539,95 @@ def _resolve_unhandled(s, admission_id: str, resolution: str, actor: str) -> Non
 # ------------------------------------------------------------------------------------- villkor
 
 def sync_conditions(store: Store, nya: NyaAdapter, ladok: LadokAdapter, round_code: str) -> dict[str, int]:
-    """Apply NyA's behörighetsvillkor changes (added / lifted) since the round's checkpoint."""
+    """Apply NyA's behörighetsvillkor changes (added / lifted) since the round's checkpoint.
+
+    Decide in one short transaction, call Ladok outside it (no store lock held while Ladok answers),
+    record in a second one with the inbox and the checkpoint. A repeat after a crash in between is
+    harmless: lifting a villkor that is gone, or adding one that is there, changes nothing. A change
+    Ladok refuses (e.g. the tillfällesantagning has återbud) is quarantined; the rest go on."""
     with store.transaction() as s:
         cp = ops.checkpoint_get(s, conditions_checkpoint(round_code))
         from_seq = cp.page if cp else 0
     m = nya.mapping("villkor")
     counts = {"read": 0, "lifted": 0, "added": 0, "already_removed": 0, "unchanged": 0, "not_placed": 0,
-              "invalid": 0}
+              "invalid": 0, "refused": 0}
     with nya.call("GetConditionChanges", nya.body("GetConditionChanges", Round=round_code,
                                                   FromSequence=from_seq or None)) as reply:
         changes = list(m.read(reply))
         next_seq = m.next_sequence
+    good = [c for c in changes if not isinstance(c, RecordError)]
+    counts["read"] = len(changes)
     with store.transaction() as s:
-        seen = ops.inbox_seen(s, "nya-villkor", [f"{round_code}:{c.sequence}" for c in changes
-                                                 if not isinstance(c, RecordError)])
+        seen = ops.inbox_seen(s, "nya-villkor", [f"{round_code}:{c.sequence}" for c in good])
+        rows = {r.admission_id: (r.state, r.antagning_uid, [dict(x) for x in r.conditions or []])
+                for r in s.scalars(select(NyaAdmission).where(
+                    NyaAdmission.admission_id.in_({c.admission_id for c in good})))} if good else {}
+    todo = [c for c in good if f"{round_code}:{c.sequence}" not in seen]
+    # Ladok calls, in order, outside any transaction.
+    results: dict[int, tuple[str, str | None]] = {}
+    for c in todo:
+        state = rows.get(c.admission_id)
+        if state is None or state[0] != "placed" or not state[1]:
+            continue
+        conds = state[2]
+        cur = next((x for x in conds if x["code"] == c.code), None)
+        in_ladok = bool(cur and cur.get("in_ladok"))
+        try:
+            if c.change == "lifted" and in_ladok:
+                results[c.sequence] = ("lifted" if ladok.lift_villkor(state[1], c.code) else "already_removed", None)
+            elif c.change == "added" and not in_ladok:
+                current = ladok.villkor(state[1])
+                if c.code not in current:
+                    ladok.set_villkor(state[1], current + [c.code])
+                results[c.sequence] = ("added", None)
+            else:
+                # Already as NyA says (e.g. the villkor came with the placement). A villkor removed by
+                # hand in Ladok is not put back, and nothing is ever sent back to NyA.
+                results[c.sequence] = ("unchanged", None)
+        except PeerError as e:
+            if e.transient:
+                raise
+            results[c.sequence] = ("refused", str(e))
+        if cur is None:
+            cur = {"code": c.code, "text": c.text, "lifted": False, "in_ladok": False}
+            conds.append(cur)
+        cur["lifted"] = c.change == "lifted"
+        if results[c.sequence][0] in ("lifted", "already_removed"):
+            cur["in_ladok"] = False
+        elif results[c.sequence][0] == "added":
+            cur["in_ladok"] = True
+    with store.transaction() as s:
         inbox = []
         for c in changes:
-            counts["read"] += 1
             if isinstance(c, RecordError):
                 counts["invalid"] += 1
                 ops.quarantine(s, source="nya", message_id=c.record_id, kind="ConditionChange", reason=str(c))
-                continue
+        for c in todo:
             key = f"{round_code}:{c.sequence}"
-            if key in seen:
-                continue
             row = s.get(NyaAdmission, c.admission_id)
             if row is None:
                 counts["not_placed"] += 1  # not (yet) an accepted admission: its record carries the villkor
                 inbox.append((key, "ConditionChange", "skipped"))
                 continue
-            conds = [dict(x) for x in row.conditions or []]
-            cur = next((x for x in conds if x["code"] == c.code), None)
-            if cur is None:
-                cur = {"code": c.code, "text": c.text, "lifted": False, "in_ladok": False}
-                conds.append(cur)
-            cur["lifted"] = c.change == "lifted"
-            if row.state != "placed" or not row.antagning_uid:
-                counts["not_placed"] += 1  # the placement takes the open villkor from the row
-            elif c.change == "lifted" and cur.get("in_ladok"):
-                if ladok.lift_villkor(row.antagning_uid, c.code):
-                    counts["lifted"] += 1
+            outcome, error = results.get(c.sequence, ("not_placed", None))
+            counts[outcome] += 1
+            if c.sequence in results:
+                row.conditions = rows[c.admission_id][2]
+            else:  # not placed yet: the placement takes the open villkor from the row
+                conds = [dict(x) for x in row.conditions or []]
+                cur = next((x for x in conds if x["code"] == c.code), None)
+                if cur is None:
+                    conds.append({"code": c.code, "text": c.text, "lifted": c.change == "lifted", "in_ladok": False})
                 else:
-                    counts["already_removed"] += 1  # removed by hand in Ladok: fine, nothing goes back
-                cur["in_ladok"] = False
-                ops.audit(s, ACTOR, "villkor.lift", "nya_admission", c.admission_id, code=c.code)
-            elif c.change == "added" and not cur.get("in_ladok"):
-                current = ladok.villkor(row.antagning_uid)
-                if c.code not in current:
-                    ladok.set_villkor(row.antagning_uid, current + [c.code])
-                cur["in_ladok"] = True
-                counts["added"] += 1
-                ops.audit(s, ACTOR, "villkor.add", "nya_admission", c.admission_id, code=c.code)
-            else:
-                # Already as NyA says (e.g. the villkor came with the placement). A villkor removed by
-                # hand in Ladok is not put back, and nothing is ever sent back to NyA.
-                counts["unchanged"] += 1
-            row.conditions = conds
-            inbox.append((key, "ConditionChange", "processed"))
+                    cur["lifted"] = c.change == "lifted"
+                row.conditions = conds
+            if outcome == "refused":
+                ops.quarantine(s, source="ladok", message_id=key, kind="ConditionChange",
+                               reason=f"villkor {c.change} {c.code} on {c.admission_id}: {error}")
+            elif outcome in ("lifted", "already_removed", "added"):
+                ops.audit(s, ACTOR, f"villkor.{'add' if outcome == 'added' else 'lift'}", "nya_admission",
+                          c.admission_id, code=c.code, outcome=outcome)
+            inbox.append((key, "ConditionChange", "quarantined" if outcome == "refused" else "processed"))
         ops.inbox_record(s, "nya-villkor", inbox)
         if next_seq is not None:
             ops.checkpoint_set(s, conditions_checkpoint(round_code), next_seq, None, add_seen=len(changes))

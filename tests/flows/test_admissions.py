@@ -448,3 +448,28 @@ def test_an_outage_leaves_admissions_pending_and_ompröva_unchanged(store, world
         admissions.retry(store, down, w["folk"], a_d.admission_id, actor="anna", package_uid=w["t"]["pt1"].uid)
     assert e.value.transient
     assert _queue(store)[a_d.admission_id].status == "open"
+
+
+def test_a_villkor_change_ladok_refuses_is_quarantined_and_the_rest_go_on(store, world):
+    from simulators.nya.state import Condition
+
+    w = world
+    _run(store, w)
+    N, rs = w["N"], w["N"].rounds[ROUND]
+    admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)
+    (a_c,) = _admission_of(w, "c")
+    (a_new,) = _admission_of(w, "new")
+    with store.transaction() as s:  # the tillfällesantagning is gone in Ladok
+        s.get(NyaAdmission, a_c.admission_id).antagning_uid = "00000000-0000-4000-8000-000000000000"
+    cond = Condition("VILLKOR-SV3", "Svenska 3")
+    adm = rs.admissions[a_c.admission_id]
+    adm.conditions.append(cond)
+    N._condition_event(rs, adm, cond, "added", dt.date.today())
+    N.lift_condition(ROUND, a_new.admission_id, "VILLKOR-ENG6")
+    counts = admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)
+    assert counts["refused"] == 1 and counts["lifted"] == 1
+    assert _ladok_admission(w, a_new.admission_id).aktuella_villkor() == []
+    with store.transaction() as s:
+        q = s.scalars(select(Quarantine).where(Quarantine.kind == "ConditionChange")).one()
+        assert a_c.admission_id in q.reason and "VILLKOR-SV3" in q.reason
+    assert admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)["read"] == 0  # checkpoint moved on
