@@ -142,9 +142,27 @@ def fetch(store: Store, nya: NyaAdapter, round_code: str, *, chunk: int = CHUNK)
     return counts
 
 
+_LIMITS = {"admission_id": 64, "offer_id": 64, "package_id": 64, "utbildningskod": 32, "tillfalleskod": 32}
+
+
+def _too_long(a: Admission) -> RecordError | None:
+    for name, limit in _LIMITS.items():
+        v = getattr(a, name)
+        if v is not None and len(v) > limit:
+            return RecordError(a.admission_id[:64], name, f"longer than {limit} characters", "Admission")
+    return None
+
+
 def _store_admissions(s, round_code: str, batch: list, counts: dict[str, int]) -> None:
-    good = [a for a in batch if isinstance(a, Admission)]
-    bad = [e for e in batch if isinstance(e, RecordError)]
+    good, bad, ids = [], [], set()
+    for a in batch:
+        if isinstance(a, Admission):
+            a = _too_long(a) or a
+        rid = a.admission_id if isinstance(a, Admission) else a.record_id
+        if rid in ids:  # the same id twice in one reply: the first counts
+            continue
+        ids.add(rid)
+        (good if isinstance(a, Admission) else bad).append(a)
     counts["read"] += len(batch)
     ids = [a.admission_id for a in good] + [e.record_id for e in bad]
     existing = {r.admission_id: r for r in s.scalars(select(NyaAdmission).where(NyaAdmission.admission_id.in_(ids)))} \
@@ -177,7 +195,9 @@ def _store_admissions(s, round_code: str, batch: list, counts: dict[str, int]) -
     for e in bad:
         counts["invalid"] += 1
         hinder = "personnummer.ogiltigt" if e.field == "Personnummer" else "ogiltig.antagning"
-        ops.quarantine(s, source="nya", message_id=e.record_id, kind="Admission", reason=str(e))
+        ops.quarantine(s, source="nya", message_id=e.record_id[:128], kind="Admission", reason=str(e))
+        if e.record_id in ("", "?") or len(e.record_id) > 64:
+            continue  # no usable AdmissionId: quarantined only, nothing an operator could re-try
         row = existing.get(e.record_id)
         if row is None:
             s.add(NyaAdmission(admission_id=e.record_id, round=round_code, sequence=0, state="invalid",

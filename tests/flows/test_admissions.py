@@ -473,3 +473,26 @@ def test_a_villkor_change_ladok_refuses_is_quarantined_and_the_rest_go_on(store,
         q = s.scalars(select(Quarantine).where(Quarantine.kind == "ConditionChange")).one()
         assert a_c.admission_id in q.reason and "VILLKOR-SV3" in q.reason
     assert admissions.sync_conditions(store, w["nya"], w["ladok"], ROUND)["read"] == 0  # checkpoint moved on
+
+
+def test_unreadable_records_without_an_id_or_too_long_never_block_the_round(store):
+    """Two records without AdmissionId, a duplicated id and a code longer than the store's column
+    in one chunk: all quarantined, the good admission stored (on PostgreSQL too, where VARCHAR
+    lengths are enforced)."""
+    from brygga.records import Admission
+    from mappings.base import RecordError
+
+    def adm(aid, kod="TDA100"):
+        return Admission(aid, 5, ROUND, "199001011239", "A", "B", "o1", kod, "11001", False, True, True, False)
+
+    batch = [RecordError("?", "AdmissionId", "required field missing", "Admission"),
+             RecordError("?", "AdmissionId", "required field missing", "Admission"),
+             adm("HT2027-A1"), adm("HT2027-A1"), adm("HT2027-A2", kod="X" * 40)]
+    counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
+    with store.transaction() as s:
+        admissions._store_admissions(s, ROUND, batch, counts)
+    assert counts["new"] == 1 and counts["invalid"] == 2
+    with store.transaction() as s:
+        assert {r.admission_id: r.state for r in s.scalars(select(NyaAdmission))} == {
+            "HT2027-A1": "pending", "HT2027-A2": "invalid"}
+        assert s.scalar(select(func.count()).select_from(Quarantine)) == 2
