@@ -63,11 +63,27 @@ def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:
 
 
 def cli_peer(name: str) -> PeerConfig:
-    """A peer for the operator CLI: ``BRYGGA_<NAME>_URL`` if set, else the embedded default."""
+    """A peer for the operator CLI, from the same Connection Airflow uses when it is given as
+    ``AIRFLOW_CONN_BRYGGA_<NAME>`` (JSON, certificates and credentials in its extra), else
+    ``BRYGGA_<NAME>_URL``, else the embedded simulator — which is refused when ``BRYGGA_STORE_URL``
+    points at another store, so an operator never acts on a real store against a simulator."""
+    import json
     import os
 
+    conn = os.environ.get(f"AIRFLOW_CONN_{PEERS[name].conn_id.upper()}")
+    if conn:
+        c = json.loads(conn)
+        extra = c.get("extra") or {}
+        return from_connection(name, conn_type=c.get("conn_type"), host=c.get("host"), port=c.get("port"),
+                               schema=c.get("schema"), login=c.get("login"), password=c.get("password"),
+                               extra=json.loads(extra) if isinstance(extra, str) else extra)
     url = os.environ.get(f"BRYGGA_{name.upper()}_URL")
-    return PeerConfig(name, url) if url else default_peer(name)
+    if url:
+        return PeerConfig(name, url)
+    if os.environ.get("BRYGGA_STORE_URL"):
+        raise SystemExit(f"brygga: BRYGGA_STORE_URL is set but no {name} peer: set AIRFLOW_CONN_"
+                         f"{PEERS[name].conn_id.upper()} (JSON) or BRYGGA_{name.upper()}_URL")
+    return default_peer(name)
 
 
 def from_connection(name: str, *, conn_type: str | None, host: str | None, port: int | None,
