@@ -115,8 +115,10 @@ def brygga_aterbud_cases():
             except aterbud.CaseError as e:  # one bad case never stops the others
                 failed[str(case_id)] = str(e)
                 dagkit.log.warning("återbudsärende %s: %s", case_id, e)
-        if failed and not done:
-            raise RuntimeError(f"no case could be handled: {failed}")
+        if failed:  # the others are done; a wrong case id does not get better by retrying
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"handled {sorted(done)}; could not handle: {failed}")
         return {"done": done, "failed": failed}
 
     act()

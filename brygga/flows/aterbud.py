@@ -70,6 +70,7 @@ CAUSES = {
     "already_aterbud": "Återbud är redan inlagt i Ladok",
     "avbrott_exists": "Studenten har redan avbrott på utbildningstillfället i Ladok",
     "not_accepted": "Lärosätet tar inte emot återbud från NyA automatiskt",
+    "placed_meanwhile": "Antagningen placerades i Ladok medan återbudet behandlades",
 }
 ACTIONS = {
     "early_avbrott": "Lägg in avbrott från datumet då återbudet meddelades: inom 3 veckor från studiestart, "
@@ -103,7 +104,7 @@ def suggested_action(cause: str, reported_at: dt.date | str | None, study_start:
         if rep is not None and start is not None and rep < start + dt.timedelta(days=EARLY_AVBROTT_DAYS):
             return "early_avbrott"
         return "avbrott"
-    if cause == "not_accepted":
+    if cause in ("not_accepted", "placed_meanwhile"):
         return "aterbud"
     return "none"
 
@@ -324,6 +325,22 @@ def _apply_outcome(s, round_code: str, o: _Outcome) -> None:
         row.aterbud_date = o.aterbud_date  # NyA knows about this återbud: never report it back
     if o.action == "quarantined":
         ops.quarantine(s, source="nya", message_id=o.aterbud_id, kind="Aterbud", reason=o.reason or "")
+        return
+    if o.action == "declined" and row is not None and row.state not in ("pending", "unhandled", "invalid"):
+        # The admission import placed it after we decided (the two DAGs run side by side): it is in
+        # Ladok without its återbud. Never overwrite the placement; staff get a case to enter it.
+        if row.state == "placed" and row.antagning_uid:
+            exists = s.scalars(select(AterbudCase).where(AterbudCase.nya_aterbud_id == o.aterbud_id)).first()
+            if exists is None:
+                c = AterbudCase(nya_aterbud_id=o.aterbud_id, round=round_code, nya_admission_id=row.admission_id,
+                                personnummer=row.personnummer, utbildningstillfalle_uid=row.utbildningstillfalle_uid,
+                                education=" ".join(x for x in (row.utbildningskod, row.tillfalleskod) if x) or None,
+                                reported_at=_date(o.aterbud_date), cause="placed_meanwhile",
+                                suggested_action="aterbud", antagning_uid=row.antagning_uid, status="open")
+                s.add(c)
+                s.flush()
+                ops.audit(s, ACTOR, "aterbud_case.created", "aterbud_case", str(c.id), aterbud_id=o.aterbud_id,
+                          admission_id=row.admission_id, cause=c.cause, suggested_action=c.suggested_action)
         return
     if o.action == "declined" and row is not None:
         old = row.state

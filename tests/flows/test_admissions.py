@@ -496,3 +496,31 @@ def test_unreadable_records_without_an_id_or_too_long_never_block_the_round(stor
         assert {r.admission_id: r.state for r in s.scalars(select(NyaAdmission))} == {
             "HT2027-A1": "pending", "HT2027-A2": "invalid"}
         assert s.scalar(select(func.count()).select_from(Quarantine)) == 2
+
+
+def test_aterbud_decided_before_a_concurrent_placement_opens_a_case(store, world, monkeypatch):
+    """The återbud flow decides 'decline' for a pending admission, then the import places it before
+    the återbud flow commits: the placement stands and staff get an återbudsärende to enter it."""
+    from brygga.flows import aterbud
+    from brygga.store.models import AterbudCase
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    (a_c,) = _admission_of(w, "c")
+    w["N"].register_aterbud(ROUND, admission_id=a_c.admission_id)
+    real = aterbud._decide
+
+    def decide_then_placed(item, row, *a, **k):
+        out = real(item, row, *a, **k)
+        if getattr(item, "admission_id", None) == a_c.admission_id:
+            with store.transaction() as s:
+                r = s.get(NyaAdmission, a_c.admission_id)
+                r.state, r.antagning_uid = "placed", "11111111-1111-4111-8111-111111111111"
+        return out
+
+    monkeypatch.setattr(aterbud, "_decide", decide_then_placed)
+    aterbud.nya_to_ladok(store, w["nya"], w["ladok"])
+    with store.transaction() as s:
+        assert s.get(NyaAdmission, a_c.admission_id).state == "placed"
+        case = s.scalars(select(AterbudCase).where(AterbudCase.nya_admission_id == a_c.admission_id)).one()
+        assert (case.cause, case.suggested_action, case.status) == ("placed_meanwhile", "aterbud", "open")
