@@ -34,13 +34,29 @@ class TransportError(Exception):
     """The request did not get an HTTP answer (connection refused/reset, timeout, TLS)."""
 
 
+class _Stream:
+    """A streamed body for a mapping's reader: a connection lost half-way is a transient PeerError
+    like any other transport failure, not a raw urllib3 exception."""
+
+    decode_content = True  # kept for callers written against requests' ``raw``
+
+    def __init__(self, r: urllib3.BaseHTTPResponse, peer: str):
+        self._r, self._peer = r, peer
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._r.read(None if n is None or n < 0 else n)
+        except urllib3.exceptions.HTTPError as e:
+            raise PeerError(self._peer, f"reply broken off: {type(e).__name__}: {e}", transient=True) from None
+
+
 class Response:
     """The part of a response the adapters use. Close it (or read ``content``) to free the connection."""
 
-    __slots__ = ("_r", "_content", "status_code", "headers")
+    __slots__ = ("_r", "_content", "_peer", "status_code", "headers")
 
-    def __init__(self, r: urllib3.BaseHTTPResponse, preloaded: bool):
-        self._r = r
+    def __init__(self, r: urllib3.BaseHTTPResponse, preloaded: bool, peer: str = "peer"):
+        self._r, self._peer = r, peer
         self.status_code = r.status
         self.headers = r.headers
         self._content = r.data if preloaded else None
@@ -53,9 +69,9 @@ class Response:
         return self._content
 
     @property
-    def raw(self) -> urllib3.BaseHTTPResponse:
+    def raw(self) -> _Stream:
         """The body as a stream (``read(n)``), decoded (gzip) as it is read."""
-        return self._r
+        return _Stream(self._r, self._peer)
 
     def close(self) -> None:
         if self._content is None:
@@ -85,6 +101,7 @@ class Client:
                              status_forcelist=(502, 503, 504), allowed_methods=IDEMPOTENT, raise_on_status=False,
                              redirect=0) if retries else Retry(0, redirect=0)
         self.pool = urllib3.PoolManager(num_pools=4, maxsize=pool, retries=self.retries, **tls)
+        self.peer_name = peer.name
         self.headers: dict[str, str] = {}
         if peer.login:
             self.headers.update(urllib3.make_headers(basic_auth=f"{peer.login}:{peer.password or ''}"))
@@ -99,7 +116,7 @@ class Client:
                                   timeout=timeout, preload_content=not stream, redirect=False)
         except urllib3.exceptions.HTTPError as e:
             raise TransportError(f"{type(e).__name__}: {e}") from None
-        return Response(r, not stream)
+        return Response(r, not stream, self.peer_name)
 
     def get(self, url: str, **kw) -> Response:
         return self.request("GET", url, **kw)
