@@ -182,8 +182,9 @@ def _store_admissions(s, round_code: str, batch: list, counts: dict[str, int]) -
             for k, v in _row(a).items():
                 setattr(row, k, v)
             row.conditions = [{**c, "in_ladok": c["code"] in in_ladok} for c in row.conditions]
-            if row.state == "invalid":
+            if row.state == "invalid":  # NyA corrected it: place it, and close its queue entry
                 row.state = "pending"
+                _resolve_unhandled(s, a.admission_id, "rättad i NyA", ACTOR)
             if a.aterbud_date and row.state in ("pending", "unhandled"):
                 row.state = "declined"
                 _resolve_unhandled(s, a.admission_id, "återbud", ACTOR)

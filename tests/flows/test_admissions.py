@@ -524,3 +524,20 @@ def test_aterbud_decided_before_a_concurrent_placement_opens_a_case(store, world
         assert s.get(NyaAdmission, a_c.admission_id).state == "placed"
         case = s.scalars(select(AterbudCase).where(AterbudCase.nya_admission_id == a_c.admission_id)).one()
         assert (case.cause, case.suggested_action, case.status) == ("placed_meanwhile", "aterbud", "open")
+
+
+def test_an_admission_corrected_in_nya_leaves_the_queue_and_is_placed(store, world):
+    w = world
+    _run(store, w)
+    (a_bad,) = _admission_of(w, "invalid")
+    assert _queue(store)[a_bad.admission_id].status == "open"
+    rs = w["N"].rounds[ROUND]
+    adm = rs.admissions[a_bad.admission_id]
+    good = w["p"]["e"].personnummer  # NyA corrects the number (to a student in Ladok)
+    rs.applicants[good] = rs.applicants.pop(adm.personnummer)
+    adm.personnummer = good
+    w["N"]._touch(rs, adm)
+    counts, placed = _run(store, w)
+    assert counts["updated"] == 1 and placed["placed"] == 1
+    u = _queue(store)[a_bad.admission_id]
+    assert (u.status, u.resolution) == ("resolved", "rättad i NyA")
