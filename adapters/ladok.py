@@ -104,12 +104,13 @@ class LadokAdapter:
 
     # ------------------------------------------------------------------ students
     def student_by_personnummer(self, personnummer: str) -> Student | None:
-        try:
-            r = self._request("GET", f"/studentinformation/student/personnummer/{personnummer}", "studentinformation")
-        except PeerError as e:
-            if e.status == 404:
-                return None
-            raise
+        # 404 = not a student (yet): the common answer when admitting new students, so it is taken
+        # as an answer, not parsed into a Hinder and raised.
+        r = self._request("GET", f"/studentinformation/student/personnummer/{personnummer}", "studentinformation",
+                          ok=(200, 404))
+        if r.status_code == 404:
+            r.content  # release the connection
+            return None
         return self.students.read(r.content)
 
     def student(self, uid: str) -> Student:
