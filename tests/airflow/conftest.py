@@ -29,3 +29,22 @@ def airflow_connections(monkeypatch, tmp_path):
                 {"conn_type": "http", "host": host, "port": int(port), "extra": {"scheme": scheme}}))
 
     return set_connections
+
+
+@pytest.fixture
+def dag_store(empty_store_factory):
+    """DAG runs use the embedded store (SQLite); the flow tests cover PostgreSQL."""
+    from brygga.store import migrate
+
+    s = empty_store_factory("sqlite")
+    migrate.upgrade(s)
+    return s
+
+
+def load_dag(dag_id: str):
+    """A DAG from the repository's dags/ folder, parsed the way the dag-processor does."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(dag_id)

@@ -6,17 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from simulators._server import serve_in_thread
+from tests.airflow.conftest import load_dag
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def store(empty_store_factory):
-    from brygga.store import migrate
-
-    s = empty_store_factory("sqlite")
-    migrate.upgrade(s)
-    return s
 
 
 @pytest.fixture
@@ -50,36 +42,28 @@ def peers():
                "unknown": unknown}
 
 
-def _dag(dag_id):
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(dag_id)
-
-
-def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_connections, store, peers):
+def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_connections, dag_store, peers):
     from brygga.flows import admissions
     from brygga.store.models import AuditLog, NyaAdmission
 
-    airflow_connections(store.url, peers["urls"])
-    dr = _dag("brygga_admission_import").test(run_conf={"round": ""})
+    airflow_connections(dag_store.url, peers["urls"])
+    dr = load_dag("brygga_admission_import").test(run_conf={"round": ""})
     assert dr.state == "success"
-    assert admissions.summary(store) == {"placed": 40, "unhandled": 1}
+    assert admissions.summary(dag_store) == {"placed": 40, "unhandled": 1}
     assert len(peers["ladok"].antagningar) == 40 and len(peers["ladok"].students) == 40
-    assert admissions.count_unhandled(store) == {"personnummer.okant": 1}
+    assert admissions.count_unhandled(dag_store) == {"personnummer.okant": 1}
 
-    dr = _dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
+    dr = load_dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
     assert dr.state == "success"
-    assert len(peers["ladok"].antagningar) == 40 and admissions.summary(store) == {"placed": 40, "unhandled": 1}
+    assert len(peers["ladok"].antagningar) == 40 and admissions.summary(dag_store) == {"placed": 40, "unhandled": 1}
 
-    with store.transaction() as s:
+    with dag_store.transaction() as s:
         unknown_id = s.scalars(select(NyaAdmission.admission_id).where(
             NyaAdmission.personnummer == peers["unknown"])).one()
-    dr = _dag("brygga_admission_review").test(run_conf={"admission_ids": [unknown_id], "action": "handled",
+    dr = load_dag("brygga_admission_review").test(run_conf={"admission_ids": [unknown_id], "action": "handled",
                                                         "note": "etablerad manuellt"})
     assert dr.state == "success"
-    assert admissions.count_unhandled(store) == {}
-    with store.transaction() as s:
+    assert admissions.count_unhandled(dag_store) == {}
+    with dag_store.transaction() as s:
         entry = s.scalars(select(AuditLog).where(AuditLog.action == "admission.handled")).one()
     assert entry.object_id == unknown_id and entry.detail["note"] == "etablerad manuellt"

@@ -5,42 +5,26 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from tests.airflow.conftest import load_dag
+
 pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture
-def store(empty_store_factory):
-    """DAG runs use the embedded store; the flow tests cover PostgreSQL."""
-    from brygga.store import migrate
-
-    s = empty_store_factory("sqlite")
-    migrate.upgrade(s)
-    return s
-
-
-@pytest.fixture
-def world(store):
+def world(dag_store):
     from tests.flows.test_aterbud import World
 
-    w = World(store)
+    w = World(dag_store)
     yield w
     w.close()
 
 
-def _dag(dag_id):
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(dag_id)
-
-
-def test_sync_both_ways_then_close_the_case_from_the_form(airflow_db, airflow_connections, store, world):
+def test_sync_both_ways_then_close_the_case_from_the_form(airflow_db, airflow_connections, dag_store, world):
     from brygga.store.models import AterbudCase, AuditLog
     from simulators.ladok.state import ORSAK
 
     w = world
-    airflow_connections(store.url, {"ladok": w.ladok_url, "nya": w.nya_url})
+    airflow_connections(dag_store.url, {"ladok": w.ladok_url, "nya": w.nya_url})
     _, applied_id, applied = w.admit(w.courses[0])
     w.nya_aterbud(applied_id, dt.date(2027, 8, 10))                          # NyA → Ladok: applied
     _, registered_id, registered = w.admit(w.courses[1])
@@ -49,7 +33,7 @@ def test_sync_both_ways_then_close_the_case_from_the_form(airflow_db, airflow_co
     _, staff_id, staff = w.admit(w.courses[2])
     w.ladok_state.aterbud(staff.uid, dt.date(2027, 8, 12), ORSAK + "meddelat.av.studenten", None)  # Ladok → NyA
 
-    dag = _dag("brygga_aterbud")
+    dag = load_dag("brygga_aterbud")
     assert dag.max_active_runs == 1 and "återbud" in dag.tags
     dr = dag.test()
     assert dr.state == "success"
@@ -57,16 +41,16 @@ def test_sync_both_ways_then_close_the_case_from_the_form(airflow_db, airflow_co
     assert (extra["applied"], extra["cases"], extra["enqueued"], extra["registered"], extra["pending"]) == (1, 1, 1, 1, 0)
     assert w.ladok_state.antagning(applied.uid).aterbud.externt_system == "NyA"
     assert [x.origin for x in w.nya_aterbud_of(staff_id)] == ["ladok"]
-    with store.transaction() as s:
+    with dag_store.transaction() as s:
         (case,) = s.scalars(select(AterbudCase)).all()
         case_id = case.id
         assert (case.cause, case.suggested_action, case.status) == ("registered", "early_avbrott", "open")
 
-    dr = _dag("brygga_aterbud_cases").test(run_conf={"case_ids": [case_id], "action": "apply",
+    dr = load_dag("brygga_aterbud_cases").test(run_conf={"case_ids": [case_id], "action": "apply",
                                                      "note": "Tidigt avbrott enligt återbudet"})
     assert dr.state == "success"
     assert w.ladok_state.antagning(registered.uid).avbrott.tidigt is True
-    with store.transaction() as s:
+    with dag_store.transaction() as s:
         case = s.get(AterbudCase, case_id)
         assert (case.status, case.note, case.closed_by) == ("closed", "Tidigt avbrott enligt återbudet", "dag_test")
         actions = s.scalars(select(AuditLog.action).where(AuditLog.actor == "dag_test")).all()

@@ -3,6 +3,8 @@
 import pytest
 from sqlalchemy import select
 
+from tests.airflow.conftest import load_dag
+
 pytestmark = pytest.mark.airflow
 
 
@@ -13,15 +15,6 @@ def world():
     w = World(page_size=10)
     yield w
     w.close()
-
-
-def _dag():
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(
-        "brygga_merit_sync")
 
 
 def _extra(dr):
@@ -40,7 +33,7 @@ def test_merits_arrive_once_and_a_second_run_sends_nothing(airflow_db, airflow_c
     total = len(w.all_expected())
     assert total == 7
 
-    dag = _dag()
+    dag = load_dag("brygga_merit_sync")
     assert dag.max_active_runs == 1 and "meriter" in dag.tags
     dr = dag.test()
     assert dr.state == "success"
@@ -49,14 +42,14 @@ def test_merits_arrive_once_and_a_second_run_sends_nothing(airflow_db, airflow_c
     assert first["pending"] == 0 and first["lag_seconds"] is None
     w.assert_each_merit_once()
 
-    dr = _dag().test()
+    dr = load_dag("brygga_merit_sync").test()
     assert dr.state == "success"
     second = _extra(dr)
     assert second["enqueued"] == 0 and second["requests"] == 0
     w.assert_each_merit_once()
 
     # operator replay from page 1: everything is read again, nothing is sent again
-    dr = _dag().test(run_conf={"replay_from_page": 1})
+    dr = load_dag("brygga_merit_sync").test(run_conf={"replay_from_page": 1})
     assert dr.state == "success"
     third = _extra(dr)
     assert third["events"] >= total and third["enqueued"] == 0 and third["requests"] == 0

@@ -4,18 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from simulators._server import serve_in_thread
+from tests.airflow.conftest import load_dag
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture
-def store(empty_store_factory):
-    """DAG runs use the embedded store; the flow tests cover PostgreSQL."""
-    from brygga.store import migrate
-
-    s = empty_store_factory("sqlite")
-    migrate.upgrade(s)
-    return s
 
 
 @pytest.fixture
@@ -34,51 +25,42 @@ def peers():
         yield {"urls": {"ladok": l.url, "nya": n.url, "folkbokforing": f.url}, "ladok": ladok, "nya": nya}
 
 
-def _dag():
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False).get_dag(
-        "brygga_offer_export")
-
-
 def _active_offers(nya_state):
     rs = nya_state.round_state("HT2027")
     return {oid for oid, o in rs.offers.items() if getattr(o, "status", "active") == "active"}
 
 
-def test_dry_run_then_real_then_rerun(airflow_db, airflow_connections, store, peers):
+def test_dry_run_then_real_then_rerun(airflow_db, airflow_connections, dag_store, peers):
     from brygga.store.models import OutboxMessage, Publication
 
-    airflow_connections(store.url, peers["urls"])
+    airflow_connections(dag_store.url, peers["urls"])
     expected = {t.uid for t in peers["ladok"].tillfallen.values()
                 if "HT2027" in t.omgangar and not t.installt and t.utannonserat}
 
-    dr = _dag().test(run_conf={"round": "HT2027", "dry_run": True})
+    dr = load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "dry_run": True})
     assert dr.state == "success"
     assert _active_offers(peers["nya"]) == set()
 
-    dr = _dag().test(run_conf={"round": "HT2027", "dry_run": False})
+    dr = load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "dry_run": False})
     assert dr.state == "success"
     assert _active_offers(peers["nya"]) == expected
-    with store.transaction() as s:
+    with dag_store.transaction() as s:
         sent = s.scalar(select(func.count()).select_from(OutboxMessage))
         pubs = list(s.scalars(select(Publication).order_by(Publication.id)))
     assert sent == len(expected)
     assert [(p.dry_run, p.status, p.triggered_by) for p in pubs] == [(True, "done", "dag_test"), (False, "done", "dag_test")]
     assert pubs[0].counts["new"] == len(expected) and pubs[1].counts["status_sent"] == len(expected)
 
-    dr = _dag().test(run_conf={"round": "HT2027", "dry_run": False})
+    dr = load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "dry_run": False})
     assert dr.state == "success"
-    with store.transaction() as s:
+    with dag_store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == sent
         last = s.scalars(select(Publication).order_by(Publication.id.desc())).first()
     assert last.counts == {"unchanged": len(expected), "status_done": len(expected)}
 
 
-def test_codes_selection_without_codes_fails_clearly(airflow_db, airflow_connections, store, peers):
-    airflow_connections(store.url, peers["urls"])
-    dr = _dag().test(run_conf={"round": "HT2027", "selection": "codes", "codes": []})
+def test_codes_selection_without_codes_fails_clearly(airflow_db, airflow_connections, dag_store, peers):
+    airflow_connections(dag_store.url, peers["urls"])
+    dr = load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "selection": "codes", "codes": []})
     assert dr.state == "failed"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["start"] == "failed"
