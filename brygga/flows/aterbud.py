@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -43,6 +42,7 @@ from adapters.ladok import FeedGone, LadokAdapter, Refused
 from adapters.nya import NyaAdapter
 from brygga.logmask import get_logger
 from brygga.records import AterbudReport, FeedPage, LadokEvent, NyaAterbud, Utbildningstillfalle
+from brygga.flows import outbox
 from brygga.store import Store, ops
 from brygga.store.models import AterbudCase, NyaAdmission, OutboxMessage, UnhandledAdmission, utcnow
 from mappings.base import RecordError
@@ -564,61 +564,47 @@ def idempotency_key(admission_id: str) -> str:
 
 
 def request_id(keys: Iterable[str]) -> str:
-    return "brygga-aterbud-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+    return outbox.request_id("aterbud", keys)
 
 
 def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
                  base_seconds: float = 30.0, after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send the due återbud to NyA, one ReportAterbud per round (at most ``batch`` items). Registered
     and duplicate (NyA already had one) are both done; rejected is quarantined."""
-    outcomes: Counter = Counter()
-    requests = 0
-    failure: PeerError | None = None
     mapping = nya.mapping("aterbud")
-    while failure is None:
-        with store.transaction() as s:
-            due = ops.outbox_due(s, DESTINATION, limit=batch, kind=KIND)
-            if not due:
-                break
-            group = [m for m in due if m.correlation == due[0].correlation]
-            round_code = group[0].payload["round"]
-            rid = request_id(m.idempotency_key for m in group)
-            reports = [AterbudReport(**m.payload["report"]) for m in group]
-            body, errors = mapping.write(reports, round_code=round_code, request_id=rid)
-            results: dict[str, tuple[str, str | None]] = {
-                e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
-            requests += 1
-            try:
-                if len(errors) < len(group):
-                    with nya.call("ReportAterbud", body) as reply:
-                        results.update(mapping.read_results(reply))
-            except PeerError as e:
-                for m in group:
-                    ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,
-                                           permanent=not e.transient)
-                outcomes["failed" if e.transient else "dead"] += len(group)
-                failure = e if e.transient else None
-                continue
-            if after_send is not None:
-                after_send(rid)
-            sent: dict[str, list[int]] = {}
-            for m in group:
-                adm = m.payload["report"]["admission_id"]
-                outcome, reason = results.get(adm, ("missing", "NyA did not answer for this admission"))
-                if outcome in ("registered", "duplicate"):
-                    sent.setdefault(outcome, []).append(m.id)
-                    outcomes[outcome] += 1
-                    row = s.get(NyaAdmission, adm)
-                    if row is not None and not row.aterbud_date:
-                        row.aterbud_date = m.payload["report"]["date"]
-                    ops.audit(s, ACTOR, "aterbud.reported", "nya_admission", adm, outcome=outcome, reason=reason,
-                              request_id=rid)
-                else:
-                    status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
-                                                    base_seconds=base_seconds, permanent=outcome == "rejected")
-                    outcomes["rejected" if outcome == "rejected" else status] += 1
-            for outcome, ids in sent.items():
-                ops.outbox_mark_sent(s, ids, response=outcome)
+
+    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+        reports = [AterbudReport(**m.payload["report"]) for m in group]
+        body, errors = mapping.write(reports, round_code=group[0].payload["round"], request_id=rid)
+        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        if len(errors) < len(group):
+            with nya.call("ReportAterbud", body) as reply:
+                results.update(mapping.read_results(reply))
+        return results
+
+    def apply(s, group: list[OutboxMessage], results, outcomes: Counter, rid: str) -> None:
+        sent: dict[str, list[int]] = {}
+        for m in group:
+            adm = m.payload["report"]["admission_id"]
+            outcome, reason = results.get(adm, ("missing", "NyA did not answer for this admission"))
+            if outcome in ("registered", "duplicate"):
+                sent.setdefault(outcome, []).append(m.id)
+                outcomes[outcome] += 1
+                row = s.get(NyaAdmission, adm)
+                if row is not None and not row.aterbud_date:
+                    row.aterbud_date = m.payload["report"]["date"]
+                ops.audit(s, ACTOR, "aterbud.reported", "nya_admission", adm, outcome=outcome, reason=reason,
+                          request_id=rid)
+            else:
+                status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
+                                                base_seconds=base_seconds, permanent=outcome == "rejected")
+                outcomes["rejected" if outcome == "rejected" else status] += 1
+        for outcome, ids in sent.items():
+            ops.outbox_mark_sent(s, ids, response=outcome)
+
+    outcomes, requests, failure = outbox.send_groups(
+        store, DESTINATION, KIND, prefix="aterbud", send=send, apply=apply, batch=batch,
+        max_attempts=max_attempts, base_seconds=base_seconds, after_send=after_send)
     if failure is not None:
         log.warning("återbud send: NyA failing, %s item(s) backed off: %s", outcomes["failed"], failure)
         raise failure

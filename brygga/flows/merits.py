@@ -46,6 +46,7 @@ from adapters.ladok import FeedGone, LadokAdapter
 from adapters.nya import NyaAdapter, NyaFault
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, LadokEvent, Merit, Utbildningstillfalle
+from brygga.flows import outbox
 from brygga.store import Store, ops
 from brygga.store.models import InboxMessage, OutboxMessage, utcnow
 
@@ -275,7 +276,7 @@ def idempotency_key(merit_id: str) -> str:
 
 def request_id(keys: Iterable[str]) -> str:
     """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId."""
-    return "brygga-merits-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+    return outbox.request_id("merits", keys)
 
 
 # ----------------------------------------------------------------------------- feed position
@@ -649,36 +650,21 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
     Returns counts; raises the PeerError after recording it when NyA is unreachable or failing
     (the rows back off and the task retries). ``after_send`` is called with the RequestId after
     NyA answered and before the rows are marked (tests use it to crash there)."""
-    outcomes: Counter = Counter()
-    requests = 0
-    failure: PeerError | None = None
     mapping = nya.mapping("merit")
-    while failure is None and (max_requests is None or requests < max_requests):
-        with store.transaction() as s:
-            due = ops.outbox_due(s, DESTINATION, limit=batch, kind=KIND)
-            if not due:
-                break
-            # One request per enqueue batch: the same rows again give the same RequestId.
-            group = [m for m in due if m.correlation == due[0].correlation]
-            rid = request_id(m.idempotency_key for m in group)
-            body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
-            results: dict[str, tuple[str, str | None]] = {
-                e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
-            requests += 1
-            try:
-                if len(errors) < len(group):
-                    with nya.call("SubmitMerits", body) as reply:
-                        results.update(mapping.read_results(reply))
-            except PeerError as e:
-                for m in group:
-                    ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,
-                                           permanent=not e.transient)
-                outcomes["failed" if e.transient else "dead"] += len(group)
-                failure = e if e.transient else None
-                continue
-            if after_send is not None:
-                after_send(rid)
-            _apply(s, group, results, outcomes, max_attempts, base_seconds)
+
+    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+        body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
+        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        if len(errors) < len(group):
+            with nya.call("SubmitMerits", body) as reply:
+                results.update(mapping.read_results(reply))
+        return results
+
+    outcomes, requests, failure = outbox.send_groups(
+        store, DESTINATION, KIND, prefix="merits", send=send,
+        apply=lambda s, group, results, outcomes, _rid: _apply(s, group, results, outcomes, max_attempts, base_seconds),
+        batch=batch, max_attempts=max_attempts, base_seconds=base_seconds, max_requests=max_requests,
+        after_send=after_send)
     if failure is not None:
         log.warning("merit send: NyA failing, %s merit(s) backed off: %s", outcomes["failed"], failure)
         raise failure

@@ -1,0 +1,66 @@
+"""Sending outbox messages in groups: the loop the flows that push to a peer share.
+
+One request per group of due rows (the rows of one ``correlation``: an enqueue batch, a round),
+with a RequestId derived from their idempotency keys, so a crash after the peer applied a request
+but before the rows were marked sent re-sends the *same* request, which the peer answers from its
+replay store. A peer that cannot be reached backs the group off (``ops.outbox_mark_failed``) and
+the error is raised after the loop, so the task retries; a permanent refusal marks it dead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Callable, Iterable
+
+from sqlalchemy.orm import Session
+
+from adapters.http import PeerError
+from brygga.store import Store, ops
+from brygga.store.models import OutboxMessage
+
+Results = dict[str, tuple[str, "str | None"]]
+
+
+def request_id(prefix: str, keys: Iterable[str]) -> str:
+    """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId."""
+    return f"brygga-{prefix}-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+
+
+def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
+                send: Callable[[list[OutboxMessage], str], Results],
+                apply: Callable[[Session, list[OutboxMessage], Results, Counter, str], None],
+                batch: int = 1000, max_attempts: int = 8, base_seconds: float = 30.0,
+                max_requests: int | None = None,
+                after_send: Callable[[str], None] | None = None) -> tuple[Counter, int, PeerError | None]:
+    """Send due ``kind`` rows to ``destination`` group by group until none are due.
+
+    ``send(group, request_id)`` builds and sends one request and returns {record id: (outcome,
+    reason)} (records its mapping refused included); ``apply(session, group, results, outcomes,
+    request_id)`` marks the rows in the same transaction. ``after_send`` is called with the
+    RequestId after the peer answered and before the rows are marked (tests crash there).
+    Returns (outcome counts, requests made, the transient error that stopped the loop or None)."""
+    outcomes: Counter = Counter()
+    requests = 0
+    failure: PeerError | None = None
+    while failure is None and (max_requests is None or requests < max_requests):
+        with store.transaction() as s:
+            due = ops.outbox_due(s, destination, limit=batch, kind=kind)
+            if not due:
+                break
+            group = [m for m in due if m.correlation == due[0].correlation]
+            rid = request_id(prefix, (m.idempotency_key for m in group))
+            requests += 1
+            try:
+                results = send(group, rid)
+            except PeerError as e:
+                for m in group:
+                    ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,
+                                           permanent=not e.transient)
+                outcomes["failed" if e.transient else "dead"] += len(group)
+                failure = e if e.transient else None
+                continue
+            if after_send is not None:
+                after_send(rid)
+            apply(s, group, results, outcomes, rid)
+    return outcomes, requests, failure
