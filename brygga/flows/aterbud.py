@@ -38,11 +38,11 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import select
 
 from adapters.http import PeerError
-from adapters.ladok import FeedGone, LadokAdapter, Refused
+from adapters.ladok import LadokAdapter, Refused
 from adapters.nya import NyaAdapter
 from brygga.logmask import get_logger
 from brygga.records import AterbudReport, FeedPage, LadokEvent, NyaAterbud, Utbildningstillfalle
-from brygga.flows import outbox
+from brygga.flows import feed, outbox
 from brygga.store import Store, ops
 from brygga.store.models import AterbudCase, NyaAdmission, OutboxMessage, UnhandledAdmission, utcnow
 from mappings.base import RecordError
@@ -371,13 +371,6 @@ def _apply_outcome(s, round_code: str, o: _Outcome) -> None:
 
 # ----------------------------------------------------------------------------- Ladok → NyA
 
-def _page(ladok: LadokAdapter, number: int) -> FeedPage | None:
-    try:
-        return ladok.feed_page(number)
-    except FeedGone:
-        return None
-
-
 def _entered_by(e: LadokEvent) -> str:
     ctx = e.fields.get("EventContext") or {}
     user = ctx.get("Anvandarnamn") if isinstance(ctx, dict) else None
@@ -406,28 +399,6 @@ def _entries(page: FeedPage, resume_after: str | None) -> tuple[list[tuple[str, 
     return entries, last
 
 
-def _oldest_available(ladok: LadokAdapter) -> FeedPage:
-    """The oldest archive page the feed still serves: back from ``recent`` in doubling steps, then
-    bisect between the last page found and the first one gone (O(log n) page reads)."""
-    recent = ladok.feed_page()
-    found, found_page, gone, step = recent.number or 1, None, 0, 1
-    while found > 1:
-        probe = max(1, found - step)
-        p = _page(ladok, probe)
-        if p is None:
-            gone = probe
-            break
-        found, found_page, step = probe, p, step * 2
-    while gone and found - gone > 1:
-        mid = (gone + found) // 2
-        p = _page(ladok, mid)
-        if p is None:
-            gone = mid
-        else:
-            found, found_page = mid, p
-    return found_page or _page(ladok, found) or recent
-
-
 def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, batch_size: int = 1000,
                  after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Follow Ladok's feed from the ``ladok-aterbud`` checkpoint and enqueue återbud for NyA."""
@@ -438,11 +409,11 @@ def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, bat
     expected = (start_page, start_entry)
     gaps: list[dict[str, Any]] = []
     if start_page is None:
-        page = _page(ladok, 1) or _oldest_available(ladok)
+        page = feed.page_or_none(ladok, 1) or feed.oldest_available(ladok)
     else:
-        page = _page(ladok, start_page)
+        page = feed.page_or_none(ladok, start_page)
         if page is None:
-            page = _oldest_available(ladok)
+            page = feed.oldest_available(ladok)
             gaps.append({"from": start_page, "resumed_at": page.number, "entry": start_entry})
 
     events: list[LadokEvent] = []

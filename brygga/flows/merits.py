@@ -42,11 +42,11 @@ from typing import Any, Callable, Iterable, Iterator
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.http import PeerError
-from adapters.ladok import FeedGone, LadokAdapter
+from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter, NyaFault
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, LadokEvent, Merit, Utbildningstillfalle
-from brygga.flows import outbox
+from brygga.flows import feed, outbox
 from brygga.store import Store, ops
 from brygga.store.models import InboxMessage, OutboxMessage, utcnow
 
@@ -281,43 +281,6 @@ def request_id(keys: Iterable[str]) -> str:
 
 # ----------------------------------------------------------------------------- feed position
 
-def _page(ladok: LadokAdapter, number: int) -> FeedPage | None:
-    try:
-        return ladok.feed_page(number)
-    except FeedGone:
-        return None
-
-
-def oldest_available(ladok: LadokAdapter) -> FeedPage:
-    """The oldest archive page the feed still serves.
-
-    Walks back from ``recent`` along ``prev-archive``, in doubling steps (pages are numbered, so
-    page n-k is ``feed/{n-k}``), until a page is gone or page 1 is reached, then bisects between
-    the last page found and the first gone: O(log n) page reads instead of one per page."""
-    recent = ladok.feed_page()
-    newest = recent.number or 1
-    found, found_page, gone = newest, None, 0
-    step = 1
-    while found > 1:
-        probe = max(1, found - step)
-        p = _page(ladok, probe)
-        if p is None:
-            gone = probe
-            break
-        found, found_page = probe, p
-        step *= 2
-    while gone and found - gone > 1:  # invariant: `gone` is pruned, `found` is available
-        mid = (gone + found) // 2
-        p = _page(ladok, mid)
-        if p is None:
-            gone = mid
-        else:
-            found, found_page = mid, p
-    if found_page is None:
-        found_page = _page(ladok, found) or recent
-    return found_page
-
-
 _END = object()
 
 
@@ -448,12 +411,12 @@ def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: 
     batch = _Batch()
     first: FeedPage | None = None
     if start_page is None:
-        first = _page(ladok, 1) or oldest_available(ladok)
+        first = feed.page_or_none(ladok, 1) or feed.oldest_available(ladok)
         batch.gaps.append({"kind": "start", "page": first.number})
     else:
-        first = _page(ladok, start_page)
+        first = feed.page_or_none(ladok, start_page)
         if first is None:
-            first = oldest_available(ladok)
+            first = feed.oldest_available(ladok)
             batch.gaps.append({"kind": "gap", "checkpoint_page": start_page, "checkpoint_entry": start_entry,
                                "resumed_at": first.number})
 
