@@ -10,7 +10,6 @@ import pytest
 from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
 from simulators import datagen
-from simulators._server import serve_in_thread
 from simulators.folkbokforing import FolkbokforingState, create_app
 from simulators.folkbokforing.app import NS, SCHEMA_PATH
 
@@ -24,15 +23,6 @@ Q = {"f": NS}
 @pytest.fixture(scope="module")
 def state():
     return FolkbokforingState(seed=SEED, people=PEOPLE)
-
-
-@pytest.fixture(scope="module")
-def server(state):
-    srv = serve_in_thread(create_app(state))
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ import pytest
 
 from brygga import xmlsafe
 from simulators import datagen
-from simulators._server import serve_in_thread
 from simulators.ladok import LadokState, create_app, seed_catalogue
 from simulators.ladok.xml import NS, schema as ladok_schema
 
@@ -33,13 +32,6 @@ EVENT_TYPES = {
 @pytest.fixture(scope="module")
 def state():
     return LadokState(page_size=10)
-
-
-@pytest.fixture(scope="module")
-def server(state):
-    srv = serve_in_thread(create_app(state))
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from zeep.exceptions import Fault
 from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
 from simulators import datagen
-from simulators._server import serve_in_thread
 from simulators.nya import NyaState, create_app, seed
 from simulators.nya.service import SCHEMA_PATH, WSDL_PATH
 from simulators.nya.soap import NS, SOAP_ENV
@@ -42,15 +41,6 @@ class RecordingTransport(zeep.Transport):
 @pytest.fixture(scope="module")
 def state():
     return NyaState()
-
-
-@pytest.fixture(scope="module")
-def server(state):
-    srv = serve_in_thread(create_app(state))
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
