@@ -221,20 +221,27 @@ def get_admissions(state: NyaState, req: etree._Element) -> bytes:
     return head[: -len(close)] + b"".join(parts) + close
 
 
-def get_condition_changes(state: NyaState, req: etree._Element) -> bytes:
+def _stream_since(state: NyaState, req: etree._Element, response: str, stream: str, tag: str,
+                  fields: Callable[[object], tuple]) -> bytes:
+    """A "changed since" reply: the round's ``stream`` items with Sequence >= FromSequence, and
+    NextSequence (GetConditionChanges, GetAterbud)."""
     code, from_seq = _t(req, "Round"), _int(_t(req, "FromSequence"))
     with state.lock:
-        items = since(state.round_state(code).changes, from_seq)
-    resp = element("GetConditionChangesResponse")
+        items = since(getattr(state.round_state(code), stream), from_seq)
+    resp = element(response)
     sub(resp, "Round", code)
     sub(resp, "NextSequence", next_sequence(items, from_seq))
-    for c in items:
-        el = sub(resp, "Change", None)
-        for tag, v in (("Sequence", c.sequence), ("AdmissionId", c.admission_id), ("Personnummer", c.personnummer),
-                       ("OfferId", c.offer_id), ("Code", c.code), ("Text", c.text), ("Change", c.change),
-                       ("Date", c.date)):
-            sub(el, tag, v)
+    for item in items:
+        el = sub(resp, tag, None)
+        for name, v in fields(item):
+            opt(el, name, v)
     return _bytes(resp)
+
+
+def get_condition_changes(state: NyaState, req: etree._Element) -> bytes:
+    return _stream_since(state, req, "GetConditionChangesResponse", "changes", "Change", lambda c: (
+        ("Sequence", c.sequence), ("AdmissionId", c.admission_id), ("Personnummer", c.personnummer),
+        ("OfferId", c.offer_id), ("Code", c.code), ("Text", c.text), ("Change", c.change), ("Date", c.date)))
 
 
 def report_aterbud(state: NyaState, req: etree._Element) -> bytes:
@@ -266,20 +273,10 @@ def report_aterbud(state: NyaState, req: etree._Element) -> bytes:
 
 
 def get_aterbud(state: NyaState, req: etree._Element) -> bytes:
-    code, from_seq = _t(req, "Round"), _int(_t(req, "FromSequence"))
-    with state.lock:
-        items = since(state.round_state(code).aterbud, from_seq)
-    resp = element("GetAterbudResponse")
-    sub(resp, "Round", code)
-    sub(resp, "NextSequence", next_sequence(items, from_seq))
-    for a in items:
-        el = sub(resp, "Aterbud", None)
-        for tag, v in (("AterbudId", a.aterbud_id), ("Sequence", a.sequence), ("AdmissionId", a.admission_id),
-                       ("Personnummer", a.personnummer), ("OfferId", a.offer_id), ("Date", a.date),
-                       ("Registered", a.registered), ("Origin", a.origin), ("Source", a.source),
-                       ("SourceReference", a.source_reference)):
-            opt(el, tag, v)
-    return _bytes(resp)
+    return _stream_since(state, req, "GetAterbudResponse", "aterbud", "Aterbud", lambda a: (
+        ("AterbudId", a.aterbud_id), ("Sequence", a.sequence), ("AdmissionId", a.admission_id),
+        ("Personnummer", a.personnummer), ("OfferId", a.offer_id), ("Date", a.date), ("Registered", a.registered),
+        ("Origin", a.origin), ("Source", a.source), ("SourceReference", a.source_reference)))
 
 
 # name -> (handler, mutating: carries a RequestId and is idempotent)
