@@ -30,6 +30,16 @@ class PeerError(RuntimeError):
         self.peer, self.status, self.transient = peer, status, transient
 
 
+def if_found(call, *args, default=None):
+    """``call(*args)``, or ``default`` when the peer answers 404 (not there); other errors propagate."""
+    try:
+        return call(*args)
+    except PeerError as e:
+        if e.status != 404:
+            raise
+        return default
+
+
 class TransportError(Exception):
     """The request did not get an HTTP answer (connection refused/reset, timeout, TLS)."""
 

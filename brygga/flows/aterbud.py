@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
 
-from adapters.http import PeerError
+from adapters.http import if_found
 from adapters.ladok import LadokAdapter, Refused
 from adapters.nya import NyaAdapter
 from brygga.logmask import get_logger
@@ -153,12 +153,7 @@ class _Lookups:
         if not uid:
             return None
         if uid not in self.tillfallen:
-            try:
-                self.tillfallen[uid] = self.ladok.tillfalle(uid)
-            except PeerError as e:
-                if e.status != 404:
-                    raise
-                self.tillfallen[uid] = None
+            self.tillfallen[uid] = if_found(self.ladok.tillfalle, uid)
         return self.tillfallen[uid]
 
     def find_antagning(self, personnummer: str, tillfalle_uid: str) -> str | None:
@@ -166,12 +161,7 @@ class _Lookups:
         student = self.ladok.student_by_personnummer(personnummer)
         if student is None or not student.uid:
             return None
-        try:
-            nodes = self.ladok.study_plan(student.uid)
-        except PeerError as e:
-            if e.status == 404:
-                return None
-            raise
+        nodes = if_found(self.ladok.study_plan, student.uid, default=[])
         hits = [n for n in nodes if n.tillfalle_uid == tillfalle_uid]
         hits.sort(key=lambda n: n.aterbud)  # one without återbud first
         return hits[0].antagning_uid if hits else None

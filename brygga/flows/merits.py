@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.http import PeerError
+from adapters.http import if_found
 from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter, NyaFault
 from brygga.logmask import get_logger
@@ -117,23 +117,14 @@ class Enricher:
     def personnummer(self, student_uid: str) -> str | None:
         if student_uid not in self.students:
             self.requests += 1
-            try:
-                self.students[student_uid] = self.ladok.student(student_uid).personnummer or None
-            except PeerError as e:
-                if e.status != 404:
-                    raise
-                self.students[student_uid] = None
+            student = if_found(self.ladok.student, student_uid)
+            self.students[student_uid] = (student.personnummer or None) if student else None
         return self.students[student_uid]
 
     def tillfalle(self, uid: str) -> Utbildningstillfalle | None:
         if uid not in self.tillfallen:
             self.requests += 1
-            try:
-                self.tillfallen[uid] = self.ladok.tillfalle(uid)
-            except PeerError as e:
-                if e.status != 404:
-                    raise
-                self.tillfallen[uid] = None
+            self.tillfallen[uid] = if_found(self.ladok.tillfalle, uid)
         return self.tillfallen[uid]
 
     def instans(self, student_uid: str, instans_uid: str) -> dict[str, str | None] | None:
@@ -141,12 +132,7 @@ class Enricher:
         name the programme by its instans, which has no GET of its own)."""
         if student_uid not in self.plans:
             self.requests += 1
-            try:
-                self.plans[student_uid] = self.ladok.study_plan_educations(student_uid)
-            except PeerError as e:
-                if e.status != 404:
-                    raise
-                self.plans[student_uid] = []
+            self.plans[student_uid] = if_found(self.ladok.study_plan_educations, student_uid, default=[])
         return next((x for x in self.plans[student_uid] if x["instans_uid"] == instans_uid), None)
 
 
