@@ -154,17 +154,17 @@ def _too_long(a: Admission) -> RecordError | None:
 
 
 def _store_admissions(s, round_code: str, batch: list, counts: dict[str, int]) -> None:
-    good, bad, ids = [], [], set()
+    good, bad, seen = [], [], set()
     for a in batch:
         if isinstance(a, Admission):
             a = _too_long(a) or a
         rid = a.admission_id if isinstance(a, Admission) else a.record_id
-        if rid in ids:  # the same id twice in one reply: the first counts
+        if rid in seen:  # the same id twice in one reply: the first counts
             continue
-        ids.add(rid)
+        seen.add(rid)
         (good if isinstance(a, Admission) else bad).append(a)
     counts["read"] += len(batch)
-    ids = [a.admission_id for a in good] + [e.record_id for e in bad]
+    ids = list(seen)
     existing = {r.admission_id: r for r in s.scalars(select(NyaAdmission).where(NyaAdmission.admission_id.in_(ids)))} \
         if ids else {}
     new_rows = []
