@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Iterator
 
 from adapters.http import PeerError, Response, TransportError, session, transport_error
+from brygga import personnummer as pnr_mod
 from brygga.connections import PeerConfig
+from brygga.logmask import get_logger
 from brygga.records import FeedPage, Hinder, PlanNode, Placement, Student, Utbildningstillfalle
 from mappings import registry
+
+log = get_logger("adapters.ladok")
 
 ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
           ("studentinformation", "studiedeltagande", "utbildningsinformation", "resultat")}
@@ -37,6 +41,7 @@ class LadokAdapter:
         self.placements = registry.select("ladok", "placement", m)
         self.plans = registry.select("ladok", "studieplan", m)
         self.conditions = registry.select("ladok", "villkor", m)
+        self._no_student_search = False  # set when Ladok answers the student search with 404/405
 
     # ------------------------------------------------------------------ plumbing
     def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> Response:
@@ -112,6 +117,55 @@ class LadokAdapter:
             r.content  # release the connection
             return None
         return self.students.read(r.content)
+
+    def students_by_personnummer(self, pnrs: list[str], *, batch: int = 200) -> dict[str, Student]:
+        """The students among ``pnrs``, keyed by canonical personnummer; absent = not a student (yet).
+
+        One ``filtrera`` request per ``batch`` numbers instead of one lookup each. Hits are matched
+        by number, never by position, and only numbers asked for count; an invalid number cannot
+        be a student and is not sent. A reply that claims more hits than numbers asked did not
+        filter by them (e.g. a Ladok that ignores the parameter): its further pages, which would
+        walk every student, are not fetched; the establishment's ``personnummer.finns`` path then
+        finds those students one by one."""
+        if not 1 <= batch <= 1000:
+            raise ValueError("batch must be 1..1000 (Ladok's limit per search page)")
+        numbers = list(dict.fromkeys(pnr_mod.canonical(p) for p in pnrs if pnr_mod.is_valid(p)))
+        found: dict[str, Student] = {}
+        if self._no_student_search:
+            return self._students_one_by_one(numbers)
+        for i in range(0, len(numbers), batch):
+            chunk = numbers[i:i + batch]
+            wanted = set(chunk)
+            page, seen = 1, 0
+            while True:
+                try:
+                    r = self._request("GET", "/studentinformation/student/filtrera", "studentinformation",
+                                      params=[("personnummer", p) for p in chunk] + [("limit", batch), ("page", page)])
+                except PeerError as e:
+                    if e.status not in (404, 405, 501):
+                        raise
+                    log.warning("Ladok has no student search (HTTP %s): students are looked up one by one", e.status)
+                    self._no_student_search = True
+                    return {**found, **self._students_one_by_one(numbers[i:])}
+                total, students = self.students.read_search(r.content)
+                found.update((s.personnummer, s) for s in students if s.personnummer in wanted)
+                seen += len(students)
+                if total > len(chunk):
+                    log.warning("student search by %d personnummer claims %d hits: not filtered by them; "
+                                "the rest are found when establishing meets personnummer.finns", len(chunk), total)
+                    break
+                if not students or seen >= total:
+                    break
+                page += 1
+        return found
+
+    def _students_one_by_one(self, numbers: list[str]) -> dict[str, Student]:
+        found = {}
+        for p in numbers:
+            st = self.student_by_personnummer(p)
+            if st is not None:
+                found[p] = st
+        return found
 
     def student(self, uid: str) -> Student:
         r = self._request("GET", f"/studentinformation/student/{uid}", "studentinformation")

@@ -10,11 +10,11 @@ admission becomes ``pending``, a re-sent one (its sequence moved: accepted, vill
 only rewrites the same rows.
 
 ``place`` works through the pending admissions. Per chunk it resolves the utbildningstillfällen
-(by Utbildningskod + Tillfälleskod, cached), the students (Ladok by personnummer; a student not in
-Ladok is first established with the population-register name and folkbokföringsadress, never an
-address for a protected person), then places each admission in the student's study plan
-(``Anmalningsnummer`` = AdmissionId, which makes the placement idempotent in Ladok) with fee
-liability, paid application fee and the open behörighetsvillkor. A programme-internal admission is
+(by Utbildningskod + Tillfälleskod, cached), the students (Ladok's student search, many personnummer
+per request; a student not in Ladok is first established with the population-register name and
+folkbokföringsadress, never an address for a protected person), then places each admission in the
+student's study plan (``Anmalningsnummer`` = AdmissionId, which makes the placement idempotent in
+Ladok) with fee liability, paid application fee and the open behörighetsvillkor. A programme-internal admission is
 placed inside its package (kurspaketering). An admission that cannot be placed becomes an
 *ej hanterad antagning* (``unhandled_admission``) with its hinder and a readable reason. One bad
 admission never stops the chunk.
@@ -52,6 +52,7 @@ log = get_logger("brygga.flows.admissions")
 ACTOR = "brygga:admission-import"
 CHUNK = 2000
 WORKERS = 8
+LOOKUP_BATCH = 200  # personnummer per Ladok student search
 
 #: Our hinder codes (the queue's categories) and the text operators see (Ladok's wording).
 HINDER: dict[str, str] = {
@@ -344,7 +345,11 @@ def _resolve(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk:
                        f"{HINDER['utbildningstillfalle.installt']}: {w.utbildningskod}/{w.tillfalleskod}")
     todo = [w for w in items if w.outcome is None]
     unknown = sorted({w.personnummer for w in todo if w.personnummer not in students})
-    found = dict(zip(unknown, pool.map(lambda p: _safe(ladok.student_by_personnummer, p), unknown)))
+    batches = [unknown[i:i + LOOKUP_BATCH] for i in range(0, len(unknown), LOOKUP_BATCH)]
+    found: dict[str, Student | PeerError | None] = {}  # None: not in Ladok (yet)
+    for batch, res in zip(batches, pool.map(
+            lambda b: _safe(ladok.students_by_personnummer, b, batch=LOOKUP_BATCH), batches)):
+        found.update((p, res if isinstance(res, PeerError) else res.get(p)) for p in batch)
     missing = [p for p, st in found.items() if st is None]
     errors: dict[str, Exception] = {p: st for p, st in found.items() if isinstance(st, Exception)}
     for p, st in found.items():
@@ -373,8 +378,7 @@ def _resolve(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk:
             if isinstance(res, Exception):
                 errors[p] = res
             else:
-                students[p] = res
-                first[p].established = True  # counted once per student
+                students[p], first[p].established = res  # counted once per student
     for w in todo:
         if w.personnummer in students:
             w.student_uid = students[w.personnummer]
@@ -393,22 +397,25 @@ def _resolve(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk:
             _unhandled(w, "ovrigt", f"{HINDER['ovrigt']}: {e}")
 
 
-def _establish(ladok: LadokAdapter, person: Student) -> str:
-    """Establish a student from the population register; a protected person without address."""
+def _establish(ladok: LadokAdapter, person: Student) -> tuple[str, bool]:
+    """Establish a student from the population register; a protected person without address.
+    Returns the uid and whether this call established the student."""
     student = dataclasses.replace(person, address=None) if person.protected else person
     try:
-        return ladok.establish(student).uid
+        return ladok.establish(student).uid, True
     except Refused as e:
-        if e.hinder.key.endswith("personnummer.finns"):  # established meanwhile (a re-run, another worker)
+        # In Ladok already: established meanwhile (a re-run, another worker), or a student the
+        # batch search did not return (e.g. a Ladok that does not filter by repeated personnummer).
+        if e.hinder.key.endswith("personnummer.finns"):
             found = ladok.student_by_personnummer(person.personnummer)
             if found is not None:
-                return found.uid
+                return found.uid, False
         raise
 
 
-def _safe(fn, *args):
+def _safe(fn, *args, **kw):
     try:
-        return fn(*args)
+        return fn(*args, **kw)
     except PeerError as e:
         return e
 

@@ -52,6 +52,25 @@ class StudentV1(Mapping):
             uid=(root.findtext(BASE + "Uid") or "").strip() or None,
         )
 
+    def read_search(self, body: bytes | IO[bytes]) -> tuple[int, list[Student]]:
+        """``si:SokresultatStudentinformationRepresentation`` page -> (total hits, students on this
+        page, personnummer canonical). A hit without a uid or a valid personnummer is left out: the
+        caller treats that person as not found, and establishing them meets ``personnummer.finns``."""
+        total, students = 0, []
+        for el in stream_elements(body, (BASE + "TotaltAntalPoster", SI + "Resultat")):
+            if el.tag == BASE + "TotaltAntalPoster":
+                total = int(el.text)
+                continue
+            uid = (el.findtext(BASE + "Uid") or "").strip()
+            try:
+                number = pnr.canonical((el.findtext(SI + "Personnummer") or "").strip())
+            except pnr.InvalidPersonnummer:
+                continue
+            if uid:
+                students.append(Student(personnummer=number, fornamn=(el.findtext(SI + "Fornamn") or "").strip(),
+                                        efternamn=(el.findtext(SI + "Efternamn") or "").strip(), uid=uid))
+        return total, students
+
     def write(self, student: Student) -> bytes:
         """Establishment request. A protected person's address is never written."""
         root = etree.Element(SI + "Student", nsmap={"si": SI[1:-1]})

@@ -22,6 +22,7 @@ from simulators.ladok.state import ORSAK, Adress, LadokError, LadokState, Placer
 from simulators.ladok.xml import q, tostring
 
 MAX_BODY = 1_000_000
+MAX_PERSONNUMMER = 1000  # values of ``personnummer`` in one student search
 ATOM_TYPE = "application/atom+xml"
 
 
@@ -69,6 +70,16 @@ def _date(value: str | None, what: str, default: dt.date | None = None) -> dt.da
         raise LadokError(400, "commons.fel.ogiltigt.datum", f"{what}: ogiltigt eller saknat datum (ÅÅÅÅ-MM-DD)")
 
 
+def _int(r: Request, name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(r.query_params.get(name, default))
+    except ValueError:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara ett heltal")
+    if not lo <= value <= hi:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara mellan {lo} och {hi}")
+    return value
+
+
 def _villkor(root: etree._Element) -> list[tuple[str, str]]:
     lista = root if root.tag == q("sd:BehorighetsvillkorLista") else root.find(q("sd:BehorighetsvillkorLista"))
     if lista is None:
@@ -99,6 +110,16 @@ def rest(service: str):
 @rest("studentinformation")
 async def get_student_pnr(s: LadokState, r: Request) -> Response:
     return _xml(rep.student(s.student_by_pnr(r.path_params["pnr"])), "studentinformation")
+
+
+@rest("studentinformation")
+async def filtrera_studenter(s: LadokState, r: Request) -> Response:
+    pnrs = r.query_params.getlist("personnummer")
+    if not 1 <= len(pnrs) <= MAX_PERSONNUMMER:
+        raise LadokError(400, "commons.fel.ogiltig.parameter",
+                         f"personnummer ska anges mellan 1 och {MAX_PERSONNUMMER} gånger")
+    total, hits = s.filtrera_studenter(pnrs, page=_int(r, "page", 1, 1, 10**9), limit=_int(r, "limit", 400, 1, 1000))
+    return _xml(rep.studenter_sokresultat(total, hits, _base(r)), "studentinformation")
 
 
 @rest("studentinformation")
@@ -139,16 +160,6 @@ async def get_kurspaketeringstillfalle(s: LadokState, r: Request) -> Response:
     if t.utbildning.typ != "program":
         raise LadokError(404, "kurspaketeringstillfalle.hittades.ej", "Tillfället är inte ett kurspaketeringstillfälle")
     return _xml(rep.kurspaketeringstillfalle(t, [s.tillfalle(c) for c in t.ingaende]), "utbildningsinformation")
-
-
-def _int(r: Request, name: str, default: int, lo: int, hi: int) -> int:
-    try:
-        value = int(r.query_params.get(name, default))
-    except ValueError:
-        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara ett heltal")
-    if not lo <= value <= hi:
-        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara mellan {lo} och {hi}")
-    return value
 
 
 @rest("utbildningsinformation")
@@ -466,6 +477,7 @@ def create_app(state: LadokState) -> Starlette:
     routes = [
         Route("/studentinformation/student", post_student, methods=["POST"]),
         Route("/studentinformation/student/personnummer/{pnr}", get_student_pnr),
+        Route("/studentinformation/student/filtrera", filtrera_studenter),  # ahead of {uid}: not a uid
         Route("/studentinformation/student/{uid}", get_student),
         Route("/studentinformation/student/{uid}/kontaktuppgifter", get_kontaktuppgifter),
         Route("/utbildningsinformation/utbildningstillfalle/filtrera", filtrera),

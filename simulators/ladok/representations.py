@@ -30,6 +30,20 @@ def student(s: Student) -> etree._Element:
     ])
 
 
+def studenter_sokresultat(total: int, hits: list[Student], base_url: str) -> etree._Element:
+    """``si:SokresultatStudentinformationRepresentation``: the light ``si:StudentISokresultat`` per
+    hit, with the link to the full student (as the XSD documents it)."""
+    root = element("si:SokresultatStudentinformationRepresentation", [("base:TotaltAntalPoster", total)])
+    for s in hits:
+        r = etree.SubElement(root, q("si:Resultat"))
+        link(r, "studentinformation/student", f"{base_url}/studentinformation/student/{s.uid}")
+        fill(r, [
+            ("base:Uid", s.uid), ("si:Avliden", False), ("si:Efternamn", s.efternamn),
+            ("si:Fornamn", s.fornamn), ("si:Personnummer", s.personnummer),
+        ])
+    return root
+
+
 def kontaktuppgifter(s: Student) -> etree._Element:
     adr = None if s.skyddad or s.adress is None else [
         ("si:Postnummer", s.adress.postnummer), ("si:Postort", s.adress.postort),

@@ -66,3 +66,23 @@ def test_placement_request_and_reply(ladok_sim):
     assert again.status_code == 200 and pm.read(again.content)["uid"] == placed["uid"]
     v = requests.get(ladok_sim.url + f"/studiedeltagande/tillfallesantagning/{placed['uid']}/behorighetsvillkor", timeout=30)
     assert b"ENG6" in v.content
+
+
+def test_student_search_page_and_a_hit_with_a_bad_personnummer(ladok_sim):
+    from simulators.datagen import people
+
+    m = registry.select("ladok", "student")
+    a, b = (ladok_sim.state.etablera_student(p.personnummer, p.fornamn, p.efternamn, emit=False)
+            for p in people(2, seed=321))
+    r = requests.get(ladok_sim.url + "/studentinformation/student/filtrera",
+                     params={"personnummer": [f"{a.personnummer[:8]}-{a.personnummer[8:]}", b.personnummer]},
+                     timeout=30)
+    assert r.status_code == 200, r.text
+    total, students = m.read_search(r.content)
+    assert total == 2
+    assert students == [Student(s.personnummer, s.fornamn, s.efternamn, uid=s.uid) for s in (a, b)]
+
+    # One hit's Personnummer fails its check digit: left out, the rest of the page still read.
+    bad = b.personnummer[:-1] + str((int(b.personnummer[-1]) + 1) % 10)
+    total, students = m.read_search(r.content.replace(b.personnummer.encode(), bad.encode()))
+    assert total == 2 and [s.uid for s in students] == [a.uid]

@@ -167,6 +167,37 @@ def test_establish_student_rules(sim):
                "student.hittades.ej")
 
 
+def test_student_search_by_many_personnummer(sim):
+    students = [sim.student() for _ in range(3)]
+    a, b, c = (s["personnummer"] for s in students)
+    unknown = next(sim._pnr)
+    url = f"{sim.url}/studentinformation/student/filtrera"
+    # any form the single lookup accepts; unknown numbers are simply absent; a repeat counts once
+    asked = [a, f"{b[:8]}-{b[8:]}", unknown, f"{c[2:8]}-{c[8:]}", a]
+    root = sim.xml(sim.http.get(url, params={"personnummer": asked}), 200)
+    assert root.tag == f"{SI}SokresultatStudentinformationRepresentation"
+    assert root.findtext(f"{BASE}TotaltAntalPoster") == "3"
+    rows = root.findall(f"{SI}Resultat")
+    assert [(r.findtext(f"{BASE}Uid"), r.findtext(f"{SI}Personnummer"), r.findtext(f"{SI}Fornamn"))
+            for r in rows] == [(s["uid"], s["personnummer"], "Anna") for s in students]
+    assert [r.find(f"{{{NS['dap']}}}link").get("uri") for r in rows] == [
+        f"{sim.url}/studentinformation/student/{s['uid']}" for s in students]
+
+    pages = [sim.xml(sim.http.get(url, params={"personnummer": [a, b, c], "limit": 2, "page": n}), 200)
+             for n in (1, 2, 3)]
+    assert [p.findtext(f"{BASE}TotaltAntalPoster") for p in pages] == ["3"] * 3
+    assert [len(p.findall(f"{SI}Resultat")) for p in pages] == [2, 1, 0]
+
+    assert sim.xml(sim.http.get(url, params={"personnummer": unknown}), 200).findtext(f"{BASE}TotaltAntalPoster") == "0"
+    for params in ({}, {"personnummer": [a] * 1001}, {"personnummer": a, "limit": 1001}, {"personnummer": a, "page": 0},
+                   {"personnummer": a, "limit": "x"}):
+        sim.hinder(sim.http.get(url, params=params), 400, "commons.fel.ogiltig.parameter")
+    sim.xml(sim.http.get(url, params={"personnummer": [a] * 1000}), 200)
+    bad = a[:-1] + str((int(a[-1]) + 1) % 10)
+    sim.hinder(sim.http.get(url, params={"personnummer": [a, bad]}), 400,
+               "studentinformation.hinder.personnummer.ogiltigt")
+
+
 # --- utbildningsinformation -----------------------------------------------------------------
 def test_catalogue_filter_paging_and_package(sim, state):
     total_seeded = sum(1 for t in state.tillfallen.values() if "HT2027" in t.omgangar)
