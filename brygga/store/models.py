@@ -136,7 +136,8 @@ class NyaAdmission(Base):
     """
 
     __tablename__ = "nya_admission"
-    __table_args__ = (Index("ix_nya_admission_round_state", "round", "state"),)
+    __table_args__ = (Index("ix_nya_admission_round_state", "round", "state"),
+                      Index("ix_nya_admission_state_personnummer", "state", "personnummer", "admission_id"))
 
     admission_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     round: Mapped[str] = mapped_column(String(32))
