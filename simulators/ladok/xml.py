@@ -58,11 +58,16 @@ def text(value: object) -> str:
 
 
 def fill(parent: etree._Element, items: Items) -> etree._Element:
+    # Every response and event is built here: kept tight (the common str case first, one dict
+    # lookup per name) since it is most of the simulator's CPU per request.
+    sub, qnames = etree.SubElement, _QNAMES
     for name, value in items:
         if value is None:
             continue
-        child = etree.SubElement(parent, q(name))
-        if isinstance(value, list):
+        child = sub(parent, qnames.get(name) or q(name))
+        if type(value) is str:
+            child.text = value
+        elif isinstance(value, list):
             fill(child, value)
         else:
             child.text = text(value)
