@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.n or (10_000 if args.quick else 100_000)
     res = run(n, args.existing_share, args.workers, args.store_url, args.shards)
-    name = "admission_import" + (".quick" if args.quick else "") + (f".shards{args.shards}" if args.shards != 2 else "")
+    name = ("admission_import" + (".quick" if args.quick else "") + (f".shards{args.shards}" if args.shards != 2 else "")
+            + (".postgresql" if args.store_url else ""))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     md = [f"# Admission import benchmark ({res['when']})", "",
