@@ -29,7 +29,7 @@ import threading
 import time
 import zlib
 from typing import Any, Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httptools
 
@@ -40,6 +40,11 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RETRY_STATUS = frozenset({502, 503, 504})
 MAX_HEAD = 64 * 1024  # status line + headers; a peer sending more is broken
 RECV = 256 * 1024
+#: A kept-alive connection idle longer than this is not reused: load balancers and firewalls drop
+#: idle connections (commonly after 60 s), often without a FIN that ``dropped()`` could see.
+IDLE_MAX = 50.0
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 class PeerError(RuntimeError):
@@ -84,24 +89,32 @@ class Headers(dict):
 class _Parse:
     """httptools callbacks for one reply."""
 
-    __slots__ = ("headers", "body", "head_done", "done", "keep_alive", "parser")
+    __slots__ = ("headers", "body", "head_done", "done", "keep_alive", "interim", "parser")
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
-        self.head_done = self.done = self.keep_alive = False
+        self.head_done = self.done = self.keep_alive = self.interim = False
         self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.head_done = True
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # 100/102/103 interim reply: the real one follows
+            self.headers.clear()
+            self.interim = True
+        else:
+            self.head_done = True
 
     def on_body(self, data: bytes) -> None:
         self.body.append(data)
 
     def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
         # asked here: llhttp forgets it once the message is over
         self.done, self.keep_alive = True, self.parser.should_keep_alive()
 
@@ -109,10 +122,10 @@ class _Parse:
 class _Conn:
     """One HTTP/1.1 connection, kept alive between requests."""
 
-    __slots__ = ("sock", "key", "reused")
+    __slots__ = ("sock", "key", "reused", "idle_since")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int]):
-        self.sock, self.key, self.reused = sock, key, False
+        self.sock, self.key, self.reused, self.idle_since = sock, key, False, 0.0
 
     def dropped(self) -> bool:
         """True when an idle connection has something to read: the peer closed it (or misbehaves)."""
@@ -130,8 +143,8 @@ class _Conn:
 class _Reply:
     """Reads one reply off a connection: the head at once, the body all at once or as asked."""
 
-    def __init__(self, conn: _Conn, method: str):
-        self.conn, self.state = conn, _Parse()
+    def __init__(self, conn: _Conn, method: str, deadline: float | None):
+        self.conn, self.state, self.deadline = conn, _Parse(), deadline
         self.parser = self.state.parser = httptools.HttpResponseParser(self.state)
         self.head_only = method == "HEAD"
         self.eof = False
@@ -146,16 +159,21 @@ class _Reply:
                 raise _Broken("reply head too large")
         self.status = self.parser.get_status_code()
         self.headers = Headers((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self.state.headers)
-        if self.head_only or self.status in (204, 304) or 100 <= self.status < 200:
+        if self.head_only or self.status in (204, 304):
             self.state.done = True
         coding = self.headers.get("content-encoding", "").strip().lower()
-        self.decoder = (zlib.decompressobj(31) if coding in ("gzip", "x-gzip")
-                        else zlib.decompressobj() if coding == "deflate" else None)
+        self.wbits = 31 if coding in ("gzip", "x-gzip") else 15 if coding == "deflate" else None  # zlib's names
+        self.decoder = zlib.decompressobj(self.wbits) if self.wbits else None
         if coding and coding != "identity" and self.decoder is None:
             raise _Broken(f"unsupported Content-Encoding {coding!r}")
 
     def _recv(self) -> bytes:
         try:
+            if self.deadline is not None:  # the whole reply within the timeout, not each piece of it
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise _Broken("timed out")
+                self.conn.sock.settimeout(left)
             return self.conn.sock.recv(RECV)
         except OSError as e:  # reset, timeout, TLS
             raise _Broken(f"{type(e).__name__}: {e}") from None
@@ -164,6 +182,9 @@ class _Reply:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as e:
+            if self.state.done:  # bytes after a complete reply: keep the reply, never reuse the connection
+                self.state.keep_alive = False
+                return
             raise _Broken(f"unreadable reply: {e}") from None
 
     def more(self) -> bool:
@@ -186,12 +207,18 @@ class _Reply:
         self.state.body.clear()
         if self.decoder is not None:
             try:
-                data = self.decoder.decompress(data)
+                out = self.decoder.decompress(data)
+                while self.wbits == 31 and self.decoder.eof and self.decoder.unused_data:  # next gzip member
+                    rest, self.decoder = self.decoder.unused_data, zlib.decompressobj(31)
+                    out += self.decoder.decompress(rest)
                 if self.state.done:
-                    data += self.decoder.flush()
+                    out += self.decoder.flush()
+                    if not self.decoder.eof:
+                        raise _Broken("compressed body cut short")
                     self.decoder = None
             except zlib.error as e:
                 raise _Broken(f"undecodable body: {e}") from None
+            return out
         return data
 
     def reusable(self) -> bool:
@@ -323,7 +350,7 @@ class Client:
                 conn = idle.pop() if idle else None
             if conn is None:
                 return self._connect(key, timeout)
-            if conn.dropped():
+            if time.monotonic() - conn.idle_since > IDLE_MAX or conn.dropped():
                 conn.close()
                 continue
             conn.sock.settimeout(timeout)
@@ -335,6 +362,7 @@ class Client:
         if not reply.reusable():
             conn.close()
             return
+        conn.idle_since = time.monotonic()
         with self._lock:
             idle = self._idle.setdefault(conn.key, [])
             if len(idle) < self.maxsize:
@@ -361,13 +389,23 @@ class Client:
             raise TransportError(f"not an http(s) URL: {url}")
         port = parts.port or (443 if scheme == "https" else 80)
         key = (scheme, parts.hostname, port)
-        host = parts.hostname if port == (443 if scheme == "https" else 80) else f"{parts.hostname}:{port}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        all_headers = {"Host": host, **self.headers, **(headers or {})}
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        if port != (443 if scheme == "https" else 80):
+            host += f":{port}"
+        # Values in paths (personnummer, codes) are percent-encoded as UTF-8, as urllib3 did.
+        target = quote(parts.path or "/", safe=_PATH_SAFE) + (
+            f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else "")
+        merged: dict[str, tuple[str, str]] = {}  # by lower-case name: a caller's Host or length replaces ours
+        for k, v in (("Host", host), *self.headers.items(), *(headers or {}).items()):
+            merged[k.lower()] = (k, str(v))
         if data is not None or method in ("POST", "PUT"):
-            all_headers["Content-Length"] = str(len(data or b""))
-        head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items()) + "\r\n"
-        message = head.encode("latin-1") + (data or b"")
+            merged["content-length"] = ("Content-Length", str(len(data or b"")))
+        lines = []
+        for k, v in merged.values():
+            if any(c in k or c in v for c in "\r\n\0") or not k:
+                raise ValueError(f"refused header {k!r}: empty name or a line break/NUL in it")
+            lines.append(f"{k}: {v}\r\n")
+        message = f"{method} {target} HTTP/1.1\r\n{''.join(lines)}\r\n".encode("utf-8") + (data or b"")
         idempotent = method in IDEMPOTENT
         attempt = 0
         while True:
@@ -384,12 +422,15 @@ class Client:
                     conn.sock.sendall(message)
                 except OSError as e:
                     raise _Broken(f"{type(e).__name__}: {e}") from None
-                reply = _Reply(conn, method)
+                reply = _Reply(conn, method, time.monotonic() + timeout if timeout else None)
                 content = None
                 if not stream or (idempotent and reply.status in RETRY_STATUS and attempt < self.retries):
                     while reply.more():
                         pass
                     content = reply.take()
+                else:
+                    reply.deadline = None  # a streamed body: the timeout applies to each read
+                    conn.sock.settimeout(timeout)
             except _Broken as e:
                 conn.close()
                 if idempotent and attempt < self.retries:
@@ -407,8 +448,10 @@ class Client:
 
     def _sleep(self, attempt: int, retry_after: str | None = None) -> None:
         delay = self.backoff * 2 ** (attempt - 1)
-        if retry_after and retry_after.strip().isdigit():
-            delay = min(float(retry_after), 30.0)
+        try:
+            delay = max(0.0, min(float(int((retry_after or "").strip())), 30.0)) if retry_after else delay
+        except ValueError:  # an HTTP date or garbage: our own backoff
+            pass
         time.sleep(delay)
 
     def get(self, url: str, **kw) -> Response:

@@ -282,3 +282,94 @@ def test_tls_refuses_a_server_it_cannot_verify_unless_told_not_to(peers, pki):
     with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
         strict.get(peer.url + "/s")
     assert client(peer.url, verify=False).get(peer.url + "/s").status_code == 200
+
+
+# ------------------------------------------------------------------- what a review found (fixed)
+def test_interim_1xx_replies_are_skipped_not_taken_for_the_answer(peers):
+    """A 100/102/103 before the real reply (load balancers send 103 Early Hints): the caller gets
+    the final reply, and the next request on the kept-alive connection gets its own."""
+    replies = [b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" + ok(b"<first/>", "X-A: 1"),
+               b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"<created/>", status="201 Created"),
+               ok(b"<third/>")]
+    peer = peers(lambda req, n: replies[n])
+    c = client(peer.url)
+    first = c.get(peer.url + "/a")
+    assert (first.status_code, first.content, first.headers.get("link")) == (200, b"<first/>", None)
+    created = c.post(peer.url + "/b", data=b"<x/>")
+    assert (created.status_code, created.content) == (201, b"<created/>")
+    assert c.get(peer.url + "/c").content == b"<third/>" and peer.accepts == 1
+
+
+def test_paths_are_percent_encoded_and_headers_checked(peers):
+    peer = peers(lambda req, n: ok())
+    c = client(peer.url)
+    c.get(peer.url + "/kod/ÅÄÖ 1/x", params={"namn": "Åsa Öberg"}).content
+    assert peer.requests[0].startswith(b"GET /kod/%C3%85%C3%84%C3%96%201/x?namn=%C3%85sa+%C3%96berg HTTP/1.1\r\n")
+    with pytest.raises(ValueError):
+        c.get(peer.url + "/a", headers={"X-Corr": "a\r\nX-Injected: 1"})
+    c.post(peer.url + "/b", data=b"<x/>", headers={"content-length": "99", "host": "ladok.example"}).content
+    head = peer.requests[1].split(b"\r\n\r\n")[0].lower()
+    assert head.count(b"content-length") == 1 and b"content-length: 4" in head
+    assert head.count(b"host:") == 1 and b"host: ladok.example" in head
+
+
+def test_bytes_after_a_complete_reply_keep_the_reply_but_not_the_connection(peers):
+    peer = peers(lambda req, n: b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<ok/>/>" if n == 0 else ok(b"<2/>"))
+    c = client(peer.url)
+    r = c.post(peer.url + "/place", data=b"<x/>")
+    assert (r.status_code, r.content) == (200, b"<ok/>")
+    assert c.get(peer.url + "/a").content == b"<2/>" and peer.accepts == 2
+
+
+def test_a_connection_idle_too_long_is_not_reused(peers, monkeypatch):
+    import adapters.http as http
+
+    peer = peers(lambda req, n: ok())
+    c = client(peer.url)
+    c.get(peer.url + "/a").content
+    monkeypatch.setattr(http, "IDLE_MAX", 0.05)  # a load balancer that silently drops idle connections
+    time.sleep(0.1)
+    c.post(peer.url + "/b", data=b"<x/>").content
+    assert peer.accepts == 2
+
+
+def test_the_timeout_covers_the_whole_reply_not_each_piece(peers):
+    peer = peers(lambda req, n: ok(b"<x/>"))
+    # a peer that sends one byte every 0.1 s: each read is quick, the reply as a whole is not
+    slow = socket.socket()
+    slow.bind(("127.0.0.1", 0))
+    slow.listen()
+
+    def dripper():
+        conn, _ = slow.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        try:
+            for _ in range(100):
+                conn.sendall(b"x")
+                time.sleep(0.1)
+        except OSError:
+            pass
+        conn.close()
+
+    threading.Thread(target=dripper, daemon=True).start()
+    url = f"http://127.0.0.1:{slow.getsockname()[1]}"
+    c = client(url)
+    c.retries = 0
+    t = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        c.get(url + "/slow", timeout=0.5)
+    assert time.monotonic() - t < 1.5
+    slow.close()
+    assert client(peer.url).get(peer.url + "/fast", timeout=0.5).content == b"<x/>"
+
+
+def test_gzip_members_are_all_read_and_a_cut_gzip_body_is_an_error(peers):
+    two = gzip.compress(b"part1-") + gzip.compress(b"part2")
+    cut = gzip.compress(b"<feed>" + bytes(range(256)) * 400 + b"</feed>")[:-200]
+    replies = [ok(two, "Content-Encoding: gzip"), ok(cut, "Content-Encoding: gzip")]
+    peer = peers(lambda req, n: replies[min(n, 1)])
+    c = client(peer.url)
+    assert c.get(peer.url + "/1").content == b"part1-part2"
+    with pytest.raises(TransportError, match="cut short"):
+        c.get(peer.url + "/2")
