@@ -169,12 +169,14 @@ class _Reply:
 
     def _recv(self) -> bytes:
         try:
+            sock = self.conn.sock
             if self.deadline is not None:  # the whole reply within the timeout, not each piece of it
                 left = self.deadline - time.monotonic()
                 if left <= 0:
                     raise _Broken("timed out")
-                self.conn.sock.settimeout(left)
-            return self.conn.sock.recv(RECV)
+                if left < 0.9 * (sock.gettimeout() or 0.0):  # settimeout is a syscall: only when it matters
+                    sock.settimeout(left)
+            return sock.recv(RECV)
         except OSError as e:  # reset, timeout, TLS
             raise _Broken(f"{type(e).__name__}: {e}") from None
 
@@ -353,7 +355,8 @@ class Client:
             if time.monotonic() - conn.idle_since > IDLE_MAX or conn.dropped():
                 conn.close()
                 continue
-            conn.sock.settimeout(timeout)
+            if conn.sock.gettimeout() != timeout:
+                conn.sock.settimeout(timeout)
             conn.reused = True
             return conn
 
@@ -430,7 +433,8 @@ class Client:
                     content = reply.take()
                 else:
                     reply.deadline = None  # a streamed body: the timeout applies to each read
-                    conn.sock.settimeout(timeout)
+                    if conn.sock.gettimeout() != timeout:
+                        conn.sock.settimeout(timeout)
             except _Broken as e:
                 conn.close()
                 if idempotent and attempt < self.retries:
