@@ -122,10 +122,10 @@ class _Parse:
 class _Conn:
     """One HTTP/1.1 connection, kept alive between requests."""
 
-    __slots__ = ("sock", "key", "reused", "idle_since")
+    __slots__ = ("sock", "key", "idle_since")
 
     def __init__(self, sock: socket.socket, key: tuple[str, str, int]):
-        self.sock, self.key, self.reused, self.idle_since = sock, key, False, 0.0
+        self.sock, self.key, self.idle_since = sock, key, 0.0
 
     def dropped(self) -> bool:
         """True when an idle connection has something to read: the peer closed it (or misbehaves)."""
@@ -357,7 +357,6 @@ class Client:
                 continue
             if conn.sock.gettimeout() != timeout:
                 conn.sock.settimeout(timeout)
-            conn.reused = True
             return conn
 
     def _release(self, reply: _Reply) -> None:
