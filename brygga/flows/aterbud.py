@@ -544,24 +544,17 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
         return results
 
     def apply(s, group: list[OutboxMessage], results, outcomes: Counter, rid: str) -> None:
-        sent: dict[str, list[int]] = {}
-        for m in group:
+        def reported(m: OutboxMessage, outcome: str, reason: str | None) -> None:
             adm = m.payload["report"]["admission_id"]
-            outcome, reason = results.get(adm, ("missing", "NyA did not answer for this admission"))
-            if outcome in ("registered", "duplicate"):
-                sent.setdefault(outcome, []).append(m.id)
-                outcomes[outcome] += 1
-                row = s.get(NyaAdmission, adm)
-                if row is not None and not row.aterbud_date:
-                    row.aterbud_date = m.payload["report"]["date"]
-                ops.audit(s, ACTOR, "aterbud.reported", "nya_admission", adm, outcome=outcome, reason=reason,
-                          request_id=rid)
-            else:
-                status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
-                                                base_seconds=base_seconds, permanent=outcome == "rejected")
-                outcomes["rejected" if outcome == "rejected" else status] += 1
-        for outcome, ids in sent.items():
-            ops.outbox_mark_sent(s, ids, response=outcome)
+            row = s.get(NyaAdmission, adm)
+            if row is not None and not row.aterbud_date:
+                row.aterbud_date = m.payload["report"]["date"]
+            ops.audit(s, ACTOR, "aterbud.reported", "nya_admission", adm, outcome=outcome, reason=reason,
+                      request_id=rid)
+
+        outbox.settle(s, group, results, outcomes, key=lambda m: m.payload["report"]["admission_id"],
+                      ok=("registered", "duplicate"), missing="NyA did not answer for this admission",
+                      max_attempts=max_attempts, base_seconds=base_seconds, on_ok=reported)
 
     outcomes, requests, failure = outbox.send_groups(
         store, DESTINATION, KIND, prefix="aterbud", send=send, apply=apply, batch=batch,

@@ -611,7 +611,10 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
 
     outcomes, requests, failure = outbox.send_groups(
         store, DESTINATION, KIND, prefix="merits", send=send,
-        apply=lambda s, group, results, outcomes, _rid: _apply(s, group, results, outcomes, max_attempts, base_seconds),
+        apply=lambda s, group, results, outcomes, _rid: outbox.settle(
+            s, group, results, outcomes, key=lambda m: m.payload["merit"]["merit_id"],
+            ok=("accepted", "updated", "duplicate"), missing="NyA did not answer for this merit",
+            max_attempts=max_attempts, base_seconds=base_seconds),
         batch=batch, max_attempts=max_attempts, base_seconds=base_seconds, max_requests=max_requests,
         after_send=after_send)
     if failure is not None:
@@ -623,22 +626,6 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
         summary["pending"] = sum(n for st, n in ops.outbox_counts(s, DESTINATION).items() if st in ("pending", "failed"))
     log.info("merit send: %s", summary)
     return summary
-
-
-def _apply(s, group: list[OutboxMessage], results: dict[str, tuple[str, str | None]], outcomes: Counter,
-           max_attempts: int, base_seconds: float) -> None:
-    by_outcome: dict[str, list[int]] = {}
-    for m in group:
-        outcome, reason = results.get(m.payload["merit"]["merit_id"], ("missing", "NyA did not answer for this merit"))
-        if outcome in ("accepted", "updated", "duplicate"):
-            by_outcome.setdefault(outcome, []).append(m.id)
-            outcomes[outcome] += 1
-        else:
-            status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
-                                            base_seconds=base_seconds, permanent=outcome == "rejected")
-            outcomes["rejected" if outcome == "rejected" else status] += 1
-    for outcome, ids in by_outcome.items():
-        ops.outbox_mark_sent(s, ids, response=outcome)
 
 
 def lag_seconds(store: Store) -> float | None:

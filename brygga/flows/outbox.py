@@ -64,3 +64,25 @@ def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
                 after_send(rid)
             apply(s, group, results, outcomes, rid)
     return outcomes, requests, failure
+
+
+def settle(s: Session, group: list[OutboxMessage], results: Results, outcomes: Counter, *,
+           key: Callable[[OutboxMessage], str], ok: tuple[str, ...], missing: str, max_attempts: int,
+           base_seconds: float, on_ok: Callable[[OutboxMessage, str, "str | None"], None] | None = None) -> None:
+    """Mark a group by the peer's answer per record (``key(message)`` -> results): an ``ok`` outcome
+    is sent (``on_ok`` runs for it), anything else failed and backed off, ``rejected`` for good
+    (dead); a record the peer did not answer for is failed with ``missing``."""
+    sent: dict[str, list[int]] = {}
+    for m in group:
+        outcome, reason = results.get(key(m), ("missing", missing))
+        if outcome in ok:
+            sent.setdefault(outcome, []).append(m.id)
+            outcomes[outcome] += 1
+            if on_ok is not None:
+                on_ok(m, outcome, reason)
+        else:
+            status = ops.outbox_mark_failed(s, m, f"NyA {outcome}: {reason}", max_attempts=max_attempts,
+                                            base_seconds=base_seconds, permanent=outcome == "rejected")
+            outcomes["rejected" if outcome == "rejected" else status] += 1
+    for outcome, ids in sent.items():
+        ops.outbox_mark_sent(s, ids, response=outcome)
