@@ -1,50 +1,70 @@
-"""HTTP plumbing shared by the adapters: a keep-alive HTTP/1.1 client from a PeerConfig, and errors
-that say whether a retry can help.
+"""HTTP for the adapters, on libcurl (pycurl): one keep-alive client per peer, errors that say
+whether a retry can help, and replies streamed into the mapping readers.
 
-The client writes requests itself and reads replies with ``httptools`` (llhttp, Node.js's parser,
-also what uvicorn uses). One Ladok call costs about 0.06 ms of client CPU this way, against 0.3 ms
-through urllib3 (whose time goes to ``http.client``'s header parsing on the ``email`` package) and
-1.4 ms through ``requests`` (measured against the simulators, see docs/architecture.md). With 2-3
-Ladok calls per admission that decides whether 100k admissions can be placed in two minutes.
+libcurl does the protocol: request writing, framing (length, chunked, end of connection),
+keep-alive and dead-connection checks, interim 1xx replies, HTTP/2 over TLS, TLS itself (CA bundle,
+client certificate, CRL) and proxies (``http_proxy`` / ``HTTPS_PROXY`` / ``NO_PROXY``, or the
+Connection's ``proxy`` / ``no_proxy``). This module keeps what Brygga decides:
 
-What the adapters need, and all this does: ``request/get/post`` with params, body, headers, a
-timeout and ``stream``; keep-alive connections (one per concurrent worker); TLS with a CA bundle or
-``verify=False`` and a client certificate; basic auth; gzip/deflate replies; and retries:
+* A connection that cannot be made is retried for every method (nothing was sent).
+* An idempotent request (GET, HEAD, PUT, DELETE) is also retried when the connection fails after
+  sending, and on 502/503/504, with backoff.
+* A POST that was sent is never resent: its effect may have happened, which is the outbox's
+  business. libcurl itself would resend a request on a kept-alive connection that died without a
+  byte of reply; the body is therefore given through a read callback that cannot rewind, so such a
+  POST fails (``SEND_FAIL_REWIND``) instead of going out twice; and before a POST the last
+  connection is checked for a close by the peer, which libcurl checks only after a second idle.
+* Deadlines: ``timeout`` (Connection extra, seconds) bounds a whole exchange, retries included;
+  a streamed reply must start within it, may not stall longer than it while its reader waits, and
+  must end within ``stream_timeout``. A timed-out exchange is not retried.
+* Paths and queries are percent-encoded as UTF-8; header values with line breaks are refused;
+  gzip / deflate bodies are decoded here (every gzip member; a cut body is an error).
 
-* a connection that cannot be made is retried for every method (nothing was sent);
-* an idempotent request (GET, HEAD, PUT, DELETE) is also retried when the connection fails after
-  sending, and on 502/503/504, with backoff;
-* a POST that was sent is never resent. Its effect may have happened; that is the outbox's business.
-  Before a kept-alive connection is reused it is checked for a close by the peer, as urllib3 does,
-  so an idle connection the server dropped does not cost a POST.
+No thread per request: each worker thread has one ``CurlMulti`` per peer, whose connection cache is
+the worker's pool. An ordinary request runs on it to its end; a streamed body is read by driving it
+from the reader's ``read(n)``, and libcurl is paused while more than ``STREAM_BUFFER`` bytes wait
+for the reader, so memory stays flat whatever the size of the reply. See docs/architecture.md
+(HTTP) for the measurements behind these choices.
 """
 
 from __future__ import annotations
 
 import base64
+import os
+import re
 import select
-import socket
 import ssl
 import threading
 import time
 import zlib
-from typing import Any, Mapping
-from urllib.parse import quote, urlencode, urlsplit
+from collections import deque
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+from urllib.parse import quote, urlencode
 
-import httptools
+import pycurl
 
 from brygga.connections import PeerConfig
 from brygga.personnummer import mask
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RETRY_STATUS = frozenset({502, 503, 504})
-MAX_HEAD = 64 * 1024  # status line + headers; a peer sending more is broken
-RECV = 256 * 1024
 #: A kept-alive connection idle longer than this is not reused: load balancers and firewalls drop
-#: idle connections (commonly after 60 s), often without a FIN that ``dropped()`` could see.
+#: idle connections (commonly after 60 s), often without a FIN that libcurl's check could see.
 IDLE_MAX = 50.0
+#: A streamed reply pauses libcurl while this many bytes wait for the reader.
+STREAM_BUFFER = 1 << 20
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_URL = re.compile(r"((?i:https?)://[^/?#\s]+)([^#]*)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9/%:@!$&'()*+,;=\-._~?]")
+#: libcurl errors that happen before anything of the request was sent.
+_NOT_SENT = frozenset({pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_CONNECT})
+_TLS_VERIFY = frozenset({pycurl.E_PEER_FAILED_VERIFICATION, getattr(pycurl, "E_SSL_CACERT", 60)})
+_UNREADABLE = frozenset({pycurl.E_UNSUPPORTED_PROTOCOL, 8})  # 8: CURLE_WEIRD_SERVER_REPLY (pycurl names it E_FTP_...)
+
+T = TypeVar("T")
 
 
 class PeerError(RuntimeError):
@@ -55,7 +75,7 @@ class PeerError(RuntimeError):
         self.peer, self.status, self.transient = peer, status, transient
 
 
-def if_found(call, *args, default=None):
+def if_found(call: Callable[..., T], *args: Any, default: Any = None) -> T | Any:
     """``call(*args)``, or ``default`` when the peer answers 404 (not there); other errors propagate."""
     try:
         return call(*args)
@@ -69,8 +89,8 @@ class TransportError(Exception):
     """The request did not get an HTTP answer (connection refused/reset, timeout, TLS, a broken reply)."""
 
 
-class _Broken(Exception):
-    """The connection failed after the request was (maybe) sent."""
+def transport_error(peer: str, exc: Exception) -> PeerError:
+    return PeerError(peer, str(exc), transient=True)
 
 
 class Headers(dict):
@@ -86,192 +106,422 @@ class Headers(dict):
         return super().__contains__(key.lower() if isinstance(key, str) else key)
 
 
-class _Parse:
-    """httptools callbacks for one reply."""
+def _parse_head(head: bytes) -> Headers:
+    """The headers of the final reply (libcurl hands on interim 1xx heads and trailers too)."""
+    lines = head.split(b"\r\n")
+    start = 0
+    for i, line in enumerate(lines):
+        if line[:5] == b"HTTP/":
+            start = i + 1
+    out = Headers()
+    for line in lines[start:]:
+        name, sep, value = line.decode("latin-1").partition(":")
+        if sep and name.strip():
+            key = name.strip().lower()
+            value = value.strip()
+            out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
 
-    __slots__ = ("headers", "body", "head_done", "done", "keep_alive", "interim", "parser")
 
-    def __init__(self) -> None:
-        self.headers: list[tuple[bytes, bytes]] = []
+class _Failed(Exception):
+    """One attempt failed without a usable reply; ``sent``: the request may have reached the peer."""
+
+    def __init__(self, message: str, *, sent: bool, timed_out: bool = False):
+        super().__init__(message)
+        self.sent, self.timed_out = sent, timed_out
+
+
+def _describe(code: int, message: str) -> str:
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        return f"timed out: {message}"
+    if code in _TLS_VERIFY:
+        return f"TLS: the peer's certificate could not be verified (CERTIFICATE_VERIFY_FAILED): {message}"
+    if code in _UNREADABLE:
+        return f"unreadable reply: {message}"
+    if code == pycurl.E_SEND_FAIL_REWIND:
+        return f"connection lost after the request was sent; not resent: {message}"
+    return message or f"libcurl error {code}"
+
+
+class _Decoder:
+    """Content-Encoding gzip / deflate, decoded here rather than by libcurl, whose decoder stops
+    after the first gzip member and takes a cut body for a whole one."""
+
+    def __init__(self, coding: str):
+        self.wbits = 31 if coding in ("gzip", "x-gzip") else 15  # zlib's names for gzip / deflate
+        self.z = zlib.decompressobj(self.wbits)
+        self.ended = False
+
+    def feed(self, data: bytes, last: bool) -> bytes:
+        if self.ended:
+            return b""
+        self.ended = last
+        try:
+            out = self.z.decompress(data)
+            while self.wbits == 31 and self.z.eof and self.z.unused_data:  # the next gzip member
+                rest, self.z = self.z.unused_data, zlib.decompressobj(31)
+                out += self.z.decompress(rest)
+            if last:
+                out += self.z.flush()
+                if not self.z.eof:
+                    raise _Failed("compressed body cut short", sent=True)
+        except zlib.error as e:
+            raise _Failed(f"undecodable body: {e}", sent=True) from None
+        return out
+
+
+def _decoder(head: bytes) -> _Decoder | None:
+    """A decoder for the final reply's Content-Encoding, None for none (the common case: two
+    substring searches)."""
+    low = head.lower()
+    at = low.find(b"\ncontent-encoding:", max(0, low.rfind(b"\r\nhttp/")))
+    if at < 0:
+        return None
+    coding = low[at + 18:low.find(b"\r", at + 1)].decode("latin-1").strip()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip", "deflate"):
+        return _Decoder(coding)
+    raise _Failed(f"unsupported Content-Encoding {coding!r}", sent=True)
+
+
+#: Bumped in a forked child: connections made before the fork are the parent's.
+_generation = [0]
+os.register_at_fork(after_in_child=lambda: _generation.__setitem__(0, _generation[0] + 1))
+
+
+class _Easy:
+    """A libcurl easy handle and the options last set on it, set again only when they change
+    (most requests of a worker look alike: only the URL differs)."""
+
+    __slots__ = ("curl", "lines", "method", "connect_ms", "timeout_ms", "fresh", "head", "body")
+
+    def __init__(self, curl: pycurl.Curl):
+        self.curl, self.lines, self.method = curl, None, ""
+        self.connect_ms = self.timeout_ms = self.fresh = -1
+        self.head: list[bytes] = []
         self.body: list[bytes] = []
-        self.head_done = self.done = self.keep_alive = self.interim = False
-        self.parser: httptools.HttpResponseParser | None = None
+        curl.setopt(pycurl.HEADERFUNCTION, self.head.append)
+        curl.setopt(pycurl.WRITEFUNCTION, self.body.append)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+    def configure(self, url: str, lines: list[str], method: str, data: bytes | None, connect_ms: int,
+                  timeout_ms: int, fresh: int) -> BytesIO | None:
+        c = self.curl
+        c.setopt(pycurl.URL, url)
+        if lines is not self.lines:
+            c.setopt(pycurl.HTTPHEADER, lines)
+            self.lines = lines
+        upload = None
+        if data is not None or method != self.method or method in ("POST", "PUT"):
+            upload = self._method(method, data)
+        if connect_ms != self.connect_ms or timeout_ms != self.timeout_ms or fresh != self.fresh:
+            c.setopt(pycurl.CONNECTTIMEOUT_MS, connect_ms)
+            c.setopt(pycurl.TIMEOUT_MS, timeout_ms)
+            c.setopt(pycurl.FRESH_CONNECT, fresh)
+            self.connect_ms, self.timeout_ms, self.fresh = connect_ms, timeout_ms, fresh
+        self.head.clear()
+        self.body.clear()
+        return upload
 
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:  # 100/102/103 interim reply: the real one follows
-            self.headers.clear()
-            self.interim = True
-        else:
-            self.head_done = True
+    def _method(self, method: str, data: bytes | None) -> BytesIO | None:
+        c = self.curl
+        self.method = method
+        c.setopt(pycurl.HTTPGET, 1)  # resets POST / NOBODY from the handle's last request
+        c.unsetopt(pycurl.CUSTOMREQUEST)
+        if method == "HEAD":
+            c.setopt(pycurl.NOBODY, 1)
+            return None
+        if data is None and method not in ("POST", "PUT"):
+            if method != "GET":
+                c.setopt(pycurl.CUSTOMREQUEST, method)
+            return None
+        upload = BytesIO(data or b"")
+        c.setopt(pycurl.POST, 1)
+        c.setopt(pycurl.POSTFIELDSIZE_LARGE, len(data or b""))
+        # A read callback with no way to rewind: libcurl cannot resend the body on its own.
+        c.setopt(pycurl.READFUNCTION, upload.read)
+        if method != "POST":
+            c.setopt(pycurl.CUSTOMREQUEST, method)
+        return upload
 
-    def on_body(self, data: bytes) -> None:
-        self.body.append(data)
 
-    def on_message_complete(self) -> None:
-        if self.interim:
-            self.interim = False
-            return
-        # asked here: llhttp forgets it once the message is over
-        self.done, self.keep_alive = True, self.parser.should_keep_alive()
+class _Local:
+    """One worker thread's connections to one peer: a CurlMulti, whose connection cache is the
+    worker's pool; the handle for ordinary requests (run to their end in ``run``) and spare ones
+    for streamed replies (moved on by their readers); and when the host was last used.
 
+    Ordinary requests go through the multi too, rather than ``easy.perform()`` (which costs the same
+    CPU, bench/http_client.py): one connection cache serves both kinds."""
 
-class _Conn:
-    """One HTTP/1.1 connection, kept alive between requests."""
+    def __init__(self, client: "Client"):
+        self.generation = _generation[0]
+        self.client = client
+        self.multi = pycurl.CurlMulti()
+        self.multi.setopt(pycurl.M_MAXCONNECTS, max(2, client.maxsize))
+        self.easy = self.new_easy()
+        self.spare: list[_Easy] = []
+        self.running: dict[int, _Transfer] = {}
+        self.last_key: str | None = None  # the host of the last request, and when it ended
+        self.last_time = 0.0
+        self.last_socket = -1  # the socket of the last request's connection
 
-    __slots__ = ("sock", "key", "idle_since")
+    def new_easy(self) -> _Easy:
+        curl = pycurl.Curl()
+        for opt, value in self.client._options:
+            curl.setopt(opt, value)
+        return _Easy(curl)
 
-    def __init__(self, sock: socket.socket, key: tuple[str, str, int]):
-        self.sock, self.key, self.idle_since = sock, key, 0.0
+    def stream_easy(self) -> _Easy:
+        return self.spare.pop() if self.spare else self.new_easy()
+
+    def run(self, curl: pycurl.Curl, deadline: float) -> None:
+        """One ordinary request to its end (streamed transfers on the multi move on too); a failure
+        raises ``_Failed``."""
+        m = self.multi
+        m.add_handle(curl)
+        try:
+            others = sum(not t.done for t in self.running.values()) if self.running else 0
+            while True:
+                ret, active = m.perform()
+                if ret == pycurl.E_CALL_MULTI_PERFORM:
+                    continue
+                if active <= others:  # a transfer ended: ours, or a stream's
+                    queued = 1
+                    while queued:
+                        queued, ok, failed = m.info_read()
+                        for c in ok:
+                            if c is curl:
+                                self.last_socket = curl.getinfo(pycurl.ACTIVESOCKET)  # known while in the multi
+                                return
+                            self._ended(c, 0, "")
+                        for c, code, message in failed:
+                            if c is curl:
+                                raise _failure(curl, code, message)
+                            self._ended(c, code, message)
+                    others = sum(not t.done for t in self.running.values())
+                left = deadline - time.monotonic()
+                if left <= 0:  # libcurl's own timeout ends it first; this is the backstop
+                    raise _Failed("timed out waiting for the reply", sent=True, timed_out=True)
+                m.select(min(left, 1.0))
+        finally:
+            m.remove_handle(curl)
+
+    def _ended(self, curl: pycurl.Curl, code: int, message: str) -> None:
+        t = self.running.get(id(curl))
+        if t is not None:
+            t.ended(code, message)
 
     def dropped(self) -> bool:
-        """True when an idle connection has something to read: the peer closed it (or misbehaves)."""
+        """True when the idle connection has something to read: the peer closed it (or misbehaves).
+        libcurl checks this itself only for connections idle over a second; a POST that went out on
+        such a connection could not be told from one the peer received."""
+        if self.last_socket < 0:
+            return False
         p = select.poll()
-        p.register(self.sock, select.POLLIN)
+        try:
+            p.register(self.last_socket, select.POLLIN)
+        except (OSError, ValueError):
+            return False
         return bool(p.poll(0))
 
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class _Reply:
-    """Reads one reply off a connection: the head at once, the body all at once or as asked."""
-
-    def __init__(self, conn: _Conn, method: str, deadline: float | None):
-        self.conn, self.state, self.deadline = conn, _Parse(), deadline
-        self.parser = self.state.parser = httptools.HttpResponseParser(self.state)
-        self.head_only = method == "HEAD"
-        self.eof = False
-        seen = 0
-        while not self.state.head_done:
-            data = self._recv()
-            if not data:
-                raise _Broken("connection closed before a reply" if not seen else "reply head broken off")
-            seen += len(data)
-            self._feed(data)
-            if seen > MAX_HEAD and not self.state.head_done:
-                raise _Broken("reply head too large")
-        self.status = self.parser.get_status_code()
-        self.headers = Headers((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self.state.headers)
-        if self.head_only or self.status in (204, 304):
-            self.state.done = True
-        coding = self.headers.get("content-encoding", "").strip().lower()
-        self.wbits = 31 if coding in ("gzip", "x-gzip") else 15 if coding == "deflate" else None  # zlib's names
-        self.decoder = zlib.decompressobj(self.wbits) if self.wbits else None
-        if coding and coding != "identity" and self.decoder is None:
-            raise _Broken(f"unsupported Content-Encoding {coding!r}")
-
-    def _recv(self) -> bytes:
-        try:
-            sock = self.conn.sock
-            if self.deadline is not None:  # the whole reply within the timeout, not each piece of it
-                left = self.deadline - time.monotonic()
-                if left <= 0:
-                    raise _Broken("timed out")
-                if left < 0.9 * (sock.gettimeout() or 0.0):  # settimeout is a syscall: only when it matters
-                    sock.settimeout(left)
-            return sock.recv(RECV)
-        except OSError as e:  # reset, timeout, TLS
-            raise _Broken(f"{type(e).__name__}: {e}") from None
-
-    def _feed(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as e:
-            if self.state.done:  # bytes after a complete reply: keep the reply, never reuse the connection
-                self.state.keep_alive = False
+    def perform(self) -> None:
+        """Let libcurl move every streamed transfer on as far as it can without waiting."""
+        m = self.multi
+        ret, _ = m.perform()
+        while ret == pycurl.E_CALL_MULTI_PERFORM:
+            ret, _ = m.perform()
+        while True:  # note the transfers that ended
+            queued, ok, failed = m.info_read()
+            for curl in ok:
+                self._ended(curl, 0, "")
+            for curl, code, message in failed:
+                self._ended(curl, code, message)
+            if not queued:
                 return
-            raise _Broken(f"unreadable reply: {e}") from None
 
-    def more(self) -> bool:
-        """Read one more piece of the body into ``state.body``; False once the reply is complete."""
-        if self.state.done:
-            return False
-        data = self._recv()
-        if data:
-            self._feed(data)
-            return True
-        self.eof = True
-        if "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "").lower():
-            raise _Broken("reply broken off")
-        self.state.done = True  # a body delimited by the end of the connection
-        return False
+    def sleep(self, wait: float) -> None:
+        """Wait up to ``wait`` s for a socket of a transfer to be ready (libcurl's threaded resolver
+        has one too, so a name being looked up is waited for as well)."""
+        self.multi.select(wait)
 
-    def take(self) -> bytes:
-        """The body read so far and not yet taken, decoded; the decoder's tail once the reply is complete."""
-        data = b"".join(self.state.body)
-        self.state.body.clear()
+    def close(self) -> None:
+        for t in list(self.running.values()):
+            t.discard()
+        for easy in self.spare:
+            easy.curl.close()
+        self.spare.clear()
+        self.easy.curl.close()
+        self.multi.close()
+
+
+class _Transfer:
+    """A streamed request on an easy handle of the worker's multi: its reply head, body and end."""
+
+    __slots__ = ("local", "easy", "curl", "key", "body", "buffered", "paused", "done", "code", "message",
+                 "upload", "decoder")
+
+    def __init__(self, local: _Local, easy: _Easy, key: str, upload: BytesIO | None):
+        self.local, self.easy, self.curl, self.key, self.upload = local, easy, easy.curl, key, upload
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.paused = self.done = False
+        self.code, self.message = 0, ""
+        self.decoder: _Decoder | None | bool = False  # False: not known until the head is in
+        self.curl.setopt(pycurl.WRITEFUNCTION, self._write)
+        local.running[id(self.curl)] = self
+        local.multi.add_handle(self.curl)
+
+    def _write(self, data: bytes) -> int | None:
+        if self.buffered >= STREAM_BUFFER:
+            self.paused = True
+            return pycurl.WRITEFUNC_PAUSE  # libcurl keeps ``data`` and hands it on again after unpause
+        self.body.append(data)
+        self.buffered += len(data)
+        return None
+
+    def ended(self, code: int, message: str) -> None:
+        self.done, self.code, self.message = True, code, message
+
+    def wait(self, ready: Callable[[], bool], deadline: float, what: str) -> None:
+        """Drive the multi until ``ready()`` or the transfer ended; an end that failed before
+        ``ready()`` raises ``_Failed`` (a failure after it is the reader's to see)."""
+        local = self.local
+        local.perform()
+        while not ready() and not self.done:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Failed(f"timed out {what}", sent=True, timed_out=True)
+            local.sleep(min(left, 1.0))
+            local.perform()
+        if self.done and self.code and not ready():
+            raise _failure(self.curl, self.code, self.message)
+
+    def has_body(self) -> bool:
+        return bool(self.body)
+
+    def has_head(self) -> bool:
+        head = self.easy.head
+        return bool(self.body) or self.curl.getinfo(pycurl.RESPONSE_CODE) >= 200 and head[-1:] == [b"\r\n"]
+
+    def take(self) -> list[bytes]:
+        """The pieces of body read so far and not yet taken, decoded; raises ``_Failed`` for a bad
+        encoding. Taking them lets a paused libcurl go on."""
+        pieces, self.body = self.body, []
+        self.buffered = 0
+        if self.paused and not self.done:
+            self.paused = False
+            self.curl.pause(pycurl.PAUSE_CONT)  # may hand on the held piece at once, into the new list
+        if self.decoder is False:
+            self.decoder = _decoder(b"".join(self.easy.head))
         if self.decoder is not None:
-            try:
-                out = self.decoder.decompress(data)
-                while self.wbits == 31 and self.decoder.eof and self.decoder.unused_data:  # next gzip member
-                    rest, self.decoder = self.decoder.unused_data, zlib.decompressobj(31)
-                    out += self.decoder.decompress(rest)
-                if self.state.done:
-                    out += self.decoder.flush()
-                    if not self.decoder.eof:
-                        raise _Broken("compressed body cut short")
-                    self.decoder = None
-            except zlib.error as e:
-                raise _Broken(f"undecodable body: {e}") from None
-            return out
-        return data
+            return [self.decoder.feed(b"".join(pieces), self.done and not self.code and not self.body)]
+        return pieces
 
-    def reusable(self) -> bool:
-        return self.state.keep_alive and not self.eof
+    def release(self) -> None:
+        """Back to the pool: the easy handle becomes a spare, its connection stays in the cache."""
+        local, curl = self.local, self.curl
+        if local.running.pop(id(curl), None) is None:
+            return
+        local.last_socket = curl.getinfo(pycurl.ACTIVESOCKET)  # only known while the handle is in the multi
+        local.last_key, local.last_time = self.key, time.monotonic()
+        local.multi.remove_handle(curl)
+        curl.setopt(pycurl.WRITEFUNCTION, self.easy.body.append)
+        local.spare.append(self.easy)
+
+    def discard(self) -> None:
+        """An unfinished or broken transfer: removing it from the multi closes its connection."""
+        local, curl = self.local, self.curl
+        if local.running.pop(id(curl), None) is None:
+            return
+        curl.setopt(pycurl.FORBID_REUSE, 1)
+        local.multi.remove_handle(curl)
+        curl.close()
+
+
+def _failure(easy: pycurl.Curl, code: int, message: str) -> _Failed:
+    sent = code not in _NOT_SENT and easy.getinfo(pycurl.REQUEST_SIZE) > 0
+    return _Failed(_describe(code, message), sent=sent, timed_out=code == pycurl.E_OPERATION_TIMEDOUT)
 
 
 class _Stream:
-    """A streamed body for a mapping's reader: a connection lost half-way is a transient PeerError
-    like any other transport failure."""
+    """A streamed body for a mapping's reader: ``read(n)`` drives libcurl until ``n`` bytes are in or
+    the reply ended. A reply broken off half-way is a transient PeerError like any transport failure.
+    The pieces libcurl hands on are kept as they are and joined once, into what ``read`` returns."""
 
     decode_content = True  # kept for callers written against requests' ``raw``; bodies are always decoded
 
     def __init__(self, response: "Response"):
         self._resp = response
-        self._buf = bytearray()
+        self._pieces: deque[bytes] = deque()
+        self._size = 0
 
-    def read(self, n: int = -1) -> bytes:
-        r, buf = self._resp, self._buf
+    def _pull(self, t: _Transfer) -> None:
+        for piece in t.take():
+            if piece:
+                self._pieces.append(piece)
+                self._size += len(piece)
+
+    def read(self, n: int | None = -1) -> bytes:
+        r = self._resp
         want = -1 if n is None else n
-        if r._reply is not None:
+        t = r._transfer
+        if t is not None:
             try:
-                while True:
-                    if r._reply.state.body or r._reply.state.done:
-                        buf += r._reply.take()
-                    if 0 <= want <= len(buf) or not r._reply.more():
+                while want < 0 or self._size < want:
+                    if t.body:
+                        self._pull(t)
+                    elif t.done:
+                        if t.code:
+                            raise _failure(t.curl, t.code, t.message)
+                        self._pull(t)  # the decoder's tail (and its check that nothing was cut)
+                        r._finish()
                         break
-                if r._reply.state.done:
-                    buf += r._reply.take()
-                    r._finish()
-            except _Broken as e:
+                    else:
+                        stalled_by = time.monotonic() + r._stall
+                        t.wait(t.has_body, min(stalled_by, r._deadline),
+                               "waiting for the rest of the reply" if stalled_by < r._deadline else
+                               "before the reply ended (stream deadline)")
+            except _Failed as e:
                 r._abort()
                 raise PeerError(r._peer, f"reply broken off: {e}", transient=True) from None
-        if want < 0 or len(buf) <= want:
-            out = bytes(buf)
-            buf.clear()
-        else:
-            out = bytes(buf[:want])
-            del buf[:want]  # cheap: bytearray drops a prefix without moving the rest
-        return out
+        pieces = self._pieces
+        if want < 0 or self._size <= want:
+            out = b"".join(pieces)
+            pieces.clear()
+            self._size = 0
+            return out
+        taken: list[bytes] = []
+        need = want
+        while need:
+            piece = pieces[0]
+            if len(piece) <= need:
+                taken.append(pieces.popleft())
+                need -= len(piece)
+            else:
+                taken.append(piece[:need])
+                pieces[0] = piece[need:]
+                need = 0
+        self._size -= want
+        return taken[0] if len(taken) == 1 else b"".join(taken)
 
 
 class Response:
     """The part of a response the adapters use. Close it (or read ``content``) to free the connection."""
 
-    __slots__ = ("_reply", "_client", "_content", "_peer", "_raw", "status_code", "headers")
+    __slots__ = ("_transfer", "_content", "_peer", "_raw", "_head", "_headers", "_deadline", "_stall",
+                 "status_code")
 
-    def __init__(self, reply: _Reply, client: "Client", content: bytes | None):
-        self._reply: _Reply | None = reply if content is None else None
-        self._client, self._peer = client, client.peer_name
-        self.status_code, self.headers = reply.status, reply.headers
-        self._content, self._raw = content, None
+    def __init__(self, status: int, head: bytes, peer: str, content: bytes | None = None,
+                 transfer: _Transfer | None = None, deadline: float = 0.0, stall: float = 0.0):
+        self.status_code, self._head, self._peer, self._content = status, head, peer, content
+        self._headers = self._raw = None
+        self._transfer, self._deadline, self._stall = transfer, deadline, stall
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = _parse_head(self._head)
+        return self._headers
 
     @property
     def content(self) -> bytes:
@@ -280,194 +530,234 @@ class Response:
         return self._content
 
     @property
-    def raw(self) -> _Stream:
+    def raw(self) -> _Stream | BytesIO:
         """The body as a stream (``read(n)``), decoded (gzip) as it is read."""
         if self._raw is None:
-            self._raw = _Stream(self)
+            self._raw = _Stream(self) if self._content is None else BytesIO(self._content)
         return self._raw
 
     def _finish(self) -> None:
-        reply, self._reply = self._reply, None
-        if reply is not None:
-            self._client._release(reply)
+        t, self._transfer = self._transfer, None
+        if t is not None:
+            t.release()
 
     def _abort(self) -> None:
-        reply, self._reply = self._reply, None
-        if reply is not None:
-            reply.conn.close()
+        t, self._transfer = self._transfer, None
+        if t is not None:
+            t.discard()
 
     def close(self) -> None:
         """Free the connection: back to the pool when the body was read, else closed."""
-        if self._reply is not None:
-            if self._reply.state.done:
+        t = self._transfer
+        if t is not None:
+            if t.done and not t.body and not t.code:
                 self._finish()
             else:
                 self._abort()
 
 
+def _ca_bundle() -> str | None:
+    """The system's CA bundle. The libcurl that pycurl's wheel brings looks in a Red Hat path."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    try:
+        import certifi
+
+        return certifi.where()
+    except ImportError:
+        return None
+
+
 class Client:
-    """A keep-alive client for one peer. Thread-safe: each request takes an idle connection or makes one."""
+    """A keep-alive client for one peer. Thread-safe: each worker thread has its own connections."""
 
     def __init__(self, peer: PeerConfig, *, pool: int = 8, retries: bool = True):
         self.peer_name = peer.name
         self.maxsize = pool
         self.retries = 3 if retries else 0
         self.backoff = 0.3
+        self.timeout, self.stream_timeout = peer.timeout, peer.stream_timeout
         self.headers: dict[str, str] = {}
         if peer.login:
             token = base64.b64encode(f"{peer.login}:{peer.password or ''}".encode()).decode("ascii")
             self.headers["Authorization"] = f"Basic {token}"
-        self._tls = self._context(peer)
-        self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
+        self._options = self._fixed_options(peer, pool)
+        self._header_cache: dict[tuple, list[str]] = {}
+        self._tls = threading.local()
+        self._locals: list[_Local] = []
         self._lock = threading.Lock()
 
     @staticmethod
-    def _context(peer: PeerConfig) -> ssl.SSLContext:
+    def _fixed_options(peer: PeerConfig, pool: int) -> list[tuple[int, Any]]:
+        """The options every easy handle of this peer gets once: TLS, proxy, keep-alive, decoding."""
+        opts: list[tuple[int, Any]] = [
+            (pycurl.NOSIGNAL, 1), (pycurl.TCP_NODELAY, 1), (pycurl.TCP_KEEPALIVE, 1),
+            (pycurl.HTTP_CONTENT_DECODING, 0), (pycurl.USERAGENT, "brygga"),
+            (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS), (pycurl.MAXAGE_CONN, max(1, int(IDLE_MAX))),
+            (pycurl.MAXCONNECTS, max(2, pool)), (pycurl.BUFFERSIZE, 256 * 1024),
+        ]
         verify = peer.verify
-        ctx = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
         if verify is False:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+            opts += [(pycurl.SSL_VERIFYPEER, 0), (pycurl.SSL_VERIFYHOST, 0)]
+        else:
+            bundle = verify if isinstance(verify, str) else _ca_bundle()
+            if bundle:
+                opts.append((pycurl.CAINFO, bundle))
         if peer.client_cert:
-            ctx.load_cert_chain(*peer.client_cert)
-        return ctx
+            cert, key = peer.client_cert
+            opts += [(pycurl.SSLCERT, cert), (pycurl.SSLKEY, key)]
+        if peer.crl:
+            opts.append((pycurl.CRLFILE, peer.crl))
+        if peer.proxy is not None:  # else libcurl takes http_proxy / HTTPS_PROXY / NO_PROXY from the environment
+            opts.append((pycurl.PROXY, peer.proxy))
+        if peer.no_proxy is not None:
+            opts.append((pycurl.NOPROXY, peer.no_proxy))
+        return opts
 
-    # ---------------------------------------------------------------- connections
-    def _connect(self, key: tuple[str, str, int], timeout: float | None) -> _Conn:
-        scheme, host, port = key
-        sock = socket.create_connection((host, port), timeout=timeout)
+    def _local(self) -> _Local:
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if scheme == "https":
-                sock = self._tls.wrap_socket(sock, server_hostname=host)
-        except BaseException:
-            sock.close()
-            raise
-        return _Conn(sock, key)
-
-    def _take(self, key: tuple[str, str, int], timeout: float | None) -> _Conn:
-        while True:
-            with self._lock:
-                idle = self._idle.get(key)
-                conn = idle.pop() if idle else None
-            if conn is None:
-                return self._connect(key, timeout)
-            if time.monotonic() - conn.idle_since > IDLE_MAX or conn.dropped():
-                conn.close()
-                continue
-            if conn.sock.gettimeout() != timeout:
-                conn.sock.settimeout(timeout)
-            return conn
-
-    def _release(self, reply: _Reply) -> None:
-        conn = reply.conn
-        if not reply.reusable():
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
+            local = self._tls.local
+            if local.generation == _generation[0]:
+                return local
+        except AttributeError:  # first use in this thread
+            pass
+        local = self._tls.local = _Local(self)  # a new thread, or a forked child: connections of its own
         with self._lock:
-            idle = self._idle.setdefault(conn.key, [])
-            if len(idle) < self.maxsize:
-                idle.append(conn)
-                return
-        conn.close()
+            self._locals.append(local)
+        return local
 
     def close(self) -> None:
         with self._lock:
-            conns = [c for idle in self._idle.values() for c in idle]
-            self._idle.clear()
-        for c in conns:
-            c.close()
+            locals_, self._locals = self._locals, []
+        for local in locals_:
+            if local.generation == _generation[0]:
+                local.close()
+        self._tls = threading.local()
 
     # ---------------------------------------------------------------- requests
+    @staticmethod
+    def _target(url: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None) -> tuple[str, str]:
+        """(the URL with its path and query percent-encoded as UTF-8, as urllib3 did; scheme://host)."""
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        m = _URL.match(url)
+        if m is None:
+            raise TransportError(f"not an http(s) URL: {url}")
+        key, rest = m.group(1), m.group(2)
+        if not rest.isascii() or _UNSAFE.search(rest):
+            path, _, query = rest.partition("?")
+            rest = quote(path or "/", safe=_PATH_SAFE) + (f"?{quote(query, safe=_QUERY_SAFE)}" if query else "")
+        return key + (rest or "/"), key
+
+    def _header_lines(self, headers: Mapping[str, str] | None, body: bool) -> list[str]:
+        cache_key = (tuple(headers.items()) if headers else (), body)
+        lines = self._header_cache.get(cache_key)
+        if lines is not None:
+            return lines
+        merged: dict[str, tuple[str, str]] = {}  # by lower-case name: a caller's header replaces ours
+        for k, v in (*self.headers.items(), *(headers or {}).items()):
+            merged[k.lower()] = (k, str(v))
+        merged.pop("content-length", None)  # libcurl writes the length of what it sends
+        lines = []
+        for k, v in merged.values():
+            if any(c in k or c in v for c in "\r\n\0") or not k or ":" in k:
+                raise ValueError(f"refused header {k!r}: empty name or a line break/NUL in it")
+            lines.append(f"{k}: {v}" if v else f"{k};")
+        lines.append("Expect:")  # no 100-continue round trip before a body
+        if body and "content-type" not in merged:
+            lines.append("Content-Type:")  # libcurl would claim a form
+        if len(self._header_cache) < 64:
+            self._header_cache[cache_key] = lines
+        return lines
+
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
                 data: bytes | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None,
                 stream: bool = False) -> Response:
-        if params:
-            url += ("&" if "?" in url else "?") + urlencode(params)
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"not an http(s) URL: {url}")
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, parts.hostname, port)
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        if port != (443 if scheme == "https" else 80):
-            host += f":{port}"
-        # Values in paths (personnummer, codes) are percent-encoded as UTF-8, as urllib3 did.
-        target = quote(parts.path or "/", safe=_PATH_SAFE) + (
-            f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else "")
-        merged: dict[str, tuple[str, str]] = {}  # by lower-case name: a caller's Host or length replaces ours
-        for k, v in (("Host", host), *self.headers.items(), *(headers or {}).items()):
-            merged[k.lower()] = (k, str(v))
-        if data is not None or method in ("POST", "PUT"):
-            merged["content-length"] = ("Content-Length", str(len(data or b"")))
-        lines = []
-        for k, v in merged.values():
-            if any(c in k or c in v for c in "\r\n\0") or not k:
-                raise ValueError(f"refused header {k!r}: empty name or a line break/NUL in it")
-            lines.append(f"{k}: {v}\r\n")
-        message = f"{method} {target} HTTP/1.1\r\n{''.join(lines)}\r\n".encode("utf-8") + (data or b"")
+        method = method.upper()
+        target, key = self._target(url, params)
+        lines = self._header_lines(headers, data is not None or method in ("POST", "PUT"))
+        timeout = self.timeout if timeout is None else float(timeout)
+        start = time.monotonic()
+        deadline = start + timeout  # the whole exchange, retries included
+        limit = max(timeout, self.stream_timeout) if stream else timeout
         idempotent = method in IDEMPOTENT
         attempt = 0
+        connect_ms, limit_ms = int(timeout * 1000) or 1, int(limit * 1000) or 1
         while True:
+            local = self._local()
+            easy = local.stream_easy() if stream else local.easy
+            now = start
+            if attempt:  # what is left of the exchange's time
+                now = time.monotonic()
+                connect_ms, limit_ms = max(1, int((deadline - now) * 1000)), max(1, int((start + limit - now) * 1000))
+            fresh = (local.last_key == key and now - local.last_time > IDLE_MAX) or not idempotent and local.dropped()
+            upload = easy.configure(target, lines, method, data, connect_ms, limit_ms, 1 if fresh else 0)
             try:
-                conn = self._take(key, timeout)
-            except OSError as e:  # nothing was sent: safe to retry any method
-                if attempt < self.retries:
+                if stream:
+                    response = self._stream(local, easy, key, upload, deadline, start + limit, timeout)
+                else:  # an ordinary request: run to its end on the thread's handle
+                    curl = easy.curl
+                    local.run(curl, deadline)
+                    local.last_key, local.last_time = key, now  # (idle since about then: ms off in 50 s)
+                    head = b"".join(easy.head)
+                    body = easy.body
+                    content = body[0] if len(body) == 1 else b"".join(body)
+                    body.clear()
+                    if b"ncoding" in head or b"NCODING" in head:  # Content-Encoding, whatever its case
+                        decoder = _decoder(head)
+                        if decoder is not None:
+                            content = decoder.feed(content, True)
+                    response = Response(curl.getinfo(pycurl.RESPONSE_CODE), head, self.peer_name, content)
+            except _Failed as e:
+                if (idempotent or not e.sent) and not e.timed_out and attempt < self.retries:
                     attempt += 1
-                    self._sleep(attempt)
-                    continue
-                raise TransportError(f"{type(e).__name__}: {e}") from None
-            try:
-                try:
-                    conn.sock.sendall(message)
-                except OSError as e:
-                    raise _Broken(f"{type(e).__name__}: {e}") from None
-                reply = _Reply(conn, method, time.monotonic() + timeout if timeout else None)
-                content = None
-                if not stream or (idempotent and reply.status in RETRY_STATUS and attempt < self.retries):
-                    while reply.more():
-                        pass
-                    content = reply.take()
-                else:
-                    reply.deadline = None  # a streamed body: the timeout applies to each read
-                    if conn.sock.gettimeout() != timeout:
-                        conn.sock.settimeout(timeout)
-            except _Broken as e:
-                conn.close()
-                if idempotent and attempt < self.retries:
-                    attempt += 1
-                    self._sleep(attempt)
-                    continue
+                    if self._sleep(attempt, deadline):
+                        continue
                 raise TransportError(str(e)) from None
-            if content is not None:
-                self._release(reply)
-                if idempotent and reply.status in RETRY_STATUS and attempt < self.retries:
+            if idempotent and response.status_code in RETRY_STATUS and attempt < self.retries:
+                try:
+                    response.content  # the (small) error body, read whole: the connection stays usable
+                except PeerError:
+                    pass
+                if self._sleep(attempt + 1, deadline, response.headers.get("retry-after")):
                     attempt += 1
-                    self._sleep(attempt, reply.headers.get("retry-after"))
                     continue
-            return Response(reply, self, content)
+            return response
 
-    def _sleep(self, attempt: int, retry_after: str | None = None) -> None:
+    def _stream(self, local: _Local, easy: _Easy, key: str, upload: BytesIO | None, deadline: float,
+                stream_deadline: float, stall: float) -> Response:
+        """A streamed request: on the thread's multi, returned once the head is in; the reader
+        drives the rest."""
+        t = _Transfer(local, easy, key, upload)
+        try:
+            t.wait(t.has_head, deadline, "waiting for the reply")
+        except _Failed:
+            t.discard()
+            raise
+        return Response(t.curl.getinfo(pycurl.RESPONSE_CODE), b"".join(easy.head), self.peer_name, transfer=t,
+                        deadline=stream_deadline, stall=stall)
+
+    def _sleep(self, attempt: int, deadline: float, retry_after: str | None = None) -> bool:
+        """Back off before attempt ``attempt``; False when that would pass the exchange's deadline."""
         delay = self.backoff * 2 ** (attempt - 1)
         try:
             delay = max(0.0, min(float(int((retry_after or "").strip())), 30.0)) if retry_after else delay
         except ValueError:  # an HTTP date or garbage: our own backoff
             pass
+        if time.monotonic() + delay >= deadline:
+            return False
         time.sleep(delay)
+        return True
 
-    def get(self, url: str, **kw) -> Response:
+    def get(self, url: str, **kw: Any) -> Response:
         return self.request("GET", url, **kw)
 
-    def post(self, url: str, **kw) -> Response:
+    def post(self, url: str, **kw: Any) -> Response:
         return self.request("POST", url, **kw)
 
 
 def session(peer: PeerConfig, *, pool: int = 8, retries: bool = True) -> Client:
-    """A keep-alive client for one peer (``pool`` idle connections kept: one per concurrent worker)."""
+    """A keep-alive client for one peer (``pool``: connections each worker thread keeps)."""
     return Client(peer, pool=pool, retries=retries)
-
-
-def transport_error(peer: str, exc: Exception) -> PeerError:
-    return PeerError(peer, str(exc), transient=True)

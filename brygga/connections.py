@@ -54,7 +54,30 @@ class PeerConfig:
 
     @property
     def timeout(self) -> float:
+        """Seconds an exchange may take (retries included); a streamed reply must start within it
+        and may not stall longer."""
         return float(self.extra.get("timeout", 30))
+
+    @property
+    def stream_timeout(self) -> float:
+        """Seconds a streamed reply (a bulk answer read while it arrives) may take in all."""
+        return float(self.extra.get("stream_timeout", 900))
+
+    @property
+    def proxy(self) -> str | None:
+        """HTTP(S) proxy URL; None: libcurl takes ``http_proxy``/``HTTPS_PROXY`` from the environment,
+        "": no proxy even if the environment names one."""
+        return self.extra.get("proxy")
+
+    @property
+    def no_proxy(self) -> str | None:
+        """Hosts reached without the proxy (comma-separated, as ``NO_PROXY``); None: the environment's."""
+        return self.extra.get("no_proxy")
+
+    @property
+    def crl(self) -> str | None:
+        """A PEM file of revoked certificates (CRL) the peer's certificate is checked against."""
+        return self.extra.get("crl")
 
 
 def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:

@@ -373,3 +373,201 @@ def test_gzip_members_are_all_read_and_a_cut_gzip_body_is_an_error(peers):
     assert c.get(peer.url + "/1").content == b"part1-part2"
     with pytest.raises(TransportError, match="cut short"):
         c.get(peer.url + "/2")
+
+
+# ------------------------------------------------------------------ the libcurl transport's own rules
+class ConnectProxy:
+    """A forward proxy on a real socket: ``CONNECT host:port`` opens a tunnel; an absolute-form
+    request (``GET http://host:port/path``) is passed on to its host as it is. ``seen``: the first
+    line of every request the proxy got."""
+
+    def __init__(self):
+        self.seen: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                conn.close()
+                return
+            head += data
+        first = head.split(b"\r\n", 1)[0]
+        self.seen.append(first)
+        method, target, _ = first.split(b" ", 2)
+        if method == b"CONNECT":
+            host, port = target.rsplit(b":", 1)
+            upstream = socket.create_connection((host.decode(), int(port)))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            rest = head.split(b"\r\n\r\n", 1)[1]
+        else:
+            hostport = target.split(b"/")[2]
+            host, port = hostport.rsplit(b":", 1)
+            upstream = socket.create_connection((host.decode(), int(port)))
+            rest = head
+        if rest:
+            upstream.sendall(rest)
+        threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
+        self._pipe(conn, upstream)
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy():
+    p = ConnectProxy()
+    yield p
+    p.close()
+
+
+def test_https_through_a_connect_proxy_from_the_environment_and_no_proxy_bypasses_it(peers, pki, proxy,
+                                                                                     monkeypatch):
+    peer = peers(lambda req, n: ok(b"<via/>"), tls=_server_tls(pki, require_client=False))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert client(peer.url, verify=pki["ca"]).get(peer.url + "/s").content == b"<via/>"
+    assert proxy.seen == [f"CONNECT localhost:{peer.port} HTTP/1.1".encode()]  # TLS end to end, tunnelled
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert client(peer.url, verify=pki["ca"]).get(peer.url + "/s").content == b"<via/>"
+    assert len(proxy.seen) == 1 and peer.accepts == 2  # the second went straight to the peer
+
+
+def test_a_proxy_named_in_the_connection_extra(peers, proxy, monkeypatch):
+    peer = peers(lambda req, n: ok(b"<via/>"))
+    for var in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert client(peer.url, proxy=proxy.url).get(peer.url + "/x?a=1").content == b"<via/>"
+    assert proxy.seen == [f"GET {peer.url}/x?a=1 HTTP/1.1".encode()]
+    monkeypatch.setenv("http_proxy", proxy.url)  # "" in the extra: no proxy, whatever the environment says
+    assert client(peer.url, proxy="").get(peer.url + "/y").content == b"<via/>"
+    assert len(proxy.seen) == 1
+
+
+def _trickler(head: bytes, every: float, pieces: int = 1000):
+    """A peer that sends ``head`` and then one byte every ``every`` seconds."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    accepted: list[int] = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    def drip(conn):
+        conn.recv(65536)
+        try:
+            conn.sendall(head)
+            for _ in range(pieces):
+                conn.sendall(b"x")
+                time.sleep(every)
+        except OSError:
+            pass
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.getsockname()[1]}", accepted
+
+
+def test_a_trickling_peer_is_cut_at_the_deadline_and_not_retried():
+    """200 bytes every 2 s would keep a per-read timeout happy for ever; the deadline bounds the
+    exchange (retries included: a GET that timed out is not tried again)."""
+    srv, url, accepted = _trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", 0.1)
+    c = client(url, timeout=0.8)
+    t = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        c.get(url + "/feed/1")
+    assert time.monotonic() - t < 1.6 and len(accepted) == 1
+    srv.close()
+
+
+def test_a_streamed_reply_has_a_deadline_of_its_own_and_a_stall_limit():
+    srv, url, _ = _trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", 0.05)
+    r = client(url, timeout=0.5, stream_timeout=1.0).get(url + "/admissions", stream=True)
+    t = time.monotonic()
+    with pytest.raises(PeerError, match="timed out") as e:  # each byte is in time, the whole is not
+        while r.raw.read(64):
+            pass
+    assert e.value.transient and 0.6 < time.monotonic() - t < 1.6
+    srv.close()
+    stalled, url, _ = _trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", 5.0)
+    r = client(url, timeout=0.4, stream_timeout=60).get(url + "/admissions", stream=True)
+    t = time.monotonic()
+    with pytest.raises(PeerError, match="waiting for the rest"):  # nothing for longer than timeout
+        while r.raw.read(64):
+            pass
+    assert time.monotonic() - t < 1.5
+    stalled.close()
+
+
+def test_the_deadline_covers_the_retries(peers):
+    peer = peers(lambda req, n: ok(status="503 Service Unavailable"))
+    c = client(peer.url, timeout=1.0)
+    c.backoff = 0.4  # 0.4 + 0.8 would pass the deadline: the second retry is not made
+    t = time.monotonic()
+    assert c.get(peer.url + "/a").status_code == 503
+    assert len(peer.requests) == 2 and time.monotonic() - t < 1.0
+
+
+def test_a_post_on_a_kept_alive_connection_that_dies_unanswered_is_not_resent_by_libcurl(peers):
+    """libcurl resends a request on a reused connection that closes without a byte of reply. Here
+    the peer did read the POST: going out again would place the admission twice."""
+    peer = peers(lambda req, n: ok() if n == 0 else None)  # the second request is read, then hung up on
+    c = client(peer.url)
+    assert c.get(peer.url + "/a").status_code == 200
+    with pytest.raises(TransportError, match="not resent"):
+        c.post(peer.url + "/place", data=b"<x/>")
+    assert [r.split(b" ")[0] for r in peer.requests] == [b"GET", b"POST"] and peer.accepts == 1
+
+
+def test_a_large_streamed_reply_read_slowly_waits_in_a_bounded_buffer(peers):
+    import hashlib
+
+    import adapters.http as http
+
+    body = bytes(range(256)) * (32 * 1024 * 1024 // 256)  # 32 MiB
+    peer = peers(lambda req, n: ok(body))
+    r = client(peer.url).get(peer.url + "/big", stream=True)
+    digest, most = hashlib.sha256(), 0
+    time.sleep(0.2)  # the peer has sent what the socket buffers hold; libcurl must not take it all in
+    while piece := r.raw.read(65536):
+        digest.update(piece)
+        t = r._transfer
+        if t is not None:
+            most = max(most, t.buffered + r.raw._size)
+    assert digest.digest() == hashlib.sha256(body).digest()
+    assert most <= http.STREAM_BUFFER + 2 * 256 * 1024  # the pause threshold, plus a piece or two
