@@ -228,11 +228,6 @@ class LadokAdapter:
     # --- återbud and avbrott (issue #8)
     # Appended section: the återbud reconciliation (brygga/flows/aterbud.py) and its operator
     # actions. Bodies come from the ``ladok.aterbud`` mapping (mappings/ladok/aterbud.py).
-    HINDER_ATERBUD_FINNS = "studiedeltagande.hinder.aterbud.finns"
-    HINDER_REGISTRERAD = "studiedeltagande.hinder.registrerad"
-    HINDER_AVBROTT_FINNS = "studiedeltagande.hinder.avbrott.finns"
-    HINDER_EJ_REGISTRERAD = "studiedeltagande.hinder.ej.registrerad"
-
     @property
     def aterbud_mapping(self):
         m = self.__dict__.get("_aterbud_mapping")

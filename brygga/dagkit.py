@@ -7,7 +7,8 @@ store from Airflow Connections here, so the same code runs on LocalExecutor and 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections import Counter
+from typing import Any, Iterable
 
 from brygga import logmask
 from brygga.connections import PEERS, STORE_CONN_ID, PeerConfig, from_connection
@@ -30,12 +31,18 @@ def on_failure(context: dict[str, Any]) -> None:
     )
 
 
+#: Every DAG's start date (catchup is off everywhere: the date only has to lie in the past).
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=20),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
+    # One stuck task never blocks the next run: every task has a deadline of its own (a DAG may set
+    # a longer one for a task that needs it); the peers' own deadlines are the Connections' timeouts.
+    "execution_timeout": dt.timedelta(minutes=30),
     "on_failure_callback": on_failure,
 }
 
@@ -53,6 +60,45 @@ def peer(name: str) -> PeerConfig:
         name, conn_type=c.conn_type, host=c.host, port=c.port, schema=c.schema,
         login=c.login, password=c.password, extra=c.extra_dejson or {},
     )
+
+
+def ladok():
+    """The Ladok adapter, from the ``brygga_ladok`` Connection."""
+    from adapters.ladok import LadokAdapter
+
+    return LadokAdapter(peer("ladok"))
+
+
+def nya():
+    """The NyA adapter, from the ``brygga_nya`` Connection."""
+    from adapters.nya import NyaAdapter
+
+    return NyaAdapter(peer("nya"))
+
+
+def folkbokforing():
+    """The population-register adapter, from the ``brygga_folkbokforing`` Connection."""
+    from adapters.folkbokforing import FolkbokforingAdapter
+
+    return FolkbokforingAdapter(peer("folkbokforing"))
+
+
+def actor(context: dict[str, Any]) -> str:
+    """Who acts in a run, for the audit log: the user who triggered it, else the DAG itself
+    (``airflow:<dag_id>``, a scheduled run)."""
+    run = context.get("dag_run")
+    user = getattr(run, "triggering_user_name", None)
+    if user:
+        return str(user)
+    return f"airflow:{getattr(run, 'dag_id', None) or getattr(context.get('dag'), 'dag_id', 'unknown')}"
+
+
+def total(counts: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """The sum of mapped tasks' counts (numbers only)."""
+    out: Counter = Counter()
+    for c in counts:
+        out.update({k: v for k, v in c.items() if isinstance(v, int) and not isinstance(v, bool)})
+    return dict(out)
 
 
 def store() -> Store:

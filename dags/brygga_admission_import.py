@@ -21,9 +21,10 @@ ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
 @dag(
     dag_id="brygga_admission_import",
     schedule=dt.timedelta(minutes=5),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=2),  # a national round: ~300k admissions
     default_args=dagkit.DEFAULT_ARGS,
     tags=["brygga", "antagning", "nya", "ladok"],
     doc_md=__doc__,
@@ -38,22 +39,19 @@ ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
 def brygga_admission_import():
     @task(pool="nya_api")
     def rounds() -> list[str]:
-        from adapters.nya import NyaAdapter
-
         chosen = get_current_context()["params"]["round"]
         if chosen:
             return [chosen]
         from brygga.flows import admissions
 
         # Open rounds, and any round that still has admissions waiting (e.g. after an outage at close).
-        return sorted(set(NyaAdapter(dagkit.peer("nya")).open_rounds()) | set(admissions.rounds_with_pending(dagkit.store())))
+        return sorted(set(dagkit.nya().open_rounds()) | set(admissions.rounds_with_pending(dagkit.store())))
 
     @task(pool="nya_api", retries=4)
     def fetch(round_code: str) -> dict:
-        from adapters.nya import NyaAdapter
         from brygga.flows import admissions
 
-        return {"round": round_code, **admissions.fetch(dagkit.store(), NyaAdapter(dagkit.peer("nya")), round_code)}
+        return {"round": round_code, **admissions.fetch(dagkit.store(), dagkit.nya(), round_code)}
 
     @task
     def shards(_fetched: list[dict]) -> list[int]:
@@ -61,13 +59,10 @@ def brygga_admission_import():
 
     @task(pool="ladok_api", retries=4)
     def place(shard: int) -> dict:
-        from adapters.folkbokforing import FolkbokforingAdapter
-        from adapters.ladok import LadokAdapter
         from brygga.flows import admissions
 
         n = int(get_current_context()["params"]["shards"])
-        counts = admissions.place(dagkit.store(), LadokAdapter(dagkit.peer("ladok")),
-                                  FolkbokforingAdapter(dagkit.peer("folkbokforing")), shard=shard, shards=n)
+        counts = admissions.place(dagkit.store(), dagkit.ladok(), dagkit.folkbokforing(), shard=shard, shards=n)
         dagkit.log.info("shard %s/%s placed: %s", shard, n, counts)
         if counts["retry"]:
             raise RuntimeError(f"{counts['retry']} admissions hit a transient Ladok error; retrying the task")
@@ -77,10 +72,7 @@ def brygga_admission_import():
     def report(placed: list[dict]) -> dict:
         from brygga.flows import admissions
 
-        total: dict[str, int] = {}
-        for counts in placed:
-            for k, v in counts.items():
-                total[k] = total.get(k, 0) + v
+        total = dagkit.total(placed)
         dagkit.log.info("placed: %s; queue per hinder: %s", total, admissions.count_unhandled(dagkit.store()))
         get_current_context()["outlet_events"][ADMISSIONS_ASSET].extra = {
             k: v for k, v in total.items() if ":" not in k}
@@ -88,12 +80,9 @@ def brygga_admission_import():
 
     @task(pool="ladok_api", retries=4)
     def conditions(round_code: str, _placed: dict) -> dict:
-        from adapters.ladok import LadokAdapter
-        from adapters.nya import NyaAdapter
         from brygga.flows import admissions
 
-        return admissions.sync_conditions(dagkit.store(), NyaAdapter(dagkit.peer("nya")),
-                                          LadokAdapter(dagkit.peer("ladok")), round_code)
+        return admissions.sync_conditions(dagkit.store(), dagkit.nya(), dagkit.ladok(), round_code)
 
     codes = rounds()
     placed = report(place.expand(shard=shards(fetch.expand(round_code=codes))))

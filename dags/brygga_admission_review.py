@@ -21,8 +21,9 @@ from brygga import dagkit
 @dag(
     dag_id="brygga_admission_review",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
+    dagrun_timeout=dt.timedelta(hours=1),
     default_args=dagkit.DEFAULT_ARGS,
     tags=["brygga", "antagning", "operator"],
     doc_md=__doc__,
@@ -41,13 +42,11 @@ from brygga import dagkit
 def brygga_admission_review():
     @task(pool="ladok_api")
     def handle() -> list[dict]:
-        from adapters.folkbokforing import FolkbokforingAdapter
-        from adapters.ladok import LadokAdapter
         from brygga.flows import admissions
 
         ctx = get_current_context()
         p = ctx["params"]
-        actor = ctx["dag_run"].triggering_user_name or "airflow"
+        actor = dagkit.actor(ctx)
         store = dagkit.store()
         out = []
         for admission_id in [a.strip() for a in p["admission_ids"] if a.strip()]:
@@ -56,7 +55,7 @@ def brygga_admission_review():
                     out.append(admissions.mark_handled(store, admission_id, actor=actor, note=p["note"]))
                 else:
                     out.append(admissions.retry(
-                        store, LadokAdapter(dagkit.peer("ladok")), FolkbokforingAdapter(dagkit.peer("folkbokforing")),
+                        store, dagkit.ladok(), dagkit.folkbokforing(),
                         admission_id, actor=actor, package_uid=p["package_uid"] or None,
                         fristaende=p["action"] == "fristående"))
             except (KeyError, ValueError) as e:

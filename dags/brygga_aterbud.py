@@ -27,7 +27,7 @@ ATERBUD_ASSET = Asset("brygga://nya/aterbud")
 @dag(
     dag_id="brygga_aterbud",
     schedule=dt.timedelta(minutes=1),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=20),
@@ -41,27 +41,23 @@ ATERBUD_ASSET = Asset("brygga://nya/aterbud")
 def brygga_aterbud():
     @task(pool="ladok_api", retries=3)
     def nya_to_ladok() -> dict:
-        from adapters.ladok import LadokAdapter
-        from adapters.nya import NyaAdapter
         from brygga.flows import aterbud
 
-        return aterbud.nya_to_ladok(dagkit.store(), NyaAdapter(dagkit.peer("nya")), LadokAdapter(dagkit.peer("ladok")))
+        return aterbud.nya_to_ladok(dagkit.store(), dagkit.nya(), dagkit.ladok())
 
     @task(pool="ladok_api", retries=3)
     def ladok_to_nya(_applied: dict) -> dict:
-        from adapters.ladok import LadokAdapter
         from brygga.flows import aterbud
 
         p = get_current_context()["params"]
-        return aterbud.ladok_to_nya(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), max_pages=int(p["max_pages"]))
+        return aterbud.ladok_to_nya(dagkit.store(), dagkit.ladok(), max_pages=int(p["max_pages"]))
 
     @task(pool="nya_api", retries=3, outlets=[ATERBUD_ASSET])
     def send(applied: dict, queued: dict) -> dict:
-        from adapters.nya import NyaAdapter
         from brygga.flows import aterbud
 
         store = dagkit.store()
-        result = aterbud.send_pending(store, NyaAdapter(dagkit.peer("nya")))
+        result = aterbud.send_pending(store, dagkit.nya())
         extra = {"applied": applied["applied"], "cases": applied["case"], "declined": applied["declined"],
                  "enqueued": queued["enqueued"], "echo": applied["echo"] + queued["echo"], **result,
                  "pending": aterbud.pending_count(store)}
@@ -78,9 +74,10 @@ brygga_aterbud()
 @dag(
     dag_id="brygga_aterbud_cases",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=1),
     default_args=dagkit.DEFAULT_ARGS,
     tags=["brygga", "återbud", "återbudsärende", "ladok"],
     doc_md=__doc__,
@@ -96,14 +93,13 @@ brygga_aterbud()
 def brygga_aterbud_cases():
     @task(pool="ladok_api", retries=1)  # safe to repeat: an avbrott already there counts as done
     def act() -> dict:
-        from adapters.ladok import LadokAdapter
         from brygga.flows import aterbud
 
         ctx = get_current_context()
         p = ctx["params"]
-        actor = getattr(ctx["dag_run"], "triggering_user_name", None) or "unknown"
+        actor = dagkit.actor(ctx)
         store = dagkit.store()
-        ladok = LadokAdapter(dagkit.peer("ladok")) if p["action"] == "apply" else None
+        ladok = dagkit.ladok() if p["action"] == "apply" else None
         done, failed = {}, {}
         for case_id in p["case_ids"]:
             try:

@@ -12,9 +12,10 @@ from brygga import dagkit
 @dag(
     dag_id="brygga_healthcheck",
     schedule=dt.timedelta(minutes=30),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=dt.timedelta(minutes=10),
     default_args=dagkit.DEFAULT_ARGS,
     tags=["brygga", "ops"],
     doc_md=__doc__,

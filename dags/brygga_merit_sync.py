@@ -26,7 +26,7 @@ MERITS_ASSET = Asset("brygga://ladok/merits")
 @dag(
     dag_id="brygga_merit_sync",
     schedule=dt.timedelta(seconds=30),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=20),
@@ -55,27 +55,24 @@ def brygga_merit_sync():
         page = ctx["params"].get("replay_from_page")
         if not page:
             return {"replay_from_page": None}
-        user = getattr(ctx["dag_run"], "triggering_user_name", None) or "unknown"
+        user = dagkit.actor(ctx)
         return merits.reset_checkpoint(dagkit.store(), int(page), actor=user, reason=f"run {ctx['run_id']}")
 
     @task(pool="ladok_api", retries=3)
     def sync(_replay: dict) -> dict:
-        from adapters.ladok import LadokAdapter
-        from adapters.nya import NyaAdapter
         from brygga.flows import merits
 
         p = get_current_context()["params"]
-        return merits.sync_once(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), NyaAdapter(dagkit.peer("nya")),
+        return merits.sync_once(dagkit.store(), dagkit.ladok(), dagkit.nya(),
                                 max_pages=int(p["max_pages"]), batch_size=int(p["batch_size"]),
                                 read_ahead_pages=int(p.get("read_ahead_pages", 4)))
 
     @task(pool="nya_api", retries=3, outlets=[MERITS_ASSET])
     def send(synced: dict) -> dict:
-        from adapters.nya import NyaAdapter
         from brygga.flows import merits
 
         store = dagkit.store()
-        result = merits.send_pending(store, NyaAdapter(dagkit.peer("nya")), batch=int(
+        result = merits.send_pending(store, dagkit.nya(), batch=int(
             get_current_context()["params"]["batch_size"]))
         extra = {"events": synced["events"], "enqueued": synced["merits"], "page": synced["page"],
                  "gaps": synced["gaps"], "quarantined": synced["quarantined"], **result,

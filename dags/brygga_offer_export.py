@@ -19,9 +19,10 @@ OFFERS_ASSET = Asset("brygga://nya/offers")
 @dag(
     dag_id="brygga_offer_export",
     schedule=None,
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    start_date=dagkit.START,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=dt.timedelta(hours=2),
     default_args=dagkit.DEFAULT_ARGS,
     tags=["brygga", "utbud", "nya"],
     doc_md=__doc__,
@@ -51,19 +52,17 @@ def brygga_offer_export():
         if p["selection"] == "codes" and not codes:
             raise ValueError("selection 'codes' needs at least one code")
         return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=codes,
-                            dry_run=bool(p["dry_run"]), triggered_by=ctx["dag_run"].triggering_user_name,
+                            dry_run=bool(p["dry_run"]), triggered_by=dagkit.actor(ctx),
                             run_id=ctx["run_id"], places=int(p["places"]))
 
     @task(pool="ladok_api")
     def collect(publication_id: int) -> dict:
-        from adapters.ladok import LadokAdapter
         from brygga.flows import offers
 
-        return offers.collect(dagkit.store(), LadokAdapter(dagkit.peer("ladok")), publication_id)
+        return offers.collect(dagkit.store(), dagkit.ladok(), publication_id, nya=dagkit.nya())
 
     @task(pool="nya_api", retries=4, outlets=[OFFERS_ASSET])
     def publish(publication_id: int, _counts: dict) -> dict:
-        from adapters.nya import NyaAdapter
         from brygga.flows import offers
 
         ctx = get_current_context()
@@ -72,7 +71,7 @@ def brygga_offer_export():
             return {"sent": 0, "dry_run": True}
         store = dagkit.store()
         queued = offers.enqueue(store, publication_id)
-        result = {"queued": queued, **offers.send(store, NyaAdapter(dagkit.peer("nya")), p["round"], p["kind"])}
+        result = {"queued": queued, **offers.send(store, dagkit.nya(), p["round"], p["kind"])}
         ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}
         return result
 

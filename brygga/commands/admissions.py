@@ -24,7 +24,7 @@ def _list(args) -> int:
         print()
         return 0
     for r in rows:
-        print(f"{r['admission_id']:22s} {r['round']:7s} {r['personnummer'] or '-':13s} "
+        print(f"{r['nya_admission_id']:22s} {r['round']:7s} {r['personnummer'] or '-':13s} "
               f"{(r['utbildningskod'] or '-') + '/' + (r['tillfalleskod'] or '-'):16s} {r['status']:8s} {r['reason']}")
         for c in r["candidates"] or []:
             print(f"{'':24s}kurspaketering {c['package_uid']} {c.get('utbildningskod') or ''} {c.get('name') or ''}")

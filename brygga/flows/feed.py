@@ -1,10 +1,48 @@
-"""Positions in Ladok's Atom feed, shared by the flows that follow it (merits, återbud)."""
+"""Following Ladok's Atom feed from a named checkpoint: the one feed follower every flow that reads
+the feed uses (the merit sync, återbud Ladok → NyA, the schedule export).
+
+``FeedFollower.follow(apply)`` reads the feed forward from the checkpoint (archive page + the id of
+the last entry handled on it), oldest first along ``next-archive``, optionally a few pages ahead
+in a thread. Entries are gathered into a ``Batch``; each batch is committed in ONE transaction
+that holds the caller's effects (``apply(session, batch, prepared)``: outbox, inbox, quarantine,
+audit rows), the gaps found and the new checkpoint, after a guard that nobody else moved the
+checkpoint meanwhile (``CheckpointMoved``). Work that talks to a peer goes in ``prepare(batch)``,
+outside the transaction. A crash before a commit leaves the checkpoint where it was (the batch is
+read again; the callers' inboxes and idempotency keys make that harmless); a crash after it has
+everything committed once.
+
+The checkpoint stands on the page's last entry of any kind, so unknown types and bad entries on
+the ``recent`` page (read again on every poll) are counted once. When the checkpoint's page has
+been pruned (the feed moved on while Brygga was away) the oldest page still served is found, and
+the gap is quarantined (``feed-gap``) and audited with its page range.
+"""
 
 from __future__ import annotations
 
-from adapters.ladok import FeedGone, LadokAdapter
-from brygga.records import FeedPage
+import dataclasses
+import queue
+import threading
+from collections import Counter
+from typing import Any, Callable, Iterator
 
+from sqlalchemy.orm import Session
+
+from adapters.ladok import FeedGone, LadokAdapter
+from brygga.logmask import get_logger
+from brygga.records import FeedPage, LadokEvent
+from brygga.store import Store, ops
+from mappings.base import RecordError
+
+log = get_logger("brygga.flows.feed")
+
+Entry = tuple[str, Any]  # (Atom entry id, LadokEvent | RecordError | name of a skipped event type)
+
+
+class CheckpointMoved(RuntimeError):
+    """Another worker advanced the checkpoint while this one was reading: this batch is dropped."""
+
+
+# ----------------------------------------------------------------------------- positions
 
 def page_or_none(ladok: LadokAdapter, number: int) -> FeedPage | None:
     """Archive page ``number``, or None when the feed has pruned it."""
@@ -42,3 +80,259 @@ def oldest_available(ladok: LadokAdapter) -> FeedPage:
     if found_page is None:
         found_page = page_or_none(ladok, found) or recent
     return found_page
+
+
+_END = object()
+
+
+def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 0) -> Iterator[FeedPage]:
+    """``first``, then the pages along ``next-archive`` (at most ``max_pages`` in all).
+
+    With ``ahead`` > 0 a thread fetches and parses up to ``ahead`` pages in advance while the
+    caller processes the current one (the network round trip and lxml's parse overlap the flow's
+    work). Errors (``FeedGone``, ``PeerError``) reach the caller when it asks for that page. Close
+    the generator (or exhaust it) to stop the thread; the pages it read ahead are dropped, which
+    is safe: nothing is committed for a page before the caller has processed it."""
+    yield first
+    if ahead <= 0:
+        page, n = first, 1
+        while page.next_archive and n < max_pages:
+            page = ladok.feed_page(url=page.next_archive)
+            n += 1
+            yield page
+        return
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def work(url: str | None) -> None:
+        n = 1
+        try:
+            while url and n < max_pages and not stop.is_set():
+                page = ladok.feed_page(url=url)
+                n += 1
+                put(page)
+                url = page.next_archive
+            put(_END)
+        except BaseException as e:  # handed to the caller, raised where it reads that page
+            put(e)
+
+    worker = threading.Thread(target=work, args=(first.next_archive,), daemon=True, name="feed-read-ahead")
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=2)
+
+
+def page_entries(page: FeedPage, resume_after: str | None) -> tuple[list[Entry], str | None]:
+    """The page's entries (oldest first) after ``resume_after`` and the id of its last entry.
+
+    ``ladok.events.v1`` lists every entry with what it became (event, RecordError, or the name of
+    a skipped type), so the checkpoint can stand on the page's last entry whatever its type. A
+    mapping that gives only events falls back to them. When nothing is cut the page's own list is
+    returned (``Batch.add`` relies on that)."""
+    entries = getattr(page, "entries", None)
+    if entries is None:
+        entries = [(e.entry_id, e) for e in page.events]
+        if resume_after is None:
+            entries = entries + [("", err) for err in page.errors] + [
+                ("", t) for t, n in page.skipped.items() for _ in range(n)]
+    last = next((eid for eid, _ in reversed(entries) if eid), None)
+    if resume_after:
+        for i in range(len(entries) - 1, -1, -1):
+            if entries[i][0] == resume_after:
+                return entries[i + 1:], last
+    return entries, last
+
+
+# ----------------------------------------------------------------------------- batches
+
+@dataclasses.dataclass(frozen=True)
+class Gap:
+    """Where the follower had to start somewhere other than its checkpoint."""
+
+    resumed_at: int | None
+    checkpoint_page: int | None = None  # None: the first run (no checkpoint yet)
+    checkpoint_entry: str | None = None
+
+
+@dataclasses.dataclass
+class Batch:
+    """Entries read since the last commit, and where the checkpoint goes when they are committed."""
+
+    events: list[LadokEvent] = dataclasses.field(default_factory=list)
+    errors: list[RecordError] = dataclasses.field(default_factory=list)  # entries the mapping refused
+    skipped: Counter = dataclasses.field(default_factory=Counter)  # unknown event types, once per entry
+    entries: int = 0  # every entry read, whatever it became
+    gaps: list[Gap] = dataclasses.field(default_factory=list)
+    page: int | None = None
+    entry_id: str | None = None
+    pages: int = 0
+
+    def add(self, page: FeedPage, entries: list[Entry], keep: Callable[[Any], bool] | None) -> None:
+        """Take a page's entries, those ``keep`` accepts (all by default)."""
+        self.entries += len(entries)
+        if keep is None and entries is getattr(page, "entries", None):  # the whole page as it is
+            self.events.extend(page.events)
+            self.errors.extend(page.errors)
+            self.skipped.update(page.skipped)
+            return
+        for _, item in entries:
+            if item.__class__ is str:
+                self.skipped[item] += 1
+            elif keep is None or keep(item):
+                (self.events if item.__class__ is LadokEvent else self.errors).append(item)
+
+
+@dataclasses.dataclass
+class Followed:
+    """What one ``follow`` did."""
+
+    pages: int = 0
+    entries: int = 0
+    events: int = 0
+    unknown_types: int = 0
+    gaps: int = 0
+    page: int | None = None  # where the checkpoint stands now
+    caught_up: bool = False
+
+
+Prepare = Callable[[Batch], Any]
+Apply = Callable[[Session, Batch, Any], None]
+
+
+class FeedFollower:
+    """One feed consumer: its checkpoint, what it keeps of each page, how gaps are explained.
+
+    ``consumer`` names it in messages ("the merit sync"); ``consequence`` completes a gap's reason: what was not done for the pruned pages
+    and what staff do about it (e.g. "Merit events in the gap were not sent to NyA: reconcile the
+    applicants' merits from Ladok")."""
+
+    def __init__(self, store: Store, ladok: LadokAdapter, checkpoint: str, *, actor: str, consumer: str,
+                 consequence: str, gap_id: str = "feed-gap", keep: Callable[[Any], bool] | None = None,
+                 max_pages: int = 500, batch_size: int = 1000, read_ahead: int = 0, audit_start: bool = True):
+        self.store, self.ladok, self.checkpoint, self.actor = store, ladok, checkpoint, actor
+        self.audit_start = audit_start
+        self.consumer, self.consequence, self.gap_id, self.keep = consumer, consequence, gap_id, keep
+        self.max_pages, self.batch_size, self.read_ahead = max_pages, batch_size, read_ahead
+
+    def position(self) -> tuple[int | None, str | None]:
+        with self.store.transaction() as s:
+            cp = ops.checkpoint_get(s, self.checkpoint)
+            return (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
+
+    def _first(self, start_page: int | None, start_entry: str | None) -> tuple[FeedPage, Gap | None]:
+        if start_page is None:
+            first = page_or_none(self.ladok, 1) or oldest_available(self.ladok)
+            return first, Gap(first.number)
+        first = page_or_none(self.ladok, start_page)
+        if first is not None:
+            return first, None
+        first = oldest_available(self.ladok)
+        return first, Gap(first.number, start_page, start_entry)
+
+    def follow(self, apply: Apply, *, prepare: Prepare | None = None,
+               after_commit: Callable[[dict[str, Any]], None] | None = None) -> Followed:
+        """Read from the checkpoint up to the newest page (at most ``max_pages``) and commit the
+        batches. ``after_commit`` is called after each commit (tests crash there)."""
+        start_page, start_entry = self.position()
+        expected = (start_page, start_entry)
+        done = Followed(page=start_page)
+        first, gap = self._first(start_page, start_entry)
+        batch = Batch(gaps=[gap] if gap else [])
+        page: FeedPage | None = None
+        read = pages(self.ladok, first, max_pages=self.max_pages, ahead=self.read_ahead)
+        try:
+            for page in read:
+                number = page.number
+                entries, last = page_entries(page, start_entry if number == start_page else None)
+                batch.add(page, entries, self.keep)
+                batch.pages += 1
+                done.pages += 1
+                batch.page = number
+                batch.entry_id = last if last is not None else start_entry if number == start_page else None
+                if len(batch.events) >= self.batch_size:
+                    expected = self._commit(batch, expected, apply, prepare, done, after_commit)
+                    batch = Batch()
+            self._commit(batch, expected, apply, prepare, done, after_commit)
+        finally:
+            read.close()
+        done.caught_up = page is not None and not page.next_archive
+        return done
+
+    def _commit(self, batch: Batch, expected: tuple[int | None, str | None], apply: Apply,
+                prepare: Prepare | None, done: Followed,
+                after_commit: Callable[[dict[str, Any]], None] | None) -> tuple[int | None, str | None]:
+        """One batch: prepare outside, then effects + gaps + checkpoint in one transaction."""
+        position = (batch.page, batch.entry_id)
+        if batch.page is None or (position == expected and not batch.events and not batch.errors
+                                  and not batch.gaps):
+            return expected  # nothing read, or nothing new: no transaction
+        prepared = prepare(batch) if prepare is not None else None
+        with self.store.transaction() as s:
+            cp = ops.checkpoint_get(s, self.checkpoint)
+            now = (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
+            if now != expected:
+                raise CheckpointMoved(f"checkpoint {self.checkpoint} moved from {expected} to {now} while "
+                                      "reading; batch dropped")
+            apply(s, batch, prepared)
+            for gap in batch.gaps:
+                self._record_gap(s, gap)
+            ops.checkpoint_set(s, self.checkpoint, batch.page, batch.entry_id, add_seen=len(batch.events))
+        done.entries += batch.entries
+        done.events += len(batch.events)
+        done.unknown_types += sum(batch.skipped.values())
+        done.gaps += sum(1 for g in batch.gaps if g.checkpoint_page is not None)
+        done.page = batch.page
+        if after_commit is not None:
+            after_commit({"page": batch.page, "entry_id": batch.entry_id})
+        return position
+
+    def _record_gap(self, s: Session, gap: Gap) -> None:
+        if gap.checkpoint_page is None:  # the first run
+            if self.audit_start:
+                ops.audit(s, self.actor, "feed.start", "feed_checkpoint", self.checkpoint, page=gap.resumed_at)
+            return
+        first, resumed = gap.checkpoint_page, gap.resumed_at
+        pruned = f"{first}..{resumed - 1}" if resumed and resumed - 1 > first else f"{first}"
+        reason = (f"Ladok feed moved on while {self.consumer} was away: archive page(s) {pruned} were pruned "
+                  f"before they were read (checkpoint page {first}, last entry {gap.checkpoint_entry or '-'}); "
+                  f"resumed at page {resumed}. {self.consequence}, then release this row.")
+        ops.quarantine(s, source="ladok", message_id=f"{self.gap_id}:{first}-{resumed}", kind="feed-gap",
+                       reason=reason)
+        ops.audit(s, self.actor, "feed.gap", "feed_checkpoint", self.checkpoint, from_page=first,
+                  resumed_at=resumed, entry_id=gap.checkpoint_entry)
+        log.warning("%s: %s", self.checkpoint, reason)
+
+    def reset(self, page: int, *, actor: str, reason: str = "replay") -> dict[str, Any]:
+        return reset_checkpoint(self.store, self.checkpoint, page, actor=actor, reason=reason)
+
+
+def reset_checkpoint(store: Store, checkpoint: str, page: int, *, actor: str, reason: str = "replay") -> dict[str, Any]:
+    """Operator action: read the feed again from ``page`` (inclusive). Safe when the consumer's
+    effects are deduplicated (inbox, idempotency keys): nothing is done twice."""
+    if page < 1:
+        raise ValueError("replay_from_page must be >= 1")
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, checkpoint)
+        before = {"page": cp.page, "entry_id": cp.entry_id} if cp else None
+        ops.checkpoint_set(s, checkpoint, page, None)
+        ops.audit(s, actor, "feed.replay", "feed_checkpoint", checkpoint, from_page=page, before=before,
+                  reason=reason)
+    log.info("%s: checkpoint reset to page %s by %s (was %s)", checkpoint, page, actor, before)
+    return {"replay_from_page": page, "before": before}

@@ -23,32 +23,40 @@ Results = dict[str, tuple[str, "str | None"]]
 
 
 def request_id(prefix: str, keys: Iterable[str]) -> str:
-    """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId."""
-    return f"brygga-{prefix}-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+    """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId
+    (``brygga-<prefix>-<hash>``; ``brygga-<hash>`` with no prefix, as the offer export has always had)."""
+    return f"brygga-{prefix + '-' if prefix else ''}" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
 
 
 def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
                 send: Callable[[list[OutboxMessage], str], Results],
                 apply: Callable[[Session, list[OutboxMessage], Results, Counter, str], None],
                 batch: int = 1000, max_attempts: int = 8, base_seconds: float = 30.0,
-                max_requests: int | None = None,
+                max_requests: int | None = None, correlation: str | None = None,
+                ready: Callable[[Session, list[OutboxMessage], Counter], list[OutboxMessage]] | None = None,
                 after_send: Callable[[str], None] | None = None) -> tuple[Counter, int, PeerError | None]:
     """Send due ``kind`` rows to ``destination`` group by group until none are due.
 
     ``send(group, request_id)`` builds and sends one request and returns {record id: (outcome,
     reason)} (records its mapping refused included); ``apply(session, group, results, outcomes,
-    request_id)`` marks the rows in the same transaction. ``after_send`` is called with the
-    RequestId after the peer answered and before the rows are marked (tests crash there).
+    request_id)`` marks the rows in the same transaction. ``correlation`` keeps to one group (e.g.
+    a round); ``ready(session, group, outcomes)`` may leave rows out of a group before it is sent
+    (marking them itself). ``after_send`` is called with the RequestId after the peer answered and
+    before the rows are marked (tests crash there).
     Returns (outcome counts, requests made, the transient error that stopped the loop or None)."""
     outcomes: Counter = Counter()
     requests = 0
     failure: PeerError | None = None
     while failure is None and (max_requests is None or requests < max_requests):
         with store.transaction() as s:
-            due = ops.outbox_due(s, destination, limit=batch, kind=kind)
+            due = ops.outbox_due(s, destination, limit=batch, kind=kind, correlation=correlation)
             if not due:
                 break
             group = [m for m in due if m.correlation == due[0].correlation]
+            if ready is not None:
+                group = ready(s, group, outcomes)
+                if not group:
+                    continue
             rid = request_id(prefix, (m.idempotency_key for m in group))
             requests += 1
             try:

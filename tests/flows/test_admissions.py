@@ -253,16 +253,16 @@ def test_a_lost_commit_places_nothing_twice(store, world, monkeypatch):
     placed (same Anmalningsnummer) and records them; Ladok has no duplicates."""
     w = world
     admissions.fetch(store, w["nya"], ROUND)
-    real = admissions._record
+    real = admissions.placing._record
 
     def crash(*a, **k):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(admissions, "_record", crash)
+    monkeypatch.setattr(admissions.placing, "_record", crash)
     with pytest.raises(RuntimeError):
         admissions.place(store, w["ladok"], w["folk"], ROUND)
     n_antagningar = len(w["L"].antagningar)
-    monkeypatch.setattr(admissions, "_record", real)
+    monkeypatch.setattr(admissions.placing, "_record", real)
     placed = admissions.place(store, w["ladok"], w["folk"], ROUND)
     assert placed["placed"] == 6 and len(w["L"].antagningar) == n_antagningar
     assert admissions.summary(store, ROUND)["placed"] == 6
@@ -393,7 +393,7 @@ def test_aterbud_arriving_while_placing_is_queued_not_lost(store, world, monkeyp
     w = world
     admissions.fetch(store, w["nya"], ROUND)
     (a_c,) = _admission_of(w, "c")
-    real = admissions._place_all
+    real = admissions.placing._place_all
 
     def place_then_decline(items, *args):
         real(items, *args)
@@ -401,7 +401,7 @@ def test_aterbud_arriving_while_placing_is_queued_not_lost(store, world, monkeyp
             row = s.get(NyaAdmission, a_c.admission_id)
             row.state, row.aterbud_date = "declined", "2027-08-01"
 
-    monkeypatch.setattr(admissions, "_place_all", place_then_decline)
+    monkeypatch.setattr(admissions.placing, "_place_all", place_then_decline)
     counts = admissions.place(store, w["ladok"], w["folk"], ROUND)
     assert counts["placed"] == 5
     assert _ladok_admission(w, a_c.admission_id) is not None
@@ -490,7 +490,7 @@ def test_unreadable_records_without_an_id_or_too_long_never_block_the_round(stor
              adm("HT2027-A1"), adm("HT2027-A1"), adm("HT2027-A2", kod="X" * 40)]
     counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
     with store.transaction() as s:
-        admissions._store_admissions(s, ROUND, batch, counts)
+        admissions.fetching.store_admissions(s, ROUND, batch, counts)
     assert counts["new"] == 1 and counts["invalid"] == 2
     with store.transaction() as s:
         assert {r.admission_id: r.state for r in s.scalars(select(NyaAdmission))} == {
@@ -508,7 +508,7 @@ def test_aterbud_decided_before_a_concurrent_placement_opens_a_case(store, world
     admissions.fetch(store, w["nya"], ROUND)
     (a_c,) = _admission_of(w, "c")
     w["N"].register_aterbud(ROUND, admission_id=a_c.admission_id)
-    real = aterbud._decide
+    real = aterbud.from_nya._decide
 
     def decide_then_placed(item, row, *a, **k):
         out = real(item, row, *a, **k)
@@ -518,7 +518,7 @@ def test_aterbud_decided_before_a_concurrent_placement_opens_a_case(store, world
                 r.state, r.antagning_uid = "placed", "11111111-1111-4111-8111-111111111111"
         return out
 
-    monkeypatch.setattr(aterbud, "_decide", decide_then_placed)
+    monkeypatch.setattr(aterbud.from_nya, "_decide", decide_then_placed)
     aterbud.nya_to_ladok(store, w["nya"], w["ladok"])
     with store.transaction() as s:
         assert s.get(NyaAdmission, a_c.admission_id).state == "placed"
@@ -567,7 +567,7 @@ def test_students_are_found_with_one_search_per_batch(store, world, monkeypatch,
     """Nine students reach the student step (six in Ladok, two new, one unknown to the register):
     one student search per batch of numbers instead of nine lookups, with the same outcome."""
     w = world
-    monkeypatch.setattr(admissions, "LOOKUP_BATCH", batch)
+    monkeypatch.setattr(admissions.placing, "LOOKUP_BATCH", batch)
     sent = _ladok_requests(w, monkeypatch)
     _, placed = _run(store, w)
     assert placed["placed"] == 6 and placed["established"] == 2 and placed["unhandled"] == 6

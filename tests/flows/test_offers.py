@@ -169,14 +169,14 @@ def test_rejected_offer_is_quarantined(store, sims, monkeypatch):
     offers.collect(store, sims["ladok"], pid)
     offers.enqueue(store, pid)
     victim = sorted(_expected(sims))[0]
-    real = offers._send_batch
+    real = offers.publishing._send_batch
 
     def reject_one(nya, msg_kind, round_code, kind, due, request_id):
         res = real(nya, msg_kind, round_code, kind, due, request_id)
         res[victim] = ("rejected", "utbildningskod okänd hos NyA")
         return res
 
-    monkeypatch.setattr(offers, "_send_batch", reject_one)
+    monkeypatch.setattr(offers.publishing, "_send_batch", reject_one)
     offers.send(store, sims["nya"], "HT2027", "ordinary")
     summary = offers.finish(store, pid)
     assert summary["status"] == "partial"

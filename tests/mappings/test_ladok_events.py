@@ -9,8 +9,8 @@ from brygga.intake import read_or_quarantine
 from brygga.store.models import Quarantine
 from mappings import registry
 
-# shared/ lies beside the checkout (in development and in CI)
-REAL_PAGE = Path(__file__).resolve().parents[3] / "shared/reference/ladok-feed/feed-256259.xml"
+# A real Ladok feed page, vendored with its licence (tests/data/ladok-feed/README.md)
+REAL_PAGE = Path(__file__).resolve().parents[1] / "data/ladok-feed/feed-256259.xml"
 
 
 @pytest.fixture

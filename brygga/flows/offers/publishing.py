@@ -1,84 +1,35 @@
-"""Offer export (utbud) to NyA: what to publish for an admission round, the diff against what NyA
-already has, and sending through the outbox.
-
-A publication runs in four steps, each safe to repeat (the DAG makes them tasks):
+"""A publication of the offer export, step by step, each safe to repeat (the DAG makes them tasks):
 ``start`` records who asked for what; ``collect`` reads the instances from Ladok, validates them
-with the configured mapping and stores the diff (new / changed / unchanged / withdrawn / invalid);
-``enqueue`` + ``send`` put the changes in the outbox (idempotency key = round, kind, instance and
-content hash) and send them in batches whose RequestId is derived from their keys, so a re-run
-sends nothing new and a crash resumes where it stopped; ``finish`` closes the history row.
-"""
+with the configured NyA mapping and stores the plan; ``enqueue`` + ``send`` put the changes through
+the outbox (one request per batch, its RequestId derived from the rows' keys); ``finish`` closes
+the history row."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import hashlib
-import json
-import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
-from adapters.http import PeerError
 from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
+from brygga.flows import outbox
+from brygga.flows.offers.plan import DESTINATION, KINDS, idempotency_key, offerable, plan, to_offer
 from brygga.logmask import get_logger
 from brygga.records import Offer, Utbildningstillfalle
 from brygga.store import Store, ops
 from brygga.store.models import OutboxMessage, Publication, PublicationItem, PublishedOffer, utcnow
-from mappings import registry
 
 log = get_logger("brygga.flows.offers")
 
-KINDS = {"ordinary": "offer", "programme-internal": "programme-offer"}
-DESTINATION = "nya"
 BATCH = 500
 # Concurrent GETs to Ladok in collect (the adapter's keep-alive pool holds 8); the brygga_ladok
 # Connection's extra "concurrency" lowers it (1 = one request at a time) if Ladok asks us to.
 FETCH_WORKERS = 8
+SENT = ("created", "updated", "unchanged", "withdrawn")  # NyA's outcomes that mean it has our version
 
-
-def offer_dict(offer: Offer) -> dict[str, Any]:
-    """The offer as JSON-able fields (all scalars: a shallow copy, unlike ``dataclasses.asdict``)."""
-    return {f: getattr(offer, f) for f in _OFFER_FIELDS}
-
-
-_OFFER_FIELDS = tuple(f.name for f in dataclasses.fields(Offer))
-
-
-def _hash(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def content_hash(offer: Offer) -> str:
-    return _hash(offer_dict(offer))
-
-
-def offerable(t: Utbildningstillfalle) -> bool:
-    """Cancelled (inställt) or no longer advertised instances are not offered (and get withdrawn)."""
-    return not t.installt and t.utannonserat
-
-
-def programme_offer_id(programme_uid: str, course_uid: str) -> str:
-    """A course may sit in several programme packages, and each package gets its own programme-
-    internal offer: its id is a UUID derived from (package, course). Admissions to it name the
-    package (PackageId) and the course's Tillfalleskod, which is how the import finds the course."""
-    return str(uuid.uuid5(uuid.UUID(programme_uid), course_uid))
-
-
-def to_offer(t: Utbildningstillfalle, places: int, programme: Utbildningstillfalle | None = None) -> Offer:
-    return Offer(
-        offer_id=programme_offer_id(programme.uid, t.uid) if programme else t.uid, utbildningskod=t.utbildningskod or "", tillfalleskod=t.tillfalleskod or "",
-        name_sv=t.name_sv or "", credits=t.credits or "", start=t.start or "", end=t.end or "",
-        studietakt=t.studietakt, places=places, name_en=t.name_en, studieort=t.studieort,
-        programme_code=programme.utbildningskod if programme else None,
-        package_id=programme.uid if programme else None,
-    )
-
-
-# ----------------------------------------------------------------------------- steps
 
 def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run: bool,
           triggered_by: str | None, run_id: str | None = None, places: int = 30) -> int:
@@ -115,11 +66,11 @@ def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str], workers:
 
 
 def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfalle], places: int,
-            workers: int = 1) -> tuple[list[Offer], list[Utbildningstillfalle]]:
-    """(offers to publish, instances that must not be offered)."""
+            workers: int = 1) -> tuple[list[Offer], list[str]]:
+    """(offers to publish, offer ids of instances that must not be offered)."""
     if kind == "ordinary":
         return ([to_offer(t, places) for t in tillfallen if offerable(t)],
-                [t for t in tillfallen if not offerable(t)])
+                [t.uid for t in tillfallen if not offerable(t)])
     # programme-internal: the course instances inside the round's programme packages
     programmes = [t for t in tillfallen if t.is_programme]
     wanted = dict.fromkeys(c for p in programmes for c in p.course_uids)
@@ -127,77 +78,42 @@ def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfall
     offers, not_offered = [], []
     for programme in programmes:
         for cuid in programme.course_uids:
-            course = courses[cuid]
-            offer = to_offer(course, places, programme)
-            if offerable(programme) and offerable(course):
+            offer = to_offer(courses[cuid], places, programme)
+            if offerable(programme) and offerable(courses[cuid]):
                 offers.append(offer)
             else:
-                not_offered.append(dataclasses.replace(course, uid=offer.offer_id))
+                not_offered.append(offer.offer_id)
     return offers, not_offered
 
 
-def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, workers: int | None = None
-            ) -> dict[str, int]:
-    """Read and validate the selection, store the diff against what NyA has. Idempotent.
+def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, nya: NyaAdapter | None = None,
+            workers: int | None = None) -> dict[str, int]:
+    """Read and validate the selection, store the plan against what NyA has. Idempotent.
 
-    A new or changed item keeps the offer it stands for in ``publication_item.payload`` (what
-    ``send`` sends), an invalid one the offer that failed validation; unchanged items and
-    withdrawals have none.
-    """
+    The NyA mapping is the one ``nya`` (its Connection) is configured with, else the default."""
     if workers is None:
         workers = int(ladok.peer.extra.get("concurrency") or FETCH_WORKERS)
     with store.transaction() as s:
         pub = s.get(Publication, publication_id)
         round_code, kind, codes = pub.round, pub.kind, pub.selection.get("codes") or []
         places = int(pub.selection.get("places") or 30)
-    tillfallen = _candidates(ladok, round_code, codes, workers)
-    offers, not_offered = _offers(ladok, kind, tillfallen, places, workers)
-    mapping = registry.select("nya", KINDS[kind], ladok.peer.extra.get("mappings"))
+    offers, not_offered = _offers(ladok, kind, _candidates(ladok, round_code, codes, workers), places, workers)
+    mapping = nya.mapping(KINDS[kind]) if nya is not None else _default_mapping(KINDS[kind])
     # Validate in the batches they are sent in: one PublishOffer takes at most 5000 offers (XSD),
     # so a whole large round in one document would fail as a document, not per record.
     invalid: dict[str, str] = {}
     for i in range(0, len(offers), BATCH):
         _, errors = mapping.write(offers[i:i + BATCH], round_code=round_code, request_id="validation")
         invalid.update((e.record_id, str(e)) for e in errors)
-    by_id = {o.offer_id: o for o in offers}
-
     with store.transaction() as s:
         s.execute(delete(PublicationItem).where(PublicationItem.publication_id == publication_id))
         published = {oid: (h, status) for oid, h, status in s.execute(
             select(PublishedOffer.offer_id, PublishedOffer.content_hash, PublishedOffer.status)
             .where(PublishedOffer.round == round_code, PublishedOffer.kind == kind))}
-        rows: list[dict[str, Any]] = []
-        for oid, o in by_id.items():
-            payload = offer_dict(o)
-            h = _hash(payload)
-            row = {"publication_id": publication_id, "offer_id": oid, "tillfalleskod": o.tillfalleskod,
-                   "content_hash": h, "payload": payload, "message": None}
-            if oid in invalid:
-                row.update(action="invalid", status="invalid", message=invalid[oid])
-            else:
-                p = published.get(oid)
-                action = ("new" if p is None or p[1] == "withdrawn" else
-                          "unchanged" if p[0] == h else "changed")
-                row.update(action=action, status="planned" if action != "unchanged" else "done")
-                if action == "unchanged":
-                    row["payload"] = None  # NyA has it already; nothing to send or to keep twice
-            rows.append(row)
-        # Withdraw what NyA has from us but should not have: cancelled / un-advertised instances,
-        # and (for a whole-round publication) instances no longer in the round.
-        gone = {t.uid for t in not_offered}
-        if not codes:
-            gone |= {oid for oid, p in published.items() if p[1] == "active" and oid not in by_id}
-        for oid in sorted(gone):
-            p = published.get(oid)
-            if p is not None and p[1] == "active" and oid not in by_id:
-                rows.append({"publication_id": publication_id, "offer_id": oid, "tillfalleskod": None,
-                             "action": "withdrawn", "content_hash": p[0], "status": "planned",
-                             "payload": None, "message": None})
+        rows = plan(publication_id, offers, invalid, not_offered, published, whole_round=not codes)
         for i in range(0, len(rows), BATCH):
             s.execute(insert(PublicationItem), rows[i:i + BATCH])
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[r["action"]] = counts.get(r["action"], 0) + 1
+        counts = dict(Counter(r["action"] for r in rows))
         pub = s.get(Publication, publication_id)
         pub.counts = counts
         if "offers" in (pub.selection or {}):  # kept there by earlier versions; the items have it now
@@ -205,19 +121,17 @@ def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, workers: 
     return counts
 
 
-def _count(items: Iterable[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for it in items:
-        counts[it.action] = counts.get(it.action, 0) + 1
-    return counts
+def _default_mapping(message: str):
+    from mappings import registry
+
+    return registry.select("nya", message)
 
 
 def enqueue(store: Store, publication_id: int) -> int:
     """Outbox rows for the planned changes of a (non dry-run) publication; returns new rows.
 
     A message names its item (publication, offer, content hash); the offer itself stays in
-    ``publication_item.payload``, where ``send`` reads it.
-    """
+    ``publication_item.payload``, where ``send`` reads it."""
     with store.transaction() as s:
         pub = s.get(Publication, publication_id)
         if pub.dry_run:
@@ -227,64 +141,52 @@ def enqueue(store: Store, publication_id: int) -> int:
                 select(PublicationItem.offer_id, PublicationItem.action, PublicationItem.content_hash)
                 .where(PublicationItem.publication_id == publication_id, PublicationItem.status == "planned")
                 .order_by(PublicationItem.id)):
-            if action in ("new", "changed"):
-                messages.append({"destination": DESTINATION, "kind": "offer",
-                                 "idempotency_key": f"nya:offer:{pub.round}:{pub.kind}:{oid}:{h}",
-                                 "correlation": f"offers:{pub.round}:{pub.kind}",
-                                 "payload": {"offer_id": oid, "publication_id": publication_id, "hash": h}})
-            elif action == "withdrawn":
-                messages.append({"destination": DESTINATION, "kind": "offer-withdraw",
-                                 "idempotency_key": f"nya:withdraw:{pub.round}:{pub.kind}:{oid}:{h}",
-                                 "correlation": f"offers:{pub.round}:{pub.kind}",
-                                 "payload": {"offer_id": oid, "publication_id": publication_id}})
+            if action in ("new", "changed", "withdrawn"):
+                withdraw = action == "withdrawn"
+                payload = {"offer_id": oid, "publication_id": publication_id, **({} if withdraw else {"hash": h})}
+                messages.append({"destination": DESTINATION, "kind": "offer-withdraw" if withdraw else "offer",
+                                 "idempotency_key": idempotency_key(pub.round, pub.kind, oid, h, withdraw=withdraw),
+                                 "correlation": f"offers:{pub.round}:{pub.kind}", "payload": payload})
         return ops.outbox_enqueue(s, messages)
-
-
-def _request_id(keys: list[str]) -> str:
-    return "brygga-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
 
 
 def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: int = BATCH,
          max_attempts: int = 6) -> dict[str, int]:
     """Send due offer messages of (round, kind) in batches; resumes whatever an earlier run left.
 
-    Raises PeerError when NyA could not be reached (after recording the attempt) so the task retries.
-    """
-    correlation = f"offers:{round_code}:{kind}"
-    sent = rejected = 0
-    transient: PeerError | None = None
+    Raises PeerError when NyA could not be reached (after recording the attempt) so the task retries."""
+    total: Counter = Counter()
     for msg_kind in ("offer", "offer-withdraw"):
-        while transient is None:
-            with store.transaction() as s:
-                due = ops.outbox_due(s, DESTINATION, limit=batch, kind=msg_kind, correlation=correlation)
-                if not due:
-                    break
-                items = _items(s, due)
-                batch_in = due
-                if msg_kind == "offer":
-                    batch_in, stale = _with_offers(due, items)
-                    for m in stale:
-                        ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
-                                               max_attempts=max_attempts, permanent=True)
-                    rejected += len(stale)
-                    due = [m for m, _ in batch_in]
-                    if not due:
-                        continue
-                keys = [m.idempotency_key for m in due]
-                try:
-                    results = _send_batch(nya, msg_kind, round_code, kind, batch_in, _request_id(keys))
-                except PeerError as e:
-                    for m in due:
-                        ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, permanent=not e.transient)
-                    if e.transient:
-                        transient = e
-                    continue
-                s_count, r_count = _apply_results(s, due, items, results, round_code, kind, msg_kind, max_attempts)
-                sent += s_count
-                rejected += r_count
-    if transient is not None:
-        raise transient
-    return {"sent": sent, "rejected": rejected}
+        offers_of: dict[int, dict] = {}  # message id -> the offer it sends
+
+        def ready(s: Session, group: list[OutboxMessage], outcomes: Counter) -> list[OutboxMessage]:
+            if msg_kind != "offer":
+                return group
+            pairs, stale = _with_offers(group, _items(s, group))
+            for m in stale:
+                ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
+                                       max_attempts=max_attempts, permanent=True)
+            outcomes["rejected"] += len(stale)
+            offers_of.update((m.id, offer) for m, offer in pairs)
+            return [m for m, _ in pairs]
+
+        def send_one(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+            due = [(m, offers_of[m.id]) for m in group] if msg_kind == "offer" else group
+            return _send_batch(nya, msg_kind, round_code, kind, due, rid)
+
+        def apply(s: Session, group: list[OutboxMessage], results, outcomes: Counter, _rid: str) -> None:
+            sent, rejected = _apply_results(s, group, _items(s, group), results, round_code, kind, msg_kind,
+                                            max_attempts)
+            outcomes["sent"] += sent
+            outcomes["rejected"] += rejected
+
+        outcomes, _, failure = outbox.send_groups(
+            store, DESTINATION, msg_kind, prefix="", send=send_one, apply=apply, ready=ready, batch=batch,
+            max_attempts=max_attempts, correlation=f"offers:{round_code}:{kind}")
+        total.update(outcomes)
+        if failure is not None:
+            raise failure
+    return {"sent": total["sent"], "rejected": total["rejected"]}
 
 
 def _oid(m: OutboxMessage) -> str:
@@ -292,7 +194,7 @@ def _oid(m: OutboxMessage) -> str:
     return p["offer_id"] if "offer_id" in p else p["offer"]["offer_id"]
 
 
-def _items(s, due: list[OutboxMessage]) -> dict[tuple[int, str], PublicationItem]:
+def _items(s: Session, due: list[OutboxMessage]) -> dict[tuple[int, str], PublicationItem]:
     """The publication items of a batch of messages, in one query."""
     pids = {m.payload["publication_id"] for m in due}
     oids = {_oid(m) for m in due}
@@ -335,7 +237,7 @@ def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due:
         return m.read_results(reply)
 
 
-def _apply_results(s, due: list, items: dict[tuple[int, str], PublicationItem],
+def _apply_results(s: Session, due: list, items: dict[tuple[int, str], PublicationItem],
                    results: dict[str, tuple[str, str | None]], round_code: str, kind: str, msg_kind: str,
                    max_attempts: int) -> tuple[int, int]:
     oids = [_oid(m) for m in due]
@@ -345,7 +247,7 @@ def _apply_results(s, due: list, items: dict[tuple[int, str], PublicationItem],
     for m, oid in zip(due, oids):
         outcome, reason = results.get(oid, ("missing", "NyA did not answer for this offer"))
         item = items.get((m.payload["publication_id"], oid))
-        if outcome in ("created", "updated", "unchanged", "withdrawn"):
+        if outcome in SENT:
             sent_ids.append(m.id)
             row = published.get(oid)
             if row is None:
@@ -379,7 +281,8 @@ def finish(store: Store, publication_id: int) -> dict[str, Any]:
         statuses = {it.status for it in items}
         pub.status = "done" if pub.dry_run or statuses <= {"sent", "done", "invalid"} else "partial"
         pub.finished_at = utcnow()
-        pub.counts = {**_count(items), **{f"status_{k}": sum(1 for i in items if i.status == k) for k in statuses}}
+        pub.counts = {**Counter(it.action for it in items),
+                      **{f"status_{k}": sum(1 for i in items if i.status == k) for k in statuses}}
         ops.audit(s, pub.triggered_by or "unknown", "publication.finish", "publication", str(pub.id),
                   status=pub.status, counts=pub.counts)
         diff = [f"{it.action:9s} {it.tillfalleskod or '-':8s} {it.offer_id} {it.message or ''}".rstrip()

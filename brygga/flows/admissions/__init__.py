@@ -1,0 +1,28 @@
+"""Admission import (antagning) NyA → Ladok, the unhandled-admission queue and behörighetsvillkor.
+
+Three steps, each safe to repeat and to kill at any point:
+
+* ``fetch`` (``fetch.py``): a round's admitted-and-accepted admissions from NyA into
+  ``nya_admission``, with the round's checkpoint;
+* ``place`` (``place.py``): pending admissions into the students' study plans in Ladok
+  (establishing new students from the population register); what cannot be placed becomes an
+  *ej hanterad antagning* (``queue.py``) with its hinder (``hinder.py``);
+* ``sync_conditions`` (``conditions.py``): NyA's villkor changes applied to placed admissions.
+
+Operators list and count the queue, ompröva an admission (``retry``) with a chosen package or as
+free-standing, or mark it handled by hand (``review.py``); each action is audited.
+"""
+
+from brygga.flows.admissions import fetching, placing
+from brygga.flows.admissions.conditions import conditions_checkpoint, sync_conditions
+from brygga.flows.admissions.fetching import CHUNK, checkpoint_name, fetch
+from brygga.flows.admissions.hinder import ADVICE, HINDER, LADOK_HINDER
+from brygga.flows.admissions.placing import LOOKUP_BATCH, WORKERS, Catalogue, Work, place
+from brygga.flows.admissions.queue import ACTOR, count_unhandled, list_unhandled, rounds_with_pending, summary
+from brygga.flows.admissions.review import mark_handled, retry
+
+__all__ = [
+    "fetching", "placing", "ACTOR", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
+    "checkpoint_name", "conditions_checkpoint", "count_unhandled", "fetch", "list_unhandled", "mark_handled",
+    "place", "retry", "rounds_with_pending", "summary", "sync_conditions",
+]

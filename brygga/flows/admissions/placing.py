@@ -1,0 +1,376 @@
+"""Admission placement: pending admissions placed in the students' study plans in Ladok.
+
+Per chunk (whole students): the utbildningstillfällen (by Utbildningskod + Tillfälleskod, cached),
+the students (Ladok's student search, many personnummer per request; a student not in Ladok is
+first established with the population-register name and folkbokföringsadress, never an address
+for a protected person), then each admission placed (``Anmalningsnummer`` = AdmissionId, which
+makes the placement idempotent in Ladok) with fee liability, paid application fee and the open
+behörighetsvillkor; a programme-internal admission inside its package (kurspaketering). One that
+cannot be placed goes to the queue with its hinder; one bad admission never stops the chunk; a
+peer outage leaves admissions pending."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from adapters.folkbokforing import FolkbokforingAdapter
+from adapters.http import PeerError
+from adapters.ladok import LadokAdapter, Refused
+from brygga.flows.admissions import hinder as hinders
+from brygga.flows.admissions.queue import ACTOR, placed_while_declined, queue
+from brygga.logmask import get_logger
+from brygga.records import Placement, Student, Utbildningstillfalle
+from brygga.states import AdmissionState, Hinder
+from brygga.store import Store, ops
+from brygga.store.models import NyaAdmission, utcnow
+from mappings.base import RecordError
+
+log = get_logger("brygga.flows.admissions")
+
+CHUNK = 2000
+WORKERS = 8
+LOOKUP_BATCH = 200  # personnummer per Ladok student search
+
+
+@dataclasses.dataclass
+class Work:
+    """One admission being placed (plain data, detached from the session)."""
+
+    admission_id: str
+    round: str
+    personnummer: str | None
+    record: dict[str, Any]
+    utbildningskod: str | None
+    tillfalleskod: str | None
+    programme_internal: bool
+    package_id: str | None
+    fee_liable: bool
+    application_fee_paid: bool | None
+    conditions: list[dict[str, Any]]
+    attempts: int
+    tillfalle: Utbildningstillfalle | None = None
+    student_uid: str | None = None
+    outcome: str | None = None  # placed | unhandled | retry
+    hinder: str | None = None
+    reason: str | None = None
+    candidates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    placed: dict[str, Any] | None = None
+    established: bool = False
+
+    def unhandled(self, code: str, reason: str) -> None:
+        self.outcome, self.hinder, self.reason = "unhandled", code, reason
+
+    def retry(self, e: Exception) -> None:
+        self.outcome, self.reason = "retry", str(e)
+
+
+class Catalogue:
+    """Utbildningstillfällen by (Utbildningskod, Tillfälleskod) and by uid, cached for a run."""
+
+    def __init__(self, ladok: LadokAdapter):
+        self.ladok = ladok
+        self.by_code: dict[tuple[str | None, str | None], Utbildningstillfalle | None] = {}
+        self.by_uid: dict[str, Utbildningstillfalle] = {}
+        self.lock = threading.Lock()
+
+    def get(self, uid: str) -> Utbildningstillfalle:
+        t = self.by_uid.get(uid)
+        if t is None:
+            t = self.by_uid[uid] = self.ladok.tillfalle(uid)
+        return t
+
+    def find(self, utbildningskod: str | None, tillfalleskod: str | None) -> Utbildningstillfalle | None:
+        key = (utbildningskod, tillfalleskod)
+        if key not in self.by_code:
+            uids = list(self.ladok.search_tillfallen(tillfalleskod=tillfalleskod, utbildningskod=utbildningskod))
+            hits = [t for t in (self.get(u) for u in uids)
+                    if t.utbildningskod == utbildningskod and t.tillfalleskod == tillfalleskod]
+            self.by_code[key] = hits[0] if len(hits) == 1 else None
+        return self.by_code[key]
+
+
+WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningskod", "tillfalleskod",
+                "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts")
+
+
+def work(r) -> Work:
+    return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
+                r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
+                r.attempts)
+
+
+def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
+          chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None, shard: int = 0,
+          shards: int = 1) -> dict[str, int]:
+    """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder.
+
+    Chunks hold whole students (a programme and the courses inside it are placed in order).
+    ``shard``/``shards`` split the work by the personnummer's check digit, so several workers (mapped
+    tasks on CeleryExecutor) can place at once without ever sharing a student."""
+    if not 0 <= shard < shards <= 10:
+        raise ValueError("need 0 <= shard < shards <= 10")
+    counts: dict[str, int] = {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
+    catalogue = Catalogue(ladok)
+    students: dict[str, str] = {}  # personnummer -> Ladok student uid
+    digits = [str(d) for d in range(10) if d % shards == shard]
+    done, after = 0, ""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
+        while limit is None or done < limit:
+            items = _next_chunk(store, round_code, digits if shards > 1 else None, after,
+                                chunk if limit is None else min(chunk, limit - done))
+            if not items:
+                break
+            after = items[-1].personnummer
+            resolve_all(items, catalogue, ladok, folk, students, pool)
+            _place_all(items, ladok, catalogue, pool)
+            with store.transaction() as s:
+                _record(s, items, counts)
+            done += len(items)
+    log.info("placed admissions%s (shard %s/%s): %s", f" of {round_code}" if round_code else "", shard, shards,
+             counts)
+    return counts
+
+
+def _next_chunk(store: Store, round_code: str | None, digits: list[str] | None, after: str, n: int) -> list[Work]:
+    """Up to ``n`` pending admissions after personnummer ``after``, in order; the last student is
+    left whole for the next chunk."""
+    t = NyaAdmission.__table__
+    with store.transaction() as s:
+        q = select(*(t.c[c] for c in WORK_COLUMNS)).where(t.c.state == AdmissionState.PENDING,
+                                                            t.c.personnummer > after)
+        if round_code:
+            q = q.where(t.c.round == round_code)
+        if digits is not None:
+            q = q.where(func.substr(t.c.personnummer, 12, 1).in_(digits))
+        items = [work(r) for r in s.execute(q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1))]
+    if len(items) > n:
+        last = items[-1].personnummer
+        items = [w for w in items if w.personnummer != last] or items
+    return items
+
+
+def resolve_all(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk: FolkbokforingAdapter,
+                students: dict[str, str], pool: ThreadPoolExecutor) -> None:
+    """Find each admission's utbildningstillfälle and student (establishing new students)."""
+    _find_tillfallen(items, catalogue, pool)
+    todo = [w for w in items if w.outcome is None]
+    errors = _find_students(todo, ladok, folk, students, pool)
+    for w in todo:
+        if w.personnummer in students:
+            w.student_uid = students[w.personnummer]
+        else:
+            _no_student(w, errors.get(w.personnummer))
+
+
+def _find_tillfallen(items: list[Work], catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
+    keys = {(w.utbildningskod, w.tillfalleskod) for w in items} - set(catalogue.by_code)
+    list(pool.map(lambda k: _safe(catalogue.find, *k), keys))
+    for w in items:
+        try:
+            w.tillfalle = catalogue.find(w.utbildningskod, w.tillfalleskod)
+        except PeerError as e:
+            w.retry(e)
+            continue
+        if w.tillfalle is None:
+            w.unhandled(Hinder.UTBILDNINGSTILLFALLE_SAKNAS, hinders.reason(
+                Hinder.UTBILDNINGSTILLFALLE_SAKNAS, f"{w.utbildningskod}/{w.tillfalleskod}"))
+        elif w.tillfalle.installt:
+            w.unhandled(Hinder.UTBILDNINGSTILLFALLE_INSTALLT, hinders.reason(
+                Hinder.UTBILDNINGSTILLFALLE_INSTALLT, f"{w.utbildningskod}/{w.tillfalleskod}"))
+
+
+def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAdapter, students: dict[str, str],
+                   pool: ThreadPoolExecutor) -> dict[str, Exception]:
+    """Students into ``students`` (found in Ladok, or established); why the others are not there."""
+    unknown = sorted({w.personnummer for w in todo if w.personnummer not in students})
+    batches = [unknown[i:i + LOOKUP_BATCH] for i in range(0, len(unknown), LOOKUP_BATCH)]
+    found: dict[str, Student | PeerError | None] = {}  # None: not in Ladok (yet)
+    for batch, res in zip(batches, pool.map(
+            lambda b: _safe(ladok.students_by_personnummer, b, batch=LOOKUP_BATCH), batches)):
+        found.update((p, res if isinstance(res, PeerError) else res.get(p)) for p in batch)
+    errors: dict[str, Exception] = {p: st for p, st in found.items() if isinstance(st, Exception)}
+    students.update((p, st.uid) for p, st in found.items() if isinstance(st, Student))
+    missing = [p for p, st in found.items() if st is None]
+    if missing:
+        _establish_missing(todo, missing, ladok, folk, students, errors, pool)
+    return errors
+
+
+def _establish_missing(todo: list[Work], missing: list[str], ladok: LadokAdapter, folk: FolkbokforingAdapter,
+                       students: dict[str, str], errors: dict[str, Exception], pool: ThreadPoolExecutor) -> None:
+    """Students not in Ladok, established from the population register."""
+    try:
+        register = folk.lookup(missing)
+    except PeerError as e:
+        register = {p: e for p in missing}
+    to_establish = []
+    for p in missing:
+        person = register.get(p)
+        if isinstance(person, Student):
+            to_establish.append(person)
+        elif isinstance(person, RecordError):
+            errors[p] = ValueError(person.rule)
+        else:
+            errors[p] = person if isinstance(person, Exception) else LookupError(p)
+    established = dict(zip([x.personnummer for x in to_establish],
+                           pool.map(lambda st: _safe(_establish, ladok, st), to_establish)))
+    first: dict[str | None, Work] = {}
+    for w in todo:
+        first.setdefault(w.personnummer, w)
+    for p, res in established.items():
+        if isinstance(res, Exception):
+            errors[p] = res
+        else:
+            students[p], first[p].established = res  # counted once per student
+
+
+def _no_student(w: Work, e: Exception | None) -> None:
+    """Why an admission has no student: a retry for an outage, else the queue with its hinder."""
+    if isinstance(e, PeerError) and not isinstance(e, Refused) and e.transient:
+        w.retry(e)
+    elif isinstance(e, LookupError):
+        w.unhandled(Hinder.PERSONNUMMER_OKANT, hinders.reason(Hinder.PERSONNUMMER_OKANT))
+    elif isinstance(e, ValueError):
+        w.unhandled(Hinder.PERSONNUMMER_OGILTIGT, hinders.reason(Hinder.PERSONNUMMER_OGILTIGT, str(e)))
+    elif isinstance(e, Refused):
+        code = hinders.of_ladok(e.hinder.key)
+        w.unhandled(code, hinders.reason(code, f"{e.hinder.text} ({e.hinder.key})"))
+    else:
+        w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
+
+
+def _establish(ladok: LadokAdapter, person: Student) -> tuple[str, bool]:
+    """Establish a student from the population register; a protected person without address.
+    Returns the uid and whether this call established the student."""
+    student = dataclasses.replace(person, address=None) if person.protected else person
+    try:
+        return ladok.establish(student).uid, True
+    except Refused as e:
+        # In Ladok already: established meanwhile (a re-run, another worker), or a student the
+        # batch search did not return (e.g. a Ladok that does not filter by repeated personnummer).
+        if e.hinder.key.endswith("personnummer.finns"):
+            found = ladok.student_by_personnummer(person.personnummer)
+            if found is not None:
+                return found.uid, False
+        raise
+
+
+def _safe(fn, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except PeerError as e:
+        return e
+
+
+def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
+    """Place per student in order (programmes before the courses that may sit inside them);
+    students in parallel."""
+    by_student: dict[str | None, list[Work]] = {}
+    for w in items:
+        if w.outcome is None:
+            by_student.setdefault(w.student_uid, []).append(w)
+    groups = [sorted(ws, key=lambda w: (not w.tillfalle.is_programme, w.admission_id)) for ws in by_student.values()]
+    list(pool.map(lambda ws: [place_one(w, ladok, catalogue) for w in ws], groups))
+
+
+def place_one(w: Work, ladok: LadokAdapter, catalogue: Catalogue, *, package_uid: str | None = None,
+              fristaende: bool = False) -> None:
+    p = Placement(
+        student_uid=w.student_uid, utbildningstillfalle_uid=w.tillfalle.uid, anmalningsnummer=w.admission_id,
+        fee="ej_betald" if w.fee_liable else "ej_aktuell",
+        package_uid=package_uid or (w.package_id if w.programme_internal and not fristaende else None),
+        fristaende=fristaende, inom_kurspaketering=w.programme_internal and not fristaende and not package_uid,
+        villkor=tuple(c["code"] for c in w.conditions if not c.get("lifted")),
+        application_fee_paid=w.application_fee_paid if w.fee_liable else None)
+    try:
+        w.placed = ladok.place(p)
+        w.outcome = "placed"
+    except Refused as e:
+        code = hinders.of_ladok(e.hinder.key)
+        w.unhandled(code, hinders.reason(code, e.hinder.text))
+        if code == Hinder.KUNDE_INTE_PLACERAS_I_PLAN:
+            try:
+                w.candidates = _package_candidates(ladok, catalogue, w)
+            except PeerError as pe:
+                log.warning("could not list packages for %s: %s", w.admission_id, pe)
+    except PeerError as e:
+        if e.transient:
+            w.retry(e)
+        else:
+            w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
+
+
+def placed_conditions(w: Work) -> list[dict[str, Any]]:
+    """The row's villkor with ``in_ladok`` = put on the tillfällesantagning by the placement."""
+    return [{**c, "in_ladok": not c.get("lifted")} for c in w.conditions]
+
+
+def _package_candidates(ladok: LadokAdapter, catalogue: Catalogue, w: Work) -> list[dict[str, Any]]:
+    """The programme admissions in the student's plan whose package contains the course."""
+    out = []
+    for node in ladok.study_plan(w.student_uid):
+        if node.parent_uid is not None or node.aterbud or not node.tillfalle_uid:
+            continue
+        t = catalogue.get(node.tillfalle_uid)
+        if t.is_programme and w.tillfalle.uid in t.course_uids:
+            out.append({"package_uid": t.uid, "utbildningskod": t.utbildningskod, "tillfalleskod": t.tillfalleskod,
+                        "name": t.name_sv})
+    return out
+
+
+def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
+    """Write a chunk's outcomes: placements and retries as one executemany UPDATE (only rows still
+    pending: an återbud may have declined one meanwhile), the few unhandled ones row by row."""
+    now = utcnow()
+    bulk, unhandled = [], []
+    for w in items:
+        counts["established"] += w.established
+        values = {"b_id": w.admission_id, "attempts": w.attempts + 1, "student_uid": w.student_uid,
+                  "utbildningstillfalle_uid": w.tillfalle.uid if w.tillfalle else None, "updated_at": now}
+        if w.outcome == "placed":
+            bulk.append({**values, "state": AdmissionState.PLACED, "antagning_uid": w.placed["uid"],
+                         "package_uid": w.placed.get("package_uid"), "conditions": placed_conditions(w),
+                         "last_error": None})
+            counts["placed"] += 1
+        elif w.outcome == "retry":  # a peer outage: stays pending, the task fails and Airflow retries
+            bulk.append({**values, "state": AdmissionState.PENDING, "antagning_uid": None, "package_uid": None,
+                         "conditions": w.conditions, "last_error": w.reason})
+            counts["retry"] += 1
+        else:
+            unhandled.append(w)
+    if bulk:
+        _record_bulk(s, bulk, counts)
+    for w in unhandled:
+        _record_unhandled(s, w, counts)
+
+
+def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int]) -> None:
+    t = NyaAdmission.__table__
+    s.connection().execute(
+        update(t).where(t.c.admission_id == bindparam("b_id"), t.c.state == AdmissionState.PENDING).values(
+            {c: bindparam(c) for c in ("state", "attempts", "student_uid", "utbildningstillfalle_uid",
+                                       "antagning_uid", "package_uid", "conditions", "last_error", "updated_at")}),
+        bulk)
+    placed = {b["b_id"]: b for b in bulk if b["state"] == AdmissionState.PLACED}
+    if placed:
+        ops.audit(s, ACTOR, "admission.place", "nya_admission", None, admissions=list(placed))
+    placed_while_declined(s, placed, counts)
+
+
+def _record_unhandled(s: Session, w: Work, counts: dict[str, int]) -> None:
+    row = s.get(NyaAdmission, w.admission_id)
+    if row.state != AdmissionState.PENDING:  # changed meanwhile (e.g. återbud arrived): leave it
+        return
+    row.attempts, row.state, row.last_error = w.attempts + 1, AdmissionState.UNHANDLED, w.reason
+    row.student_uid = w.student_uid or row.student_uid
+    row.utbildningstillfalle_uid = w.tillfalle.uid if w.tillfalle else row.utbildningstillfalle_uid
+    queue(s, w.admission_id, w.round, w.personnummer, row.utbildningstillfalle_uid, w.tillfalleskod,
+          w.hinder, w.reason, w.candidates, w.record)
+    counts["unhandled"] += 1
+    counts[f"hinder:{w.hinder}"] = counts.get(f"hinder:{w.hinder}", 0) + 1

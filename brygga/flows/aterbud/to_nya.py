@@ -1,0 +1,162 @@
+"""Återbud Ladok → NyA: ``sd:AterbudEvent`` entered in Ladok (by staff or the student) followed in
+Ladok's feed with the shared feed follower (checkpoint ``ladok-aterbud``), one ``ReportAterbud``
+item per NyA admission enqueued in the same transaction as the inbox and the checkpoint, and the
+outbox sent to NyA. No echo: an återbud NyA already knows is never reported back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter
+from brygga.flows import outbox
+from brygga.flows.aterbud.rules import (
+    ACTOR, DESTINATION, EXTERNT_SYSTEM, KIND, LADOK_CHECKPOINT, LADOK_SOURCE, entered_by, idempotency_key,
+)
+from brygga.flows.aterbud.settings import SETTING_STUDENTS_MAY_ENTER
+from brygga.flows.feed import Batch, FeedFollower
+from brygga.logmask import get_logger
+from brygga.records import AterbudReport, LadokEvent
+from brygga.states import OUTBOX_WAITING, InboxStatus
+from brygga.store import Store, ops
+from brygga.store.models import NyaAdmission, OutboxMessage
+from mappings.base import RecordError
+
+log = get_logger("brygga.flows.aterbud")
+
+
+def _is_aterbud(item: Any) -> bool:
+    if item.__class__ is LadokEvent:
+        return item.event_type == "AterbudEvent"
+    return isinstance(item, RecordError) and (item.kind or "") == "AterbudEvent"
+
+
+def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, batch_size: int = 1000,
+                 after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Follow Ladok's feed from the ``ladok-aterbud`` checkpoint and enqueue återbud for NyA."""
+    counts: Counter = Counter()
+    follower = FeedFollower(
+        store, ladok, LADOK_CHECKPOINT, actor=ACTOR, consumer="the återbud sync", gap_id="aterbud-feed-gap",
+        consequence="Återbud entered in Ladok in the gap were not reported to NyA: reconcile them by hand",
+        keep=_is_aterbud, max_pages=max_pages, batch_size=batch_size, audit_start=False)
+    done = follower.follow(lambda s, batch, _: _enqueue(s, batch, counts), after_commit=after_commit)
+    summary = {"pages": done.pages, "events": done.entries, **{k: counts[k] for k in (
+        "aterbud_events", "enqueued", "echo", "not_nya", "already_seen", "quarantined", "student_not_allowed")},
+        "gaps": done.gaps, "page": done.page}
+    log.info("återbud Ladok → NyA: %s", summary)
+    return summary
+
+
+def _enqueue(s: Session, batch: Batch, counts: Counter) -> None:
+    """A batch's återbud events as outbox rows, in the follower's transaction."""
+    events = batch.events
+    students_may_enter = bool(ops.setting_get(s, SETTING_STUDENTS_MAY_ENTER, True))
+    seen = ops.inbox_seen(s, LADOK_SOURCE, [e.handelse_uid for e in events]) if events else set()
+    rows: dict[str, NyaAdmission] = {}
+    antagningar = list({e.fields.get("TillfallesantagningUID") for e in events})
+    if antagningar:
+        for r in s.scalars(select(NyaAdmission).where(NyaAdmission.antagning_uid.in_(antagningar))):
+            rows.setdefault(r.antagning_uid, r)
+    inbox: list[tuple[str, str, str]] = []
+    messages: list[dict[str, Any]] = []
+    done_here: set[str] = set()
+    for e in events:
+        if e.handelse_uid in seen or e.handelse_uid in done_here:
+            counts["already_seen"] += 1
+            continue
+        done_here.add(e.handelse_uid)
+        counts["aterbud_events"] += 1
+        message = _report(s, e, rows.get(e.fields.get("TillfallesantagningUID")), students_may_enter, counts)
+        if message is not None:
+            messages.append(message)
+        inbox.append((e.handelse_uid, "aterbud-event",
+                      InboxStatus.PROCESSED if message is not None else InboxStatus.SKIPPED))
+    counts["enqueued"] += ops.outbox_enqueue(s, messages)
+    for m in messages:
+        ops.audit(s, ACTOR, "aterbud.enqueued", "nya_admission", m["payload"]["report"]["admission_id"],
+                  handelse_uid=m["payload"]["handelse_uid"], entered_by=m["payload"]["entered_by"],
+                  date=m["payload"]["report"]["date"])
+    ops.inbox_record(s, LADOK_SOURCE, inbox)
+    for err in batch.errors:
+        counts["quarantined"] += 1
+        ops.quarantine(s, source="ladok", message_id=err.record_id, kind="AterbudEvent", reason=str(err))
+
+
+def _report(s: Session, e: LadokEvent, row: NyaAdmission | None, students_may_enter: bool,
+            counts: Counter) -> dict[str, Any] | None:
+    """The outbox row reporting one återbud event to NyA, or None when NyA is not to be told."""
+    f = e.fields
+    auid = f.get("TillfallesantagningUID")
+    if row is None:
+        counts["not_nya"] += 1  # not an admission from NyA: nothing to tell NyA
+        return None
+    if row.aterbud_date or ((f.get("ExterntSystem") or None) == EXTERNT_SYSTEM and not row.package_uid):
+        counts["echo"] += 1  # NyA already has it (it came from NyA, or NyA accepted our report): no echo
+        return None
+    who = entered_by(e)
+    if who == "student" and not students_may_enter:
+        counts["student_not_allowed"] += 1
+        ops.audit(s, ACTOR, "aterbud.student_entered_while_not_allowed", "nya_admission", row.admission_id,
+                  handelse_uid=e.handelse_uid, antagning_uid=auid,
+                  note="återbud entered by the student in Ladok although the university's setting says "
+                       "students may not; it is in Ladok, so NyA is told; check Ladok's setting")
+    date = str(f.get("Aterbudsdatum") or e.updated[:10])[:10]
+    return {
+        "destination": DESTINATION, "kind": KIND, "idempotency_key": idempotency_key(row.admission_id),
+        "correlation": f"aterbud:{row.round}",
+        "payload": {"round": row.round, "report": {"admission_id": row.admission_id, "date": date,
+                                                   "source_reference": f"ladok:tillfallesantagning:{auid}"},
+                    "handelse_uid": e.handelse_uid, "entered_by": who, "antagning_uid": auid},
+    }
+
+
+def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
+                 base_seconds: float = 30.0, after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Send the due återbud to NyA, one ReportAterbud per round (at most ``batch`` items). Registered
+    and duplicate (NyA already had one) are both done; rejected is quarantined."""
+    mapping = nya.mapping("aterbud")
+
+    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+        reports = [AterbudReport(**m.payload["report"]) for m in group]
+        body, errors = mapping.write(reports, round_code=group[0].payload["round"], request_id=rid)
+        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        if len(errors) < len(group):
+            with nya.call("ReportAterbud", body) as reply:
+                results.update(mapping.read_results(reply))
+        return results
+
+    def apply(s: Session, group: list[OutboxMessage], results, outcomes: Counter, rid: str) -> None:
+        def reported(m: OutboxMessage, outcome: str, reason: str | None) -> None:
+            adm = m.payload["report"]["admission_id"]
+            row = s.get(NyaAdmission, adm)
+            if row is not None and not row.aterbud_date:
+                row.aterbud_date = m.payload["report"]["date"]
+            ops.audit(s, ACTOR, "aterbud.reported", "nya_admission", adm, outcome=outcome, reason=reason,
+                      request_id=rid)
+
+        outbox.settle(s, group, results, outcomes, key=lambda m: m.payload["report"]["admission_id"],
+                      ok=("registered", "duplicate"), missing="NyA did not answer for this admission",
+                      max_attempts=max_attempts, base_seconds=base_seconds, on_ok=reported)
+
+    outcomes, requests, failure = outbox.send_groups(
+        store, DESTINATION, KIND, prefix="aterbud", send=send, apply=apply, batch=batch,
+        max_attempts=max_attempts, base_seconds=base_seconds, after_send=after_send)
+    if failure is not None:
+        log.warning("återbud send: NyA failing, %s item(s) backed off: %s", outcomes["failed"], failure)
+        raise failure
+    summary = {"requests": requests, **{k: outcomes[k] for k in ("registered", "duplicate", "rejected", "failed",
+                                                                  "dead")}}
+    log.info("återbud send: %s", summary)
+    return summary
+
+
+def pending_count(store: Store) -> int:
+    """Återbud waiting to be sent to NyA (the DAG's health figure)."""
+    with store.transaction() as s:
+        return s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.destination == DESTINATION, OutboxMessage.kind == KIND,
+            OutboxMessage.status.in_(OUTBOX_WAITING))) or 0

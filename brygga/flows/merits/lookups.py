@@ -1,0 +1,73 @@
+"""The Ladok and NyA lookups of a merit-sync run, cached: who is an applicant, whose personnummer
+a student uid is, which instance a merit belongs to."""
+
+from __future__ import annotations
+
+from adapters.http import if_found
+from adapters.ladok import LadokAdapter
+from adapters.nya import NyaAdapter, NyaFault
+from brygga.records import Utbildningstillfalle
+
+
+class Enricher:
+    """Ladok REST lookups for a run: student uid -> personnummer, tillfälle uid -> instance.
+
+    Everything is cached (misses too), so a batch costs one request per distinct student and
+    instance. Transient Ladok errors propagate (the task retries); 404 means "not there"."""
+
+    def __init__(self, ladok: LadokAdapter):
+        self.ladok = ladok
+        self.students: dict[str, str | None] = {}
+        self.tillfallen: dict[str, Utbildningstillfalle | None] = {}
+        self.plans: dict[str, list[dict[str, str | None]]] = {}
+        self.requests = 0
+
+    def personnummer(self, student_uid: str) -> str | None:
+        if student_uid not in self.students:
+            self.requests += 1
+            student = if_found(self.ladok.student, student_uid)
+            self.students[student_uid] = (student.personnummer or None) if student else None
+        return self.students[student_uid]
+
+    def tillfalle(self, uid: str) -> Utbildningstillfalle | None:
+        if uid not in self.tillfallen:
+            self.requests += 1
+            self.tillfallen[uid] = if_found(self.ladok.tillfalle, uid)
+        return self.tillfallen[uid]
+
+    def instans(self, student_uid: str, instans_uid: str) -> dict[str, str | None] | None:
+        """The education of the student's study plan with this utbildningsinstans (examen events
+        name the programme by its instans, which has no GET of its own)."""
+        if student_uid not in self.plans:
+            self.requests += 1
+            self.plans[student_uid] = if_found(self.ladok.study_plan_educations, student_uid, default=[])
+        return next((x for x in self.plans[student_uid] if x["instans_uid"] == instans_uid), None)
+
+
+class Applicants:
+    """Personnummer of the applicants in every open NyA round; read once per run, on first use."""
+
+    def __init__(self, nya: NyaAdapter):
+        self.nya = nya
+        self._set: set[str] | None = None
+        self.rounds: list[str] = []
+
+    def __contains__(self, personnummer: str) -> bool:
+        return personnummer in self.load()
+
+    def load(self) -> set[str]:
+        if self._set is None:
+            found: set[str] = set()
+            for code in self.nya.open_rounds():
+                try:
+                    found |= self.nya.list_applicants(code)
+                except NyaFault as e:
+                    if e.code != "round-closed":  # closed between the two calls: not of interest
+                        raise
+                    continue
+                self.rounds.append(code)
+            self._set = found
+        return self._set
+
+    def __len__(self) -> int:
+        return len(self.load())

@@ -1,0 +1,161 @@
+"""The merit rules (meriter): which Ladok events become which NyA merits, and how. Pure: the
+lookups a merit needs (its utbildningstillfälle, the student's study plan) come from the caller."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from brygga.records import LadokEvent, Merit, Utbildningstillfalle
+
+CHECKPOINT = "ladok-merits"  # feed_checkpoint.name
+SOURCE = "ladok"  # inbox_message.source (HandelseUID)
+DESTINATION = "nya"
+KIND = "merit"
+ACTOR = "brygga:merit-sync"
+
+#: Ladok event type -> NyA merit Type.
+MERIT_TYPES: dict[str, str] = {
+    "RegistreringEvent": "registrering",
+    "ResultatPaModulAttesteratEvent": "resultat",
+    "TillgodoraknandeAttesteratEvent": "tillgodoraknande",
+    "AvbrottEvent": "avbrott",
+    "UppehallEvent": "studieuppehall",
+    "UtfardatBevisEvent": "examen",
+}
+
+#: Ladok BetygsgradID -> grade letter (scales 2302 U/G/VG and 131657 F..A, docs/contracts/ladok.md).
+GRADES: dict[str, str] = {
+    "2303": "U", "2304": "G", "2305": "VG",
+    "131658": "F", "131659": "Fx", "131660": "E", "131661": "D", "131662": "C", "131663": "B", "131664": "A",
+}
+
+#: Where each event names the utbildningstillfälle its merit belongs to (first present wins).
+TILLFALLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "RegistreringEvent": ("KurstillfalleUID",),
+    "ResultatPaModulAttesteratEvent": ("KurstillfalleUID",),
+    "TillgodoraknandeAttesteratEvent": ("KopplatKurspaketeringstillfalleUID",),
+    "AvbrottEvent": ("UtbildningstillfalleUID",),
+    "UppehallEvent": ("KurspaketeringstillfalleUID",),
+    "UtfardatBevisEvent": (),  # names only the programme's utbildningsinstans: see Enricher.instans
+}
+
+#: The Ladok id a merit refers to, for SourceReference.
+REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
+    "RegistreringEvent": ("registrering", "RegistreringUID"),
+    "ResultatPaModulAttesteratEvent": ("resultat", "Resultat/ResultatUID"),
+    "TillgodoraknandeAttesteratEvent": ("tillgodoraknande", "TillgodoraknandeUID"),
+    "AvbrottEvent": ("avbrott", "UtbildningstillfalleUID"),
+    "UppehallEvent": ("uppehall", "UppehallUID"),
+    "UtfardatBevisEvent": ("bevis", "UtfardatBevisUID"),
+}
+
+
+class Lookups(Protocol):
+    """What ``to_merit`` needs from Ladok (``merits.lookups.Enricher``, or a fake in tests)."""
+
+    def tillfalle(self, uid: str) -> Utbildningstillfalle | None: ...
+
+    def instans(self, student_uid: str, instans_uid: str) -> dict[str, str | None] | None: ...
+
+
+def _get(fields: dict[str, Any], path: str) -> str | None:
+    if "/" in path:
+        value: Any = fields
+        for part in path.split("/"):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+    else:
+        value = fields.get(path)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) and value else None
+
+
+def _credits(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(Decimal(value).quantize(Decimal("0.1")))
+    except InvalidOperation:
+        return None
+
+
+#: Where each merit event carries its date (first present wins; else the entry's ``updated``).
+DATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "RegistreringEvent": ("StudieperiodStart",),
+    "ResultatPaModulAttesteratEvent": ("Resultat/Examinationsdatum", "Beslut/Beslutsdatum"),
+    "TillgodoraknandeAttesteratEvent": ("Beslut/Beslutsdatum",),
+    "AvbrottEvent": ("Avbrottsdatum",),
+    "UppehallEvent": ("Startdatum",),
+    "UtfardatBevisEvent": ("DatumForUtfardatBevis",),
+}
+
+
+def _date(e: LadokEvent) -> str | None:
+    f = e.fields
+    for path in DATE_FIELDS[e.event_type]:
+        v = _get(f, path)
+        if v:
+            return v[:10]
+    return e.updated[:10] or None
+
+
+def _education(e: LadokEvent, lookups: Lookups) -> tuple[str, str | None, Utbildningstillfalle | None] | str:
+    """(Utbildningskod, Tillfälleskod, the instance when one was looked up) of the merit's
+    education, or the reason there is none."""
+    f = e.fields
+    if e.event_type == "UtfardatBevisEvent":
+        instans_uid = _get(f, "HuvudsakligKurspaketeringsinstansUID")
+        if instans_uid is None:
+            return "UtfardatBevisEvent names no HuvudsakligKurspaketeringsinstansUID: no Utbildningskod for the examen"
+        edu = lookups.instans(e.student_uid or "", instans_uid)
+        if edu is None or not edu["utbildningskod"]:
+            return f"utbildningsinstans {instans_uid} of the examen is not in the student's study plan"
+        return edu["utbildningskod"], edu["tillfalleskod"], None
+    tillfalle_uid = next((v for v in (_get(f, p) for p in TILLFALLE_FIELDS[e.event_type]) if v), None)
+    if tillfalle_uid is None:
+        return (f"{e.event_type} names no utbildningstillfälle ({'/'.join(TILLFALLE_FIELDS[e.event_type])} "
+                "missing): no Utbildningskod for the NyA merit")
+    t = lookups.tillfalle(tillfalle_uid)
+    if t is None:
+        return f"utbildningstillfälle {tillfalle_uid} not found in Ladok (404)"
+    if not t.utbildningskod:
+        return f"utbildningstillfälle {tillfalle_uid} has no utbildningskod attribute in Ladok"
+    return t.utbildningskod, t.tillfalleskod, t
+
+
+def to_merit(e: LadokEvent, personnummer: str, lookups: Lookups) -> Merit | str:
+    """The NyA merit for a merit event of an applicant, or the reason it cannot be one."""
+    mtype = MERIT_TYPES[e.event_type]
+    f = e.fields
+    education = _education(e, lookups)
+    if isinstance(education, str):
+        return education
+    code, tkod, t = education
+    date = _date(e)
+    if not date:
+        return f"{e.event_type} has no date"
+    grade = credits = None
+    if mtype == "resultat":
+        grade_id = _get(f, "Resultat/BetygsgradID")
+        grade = GRADES.get(grade_id or "")
+        if grade is None:
+            return (f"unknown BetygsgradID {grade_id!r} (scale {_get(f, 'Resultat/BetygsskalaID')!r}): "
+                    "a resultat needs a grade")
+        credits = _credits(_get(f, "Resultat/OmfattningsPoang"))
+    elif mtype == "registrering":
+        credits = _credits(_get(f, "Omfattningsvarde")) or (_credits(t.credits) if t else None)
+    label, ref_path = REFERENCE_FIELDS[e.event_type]
+    ref = _get(f, ref_path)
+    return Merit(
+        merit_id=e.handelse_uid, personnummer=personnummer, type=mtype, utbildningskod=code,
+        date=date, tillfalleskod=tkod, modul=None, credits=credits, grade=grade,
+        source_reference=f"ladok:{label}:{ref}" if ref else f"ladok:handelse:{e.handelse_uid}",
+    )
+
+
+def idempotency_key(merit_id: str) -> str:
+    """One outbox row per Ladok event: the same merit is never sent twice."""
+    return f"nya:merit:{merit_id}"

@@ -1,0 +1,69 @@
+"""The merit sync's sending side: the outbox's merits to NyA (SubmitMerits), one request per
+enqueue batch, with a RequestId NyA replays after a crash; and the sync's health figure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+
+from adapters.nya import NyaAdapter
+from brygga.flows import outbox
+from brygga.flows.merits.rules import DESTINATION, KIND
+from brygga.logmask import get_logger
+from brygga.records import Merit
+from brygga.store import Store, ops
+from brygga.store.models import OutboxMessage
+
+log = get_logger("brygga.flows.merits")
+
+
+def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
+                 base_seconds: float = 30.0, max_requests: int | None = None,
+                 after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Send the due merits, one SubmitMerits per enqueue batch (at most ``batch`` merits each).
+
+    Returns counts; raises the PeerError after recording it when NyA is unreachable or failing
+    (the rows back off and the task retries). ``after_send`` is called with the RequestId after
+    NyA answered and before the rows are marked (tests use it to crash there)."""
+    mapping = nya.mapping("merit")
+
+    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+        body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
+        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        if len(errors) < len(group):
+            with nya.call("SubmitMerits", body) as reply:
+                results.update(mapping.read_results(reply))
+        return results
+
+    outcomes, requests, failure = outbox.send_groups(
+        store, DESTINATION, KIND, prefix="merits", send=send,
+        apply=lambda s, group, results, outcomes, _rid: outbox.settle(
+            s, group, results, outcomes, key=lambda m: m.payload["merit"]["merit_id"],
+            ok=("accepted", "updated", "duplicate"), missing="NyA did not answer for this merit",
+            max_attempts=max_attempts, base_seconds=base_seconds),
+        batch=batch, max_attempts=max_attempts, base_seconds=base_seconds, max_requests=max_requests,
+        after_send=after_send)
+    if failure is not None:
+        log.warning("merit send: NyA failing, %s merit(s) backed off: %s", outcomes["failed"], failure)
+        raise failure
+    summary = {"requests": requests, **{k: outcomes[k] for k in
+               ("accepted", "updated", "duplicate", "rejected", "failed", "dead")}}
+    with store.transaction() as s:
+        summary["pending"] = sum(n for st, n in ops.outbox_counts(s, DESTINATION).items() if st in ("pending", "failed"))
+    log.info("merit send: %s", summary)
+    return summary
+
+
+def lag_seconds(store: Store) -> float | None:
+    """Age of the oldest merit waiting to be sent (None when nothing waits): the DAG's health figure."""
+    with store.transaction() as s:
+        oldest = s.scalar(select(func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.destination == DESTINATION, OutboxMessage.kind == KIND,
+            OutboxMessage.status.in_(("pending", "failed"))))
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.timezone.utc)
+    return (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds()

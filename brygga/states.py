@@ -1,0 +1,121 @@
+"""Every state, status and code Brygga stores or decides on, in one place: ``StrEnum``s, so they
+are the plain strings the store and the JSON hold, and a typo is an error, not a new state.
+
+The texts operators read for them (Swedish, as Ladok words them) sit beside, in the ``*_TEXT``
+tables, and are what the CLI, the DAG logs and the operator console show."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AdmissionState(StrEnum):
+    """``nya_admission.state``: what Brygga did with an admission from NyA."""
+
+    PENDING = "pending"  # read from NyA, not placed yet
+    PLACED = "placed"  # in the student's study plan in Ladok
+    UNHANDLED = "unhandled"  # could not be placed: in the queue (ej hanterad antagning)
+    HANDLED = "handled"  # an operator settled it by hand in Ladok
+    DECLINED = "declined"  # återbud before it ever reached Ladok: never placed
+    INVALID = "invalid"  # NyA sent it broken: in the queue until NyA corrects it
+
+
+class QueueStatus(StrEnum):
+    """``unhandled_admission.status``."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"  # placed after all (ompröva, corrected in NyA) or declined by an återbud
+    MANUAL = "manual"  # marked handled by an operator
+
+
+class Hinder(StrEnum):
+    """Brygga's hinder codes: the categories of the unhandled-admission queue."""
+
+    KUNDE_INTE_PLACERAS_I_PLAN = "kunde.inte.placeras.i.plan"
+    REDAN_PABORJAT = "redan.paborjat"
+    PERSONNUMMER_OGILTIGT = "personnummer.ogiltigt"
+    PERSONNUMMER_OKANT = "personnummer.okant"
+    UTBILDNINGSTILLFALLE_SAKNAS = "utbildningstillfalle.saknas"
+    UTBILDNINGSTILLFALLE_INSTALLT = "utbildningstillfalle.installt"
+    ANTAGNING_FINNS = "antagning.finns"
+    ANMALNINGSNUMMER_KONFLIKT = "anmalningsnummer.konflikt"
+    OGILTIG_ANTAGNING = "ogiltig.antagning"
+    ATERBUD_UNDER_PLACERING = "aterbud.under.placering"
+    OVRIGT = "ovrigt"
+
+
+class CaseCause(StrEnum):
+    """``aterbud_case.cause``: why an återbud from NyA could not be applied in Ladok."""
+
+    REGISTERED = "registered"
+    ALREADY_ATERBUD = "already_aterbud"
+    AVBROTT_EXISTS = "avbrott_exists"
+    NOT_ACCEPTED = "not_accepted"
+    PLACED_MEANWHILE = "placed_meanwhile"
+
+
+class CaseAction(StrEnum):
+    """``aterbud_case.suggested_action``."""
+
+    EARLY_AVBROTT = "early_avbrott"
+    AVBROTT = "avbrott"
+    NONE = "none"
+    ATERBUD = "aterbud"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class OutboxStatus(StrEnum):
+    """``outbox_message.status``."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # backing off, tried again later
+    DEAD = "dead"  # given up (and quarantined)
+
+
+#: Outbox rows that are still to be sent.
+OUTBOX_WAITING = (OutboxStatus.PENDING, OutboxStatus.FAILED)
+
+
+class InboxStatus(StrEnum):
+    """``inbox_message.status``: what became of an inbound message seen once."""
+
+    PROCESSED = "processed"
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"
+
+
+HINDER_TEXT: dict[str, str] = {
+    Hinder.KUNDE_INTE_PLACERAS_I_PLAN: "Antagning kunde inte placeras i plan",
+    Hinder.REDAN_PABORJAT: "Studenten har redan påbörjat utbildningen",
+    Hinder.PERSONNUMMER_OGILTIGT: "Ogiltigt personnummer",
+    Hinder.PERSONNUMMER_OKANT: "Personnumret finns inte i folkbokföringen",
+    Hinder.UTBILDNINGSTILLFALLE_SAKNAS: "Utbildningstillfället finns inte i Ladok",
+    Hinder.UTBILDNINGSTILLFALLE_INSTALLT: "Utbildningstillfället är inställt",
+    Hinder.ANTAGNING_FINNS: "Studenten är redan antagen till utbildningstillfället",
+    Hinder.ANMALNINGSNUMMER_KONFLIKT: "Anmälningsnumret är redan använt för en annan antagning",
+    Hinder.OGILTIG_ANTAGNING: "Antagningen från NyA är ofullständig",
+    Hinder.ATERBUD_UNDER_PLACERING: "Återbud kom från NyA medan antagningen placerades; lägg in återbudet i Ladok",
+    Hinder.OVRIGT: "Övrigt hinder",
+}
+
+CAUSE_TEXT: dict[str, str] = {
+    CaseCause.REGISTERED: "Studenten är registrerad på utbildningstillfället i Ladok",
+    CaseCause.ALREADY_ATERBUD: "Återbud är redan inlagt i Ladok",
+    CaseCause.AVBROTT_EXISTS: "Studenten har redan avbrott på utbildningstillfället i Ladok",
+    CaseCause.NOT_ACCEPTED: "Lärosätet tar inte emot återbud från NyA automatiskt",
+    CaseCause.PLACED_MEANWHILE: "Antagningen placerades i Ladok medan återbudet behandlades",
+}
+
+ACTION_TEXT: dict[str, str] = {
+    CaseAction.EARLY_AVBROTT: "Lägg in avbrott från datumet då återbudet meddelades: inom 3 veckor från studiestart, "
+                              "tidigt avbrott (registreringen återkallas); avsluta sedan ärendet",
+    CaseAction.AVBROTT: "Lägg in avbrott från datumet då återbudet meddelades (mer än 3 veckor efter studiestart: "
+                        "ordinarie avbrott); avsluta sedan ärendet",
+    CaseAction.NONE: "Ingen åtgärd; avsluta ärendet",
+    CaseAction.ATERBUD: "Lägg in återbudet i Ladok om det ska gälla; avsluta sedan ärendet",
+}
