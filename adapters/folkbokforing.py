@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from adapters.http import PeerError, TransportError, session, transport_error
 from brygga.connections import PeerConfig
@@ -36,7 +36,6 @@ class FolkbokforingAdapter:
                 if r.status_code != 200:
                     raise PeerError("folkbokforing", f"POST /folkbokforing/personer: HTTP {r.status_code}",
                                     status=r.status_code, transient=r.status_code >= 500 or r.status_code == 429)
-                r.raw.decode_content = True
                 try:
                     out.update(self.people.read_batch(r.raw, chunk))
                 except ValueError as e:  # a reply that does not answer what was asked: use none of it

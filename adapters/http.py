@@ -38,9 +38,10 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable, Mapping
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import pycurl
@@ -93,7 +94,7 @@ def transport_error(peer: str, exc: Exception) -> PeerError:
     return PeerError(peer, str(exc), transient=True)
 
 
-class Headers(dict):
+class Headers(dict[str, str]):
     """Reply headers by lower-case name (``headers["Content-Type"]`` and ``.get`` ignore case)."""
 
     def __getitem__(self, key: str) -> str:
@@ -197,7 +198,8 @@ class _Easy:
     __slots__ = ("curl", "lines", "method", "connect_ms", "timeout_ms", "fresh", "head", "body")
 
     def __init__(self, curl: pycurl.Curl):
-        self.curl, self.lines, self.method = curl, None, ""
+        self.curl, self.method = curl, ""
+        self.lines: list[str] | None = None
         self.connect_ms = self.timeout_ms = self.fresh = -1
         self.head: list[bytes] = []
         self.body: list[bytes] = []
@@ -253,7 +255,7 @@ class _Local:
     Ordinary requests go through the multi too, rather than ``easy.perform()`` (which costs the same
     CPU, bench/http_client.py): one connection cache serves both kinds."""
 
-    def __init__(self, client: "Client"):
+    def __init__(self, client: Client):
         self.generation = _generation[0]
         self.client = client
         self.multi = pycurl.CurlMulti()
@@ -413,7 +415,7 @@ class _Transfer:
             self.curl.pause(pycurl.PAUSE_CONT)  # may hand on the held piece at once, into the new list
         if self.decoder is False:
             self.decoder = _decoder(b"".join(self.easy.head))
-        if self.decoder is not None:
+        if isinstance(self.decoder, _Decoder):
             return [self.decoder.feed(b"".join(pieces), self.done and not self.code and not self.body)]
         return pieces
 
@@ -448,9 +450,7 @@ class _Stream:
     the reply ended. A reply broken off half-way is a transient PeerError like any transport failure.
     The pieces libcurl hands on are kept as they are and joined once, into what ``read`` returns."""
 
-    decode_content = True  # kept for callers written against requests' ``raw``; bodies are always decoded
-
-    def __init__(self, response: "Response"):
+    def __init__(self, response: Response):
         self._resp = response
         self._pieces: deque[bytes] = deque()
         self._size = 0
@@ -514,7 +514,8 @@ class Response:
     def __init__(self, status: int, head: bytes, peer: str, content: bytes | None = None,
                  transfer: _Transfer | None = None, deadline: float = 0.0, stall: float = 0.0):
         self.status_code, self._head, self._peer, self._content = status, head, peer, content
-        self._headers = self._raw = None
+        self._headers: Headers | None = None
+        self._raw: _Stream | BytesIO | None = None
         self._transfer, self._deadline, self._stall = transfer, deadline, stall
 
     @property
@@ -530,7 +531,7 @@ class Response:
         return self._content
 
     @property
-    def raw(self) -> _Stream | BytesIO:
+    def raw(self) -> IO[bytes] | _Stream:
         """The body as a stream (``read(n)``), decoded (gzip) as it is read."""
         if self._raw is None:
             self._raw = _Stream(self) if self._content is None else BytesIO(self._content)
@@ -584,7 +585,7 @@ class Client:
             token = base64.b64encode(f"{peer.login}:{peer.password or ''}".encode()).decode("ascii")
             self.headers["Authorization"] = f"Basic {token}"
         self._options = self._fixed_options(peer, pool)
-        self._header_cache: dict[tuple, list[str]] = {}
+        self._header_cache: dict[tuple[Any, ...], list[str]] = {}
         self._tls = threading.local()
         self._locals: list[_Local] = []
         self._lock = threading.Lock()
@@ -718,7 +719,7 @@ class Client:
                 raise TransportError(str(e)) from None
             if idempotent and response.status_code in RETRY_STATUS and attempt < self.retries:
                 try:
-                    response.content  # the (small) error body, read whole: the connection stays usable
+                    _ = response.content  # the (small) error body, read whole: the connection stays usable
                 except PeerError:
                     pass
                 if self._sleep(attempt + 1, deadline, response.headers.get("retry-after")):

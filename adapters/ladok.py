@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
 from adapters.http import PeerError, Response, TransportError, session, transport_error
 from brygga import personnummer as pnr_mod
 from brygga.connections import PeerConfig
 from brygga.logmask import get_logger
-from brygga.records import FeedPage, Hinder, PlanNode, Placement, Student, Utbildningstillfalle
+from brygga.records import FeedPage, Hinder, Placement, PlanNode, Student, Utbildningstillfalle
 from mappings import registry
 
 log = get_logger("adapters.ladok")
@@ -41,10 +43,11 @@ class LadokAdapter:
         self.placements = registry.select("ladok", "placement", m)
         self.plans = registry.select("ladok", "studieplan", m)
         self.conditions = registry.select("ladok", "villkor", m)
+        self.aterbud_mapping = registry.select("ladok", "aterbud", m)
         self._no_student_search = False  # set when Ladok answers the student search with 404/405
 
     # ------------------------------------------------------------------ plumbing
-    def _request(self, method: str, path: str, service: str, *, ok=(200,), **kw) -> Response:
+    def _request(self, method: str, path: str, service: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Response:
         headers = {"Accept": ACCEPT.get(service, "application/xml")}
         if "data" in kw:
             headers["Content-Type"] = ACCEPT.get(service, "application/xml") + ";charset=UTF-8"
@@ -54,7 +57,7 @@ class LadokAdapter:
             raise transport_error("ladok", e) from None
         if r.status_code in ok:
             return r
-        r.content  # read the (small) error body; a streamed reply is released to the pool
+        _ = r.content  # read the (small) error body; a streamed reply is released to the pool
         if 400 <= r.status_code < 500 and r.content:
             try:
                 hinder = self.placements.read_hinder(r.content)
@@ -77,7 +80,6 @@ class LadokAdapter:
             if e.status in (404, 410):
                 raise FeedGone("ladok", f"feed page {path} is gone", status=e.status) from None
             raise
-        r.raw.decode_content = True
         try:
             return self.events.read_page(r.raw)
         finally:
@@ -86,7 +88,8 @@ class LadokAdapter:
     # ------------------------------------------------------------------ catalogue
     def tillfalle(self, uid: str) -> Utbildningstillfalle:
         r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{uid}", "utbildningsinformation")
-        (t,) = [x for x in self.tillfallen.read(r.content) if isinstance(x, Utbildningstillfalle)] or [None]
+        found = [x for x in self.tillfallen.read(r.content) if isinstance(x, Utbildningstillfalle)]
+        t = found[0] if len(found) == 1 else None
         if t is None:
             raise PeerError("ladok", f"utbildningstillfalle {uid}: unreadable")
         return t
@@ -114,7 +117,7 @@ class LadokAdapter:
         r = self._request("GET", f"/studentinformation/student/personnummer/{personnummer}", "studentinformation",
                           ok=(200, 404))
         if r.status_code == 404:
-            r.content  # release the connection
+            _ = r.content  # release the connection
             return None
         return self.students.read(r.content)
 
@@ -225,17 +228,10 @@ class LadokAdapter:
                 ("utbildningskod", "Utbildningskod"), ("tillfalleskod", "Utbildningstillfalleskod"))})
         return out
 
-    # --- återbud and avbrott (issue #8)
-    # Appended section: the återbud reconciliation (brygga/flows/aterbud.py) and its operator
-    # actions. Bodies come from the ``ladok.aterbud`` mapping (mappings/ladok/aterbud.py).
-    @property
-    def aterbud_mapping(self):
-        m = self.__dict__.get("_aterbud_mapping")
-        if m is None:
-            m = self.__dict__["_aterbud_mapping"] = registry.select("ladok", "aterbud", self.peer.extra.get("mappings"))
-        return m
-
-    def aterbud(self, antagning_uid: str, date, *, cause: str = "meddelat_av_studenten",
+    # ------------------------------------------------------------------ återbud and avbrott
+    # The återbud reconciliation (brygga/flows/aterbud/) and its operator actions; the bodies come
+    # from the ``ladok.aterbud`` mapping (mappings/ladok/aterbud.py).
+    def aterbud(self, antagning_uid: str, date: dt.date | str, *, cause: str = "meddelat_av_studenten",
                 externt_system: str | None = None) -> dict[str, str | None]:
         """Record återbud on a tillfällesantagning (a programme's covers its package's courses).
         Raises Refused with ``hinder.key`` aterbud.finns / registrerad / avbrott.finns."""
@@ -259,7 +255,7 @@ class LadokAdapter:
             raise
         return self.aterbud_mapping.read_aterbud(r.content)
 
-    def avbrott(self, antagning_uid: str, date, *, externreferens: str | None = None) -> dict:
+    def avbrott(self, antagning_uid: str, date: dt.date | str, *, externreferens: str | None = None) -> dict[str, Any]:
         """Record avbrott; Ladok makes it an early avbrott (registrations withdrawn) before study
         start + 21 days. Raises Refused with ``hinder.key`` avbrott.finns / ej.registrerad."""
         r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/avbrott", "studiedeltagande",

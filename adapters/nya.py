@@ -6,7 +6,8 @@ it in the tests)."""
 from __future__ import annotations
 
 import contextlib
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from adapters.http import PeerError, TransportError, session, transport_error
 from brygga import xmlsafe
@@ -36,7 +37,7 @@ class NyaAdapter:
         self.http = session(peer)
         self.mappings = mappings if mappings is not None else peer.extra.get("mappings")
 
-    def mapping(self, message: str):
+    def mapping(self, message: str) -> Any:
         return registry.select("nya", message, self.mappings)
 
     @contextlib.contextmanager
@@ -55,8 +56,7 @@ class NyaAdapter:
             if r.status_code != 200:
                 raise PeerError("nya", f"{operation}: HTTP {r.status_code}", status=r.status_code,
                                 transient=r.status_code in (429, 502, 503, 504))
-            r.raw.decode_content = True
-            yield r.raw
+            yield r.raw  # type: ignore[misc]  # a file-like with read(n): all a reader needs
         finally:
             r.close()
 
@@ -73,7 +73,7 @@ class NyaAdapter:
         return NyaFault(fault.findtext("faultcode") or "", get("Code") or "", get("Message") or
                         (fault.findtext("faultstring") or ""), get("Field"))
 
-    def body(self, operation: str, **fields) -> bytes:
+    def body(self, operation: str, **fields: Any) -> bytes:
         """A small request element built from keyword fields, e.g. ``body("GetOffers", Round="HT2027")``."""
         from lxml import etree
 
@@ -102,7 +102,7 @@ class NyaAdapter:
         _usable(result.errors, "ListApplicants")
         return set(result.personnummer)
 
-    def applicant_merits(self, personnummer: str) -> list:
+    def applicant_merits(self, personnummer: str) -> list[Any]:
         """The merits NyA holds for one applicant (``GetApplicantMerits``): ``ReceivedMerit`` records
         (a ``Merit`` plus ``received`` and ``request_id``)."""
         m = self.mapping("applicant-merits")
@@ -110,7 +110,7 @@ class NyaAdapter:
             return _usable(list(m.read(reply)), "GetApplicantMerits")
 
 
-def _usable(records: list, operation: str) -> list:
+def _usable(records: list[Any], operation: str) -> list[Any]:
     """The records without the ``RecordError``s, which are logged (personnummer masked)."""
     from brygga.logmask import get_logger
     from mappings.base import RecordError

@@ -214,7 +214,7 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None, shar
         "fetched": fetched, "placed": placed, "conditions": villkor, "store_summary": summary,
         "ladok_feed": ladok_count, "peak_rss_mib": round(peak_mib, 1),
         "python": platform.python_version(), "cpus": os.cpu_count(),
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -48,8 +48,8 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import requests
 import zeep
@@ -233,7 +233,7 @@ def check_same_records(client: zeep.Client, quarter: requests.Response) -> int:
     bk = [_brygga_key(a) if isinstance(a, Admission) else a
           for a in registry.get("nya", "admission", 1).read(quarter.content)]
     if zk != bk:
-        bad = next(i for i, (x, y) in enumerate(zip(zk, bk)) if x != y) if len(zk) == len(bk) else "count"
+        bad = next(i for i, (x, y) in enumerate(zip(zk, bk, strict=True)) if x != y) if len(zk) == len(bk) else "count"
         raise AssertionError(f"zeep and brygga disagree on the admissions in the reply (first difference: {bad})")
     if not any(k[16] for k in zk) or not any(k[17] for k in zk):
         raise AssertionError("the compared reply has no conditions or no återbud: the check would be weak")
@@ -341,7 +341,7 @@ def summary(runs: list[dict], n: int) -> dict:
 def ratios(runs: dict[str, list[dict]], readers: dict[str, dict]) -> dict:
     """brygga/zeep records/s: by median wall time (the goal), best wall time, paired rounds, CPU time."""
     z, b = readers["zeep"], readers["brygga"]
-    paired = [zr["wall_s"] / br["wall_s"] for zr, br in zip(runs["zeep"], runs["brygga"])]
+    paired = [zr["wall_s"] / br["wall_s"] for zr, br in zip(runs["zeep"], runs["brygga"], strict=True)]
     return {"median": round(z["median_s"] / b["median_s"], 2), "best": round(z["best_s"] / b["best_s"], 2),
             "paired_median": round(statistics.median(paired), 2), "paired": [round(p, 2) for p in paired],
             "cpu_median": round(z["cpu_median_s"] / b["cpu_median_s"], 2),
@@ -396,7 +396,7 @@ def render(res: dict) -> tuple[str, str]:
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     md += [f"| {a} | {b:.3f} | {c:.3f} | {d:,} | {e:,} | {f:.1f}x | {g:.3f} | {h:,} |" for a, b, c, d, e, f, g, h in rows]
     md += ["", f"**{verdict}.**", "",
-           f"Paired ratios (zeep time / brygga time in the same round): "
+           "Paired ratios (zeep time / brygga time in the same round): "
            + ", ".join(f"{x:.1f}x" for x in ratio["paired"]) + "."]
     if res["memory"]:
         md += ["", "Peak memory of one read in a fresh process (RSS high-water delta over the loaded input; "
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         by_reader.setdefault(m["reader"], {})[m["records"]] = m["rss_delta"]
     flat = {r: round(v[n] / v[n // 4], 2) if v.get(n // 4) else None for r, v in by_reader.items() if n in v}
     res = {
-        "benchmark": "admission_reader", "mode": mode, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(
+        "benchmark": "admission_reader", "mode": mode, "timestamp": dt.datetime.now(dt.UTC).isoformat(
             timespec="seconds"), "n": n, "n_quarter": n // 4, "reps": reps, "zeep_reps": zeep_reps,
         "machine": machine, "reply": reply, "readers": readers,
         "records_compared": compared, "ratio_brygga_zeep": ratio, "goal": GOAL,

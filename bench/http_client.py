@@ -34,8 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         personnummer = next(iter(datagen.people(1, SEED))).personnummer
         res = {"n": n, "rounds": rounds, "python": platform.python_version(), "cpus": os.cpu_count(),
                "loadavg_before": os.getloadavg()[0],
-               "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "get": part1(base, personnummer, n, rounds),
                "stream": part2(f"http://127.0.0.1:{ports['blob']}", args.stream_mib, max(2, rounds // 2)),
                "stream_mib": args.stream_mib, "loadavg_after": os.getloadavg()[0]}

@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         ok.append(out["latency_goal_met"])
     out["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": _cpus(),
                       "loadavg_after": [round(x, 2) for x in _loadavg()]}
-    out["when"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if "throughput" in out and "latency" in out:
         RESULTS.mkdir(exist_ok=True)
         stem = "merit_sync.quick" if args.quick else "merit_sync"

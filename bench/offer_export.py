@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": _cpus(),
                       "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
-    out["when"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    out["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out["command"] = "python -m bench.offer_export " + " ".join(argv if argv is not None else sys.argv[1:])
     RESULTS.mkdir(exist_ok=True)
     stem = args.out or ("offer_export.quick" if args.quick else "offer_export")

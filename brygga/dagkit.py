@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from brygga import logmask
 from brygga.connections import PEERS, STORE_CONN_ID, PeerConfig, from_connection
@@ -32,7 +33,7 @@ def on_failure(context: dict[str, Any]) -> None:
 
 
 #: Every DAG's start date (catchup is off everywhere: the date only has to lie in the past).
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -94,9 +95,13 @@ def actor(context: dict[str, Any]) -> str:
 
 
 def total(counts: Iterable[dict[str, Any]]) -> dict[str, int]:
-    """The sum of mapped tasks' counts (numbers only)."""
-    out: Counter = Counter()
-    for c in counts:
+    """The sum of mapped tasks' counts (numbers only).
+
+    Airflow hands mapped results over as a lazy sequence; iterating it fetches item after item until
+    one is not found, which Airflow logs as an error ("XCom not found ... offset=N") on every run. A
+    slice is fetched in one request and ends where the results end."""
+    out: Counter[str] = Counter()
+    for c in (counts[:] if isinstance(counts, Sequence) else counts):
         out.update({k: v for k, v in c.items() if isinstance(v, int) and not isinstance(v, bool)})
     return dict(out)
 

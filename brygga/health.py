@@ -1,10 +1,10 @@
-"""Health checks behind the ``brygga_healthcheck`` DAG and ``brygga health``."""
+"""Health checks behind the ``brygga_healthcheck`` DAG: the store's schema, and every peer answering
+through the adapters' own HTTP client (so its TLS, client certificate, proxy and deadline are the
+ones the flows use)."""
 
 from __future__ import annotations
 
 import time
-
-import requests
 
 from brygga.connections import PeerConfig
 from brygga.store import Store, migrate
@@ -23,11 +23,17 @@ def check_store(store: Store) -> dict:
 
 def check_peer(peer: PeerConfig) -> dict:
     """Reachable = answers HTTP at its base URL without a server error."""
+    from adapters.http import TransportError, session
+
     t0 = time.perf_counter()
+    client = session(peer, pool=1, retries=False)
     try:
-        r = requests.get(peer.base_url + "/", timeout=peer.timeout, verify=peer.verify, cert=peer.client_cert)
-    except requests.RequestException as e:
-        raise Unhealthy(f"{peer.name} at {peer.base_url} unreachable: {type(e).__name__}") from None
+        r = client.get(peer.base_url + "/")
+        _ = r.content  # read: the connection is released
+    except TransportError as e:
+        raise Unhealthy(f"{peer.name} at {peer.base_url} unreachable: {e}") from None
+    finally:
+        client.close()
     if r.status_code >= 500:
         raise Unhealthy(f"{peer.name} at {peer.base_url} answered HTTP {r.status_code}")
     return {"peer": peer.name, "status": r.status_code, "ms": round((time.perf_counter() - t0) * 1000, 1)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import MutableMapping
 from typing import Any
 
 from brygga.personnummer import mask
@@ -43,8 +44,8 @@ def install(logger: logging.Logger | None = None) -> None:
             handler.addFilter(_FILTER)
 
 
-class _MaskingAdapter(logging.LoggerAdapter):
-    def process(self, msg: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+class _MaskingAdapter(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         return msg, kwargs
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
@@ -53,5 +54,5 @@ class _MaskingAdapter(logging.LoggerAdapter):
             self.logger.log(level, mask(text), **kwargs)
 
 
-def get_logger(name: str) -> logging.LoggerAdapter:
+def get_logger(name: str) -> logging.LoggerAdapter[logging.Logger]:
     return _MaskingAdapter(logging.getLogger(name), {})

@@ -18,21 +18,24 @@ Personnummer never leave unmasked (``brygga.personnummer.mask``), also inside fr
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import inspect
 import urllib.parse
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from brygga.store import Store
 from brygga.views import (
-    DEFAULT_LIMIT, MAX_LIMIT, list_aterbud, list_publications, list_unhandled, overview, publication_detail,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    list_aterbud,
+    list_publications,
+    list_unhandled,
+    overview,
+    publication_detail,
 )
 
 TITLE = "Brygga operations"

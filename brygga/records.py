@@ -30,7 +30,7 @@ class FeedPage:
     next_archive: str | None
     events: list[LadokEvent] = field(default_factory=list)
     errors: list[Any] = field(default_factory=list)  # mappings.base.RecordError
-    skipped: Counter = field(default_factory=Counter)  # unknown event types -> count
+    skipped: Counter[str] = field(default_factory=Counter)  # unknown event types -> count
 
     @property
     def number(self) -> int | None:

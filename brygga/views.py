@@ -5,8 +5,9 @@ API and its HTML pages. Every string that leaves here has its personnummer maske
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,8 +55,8 @@ def _masked(v: Any) -> Any:
     return _iso(v)
 
 
-def _page(s: Session, q, limit: int | None, offset: int | None, order) -> tuple[list, int, int, int]:
-    total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+def _page(s: Session, q: Any, limit: int | None, offset: int | None, order: Any) -> tuple[list[Any], int, int, int]:
+    total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
     lim, off = _limit(limit), max(int(offset or 0), 0)
     return list(s.execute(q.order_by(*order).limit(lim).offset(off)).scalars()), total, lim, off
 
@@ -125,7 +126,7 @@ def _outbox_for(s: Session, p: Publication, items: list[PublicationItem]) -> dic
     """The outbox messages of the shown items, found by their idempotency keys."""
     from brygga.flows.offers import idempotency_key
 
-    keys = {idempotency_key(p.round, p.kind, it.offer_id, it.content_hash, withdraw=it.action == "withdrawn"):
+    keys = {idempotency_key(p.round, p.kind, it.offer_id, it.content_hash or "", withdraw=it.action == "withdrawn"):
             it.offer_id for it in items if it.action in ("new", "changed", "withdrawn")}
     out: dict[str, OutboxMessage] = {}
     ks = list(keys)
@@ -135,14 +136,14 @@ def _outbox_for(s: Session, p: Publication, items: list[PublicationItem]) -> dic
     return out
 
 
-def _filters(q, cols: Iterable[tuple[Any, Any]]):
+def _filters(q: Any, cols: Iterable[tuple[Any, Any]]) -> Any:
     for col, val in cols:
         if val:
             q = q.where(col == val)
     return q
 
 
-def _counts(s: Session, model, group_col, cols: Iterable[tuple[Any, Any]]) -> dict[str, int]:
+def _counts(s: Session, model: Any, group_col: Any, cols: Iterable[tuple[Any, Any]]) -> dict[str, int]:
     q = _filters(select(group_col, func.count()).select_from(model), cols).group_by(group_col)
     return {str(k): n for k, n in s.execute(q.order_by(group_col))}
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from lxml import etree
 

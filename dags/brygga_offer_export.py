@@ -49,8 +49,10 @@ def brygga_offer_export():
         ctx = get_current_context()
         p = ctx["params"]
         codes = [c.strip() for c in p["codes"] if c.strip()] if p["selection"] == "codes" else []
-        if p["selection"] == "codes" and not codes:
-            raise ValueError("selection 'codes' needs at least one code")
+        if p["selection"] == "codes" and not codes:  # a form filled in wrongly: no retry makes it right
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException("selection 'codes' needs at least one code")
         return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=codes,
                             dry_run=bool(p["dry_run"]), triggered_by=dagkit.actor(ctx),
                             run_id=ctx["run_id"], places=int(p["places"]))

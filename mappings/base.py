@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -82,7 +83,7 @@ def validate_records(
     records = [el for el in doc.iter(record_tag)]
     if len(records) != len(ids):
         raise MappingError("record ids do not match the records in the document")
-    alive = dict(zip(map(id, records), ids))
+    alive = dict(zip(map(id, records), ids, strict=True))
     for _ in range(max_rounds):
         if not alive or schema.validate(doc):
             # With no records left the document may be invalid (empty batch): nothing to send.
@@ -122,7 +123,7 @@ def _clean(message: str) -> str:
     return re.sub(r"\{[^}]*\}", "", message)
 
 
-def stream_elements(source, tag, parent: str | None = None) -> Iterator[etree._Element]:
+def stream_elements(source: Any, tag: Any, parent: str | None = None) -> Iterator[etree._Element]:
     """Yield each ``tag`` element of a large document and free it afterwards: memory stays flat.
 
     With ``parent``, only elements directly under a ``parent`` element count (a record element
@@ -143,7 +144,7 @@ def stream_elements(source, tag, parent: str | None = None) -> Iterator[etree._E
 # --------------------------------------------------------------------------- XSLT mappings
 
 CANONICAL_NS = "urn:brygga:canonical:1"
-_C = "{%s}" % CANONICAL_NS
+_C = f"{{{CANONICAL_NS}}}"
 
 
 def canonical_xml(records: Iterable[Any], record_name: str, id_of: Callable[[Any], str]) -> etree._Element:
@@ -152,7 +153,7 @@ def canonical_xml(records: Iterable[Any], record_name: str, id_of: Callable[[Any
     root = etree.Element(_C + "records", nsmap={None: CANONICAL_NS})
     for rec in records:
         r = etree.SubElement(root, _C + record_name, id=id_of(rec))
-        _fill(r, dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) else dict(rec))
+        _fill(r, dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) and not isinstance(rec, type) else dict(rec))
     return root
 
 
@@ -197,7 +198,9 @@ class XsltMapping(Mapping):
 
     def write(self, records: Iterable[Any], **params: str) -> tuple[bytes, list[RecordError]]:
         records = list(records)
-        id_of = lambda r: str(getattr(r, self.id_field))  # noqa: E731
+        def id_of(r: Any) -> str:
+            return str(getattr(r, self.id_field))
+
         ids = [id_of(r) for r in records]
         result = self._xslt(canonical_xml(records, self.canonical_name, id_of),
                             **{k: etree.XSLT.strparam(v) for k, v in params.items()})

@@ -20,7 +20,7 @@ import os
 import pkgutil
 import threading
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mappings.base import Mapping, MappingError, MappingKey, XsltMapping
 
@@ -75,7 +75,7 @@ def versions(system: str, message: str) -> list[int]:
     return sorted(k.version for k in _mappings if (k.system, k.message) == (system, message))
 
 
-def get(system: str, message: str, version: int) -> Mapping:
+def get(system: str, message: str, version: int) -> Any:
     discover()
     try:
         return _mappings[MappingKey(system, message, int(version))]
@@ -96,8 +96,11 @@ def configured_versions(env: str | None = None) -> dict[tuple[str, str], int]:
     return out
 
 
-def select(system: str, message: str, overrides: dict[str, int] | None = None) -> Mapping:
-    """The mapping configured for (system, message); see the module doc for the order."""
+def select(system: str, message: str, overrides: dict[str, int] | None = None) -> Any:
+    """The mapping configured for (system, message); see the module doc for the order.
+
+    Typed ``Any``: a mapping is whatever class registered for the message (a plug-in's too), with
+    that message's ``read``/``write`` methods; ``Mapping`` is only their common base."""
     if overrides and message in overrides:
         return get(system, message, overrides[message])
     configured = configured_versions().get((system, message))

@@ -69,11 +69,10 @@ def _login_url(request) -> str | None:
 
 async def authenticate(request) -> str:
     """The Airflow user of the request (cookie or bearer JWT), as Airflow's own API checks it."""
-    from fastapi import HTTPException
-    from fastapi.security import HTTPAuthorizationCredentials
-
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import HTTPException
+    from fastapi.security import HTTPAuthorizationCredentials
 
     bearer = None
     scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")

@@ -15,7 +15,7 @@ SECRETS="$BRYGGA_VAR/secrets.env"
 if [ ! -f "$SECRETS" ]; then
   (umask 077; "$ROOT/.venv/bin/python" - > "$SECRETS" <<'PY'
 import secrets, base64
-print(f"export AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(32)}")
+print(f"export AIRFLOW__API_AUTH__JWT_SECRET={secrets.token_urlsafe(64)}")  # >= 64 bytes for HS512
 print(f"export AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(32)}")
 print(f"export AIRFLOW__CORE__FERNET_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
 PY

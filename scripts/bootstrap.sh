@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install Brygga with its frozen dependencies. Safe to run again: it only
-# reinstalls when requirements.txt, constraints.txt or pyproject.toml changed.
+# Create .venv and install Brygga with its frozen dependencies (runtime and development: the tests,
+# linters and benchmarks). Safe to run again: it only reinstalls when requirements*.txt,
+# constraints.txt or pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,10 +11,14 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 STAMP=.venv/.brygga-installed
-WANT="$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+WANT="$(cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
-  echo "==> installing dependencies (first time takes ~2 minutes)"
-  .venv/bin/python -m pip install -q -r requirements.txt -c constraints.txt
-  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "==> installing dependencies (first time takes ~2 minutes; log in .venv/install.log)"
+  if ! { .venv/bin/python -m pip install -q -r requirements-dev.txt -c constraints.txt \
+         && .venv/bin/python -m pip install -q --no-deps -e .; } > .venv/install.log 2>&1; then
+    cat .venv/install.log
+    echo "==> installing dependencies failed (above)" >&2
+    exit 1
+  fi
   echo "$WANT" > "$STAMP"
 fi

@@ -7,6 +7,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import multiprocessing.process
 
 import uvicorn
 
@@ -22,7 +26,7 @@ class RunningServer:
         self._server.should_exit = True
         self._thread.join(timeout)
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> RunningServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -62,14 +66,14 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str 
 class RunningProcess:
     url: str
     port: int
-    process: "multiprocessing.process.BaseProcess"
+    process: multiprocessing.process.BaseProcess
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout)
 
-    def __enter__(self) -> "RunningProcess":
+    def __enter__(self) -> RunningProcess:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,7 +20,8 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     from simulators.ladok.catalogue import seed_catalogue
     from simulators.ladok.state import LadokState
     from simulators.nya.app import create_app as nya_app
-    from simulators.nya.state import NyaState, seed as nya_seed
+    from simulators.nya.state import NyaState
+    from simulators.nya.state import seed as nya_seed
 
     ladok = LadokState()
     seed_catalogue(ladok, seed, courses, programmes, "HT2027")

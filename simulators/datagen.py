@@ -7,8 +7,8 @@ Everything is derived from ``seed`` so simulators and tests agree without sharin
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from brygga.personnummer import with_check_digit
 from brygga.records import Address

@@ -23,7 +23,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
-        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,  # 64 bytes, as HS512 wants
         "AIRFLOW__API__SECRET_KEY": uuid.uuid4().hex,
         "BRYGGA_VAR": str(Path(_AIRFLOW_HOME) / "var"),
     }

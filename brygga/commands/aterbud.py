@@ -1,4 +1,4 @@
-"""``brygga aterbud``: återbudsärenden and the university's återbud settings (issue #8).
+"""``brygga aterbud``: återbudsärenden and the university's återbud settings.
 
     brygga aterbud cases [--status open|closed] [--round HT2027] [--cause registered|...] [--json]
     brygga aterbud show ID

@@ -126,9 +126,9 @@ def _short(ts: str | None) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]]) -> None:
-    widths = [min(max(len(str(x)) for x in col), 60) for col in zip(head, *rows)]
+    widths = [min(max(len(str(x)) for x in col), 60) for col in zip(head, *rows, strict=True)]
     for r in [head, *rows]:
-        print("  ".join(str(x)[:60].ljust(w) for x, w in zip(r, widths)).rstrip())
+        print("  ".join(str(x)[:60].ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _dump(obj: Any) -> None:

@@ -23,7 +23,8 @@ import dataclasses
 import queue
 import threading
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Generator
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -85,7 +86,7 @@ def oldest_available(ladok: LadokAdapter) -> FeedPage:
 _END = object()
 
 
-def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 0) -> Iterator[FeedPage]:
+def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 0) -> Generator[FeedPage, None, None]:
     """``first``, then the pages along ``next-archive`` (at most ``max_pages`` in all).
 
     With ``ahead`` > 0 a thread fetches and parses up to ``ahead`` pages in advance while the
@@ -101,7 +102,7 @@ def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 
             n += 1
             yield page
         return
-    q: queue.Queue = queue.Queue(maxsize=ahead)
+    q: queue.Queue[Any] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
     def put(item: Any) -> None:
@@ -177,7 +178,7 @@ class Batch:
 
     events: list[LadokEvent] = dataclasses.field(default_factory=list)
     errors: list[RecordError] = dataclasses.field(default_factory=list)  # entries the mapping refused
-    skipped: Counter = dataclasses.field(default_factory=Counter)  # unknown event types, once per entry
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)  # unknown event types, once per entry
     entries: int = 0  # every entry read, whatever it became
     gaps: list[Gap] = dataclasses.field(default_factory=list)
     page: int | None = None
@@ -240,9 +241,9 @@ class FeedFollower:
         if start_page is None:
             first = page_or_none(self.ladok, 1) or oldest_available(self.ladok)
             return first, Gap(first.number)
-        first = page_or_none(self.ladok, start_page)
-        if first is not None:
-            return first, None
+        page = page_or_none(self.ladok, start_page)
+        if page is not None:
+            return page, None
         first = oldest_available(self.ladok)
         return first, Gap(first.number, start_page, start_entry)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session
 
@@ -30,11 +30,11 @@ def request_id(prefix: str, keys: Iterable[str]) -> str:
 
 def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
                 send: Callable[[list[OutboxMessage], str], Results],
-                apply: Callable[[Session, list[OutboxMessage], Results, Counter, str], None],
+                apply: Callable[[Session, list[OutboxMessage], Results, Counter[str], str], None],
                 batch: int = 1000, max_attempts: int = 8, base_seconds: float = 30.0,
                 max_requests: int | None = None, correlation: str | None = None,
-                ready: Callable[[Session, list[OutboxMessage], Counter], list[OutboxMessage]] | None = None,
-                after_send: Callable[[str], None] | None = None) -> tuple[Counter, int, PeerError | None]:
+                ready: Callable[[Session, list[OutboxMessage], Counter[str]], list[OutboxMessage]] | None = None,
+                after_send: Callable[[str], None] | None = None) -> tuple[Counter[str], int, PeerError | None]:
     """Send due ``kind`` rows to ``destination`` group by group until none are due.
 
     ``send(group, request_id)`` builds and sends one request and returns {record id: (outcome,
@@ -44,7 +44,7 @@ def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
     (marking them itself). ``after_send`` is called with the RequestId after the peer answered and
     before the rows are marked (tests crash there).
     Returns (outcome counts, requests made, the transient error that stopped the loop or None)."""
-    outcomes: Counter = Counter()
+    outcomes: Counter[str] = Counter()
     requests = 0
     failure: PeerError | None = None
     while failure is None and (max_requests is None or requests < max_requests):
@@ -74,9 +74,9 @@ def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
     return outcomes, requests, failure
 
 
-def settle(s: Session, group: list[OutboxMessage], results: Results, outcomes: Counter, *,
+def settle(s: Session, group: list[OutboxMessage], results: Results, outcomes: Counter[str], *,
            key: Callable[[OutboxMessage], str], ok: tuple[str, ...], missing: str, max_attempts: int,
-           base_seconds: float, on_ok: Callable[[OutboxMessage, str, "str | None"], None] | None = None) -> None:
+           base_seconds: float, on_ok: Callable[[OutboxMessage, str, str | None], None] | None = None) -> None:
     """Mark a group by the peer's answer per record (``key(message)`` -> results): an ``ok`` outcome
     is sent (``on_ok`` runs for it), anything else failed and backed off, ``rejected`` for good
     (dead); a record the peer did not answer for is failed with ``missing``."""

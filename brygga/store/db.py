@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -16,8 +17,8 @@ from brygga.paths import var_dir
 def store_url(explicit: str | None = None) -> str:
     """Store URL: explicit > ``BRYGGA_STORE_URL`` > embedded SQLite under ``var/``.
 
-    Inside Airflow tasks the URL comes from the ``brygga_store`` Connection (see
-    ``brygga.airflow.connections.store_url``), which then passes it here explicitly.
+    Inside Airflow tasks the URL comes from the ``brygga_store`` Connection (``brygga.dagkit.store``),
+    which passes it here explicitly.
     """
     if explicit:
         return explicit
@@ -35,7 +36,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

@@ -43,4 +43,6 @@ def current(store: Store) -> str | None:
 def head() -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None, "the store has no migrations"
+    return head

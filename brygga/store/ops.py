@@ -4,7 +4,8 @@ transaction, so bookkeeping (inbox, outbox, checkpoint) commits or rolls back wi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,9 +22,19 @@ from brygga.store.models import (
 )
 
 _CHUNK = 500
+M = TypeVar("M")
 
 
-def _insert_ignoring_conflicts(session: Session, model, rows: list[dict[str, Any]], index: list[str]) -> int:
+def one(session: Session, model: type[M], key: Any, *, with_for_update: bool = False) -> M:
+    """The row of ``model`` with primary key ``key`` (locked for update if asked); LookupError when
+    there is none."""
+    row = session.get(model, key, with_for_update=with_for_update)
+    if row is None:
+        raise LookupError(f"no {model.__name__} {key!r}")
+    return row
+
+
+def _insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str, Any]], index: list[str]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL; returns rows inserted."""
     if not rows:
         return 0
@@ -36,7 +47,7 @@ def _insert_ignoring_conflicts(session: Session, model, rows: list[dict[str, Any
     return total
 
 
-def insert_new(session: Session, model, index: list[str], rows: list[dict[str, Any]]) -> None:
+def insert_new(session: Session, model: Any, index: list[str], rows: list[dict[str, Any]]) -> None:
     """``INSERT .. ON CONFLICT DO NOTHING`` of many rows as one Core executemany: what
     ``outbox_enqueue`` / ``inbox_record`` write, without the ``RETURNING`` they count with (a third
     of the merit sync's time per merit went there)."""

@@ -8,7 +8,8 @@ reader never attaches one to a protected person even if a reply carried it.
 
 from __future__ import annotations
 
-from typing import IO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from lxml import etree
 
@@ -17,7 +18,7 @@ from mappings.base import Mapping, MappingKey, RecordError, stream_elements
 from mappings.registry import mapping
 
 NS = "urn:brygga:folkbokforing:1"
-N = "{%s}" % NS
+N = f"{{{NS}}}"
 
 
 def _text(el: etree._Element, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Ladok återbud and avbrott (studiedeltagande) <-> plain dicts (issue #8).
+"""Ladok återbud and avbrott (studiedeltagande) <-> plain dicts.
 
 Requests (``sd:Aterbud``, ``sd:Avbrott``) are built in the studiedeltagande namespace with the XSD's
 element names (plus the simulator's ``sd:ExterntSystem`` on an återbud, see docs/contracts/ladok.md);

@@ -6,13 +6,14 @@ Responses are read order-tolerantly by element name; requests are built in the L
 
 from __future__ import annotations
 
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from lxml import etree
 
 from brygga import personnummer as pnr
 from brygga import xmlsafe
-from brygga.records import Address, Hinder, Placement, Student, Utbildningstillfalle
+from brygga.records import Hinder, Placement, Student, Utbildningstillfalle
 from mappings.base import Mapping, MappingKey, RecordError, stream_elements
 from mappings.registry import mapping
 
@@ -25,7 +26,11 @@ ATTR = "utbildningstillfalle.attribut."
 FEE_PREFIX = "studiedeltagande.domain.studieavgiftsbetalningsvarde."
 
 
-def _sub(parent: etree._Element, tag: str, value) -> None:
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+def _sub(parent: etree._Element, tag: str, value: Any) -> None:
     if value is None or value == "":
         return
     etree.SubElement(parent, tag).text = ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -99,7 +104,9 @@ class UtbildningstillfalleV1(Mapping):
             try:
                 yield self._one(el, uid)
             except ValueError as e:
-                yield RecordError(uid or "?", *str(e).split(": ", 1), "Utbildningstillfalle")
+                field, _, rule = str(e).partition(": ")
+                yield RecordError(uid or "?", field if rule else "Utbildningstillfalle", rule or str(e),
+                                  "Utbildningstillfalle")
 
     def _one(self, el: etree._Element, uid: str) -> Utbildningstillfalle:
         if not uid:
@@ -113,7 +120,7 @@ class UtbildningstillfalleV1(Mapping):
         takt = (attrs.get("studietakt") or [el.findtext(UI + "StudietaktID")])[0]
         return Utbildningstillfalle(
             uid=uid,
-            utbildningskod=(attrs.get("utbildningskod") or [None])[0],
+            utbildningskod=_first(attrs.get("utbildningskod")),
             tillfalleskod=el.findtext(UI + "Tillfalleskod"),
             name_sv=names.get("sv"), name_en=names.get("en"),
             credits=el.findtext(UI + "SpecificeradOmfattning")
@@ -121,7 +128,7 @@ class UtbildningstillfalleV1(Mapping):
             start=period.findtext(UI + "ForstaUndervisningsdatum") if period is not None else None,
             end=period.findtext(UI + "SistaUndervisningsdatum") if period is not None else None,
             studietakt=int(takt) if takt and takt.isdigit() else None,
-            studieort=(attrs.get("studieort") or [None])[0],
+            studieort=_first(attrs.get("studieort")),
             installt=(el.findtext(UI + "Installt") or "false").strip() == "true",
             utannonserat=(el.findtext(UI + "Utannonserat") or "false").strip() == "true",
             is_programme=(el.findtext(UI + "UtbildningstypID") or "").strip() == "42",

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from lxml import etree
 
@@ -33,7 +34,7 @@ from mappings.base import Mapping, MappingKey, RecordError, stream_elements
 from mappings.registry import mapping
 
 NS = "urn:brygga:nya:1"
-N = "{%s}" % NS
+N = f"{{{NS}}}"
 
 _NS_RE = re.compile(r"\{(?:urn|https?):[^}]*\}")  # "{urn:brygga:nya:1}" in libxml2 messages
 ROUND_CODE = re.compile(r"(HT|VT)[0-9]{4}")
@@ -144,7 +145,7 @@ def _personnummer(raw: str, name: str = "Personnummer") -> str:
         raise ValueError(f"{name}: {e}") from None
 
 
-def _convert(el: etree._Element, convert: Callable[[etree._Element], Any], id_field: str, kind: str):
+def _convert(el: etree._Element, convert: Callable[[etree._Element], Any], id_field: str, kind: str) -> Any:
     try:
         return convert(el)
     except ValueError as e:
@@ -241,7 +242,7 @@ class ApplicantMeritsV1(_NyaMessage):
                 raise ValueError(f"Received: not a dateTime: {received!r}") from None
         return ReceivedMerit(
             merit_id=_required(el, "MeritId"), personnummer=_personnummer(_required(el, "Personnummer")),
-            type=mtype, utbildningskod=_required(el, "Utbildningskod"), date=_date(el, "Date", required=True),
+            type=mtype, utbildningskod=_required(el, "Utbildningskod"), date=_date(el, "Date", required=True) or "",
             tillfalleskod=_text(el, "Tillfalleskod"), modul=_text(el, "Modul"), credits=_text(el, "Credits"),
             grade=_text(el, "Grade"), source_reference=_text(el, "SourceReference"),
             received=received, request_id=_text(el, "RequestId"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from lxml import etree
 
@@ -19,10 +20,10 @@ from mappings.base import Mapping, MappingKey, RecordError, stream_elements, val
 from mappings.registry import mapping
 
 NS = "urn:brygga:nya:1"
-N = "{%s}" % NS
+N = f"{{{NS}}}"
 
 
-def _el(parent: etree._Element, name: str, value) -> None:
+def _el(parent: etree._Element, name: str, value: Any) -> None:
     if value is None or value == "":
         return
     e = etree.SubElement(parent, N + name)
@@ -128,7 +129,8 @@ class MeritV1(_NyaV1):
     def write(self, merits: Iterable[Merit], *, request_id: str) -> tuple[bytes, list[RecordError]]:
         root = etree.Element(N + "SubmitMerits", nsmap={None: NS})
         _el(root, "RequestId", request_id)
-        ids, errors = [], []
+        ids: list[str] = []
+        errors: list[RecordError] = []
         for m in merits:
             p = _check_pnr(m.merit_id, m.personnummer, errors, "Merit")
             if p is None:
@@ -167,8 +169,8 @@ class _Reader:
 
     next_sequence: int | None = None
 
-    def _stream(self, source, response: str, tag: str, convert: Callable[[etree._Element], object],
-                kind: str) -> Iterator:
+    def _stream(self, source: Any, response: str, tag: str, convert: Callable[[etree._Element], object],
+                kind: str) -> Iterator[Any]:
         for el in stream_elements(source, (N + "NextSequence", N + tag), parent=N + response):
             if el.tag == N + "NextSequence":
                 self.next_sequence = int(el.text)
@@ -229,7 +231,7 @@ class AdmissionV1(_NyaV1, _Reader):
             conditions, aterbud_date = _conditions_and_aterbud(el)
         else:
             conditions, aterbud_date = (), None
-        return _new_admission(
+        return _new_admission(  # type: ignore[return-value]  # an Admission, built without its __init__
             admission_id, sequence, round_code, _pnr(personnummer), given_name, family_name, offer_id,
             ukod, tkod, flags[0] is True, flags[1] is True, flags[2] is True, flags[3], flags[4],
             g(_PROGRAMME_CODE), g(_PACKAGE_ID), conditions, aterbud_date)
@@ -284,8 +286,8 @@ def _conditions_and_aterbud(el: etree._Element) -> tuple[tuple[Condition, ...], 
 
 _NLEN = len(N)
 _MAX_LONG = 2**63 - 1
-_FLAGS = {"true": True, "1": True, "false": False, "0": False}
-_FAST_FLAGS = {**_FLAGS, None: None}  # exact spellings only; anything else -> the checked path
+_FLAGS: dict[str | None, bool | None] = {"true": True, "1": True, "false": False, "0": False}
+_FAST_FLAGS: dict[str | None, bool | None] = {**_FLAGS, None: None}  # exact spellings only; anything else -> the checked path
 _REQUIRED = itemgetter(*(N + name for name in (
     "AdmissionId", "Sequence", "Round", "Personnummer", "GivenName", "FamilyName", "OfferId", "Utbildningskod",
     "Tillfalleskod")))
@@ -303,7 +305,7 @@ def _record_factory(cls: type) -> Callable[..., object]:
     ``__slots__``, ``InitVar`` or ``init=False`` field); otherwise this is just ``cls``."""
     fields = dataclasses.fields(cls)
     init_fields = [f for f in fields if f.init]
-    plain = (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+    plain = (dataclasses.is_dataclass(cls) and vars(cls)["__dataclass_params__"].frozen
              and not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)
              and len(init_fields) == len(fields)
              and len(init_fields) == len(inspect.signature(cls.__init__).parameters) - 1)
@@ -312,11 +314,11 @@ def _record_factory(cls: type) -> Callable[..., object]:
     names = tuple(f.name for f in fields)
     count, new = len(names), object.__new__
 
-    def make(*values):
+    def make(*values: Any) -> object:
         if len(values) != count:  # defaults or a wrong call: the real constructor decides
             return cls(*values)
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values))
+        obj: Any = new(cls)
+        obj.__dict__.update(zip(names, values, strict=False))
         return obj
 
     return make
@@ -325,14 +327,14 @@ def _record_factory(cls: type) -> Callable[..., object]:
 _new_admission = _record_factory(Admission)
 
 
-def _req(fields: dict[str, str], name: str) -> str:
+def _req(fields: dict[str, str | None], name: str) -> str:
     v = fields.get(name)
     if not v or not v.strip():
         raise ValueError(f"{name}: required field missing")
     return v.strip()
 
 
-def _sequence(fields: dict[str, str]) -> int:
+def _sequence(fields: dict[str, str | None]) -> int:
     v = _req(fields, "Sequence")
     digits = v.removeprefix("+").lstrip("0")  # "" for 0
     if not (digits.isascii() and digits.isdecimal() and len(digits) <= 19 and int(digits) <= _MAX_LONG):
@@ -340,7 +342,7 @@ def _sequence(fields: dict[str, str]) -> int:
     return int(digits)
 
 
-def _flag(fields: dict[str, str], name: str) -> bool | None:
+def _flag(fields: dict[str, str | None], name: str) -> bool | None:
     v = fields.get(name)
     if v is None:
         return None

@@ -15,7 +15,8 @@ against ``schemas/folkbokforing/folkbokforing-1.xsd``. The address of a protecte
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from lxml import etree
 from starlette.applications import Starlette

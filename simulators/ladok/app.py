@@ -7,7 +7,7 @@ every XML response validates against the public Ladok3 XSDs (``schemas/ladok``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 from lxml import etree
 from starlette.applications import Starlette
@@ -49,7 +49,7 @@ async def _body(request: Request) -> etree._Element:
     try:
         return xmlsafe.fromstring(data)
     except ValueError as e:
-        raise LadokError(400, "commons.fel.ogiltig.xml", f"Ogiltig XML: {e}")
+        raise LadokError(400, "commons.fel.ogiltig.xml", f"Ogiltig XML: {e}") from None
 
 
 def _text(root: etree._Element, name: str) -> str | None:
@@ -67,14 +67,14 @@ def _date(value: str | None, what: str, default: dt.date | None = None) -> dt.da
     try:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise LadokError(400, "commons.fel.ogiltigt.datum", f"{what}: ogiltigt eller saknat datum (ÅÅÅÅ-MM-DD)")
+        raise LadokError(400, "commons.fel.ogiltigt.datum", f"{what}: ogiltigt eller saknat datum (ÅÅÅÅ-MM-DD)") from None
 
 
 def _int(r: Request, name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(r.query_params.get(name, default))
     except ValueError:
-        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara ett heltal")
+        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara ett heltal") from None
     if not lo <= value <= hi:
         raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara mellan {lo} och {hi}")
     return value

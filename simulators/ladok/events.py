@@ -26,18 +26,18 @@ def _emit(name: str, items: list, student_uid: str | None = None) -> Event:
     return name, event(name, items, student_uid)
 
 
-def _villkor_lista(a: "Antagning") -> list:
+def _villkor_lista(a: Antagning) -> list:
     return [
         ("sd:BehorighetsvillkorEventPart", [("sd:Behorighetsvillkorstyp", v.typ), ("sd:ExternTextUID", v.kod)])
         for v in a.aktuella_villkor()
     ]
 
 
-def _paketerande(a: "Antagning") -> list:
+def _paketerande(a: Antagning) -> list:
     return [("sd:PaketerandeUtbildningstillfalleUID", a.paket.tillfalle.uid)] if a.paket else []
 
 
-def student(s: "Student") -> Event:
+def student(s: Student) -> Event:
     return _emit("si:StudentEvent", [
         ("si:Efternamn", s.efternamn),
         ("si:Fodelsedata", s.personnummer[:8]),
@@ -48,7 +48,7 @@ def student(s: "Student") -> Event:
     ], s.uid)
 
 
-def forvantat_deltagande(a: "Antagning") -> Event:
+def forvantat_deltagande(a: Antagning) -> Event:
     villkor = _villkor_lista(a)
     return _emit("sd:ForvantatDeltagandeSkapadEvent", [
         ("sd:Anmalningsnummer", a.anmalningsnummer),
@@ -62,7 +62,7 @@ def forvantat_deltagande(a: "Antagning") -> Event:
     ], a.student_uid)
 
 
-def nuvarande_villkor(a: "Antagning") -> Event:
+def nuvarande_villkor(a: Antagning) -> Event:
     return _emit("sd:NuvarandeBehorighetsvillkorEvent", [
         ("sd:BehorighetsvillkorLista", _villkor_lista(a)),
         ("sd:TillfallesantagningUID", a.uid),
@@ -74,7 +74,7 @@ def nuvarande_villkor(a: "Antagning") -> Event:
 STUDENT_REALM = "@student.ladok.se"
 
 
-def aterbud(a: "Antagning") -> Event:
+def aterbud(a: Antagning) -> Event:
     ab = a.aterbud
     name, el = _emit("sd:AterbudEvent", [
         ("sd:AutomatisktAterbud", False),
@@ -92,7 +92,7 @@ def aterbud(a: "Antagning") -> Event:
     return name, el
 
 
-def _registrering_bas(a: "Antagning", r: "Registrering") -> list:
+def _registrering_bas(a: Antagning, r: Registrering) -> list:
     t = a.tillfalle
     inom = None
     if a.paket:
@@ -115,7 +115,7 @@ def _registrering_bas(a: "Antagning", r: "Registrering") -> list:
     ]
 
 
-def registrering(a: "Antagning", r: "Registrering") -> Event:
+def registrering(a: Antagning, r: Registrering) -> Event:
     t = a.tillfalle
     return _emit("sd:RegistreringEvent", [
         *_registrering_bas(a, r),
@@ -127,7 +127,7 @@ def registrering(a: "Antagning", r: "Registrering") -> Event:
     ], a.student_uid)
 
 
-def aterkallad_registrering(a: "Antagning", r: "Registrering") -> Event:
+def aterkallad_registrering(a: Antagning, r: Registrering) -> Event:
     return _emit("sd:AterkalladregistreringEvent", [
         *_registrering_bas(a, r),
         ("sd:ExternReferens", a.avbrott.externreferens),
@@ -136,7 +136,7 @@ def aterkallad_registrering(a: "Antagning", r: "Registrering") -> Event:
     ], a.student_uid)
 
 
-def avbrott(a: "Antagning") -> Event:
+def avbrott(a: Antagning) -> Event:
     u = a.tillfalle.utbildning
     return _emit("sd:AvbrottEvent", [
         ("sd:Avbrottsdatum", a.avbrott.datum),
@@ -148,7 +148,7 @@ def avbrott(a: "Antagning") -> Event:
     ], a.student_uid)
 
 
-def uppehall(a: "Antagning", uid: str, start: dt.date, slut: dt.date, anteckning: str | None) -> Event:
+def uppehall(a: Antagning, uid: str, start: dt.date, slut: dt.date, anteckning: str | None) -> Event:
     return _emit("sd:UppehallEvent", [
         ("sd:Anteckning", anteckning),
         ("sd:KurspaketeringUID", a.tillfalle.utbildning.uid),
@@ -165,7 +165,7 @@ def _beslut(datum: dt.date) -> list:
     return [("rr:Beslutsdatum", datum), ("rr:Beslutsfattare", "Examinator (simulator)")]
 
 
-def resultat(a: "Antagning", r: "Resultat") -> Event:
+def resultat(a: Antagning, r: Resultat) -> Event:
     t = a.tillfalle
     return _emit("rr:ResultatPaModulAttesteratEvent", [
         ("rr:Beslut", _beslut(r.examinationsdatum)),
@@ -184,7 +184,7 @@ def resultat(a: "Antagning", r: "Resultat") -> Event:
     ], a.student_uid)
 
 
-def tillgodoraknande(tg: "Tillgodoraknande") -> Event:
+def tillgodoraknande(tg: Tillgodoraknande) -> Event:
     return _emit("rr:TillgodoraknandeAttesteratEvent", [
         ("rr:Beslut", _beslut(tg.beslutsdatum)),
         ("rr:StudentUID", tg.student_uid),
@@ -193,7 +193,7 @@ def tillgodoraknande(tg: "Tillgodoraknande") -> Event:
     ], tg.student_uid)
 
 
-def utfardat_bevis(student_uid: str, bevis_uid: str, datum: dt.date, paket: "Tillfalle | None") -> Event:
+def utfardat_bevis(student_uid: str, bevis_uid: str, datum: dt.date, paket: Tillfalle | None) -> Event:
     return _emit("ex:UtfardatBevisEvent", [
         ("ex:DatumForUtfardatBevis", datum),
         ("ex:DigitaltBevis", True),
@@ -203,11 +203,11 @@ def utfardat_bevis(student_uid: str, bevis_uid: str, datum: dt.date, paket: "Til
     ], student_uid)
 
 
-def utbildningstillfalle_installt(t: "Tillfalle") -> Event:
+def utbildningstillfalle_installt(t: Tillfalle) -> Event:
     return _emit("ui:UtbildningstillfalleInstalltEvent", [("ui:UtbildningstillfalleUID", t.uid)])
 
 
-def kurstillfalle_till_status(t: "Tillfalle") -> Event:
+def kurstillfalle_till_status(t: Tillfalle) -> Event:
     u = t.utbildning
     return _emit("ui:KurstillfalleTillStatusEvent", [
         ("ui:Status", 3),

@@ -32,7 +32,7 @@ class Feed:
         self.page_size = page_size
         self.count = 0
         self._pages: list[list[bytes] | None] = [[]]
-        self._updated: list[str] = [text(dt.datetime.now(dt.timezone.utc))]
+        self._updated: list[str] = [text(dt.datetime.now(dt.UTC))]
         self._joined: dict[int, bytes] = {}
 
     @property
@@ -44,7 +44,7 @@ class Feed:
         return next(i for i, p in enumerate(self._pages, 1) if p is not None)
 
     def append(self, name: str, event: etree._Element) -> None:
-        updated = dt.datetime.now(dt.timezone.utc)
+        updated = dt.datetime.now(dt.UTC)
         if len(self._pages[-1]) >= self.page_size:
             self._pages.append([])
             self._updated.append("")

@@ -179,12 +179,12 @@ class Antagning:
     tillfalle: Tillfalle
     anmalningsnummer: str | None
     avgift: str
-    paket: "Antagning | None" = None
+    paket: Antagning | None = None
     villkor: dict[str, Villkor] = field(default_factory=dict)
     aterbud: Aterbud | None = None
     avbrott: Avbrott | None = None
     registreringar: list[Registrering] = field(default_factory=list)
-    barn: list["Antagning"] = field(default_factory=list)
+    barn: list[Antagning] = field(default_factory=list)
     anmalningsavgift_betald: bool | None = None
 
     def aktuella_villkor(self) -> list[Villkor]:
@@ -279,7 +279,7 @@ class LadokState:
         self.lock = threading.RLock()
         self.page_size = page_size
         # Lärosätesinställning: may students enter återbud themselves in Ladok's student web?
-        # A university setting, kept across reset() (issue #8).
+        # A university setting, kept across reset().
         self.studenter_far_lamna_aterbud = True
         self.reset()
 
@@ -306,7 +306,7 @@ class LadokState:
         try:
             pnr = pnr_mod.parse(personnummer).value
         except pnr_mod.InvalidPersonnummer as e:
-            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}")
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}") from None
         if not fornamn or not efternamn:
             raise LadokError(400, "studentinformation.hinder.namn.saknas", "Förnamn och efternamn krävs")
         if skyddad and adress is not None:
@@ -332,7 +332,7 @@ class LadokState:
         try:
             pnr = pnr_mod.parse(personnummer).value
         except pnr_mod.InvalidPersonnummer as e:
-            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}")
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}") from None
         s = self.by_pnr.get(pnr)
         if s is None:
             raise LadokError(404, "student.hittades.ej", "Ingen student med detta personnummer")
@@ -345,7 +345,7 @@ class LadokState:
         try:
             wanted = dict.fromkeys(pnr_mod.canonical(p) for p in personnummer)
         except pnr_mod.InvalidPersonnummer as e:
-            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}")
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}") from None
         with self.lock:
             hits = [self.by_pnr[p] for p in wanted if p in self.by_pnr]
         start = (max(page, 1) - 1) * limit
@@ -437,7 +437,7 @@ class LadokState:
             raise LadokError(400, "studiedeltagande.studieavgiftsbetalning.ogiltig", f"Okänt värde {p.avgift}")
         if not p.anmalningsnummer:
             raise LadokError(400, "studiedeltagande.anmalningsnummer.saknas", "Anmalningsnummer krävs")
-        for kod, typ in p.villkor:
+        for _kod, typ in p.villkor:
             if typ not in VILLKORSTYPER:
                 raise LadokError(400, "studiedeltagande.behorighetsvillkor.typ.ogiltig", f"Okänd villkorstyp {typ}")
         with self.lock:

@@ -13,8 +13,9 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from lxml import etree
 from starlette.applications import Starlette

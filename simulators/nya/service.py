@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from lxml import etree
 
@@ -18,8 +18,17 @@ from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
 from brygga.paths import SCHEMAS
 from simulators.nya.soap import NS, SoapFault, element, opt, q, sub, text
-from simulators.nya.state import (Admission, Merit, NyaError, NyaState, Offer, RoundState, canonical_pnr,
-                                  next_sequence, since)
+from simulators.nya.state import (
+    Admission,
+    Merit,
+    NyaError,
+    NyaState,
+    Offer,
+    RoundState,
+    canonical_pnr,
+    next_sequence,
+    since,
+)
 
 SCHEMA_PATH = SCHEMAS / "nya" / "nya-1.xsd"
 WSDL_PATH = SCHEMAS / "nya" / "nya-1.wsdl"
@@ -174,7 +183,7 @@ def _filled(tag: str, pairs: list[tuple[str, object]]) -> etree._Element:
         for k, _ in pairs:
             sub(tpl, k, None)
     el = copy.deepcopy(tpl)
-    for child, (_, v) in zip(el, pairs):
+    for child, (_, v) in zip(el, pairs, strict=True):
         child.text = v if isinstance(v, str) else text(v)
     return el
 

@@ -16,9 +16,10 @@ import threading
 import uuid
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from brygga import personnummer as pnr_mod
 from simulators import datagen
@@ -37,7 +38,7 @@ class NyaError(Exception):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def canonical_pnr(raw: str, where: str | None = None) -> str:
@@ -175,7 +176,7 @@ class RoundState:
     offers: dict[str, Offer] = field(default_factory=dict)
     offer_by_code: dict[tuple[str, str, str | None], str] = field(default_factory=dict)  # (kod, tillfälleskod, package)
     applicants: dict[str, Applicant] = field(default_factory=dict)
-    admissions: "OrderedDict[str, Admission]" = field(default_factory=OrderedDict)
+    admissions: OrderedDict[str, Admission] = field(default_factory=OrderedDict)
     admission_by_key: dict[tuple[str, str], str] = field(default_factory=dict)
     aterbud: list[AterbudRec] = field(default_factory=list)
     changes: list[ConditionChange] = field(default_factory=list)

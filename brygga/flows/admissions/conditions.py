@@ -60,7 +60,7 @@ def _key(round_code: str, c: ConditionChange) -> str:
     return f"{round_code}:{c.sequence}"
 
 
-def _apply_chunk(store: Store, ladok: LadokAdapter, round_code: str, part: list, counts: dict[str, int]) -> None:
+def _apply_chunk(store: Store, ladok: LadokAdapter, round_code: str, part: list[Any], counts: dict[str, int]) -> None:
     good = [c for c in part if not isinstance(c, RecordError)]
     counts["read"] += len(part)
     with store.transaction() as s:

@@ -10,6 +10,7 @@ an AdmissionId an operator could act on."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -22,7 +23,7 @@ from brygga.logmask import get_logger
 from brygga.records import Admission
 from brygga.states import AdmissionState, Hinder
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, utcnow
+from brygga.store.models import NyaAdmission, table, utcnow
 from mappings.base import RecordError
 
 log = get_logger("brygga.flows.admissions")
@@ -65,7 +66,7 @@ def fetch(store: Store, nya: NyaAdapter, round_code: str, *, chunk: int = CHUNK)
 def _row(a: Admission) -> dict[str, Any]:
     conditions = [{"code": c.code, "text": c.text, "lifted": c.lifted} for c in a.conditions]
     record = {name: getattr(a, name) for name in _ADMISSION_FIELDS}  # asdict() deep-copies: 3x slower
-    record["conditions"] = [{**c, "lifted_date": x.lifted_date} for c, x in zip(conditions, a.conditions)]
+    record["conditions"] = [{**c, "lifted_date": x.lifted_date} for c, x in zip(conditions, a.conditions, strict=True)]
     return dict(
         admission_id=a.admission_id, round=a.round, sequence=a.sequence, personnummer=a.personnummer,
         offer_id=a.offer_id, utbildningskod=a.utbildningskod, tillfalleskod=a.tillfalleskod,
@@ -83,7 +84,7 @@ def _too_long(a: Admission) -> RecordError | None:
     return None
 
 
-def admissions_by_id(s: Session, ids, *, chunk: int = 1000) -> dict[str, NyaAdmission]:
+def admissions_by_id(s: Session, ids: Iterable[str], *, chunk: int = 1000) -> dict[str, NyaAdmission]:
     """The rows of ``ids`` in a few queries (bounded IN lists), by admission id."""
     ids = list(ids)
     out: dict[str, NyaAdmission] = {}
@@ -93,9 +94,11 @@ def admissions_by_id(s: Session, ids, *, chunk: int = 1000) -> dict[str, NyaAdmi
     return out
 
 
-def store_admissions(s: Session, round_code: str, batch: list, counts: dict[str, int]) -> None:
+def store_admissions(s: Session, round_code: str, batch: list[Any], counts: dict[str, int]) -> None:
     """One chunk of a reply: new rows in one executemany, changed rows updated, bad ones set aside."""
-    good, bad, seen = [], [], set()
+    good: list[Admission] = []
+    bad: list[RecordError] = []
+    seen: set[str] = set()
     for a in batch:
         if isinstance(a, Admission):
             a = _too_long(a) or a
@@ -115,7 +118,7 @@ def store_admissions(s: Session, round_code: str, batch: list, counts: dict[str,
             _update(s, row, a, counts)
     if new_rows:  # a Core executemany: the ORM's bulk insert costs ~2x the CPU for the same rows
         now = utcnow()
-        s.connection().execute(insert(NyaAdmission.__table__), [
+        s.connection().execute(insert(table(NyaAdmission)), [
             {**r, "state": r.get("state", AdmissionState.PENDING), "attempts": 0, "created_at": now,
              "updated_at": now} for r in new_rows])
     for e in bad:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from brygga.logmask import get_logger
 from brygga.records import Placement, Student, Utbildningstillfalle
 from brygga.states import AdmissionState, Hinder
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, utcnow
+from brygga.store.models import NyaAdmission, table, utcnow
 from mappings.base import RecordError
 
 log = get_logger("brygga.flows.admissions")
@@ -36,6 +37,7 @@ log = get_logger("brygga.flows.admissions")
 CHUNK = 2000
 WORKERS = 8
 LOOKUP_BATCH = 200  # personnummer per Ladok student search
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -62,6 +64,24 @@ class Work:
     candidates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     placed: dict[str, Any] | None = None
     established: bool = False
+
+    @property
+    def instance(self) -> Utbildningstillfalle:
+        """The utbildningstillfälle, once it was found (before placing)."""
+        assert self.tillfalle is not None, f"{self.admission_id}: placed before its instance was found"
+        return self.tillfalle
+
+    @property
+    def student(self) -> str:
+        """The student's Ladok uid, once the student was found or established (before placing)."""
+        assert self.student_uid is not None, f"{self.admission_id}: placed before its student was found"
+        return self.student_uid
+
+    @property
+    def placement(self) -> dict[str, Any]:
+        """Ladok's answer to the placement (once placed)."""
+        assert self.placed is not None, f"{self.admission_id}: not placed"
+        return self.placed
 
     def unhandled(self, code: str, reason: str) -> None:
         self.outcome, self.hinder, self.reason = "unhandled", code, reason
@@ -99,7 +119,7 @@ WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningsk
                 "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts")
 
 
-def work(r) -> Work:
+def work(r: Any) -> Work:
     return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
                 r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
                 r.attempts)
@@ -126,7 +146,7 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
                                 chunk if limit is None else min(chunk, limit - done))
             if not items:
                 break
-            after = items[-1].personnummer
+            after = items[-1].personnummer or ""
             resolve_all(items, catalogue, ladok, folk, students, pool)
             _place_all(items, ladok, catalogue, pool)
             with store.transaction() as s:
@@ -140,7 +160,7 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
 def _next_chunk(store: Store, round_code: str | None, digits: list[str] | None, after: str, n: int) -> list[Work]:
     """Up to ``n`` pending admissions after personnummer ``after``, in order; the last student is
     left whole for the next chunk."""
-    t = NyaAdmission.__table__
+    t = table(NyaAdmission)
     with store.transaction() as s:
         q = select(*(t.c[c] for c in WORK_COLUMNS)).where(t.c.state == AdmissionState.PENDING,
                                                             t.c.personnummer > after)
@@ -165,7 +185,7 @@ def resolve_all(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, fo
         if w.personnummer in students:
             w.student_uid = students[w.personnummer]
         else:
-            _no_student(w, errors.get(w.personnummer))
+            _no_student(w, errors.get(w.personnummer or ""))
 
 
 def _find_tillfallen(items: list[Work], catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
@@ -188,14 +208,14 @@ def _find_tillfallen(items: list[Work], catalogue: Catalogue, pool: ThreadPoolEx
 def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAdapter, students: dict[str, str],
                    pool: ThreadPoolExecutor) -> dict[str, Exception]:
     """Students into ``students`` (found in Ladok, or established); why the others are not there."""
-    unknown = sorted({w.personnummer for w in todo if w.personnummer not in students})
+    unknown = sorted({w.personnummer for w in todo if w.personnummer and w.personnummer not in students})
     batches = [unknown[i:i + LOOKUP_BATCH] for i in range(0, len(unknown), LOOKUP_BATCH)]
     found: dict[str, Student | PeerError | None] = {}  # None: not in Ladok (yet)
     for batch, res in zip(batches, pool.map(
-            lambda b: _safe(ladok.students_by_personnummer, b, batch=LOOKUP_BATCH), batches)):
+            lambda b: _safe(ladok.students_by_personnummer, b, batch=LOOKUP_BATCH), batches), strict=True):
         found.update((p, res if isinstance(res, PeerError) else res.get(p)) for p in batch)
     errors: dict[str, Exception] = {p: st for p, st in found.items() if isinstance(st, Exception)}
-    students.update((p, st.uid) for p, st in found.items() if isinstance(st, Student))
+    students.update((p, st.uid) for p, st in found.items() if isinstance(st, Student) and st.uid)
     missing = [p for p, st in found.items() if st is None]
     if missing:
         _establish_missing(todo, missing, ladok, folk, students, errors, pool)
@@ -205,8 +225,9 @@ def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAda
 def _establish_missing(todo: list[Work], missing: list[str], ladok: LadokAdapter, folk: FolkbokforingAdapter,
                        students: dict[str, str], errors: dict[str, Exception], pool: ThreadPoolExecutor) -> None:
     """Students not in Ladok, established from the population register."""
+    register: dict[str, Student | RecordError | PeerError | None]
     try:
-        register = folk.lookup(missing)
+        register = dict(folk.lookup(missing))
     except PeerError as e:
         register = {p: e for p in missing}
     to_establish = []
@@ -219,7 +240,7 @@ def _establish_missing(todo: list[Work], missing: list[str], ladok: LadokAdapter
         else:
             errors[p] = person if isinstance(person, Exception) else LookupError(p)
     established = dict(zip([x.personnummer for x in to_establish],
-                           pool.map(lambda st: _safe(_establish, ladok, st), to_establish)))
+                           pool.map(lambda st: _safe(_establish, ladok, st), to_establish), strict=True))
     first: dict[str | None, Work] = {}
     for w in todo:
         first.setdefault(w.personnummer, w)
@@ -250,18 +271,24 @@ def _establish(ladok: LadokAdapter, person: Student) -> tuple[str, bool]:
     Returns the uid and whether this call established the student."""
     student = dataclasses.replace(person, address=None) if person.protected else person
     try:
-        return ladok.establish(student).uid, True
+        return _uid(ladok.establish(student)), True
     except Refused as e:
         # In Ladok already: established meanwhile (a re-run, another worker), or a student the
         # batch search did not return (e.g. a Ladok that does not filter by repeated personnummer).
         if e.hinder.key.endswith("personnummer.finns"):
             found = ladok.student_by_personnummer(person.personnummer)
             if found is not None:
-                return found.uid, False
+                return _uid(found), False
         raise
 
 
-def _safe(fn, *args, **kw):
+def _uid(student: Student) -> str:
+    if not student.uid:
+        raise PeerError("ladok", f"student {student.personnummer} came back without a uid")  # masked by PeerError
+    return student.uid
+
+
+def _safe(fn: Callable[..., T], *args: Any, **kw: Any) -> T | PeerError:
     try:
         return fn(*args, **kw)
     except PeerError as e:
@@ -275,14 +302,19 @@ def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, poo
     for w in items:
         if w.outcome is None:
             by_student.setdefault(w.student_uid, []).append(w)
-    groups = [sorted(ws, key=lambda w: (not w.tillfalle.is_programme, w.admission_id)) for ws in by_student.values()]
-    list(pool.map(lambda ws: [place_one(w, ladok, catalogue) for w in ws], groups))
+    groups = [sorted(ws, key=lambda w: (not w.instance.is_programme, w.admission_id)) for ws in by_student.values()]
+
+    def place_student(ws: list[Work]) -> None:
+        for w in ws:
+            place_one(w, ladok, catalogue)
+
+    list(pool.map(place_student, groups))
 
 
 def place_one(w: Work, ladok: LadokAdapter, catalogue: Catalogue, *, package_uid: str | None = None,
               fristaende: bool = False) -> None:
     p = Placement(
-        student_uid=w.student_uid, utbildningstillfalle_uid=w.tillfalle.uid, anmalningsnummer=w.admission_id,
+        student_uid=w.student, utbildningstillfalle_uid=w.instance.uid, anmalningsnummer=w.admission_id,
         fee="ej_betald" if w.fee_liable else "ej_aktuell",
         package_uid=package_uid or (w.package_id if w.programme_internal and not fristaende else None),
         fristaende=fristaende, inom_kurspaketering=w.programme_internal and not fristaende and not package_uid,
@@ -314,11 +346,11 @@ def placed_conditions(w: Work) -> list[dict[str, Any]]:
 def _package_candidates(ladok: LadokAdapter, catalogue: Catalogue, w: Work) -> list[dict[str, Any]]:
     """The programme admissions in the student's plan whose package contains the course."""
     out = []
-    for node in ladok.study_plan(w.student_uid):
+    for node in ladok.study_plan(w.student):
         if node.parent_uid is not None or node.aterbud or not node.tillfalle_uid:
             continue
         t = catalogue.get(node.tillfalle_uid)
-        if t.is_programme and w.tillfalle.uid in t.course_uids:
+        if t.is_programme and w.instance.uid in t.course_uids:
             out.append({"package_uid": t.uid, "utbildningskod": t.utbildningskod, "tillfalleskod": t.tillfalleskod,
                         "name": t.name_sv})
     return out
@@ -334,8 +366,8 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
         values = {"b_id": w.admission_id, "attempts": w.attempts + 1, "student_uid": w.student_uid,
                   "utbildningstillfalle_uid": w.tillfalle.uid if w.tillfalle else None, "updated_at": now}
         if w.outcome == "placed":
-            bulk.append({**values, "state": AdmissionState.PLACED, "antagning_uid": w.placed["uid"],
-                         "package_uid": w.placed.get("package_uid"), "conditions": placed_conditions(w),
+            bulk.append({**values, "state": AdmissionState.PLACED, "antagning_uid": w.placement["uid"],
+                         "package_uid": w.placement.get("package_uid"), "conditions": placed_conditions(w),
                          "last_error": None})
             counts["placed"] += 1
         elif w.outcome == "retry":  # a peer outage: stays pending, the task fails and Airflow retries
@@ -351,7 +383,7 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
 
 
 def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int]) -> None:
-    t = NyaAdmission.__table__
+    t = table(NyaAdmission)
     s.connection().execute(
         update(t).where(t.c.admission_id == bindparam("b_id"), t.c.state == AdmissionState.PENDING).values(
             {c: bindparam(c) for c in ("state", "attempts", "student_uid", "utbildningstillfalle_uid",
@@ -364,13 +396,13 @@ def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int])
 
 
 def _record_unhandled(s: Session, w: Work, counts: dict[str, int]) -> None:
-    row = s.get(NyaAdmission, w.admission_id)
+    row = ops.one(s, NyaAdmission, w.admission_id)
     if row.state != AdmissionState.PENDING:  # changed meanwhile (e.g. återbud arrived): leave it
         return
     row.attempts, row.state, row.last_error = w.attempts + 1, AdmissionState.UNHANDLED, w.reason
     row.student_uid = w.student_uid or row.student_uid
     row.utbildningstillfalle_uid = w.tillfalle.uid if w.tillfalle else row.utbildningstillfalle_uid
     queue(s, w.admission_id, w.round, w.personnummer, row.utbildningstillfalle_uid, w.tillfalleskod,
-          w.hinder, w.reason, w.candidates, w.record)
+          w.hinder or Hinder.OVRIGT, w.reason or "", w.candidates, w.record)
     counts["unhandled"] += 1
     counts[f"hinder:{w.hinder}"] = counts.get(f"hinder:{w.hinder}", 0) + 1

@@ -18,7 +18,7 @@ ACTOR = "brygga:admission-import"
 
 
 def queue(s: Session, admission_id: str, round_code: str, personnummer: str | None, tillfalle_uid: str | None,
-          tillfalleskod: str | None, hinder: str, reason: str, candidates: list, record: dict) -> None:
+          tillfalleskod: str | None, hinder: str, reason: str, candidates: list[Any], record: dict[str, Any]) -> None:
     """Put the admission in the queue (or update its entry there) with its hinder, audited."""
     u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
     if u is None:
@@ -38,7 +38,7 @@ def resolve(s: Session, admission_id: str, resolution: str, actor: str) -> None:
         u.status, u.resolution, u.resolved_by = QueueStatus.RESOLVED, resolution, actor
 
 
-def placed_while_declined(s: Session, placed: dict[str, dict], counts: dict[str, int]) -> None:
+def placed_while_declined(s: Session, placed: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:
     """An återbud declined the admission while Ladok was placing it: it is in Ladok without its
     återbud. Record the placement and queue it so staff enter the återbud (rare race)."""
     if not placed:

@@ -52,16 +52,16 @@ def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admissi
 def _record_retry(store: Store, w: Work, actor: str, choice: str) -> dict[str, Any]:
     admission_id = w.admission_id
     with store.transaction() as s:
-        row = s.get(NyaAdmission, admission_id, with_for_update=True)
+        row = ops.one(s, NyaAdmission, admission_id, with_for_update=True)
         if row.state == AdmissionState.DECLINED and w.outcome == "placed":  # an återbud came meanwhile
             placed_while_declined(s, {admission_id: {
-                "antagning_uid": w.placed["uid"], "package_uid": w.placed.get("package_uid"),
-                "student_uid": w.student_uid, "utbildningstillfalle_uid": w.tillfalle.uid}}, {"placed": 1, "unhandled": 0})
+                "antagning_uid": w.placement["uid"], "package_uid": w.placement.get("package_uid"),
+                "student_uid": w.student_uid, "utbildningstillfalle_uid": w.instance.uid}}, {"placed": 1, "unhandled": 0})
             ops.audit(s, actor, "admission.retry", "nya_admission", admission_id, choice=choice,
                       outcome=Hinder.ATERBUD_UNDER_PLACERING)
             return {"admission_id": admission_id, "outcome": "unhandled", "hinder": Hinder.ATERBUD_UNDER_PLACERING,
-                    "reason": HINDER[Hinder.ATERBUD_UNDER_PLACERING], "antagning_uid": w.placed["uid"],
-                    "package_uid": w.placed.get("package_uid")}
+                    "reason": HINDER[Hinder.ATERBUD_UNDER_PLACERING], "antagning_uid": w.placement["uid"],
+                    "package_uid": w.placement.get("package_uid")}
         if row.state not in _RETRYABLE:
             raise ValueError(f"admission {admission_id} became {row.state} meanwhile; nothing written")
         row.attempts += 1
@@ -69,7 +69,7 @@ def _record_retry(store: Store, w: Work, actor: str, choice: str) -> dict[str, A
         if w.tillfalle:
             row.utbildningstillfalle_uid = w.tillfalle.uid
         if w.outcome == "placed":
-            row.state, row.antagning_uid, row.package_uid = AdmissionState.PLACED, w.placed["uid"], w.placed.get("package_uid")
+            row.state, row.antagning_uid, row.package_uid = AdmissionState.PLACED, w.placement["uid"], w.placement.get("package_uid")
             row.conditions = placed_conditions(w)
             row.last_error = None
             resolve(s, admission_id, f"ompröva: {choice}", actor)

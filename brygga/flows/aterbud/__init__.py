@@ -23,14 +23,28 @@ from adapters.nya import NyaAdapter
 from brygga.flows.aterbud.cases import CaseError, apply_case, close_case, get_case, list_cases
 from brygga.flows.aterbud.from_nya import _decide, nya_to_ladok
 from brygga.flows.aterbud.rules import (
-    ACTOR, DESTINATION, EARLY_AVBROTT_DAYS, EXTERNT_SYSTEM, KIND, LADOK_CHECKPOINT, LADOK_SOURCE, NYA_SOURCE,
-    checkpoint_name, idempotency_key, suggested_action,
+    ACTOR,
+    DESTINATION,
+    EARLY_AVBROTT_DAYS,
+    EXTERNT_SYSTEM,
+    KIND,
+    LADOK_CHECKPOINT,
+    LADOK_SOURCE,
+    NYA_SOURCE,
+    checkpoint_name,
+    idempotency_key,
+    suggested_action,
 )
 from brygga.flows.aterbud.settings import (
-    SETTING_ACCEPT_FROM_NYA, SETTING_STUDENTS_MAY_ENTER, SETTINGS_DEFAULTS, set_settings, settings,
+    SETTING_ACCEPT_FROM_NYA,
+    SETTING_STUDENTS_MAY_ENTER,
+    SETTINGS_DEFAULTS,
+    set_settings,
+    settings,
 )
 from brygga.flows.aterbud.to_nya import ladok_to_nya, pending_count, send_pending
-from brygga.states import ACTION_TEXT as ACTIONS, CAUSE_TEXT as CAUSES
+from brygga.states import ACTION_TEXT as ACTIONS
+from brygga.states import CAUSE_TEXT as CAUSES
 from brygga.store import Store
 
 

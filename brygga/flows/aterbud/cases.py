@@ -7,10 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from adapters.ladok import LadokAdapter, Refused
 from brygga import views
 from brygga.flows.aterbud.rules import (
-    CASE_OF_HINDER, EXTERNT_SYSTEM, HINDER_ATERBUD_FINNS, HINDER_AVBROTT_FINNS, suggested_action,
+    CASE_OF_HINDER,
+    EXTERNT_SYSTEM,
+    HINDER_ATERBUD_FINNS,
+    HINDER_AVBROTT_FINNS,
+    suggested_action,
 )
 from brygga.states import CaseAction, CaseStatus
 from brygga.store import Store, ops
@@ -35,7 +41,7 @@ def get_case(store: Store, case_id: int) -> dict[str, Any]:
     return case
 
 
-def _close(s, c: AterbudCase, actor: str, note: str) -> None:
+def _close(s: Session, c: AterbudCase, actor: str, note: str) -> None:
     c.status, c.closed_at, c.closed_by, c.note = CaseStatus.CLOSED, utcnow(), actor, note or c.note
     ops.audit(s, actor, "aterbud_case.close", "aterbud_case", str(c.id), note=note)
 
@@ -73,7 +79,7 @@ def apply_case(store: Store, ladok: LadokAdapter, case_id: int, *, actor: str, n
         if updated is not None:
             return updated
     with store.transaction() as s:
-        c = s.get(AterbudCase, case_id)
+        c = ops.one(s, AterbudCase, case_id)
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), **result)
         if c.status != CaseStatus.CLOSED:
             _close(s, c, actor, note or f"suggested action carried out by Brygga: {action}")
@@ -113,7 +119,7 @@ def _aterbud(store: Store, ladok: LadokAdapter, case_id: int, actor: str, auid: 
             _audit_failure(store, actor, case_id, CaseAction.ATERBUD, e)
             raise CaseError(f"Ladok refused the återbud: {key}: {e.hinder.text}") from None
     with store.transaction() as s:
-        c = s.get(AterbudCase, case_id)
+        c = ops.one(s, AterbudCase, case_id)
         c.cause = cause
         c.suggested_action = suggested_action(cause, c.reported_at, c.study_start)
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), performed=CaseAction.ATERBUD,

@@ -8,7 +8,8 @@ admission updates, audit and the round's checkpoint commit together."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,8 +18,16 @@ from adapters.http import if_found
 from adapters.ladok import LadokAdapter, Refused
 from adapters.nya import NyaAdapter
 from brygga.flows.aterbud.rules import (
-    ACTOR, CASE_OF_HINDER, EXTERNT_SYSTEM, HINDER_ATERBUD_FINNS, NYA_SOURCE, Outcome, as_date, checkpoint_name,
-    suggested_action, triage,
+    ACTOR,
+    CASE_OF_HINDER,
+    EXTERNT_SYSTEM,
+    HINDER_ATERBUD_FINNS,
+    NYA_SOURCE,
+    Outcome,
+    as_date,
+    checkpoint_name,
+    suggested_action,
+    triage,
 )
 from brygga.flows.aterbud.settings import SETTING_ACCEPT_FROM_NYA, settings
 from brygga.logmask import get_logger
@@ -62,7 +71,7 @@ def _education(t: Utbildningstillfalle | None, fallback: str | None) -> str | No
     return " ".join(x for x in (t.utbildningskod, t.name_sv) if x) or fallback
 
 
-def _case(item: NyaAterbud, cause: str, antagning_uid: str, tillfalle_uid: str | None, row: dict | None,
+def _case(item: NyaAterbud, cause: str, antagning_uid: str, tillfalle_uid: str | None, row: dict[str, Any] | None,
           lookups: _Lookups) -> dict[str, Any]:
     t = lookups.tillfalle(tillfalle_uid)
     start = as_date(t.start) if t is not None else None
@@ -77,13 +86,13 @@ def _case(item: NyaAterbud, cause: str, antagning_uid: str, tillfalle_uid: str |
     }
 
 
-def _decide(item: NyaAterbud | RecordError, row: dict | None, accept: bool, ladok: LadokAdapter,
+def _decide(item: NyaAterbud | RecordError, row: dict[str, Any] | None, accept: bool, ladok: LadokAdapter,
             lookups: _Lookups) -> Outcome:
     decided = triage(item, row)
     if decided is not None:
         return decided
     assert isinstance(item, NyaAterbud)
-    base = dict(aterbud_id=item.aterbud_id, admission_id=item.admission_id, aterbud_date=item.date)
+    base: dict[str, Any] = dict(aterbud_id=item.aterbud_id, admission_id=item.admission_id, aterbud_date=item.date)
     state = (row or {}).get("state")
     antagning_uid = (row or {}).get("antagning_uid") if state in (AdmissionState.PLACED, AdmissionState.HANDLED) else None
     tillfalle_uid = (row or {}).get("utbildningstillfalle_uid") or item.offer_id
@@ -126,7 +135,7 @@ def _row_dict(r: NyaAdmission) -> dict[str, Any]:
 def nya_to_ladok(store: Store, nya: NyaAdapter, ladok: LadokAdapter, *, rounds: Iterable[str] | None = None,
                  chunk: int = 200, after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Apply NyA's återbud of every open round (or ``rounds``) in Ladok; returns counts."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     lookups = _Lookups(ladok)
     mapping = nya.mapping("aterbud")
     accept = settings(store)[SETTING_ACCEPT_FROM_NYA]
@@ -157,8 +166,8 @@ def nya_to_ladok(store: Store, nya: NyaAdapter, ladok: LadokAdapter, *, rounds: 
     return summary
 
 
-def _commit_chunk(store: Store, round_code: str, name: str, expected: int, upto: int, part: list,
-                  accept: bool, ladok: LadokAdapter, lookups: _Lookups, counts: Counter) -> None:
+def _commit_chunk(store: Store, round_code: str, name: str, expected: int, upto: int, part: list[Any],
+                  accept: bool, ladok: LadokAdapter, lookups: _Lookups, counts: Counter[str]) -> None:
     ids = [x.aterbud_id if isinstance(x, NyaAterbud) else x.record_id for x in part]
     with store.transaction() as s:
         seen = ops.inbox_seen(s, NYA_SOURCE, ids) if ids else set()
@@ -166,7 +175,7 @@ def _commit_chunk(store: Store, round_code: str, name: str, expected: int, upto:
         rows = {r.admission_id: _row_dict(r) for r in s.scalars(
             select(NyaAdmission).where(NyaAdmission.admission_id.in_(adm_ids)))} if adm_ids else {}
     outcomes: list[Outcome] = []
-    for x, xid in zip(part, ids):
+    for x, xid in zip(part, ids, strict=True):
         if xid in seen:
             counts["already_seen"] += 1
             continue

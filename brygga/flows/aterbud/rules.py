@@ -81,13 +81,13 @@ class Outcome:
     detail: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def triage(item: NyaAterbud | RecordError, row: dict | None) -> Outcome | None:
+def triage(item: NyaAterbud | RecordError, row: dict[str, Any] | None) -> Outcome | None:
     """The outcome an återbud has without asking Ladok, or None when Ladok must be asked.
 
     ``row``: what the store knows of its admission (``state``, ``antagning_uid`` ...), or None."""
     if isinstance(item, RecordError):
         return Outcome(item.record_id, InboxStatus.QUARANTINED, "quarantined", reason=str(item))
-    base = dict(aterbud_id=item.aterbud_id, admission_id=item.admission_id, aterbud_date=item.date)
+    base: dict[str, Any] = dict(aterbud_id=item.aterbud_id, admission_id=item.admission_id, aterbud_date=item.date)
     if item.origin == "ladok":  # Ladok's own återbud, reported by us: never applied back (no loop)
         return Outcome(status=InboxStatus.SKIPPED, action="echo", **base)
     state = (row or {}).get("state")

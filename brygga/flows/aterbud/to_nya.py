@@ -6,7 +6,8 @@ outbox sent to NyA. No echo: an återbud NyA already knows is never reported bac
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,14 @@ from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
 from brygga.flows import outbox
 from brygga.flows.aterbud.rules import (
-    ACTOR, DESTINATION, EXTERNT_SYSTEM, KIND, LADOK_CHECKPOINT, LADOK_SOURCE, entered_by, idempotency_key,
+    ACTOR,
+    DESTINATION,
+    EXTERNT_SYSTEM,
+    KIND,
+    LADOK_CHECKPOINT,
+    LADOK_SOURCE,
+    entered_by,
+    idempotency_key,
 )
 from brygga.flows.aterbud.settings import SETTING_STUDENTS_MAY_ENTER
 from brygga.flows.feed import Batch, FeedFollower
@@ -38,7 +46,7 @@ def _is_aterbud(item: Any) -> bool:
 def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, batch_size: int = 1000,
                  after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Follow Ladok's feed from the ``ladok-aterbud`` checkpoint and enqueue återbud for NyA."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     follower = FeedFollower(
         store, ladok, LADOK_CHECKPOINT, actor=ACTOR, consumer="the återbud sync", gap_id="aterbud-feed-gap",
         consequence="Återbud entered in Ladok in the gap were not reported to NyA: reconcile them by hand",
@@ -51,7 +59,7 @@ def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, bat
     return summary
 
 
-def _enqueue(s: Session, batch: Batch, counts: Counter) -> None:
+def _enqueue(s: Session, batch: Batch, counts: Counter[str]) -> None:
     """A batch's återbud events as outbox rows, in the follower's transaction."""
     events = batch.events
     students_may_enter = bool(ops.setting_get(s, SETTING_STUDENTS_MAY_ENTER, True))
@@ -60,7 +68,8 @@ def _enqueue(s: Session, batch: Batch, counts: Counter) -> None:
     antagningar = list({e.fields.get("TillfallesantagningUID") for e in events})
     if antagningar:
         for r in s.scalars(select(NyaAdmission).where(NyaAdmission.antagning_uid.in_(antagningar))):
-            rows.setdefault(r.antagning_uid, r)
+            if r.antagning_uid:
+                rows.setdefault(r.antagning_uid, r)
     inbox: list[tuple[str, str, str]] = []
     messages: list[dict[str, Any]] = []
     done_here: set[str] = set()
@@ -70,7 +79,7 @@ def _enqueue(s: Session, batch: Batch, counts: Counter) -> None:
             continue
         done_here.add(e.handelse_uid)
         counts["aterbud_events"] += 1
-        message = _report(s, e, rows.get(e.fields.get("TillfallesantagningUID")), students_may_enter, counts)
+        message = _report(s, e, rows.get(e.fields.get("TillfallesantagningUID") or ""), students_may_enter, counts)
         if message is not None:
             messages.append(message)
         inbox.append((e.handelse_uid, "aterbud-event",
@@ -87,7 +96,7 @@ def _enqueue(s: Session, batch: Batch, counts: Counter) -> None:
 
 
 def _report(s: Session, e: LadokEvent, row: NyaAdmission | None, students_may_enter: bool,
-            counts: Counter) -> dict[str, Any] | None:
+            counts: Counter[str]) -> dict[str, Any] | None:
     """The outbox row reporting one återbud event to NyA, or None when NyA is not to be told."""
     f = e.fields
     auid = f.get("TillfallesantagningUID")
@@ -123,13 +132,14 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
     def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
         reports = [AterbudReport(**m.payload["report"]) for m in group]
         body, errors = mapping.write(reports, round_code=group[0].payload["round"], request_id=rid)
-        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        results: outbox.Results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
         if len(errors) < len(group):
             with nya.call("ReportAterbud", body) as reply:
                 results.update(mapping.read_results(reply))
         return results
 
-    def apply(s: Session, group: list[OutboxMessage], results, outcomes: Counter, rid: str) -> None:
+    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+              rid: str) -> None:
         def reported(m: OutboxMessage, outcome: str, reason: str | None) -> None:
             adm = m.payload["report"]["admission_id"]
             row = s.get(NyaAdmission, adm)

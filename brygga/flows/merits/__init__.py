@@ -21,7 +21,15 @@ See docs/flows/merits.md.
 from brygga.flows.feed import CheckpointMoved
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
-    ACTOR, CHECKPOINT, DESTINATION, GRADES, KIND, MERIT_TYPES, SOURCE, idempotency_key, to_merit,
+    ACTOR,
+    CHECKPOINT,
+    DESTINATION,
+    GRADES,
+    KIND,
+    MERIT_TYPES,
+    SOURCE,
+    idempotency_key,
+    to_merit,
 )
 from brygga.flows.merits.send import lag_seconds, send_pending
 from brygga.flows.merits.sync import reset_checkpoint, sync_once

@@ -4,7 +4,8 @@ enqueue batch, with a RequestId NyA replays after a crash; and the sync's health
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -31,7 +32,7 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
 
     def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
         body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
-        results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
+        results: outbox.Results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
         if len(errors) < len(group):
             with nya.call("SubmitMerits", body) as reply:
                 results.update(mapping.read_results(reply))
@@ -65,5 +66,5 @@ def lag_seconds(store: Store) -> float | None:
     if oldest is None:
         return None
     if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.timezone.utc)
-    return (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds()
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return (dt.datetime.now(dt.UTC) - oldest).total_seconds()

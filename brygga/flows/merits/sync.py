@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,14 @@ from brygga.flows import feed
 from brygga.flows.feed import Batch, FeedFollower
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
-    ACTOR, CHECKPOINT, DESTINATION, KIND, MERIT_TYPES, SOURCE, idempotency_key, to_merit,
+    ACTOR,
+    CHECKPOINT,
+    DESTINATION,
+    KIND,
+    MERIT_TYPES,
+    SOURCE,
+    idempotency_key,
+    to_merit,
 )
 from brygga.logmask import get_logger
 from brygga.records import Merit
@@ -54,8 +62,8 @@ def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: 
     enricher = enricher or Enricher(ladok)
     applicants = applicants or Applicants(nya)
     mapping = nya.mapping("merit")
-    counts: Counter = Counter()
-    ignored: Counter = Counter()
+    counts: Counter[str] = Counter()
+    ignored: Counter[str] = Counter()
 
     def prepare(batch: Batch) -> _Candidates:
         return _candidates(batch, enricher, applicants, mapping, ignored, counts)
@@ -76,8 +84,8 @@ def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: 
     return summary
 
 
-def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mapping, ignored: Counter,
-                counts: Counter) -> _Candidates:
+def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mapping: Any, ignored: Counter[str],
+                counts: Counter[str]) -> _Candidates:
     """The merits of a batch's events. REST calls happen here, outside any transaction. The loop
     runs for every feed event, so the common cases (not a merit type; student known from the cache)
     cost a dict lookup each."""
@@ -98,7 +106,7 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mappin
         found.considered.append(huid)
         uid = e.student_uid
         pnr = students.get(uid, _MISSING) if uid else None
-        if pnr is _MISSING:
+        if pnr is _MISSING and uid:
             pnr = enricher.personnummer(uid)
         if pnr is None:
             counts["unknown_student"] += 1
@@ -106,7 +114,7 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mappin
             counts["not_applicant"] += 1
         else:
             m = to_merit(e, pnr, enricher)
-            if m.__class__ is str:
+            if isinstance(m, str):
                 found.rejected[huid] = m
             else:
                 found.merits.append(m)
@@ -114,7 +122,7 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mappin
     return found
 
 
-def _drop_invalid(found: _Candidates, mapping) -> None:
+def _drop_invalid(found: _Candidates, mapping: Any) -> None:
     """What the NyA mapping would refuse (XSD), refused now rather than at sending time."""
     if not found.merits:
         return
@@ -126,7 +134,7 @@ def _drop_invalid(found: _Candidates, mapping) -> None:
         found.merits = [m for m in found.merits if m.merit_id not in bad]
 
 
-def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter) -> None:
+def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter[str]) -> None:
     """The batch's effects, in the follower's transaction: outbox and inbox rows, quarantine."""
     seen = ops.inbox_seen(s, SOURCE, found.considered) if found.considered else set()
     counts["already_seen"] += len(seen)
@@ -139,7 +147,7 @@ def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter) -> Non
         {"destination": DESTINATION, "kind": KIND, "idempotency_key": k, "correlation": correlation,
          "payload": {"merit": {f: getattr(m, f) for f in _MERIT_FIELDS}, "event_page": page},
          "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
-        for k, m in zip(keys, new)
+        for k, m in zip(keys, new, strict=True)
     ])
     ops.insert_new(s, InboxMessage, ["source", "message_id"], [
         {"source": SOURCE, "message_id": m.merit_id, "kind": "merit", "status": "processed", "received_at": at}

@@ -9,7 +9,14 @@ outbox key is round, kind, instance and content hash) and a crash resumes where 
 
 from brygga.flows.offers import plan, publishing
 from brygga.flows.offers.plan import (
-    DESTINATION, KINDS, content_hash, idempotency_key, offer_dict, offerable, programme_offer_id, to_offer,
+    DESTINATION,
+    KINDS,
+    content_hash,
+    idempotency_key,
+    offer_dict,
+    offerable,
+    programme_offer_id,
+    to_offer,
 )
 from brygga.flows.offers.publishing import BATCH, FETCH_WORKERS, collect, enqueue, finish, send, start
 from brygga.records import Offer

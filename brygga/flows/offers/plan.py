@@ -8,7 +8,8 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from brygga.records import Offer, Utbildningstillfalle
 
@@ -52,7 +53,7 @@ def to_offer(t: Utbildningstillfalle, places: int, programme: Utbildningstillfal
         offer_id=programme_offer_id(programme.uid, t.uid) if programme else t.uid,
         utbildningskod=t.utbildningskod or "", tillfalleskod=t.tillfalleskod or "",
         name_sv=t.name_sv or "", credits=t.credits or "", start=t.start or "", end=t.end or "",
-        studietakt=t.studietakt, places=places, name_en=t.name_en, studieort=t.studieort,
+        studietakt=t.studietakt or 0, places=places, name_en=t.name_en, studieort=t.studieort,
         programme_code=programme.utbildningskod if programme else None,
         package_id=programme.uid if programme else None,
     )

@@ -7,8 +7,9 @@ the history row."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -60,7 +61,9 @@ def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str], workers:
         uids: dict[str, None] = {}
         for code in codes:
             for key in ("tillfalleskod", "utbildningskod"):
-                uids.update(dict.fromkeys(ladok.search_tillfallen(**{key: code})))
+                found = ladok.search_tillfallen(tillfalleskod=code) if key == "tillfalleskod" else \
+                    ladok.search_tillfallen(utbildningskod=code)
+                uids.update(dict.fromkeys(found))
         return [t for t in _fetch(ladok, uids, workers) if round_code in t.rounds]
     return _fetch(ladok, ladok.search_tillfallen(round_code=round_code), workers)
 
@@ -74,7 +77,7 @@ def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfall
     # programme-internal: the course instances inside the round's programme packages
     programmes = [t for t in tillfallen if t.is_programme]
     wanted = dict.fromkeys(c for p in programmes for c in p.course_uids)
-    courses = dict(zip(wanted, _fetch(ladok, wanted, workers)))
+    courses = dict(zip(wanted, _fetch(ladok, wanted, workers), strict=True))
     offers, not_offered = [], []
     for programme in programmes:
         for cuid in programme.course_uids:
@@ -94,7 +97,7 @@ def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, nya: NyaA
     if workers is None:
         workers = int(ladok.peer.extra.get("concurrency") or FETCH_WORKERS)
     with store.transaction() as s:
-        pub = s.get(Publication, publication_id)
+        pub = ops.one(s, Publication, publication_id)
         round_code, kind, codes = pub.round, pub.kind, pub.selection.get("codes") or []
         places = int(pub.selection.get("places") or 30)
     offers, not_offered = _offers(ladok, kind, _candidates(ladok, round_code, codes, workers), places, workers)
@@ -114,14 +117,14 @@ def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, nya: NyaA
         for i in range(0, len(rows), BATCH):
             s.execute(insert(PublicationItem), rows[i:i + BATCH])
         counts = dict(Counter(r["action"] for r in rows))
-        pub = s.get(Publication, publication_id)
+        pub = ops.one(s, Publication, publication_id)
         pub.counts = counts
         if "offers" in (pub.selection or {}):  # kept there by earlier versions; the items have it now
             pub.selection = {k: v for k, v in pub.selection.items() if k != "offers"}
     return counts
 
 
-def _default_mapping(message: str):
+def _default_mapping(message: str) -> Any:
     from mappings import registry
 
     return registry.select("nya", message)
@@ -133,7 +136,7 @@ def enqueue(store: Store, publication_id: int) -> int:
     A message names its item (publication, offer, content hash); the offer itself stays in
     ``publication_item.payload``, where ``send`` reads it."""
     with store.transaction() as s:
-        pub = s.get(Publication, publication_id)
+        pub = ops.one(s, Publication, publication_id)
         if pub.dry_run:
             return 0
         messages = []
@@ -145,7 +148,7 @@ def enqueue(store: Store, publication_id: int) -> int:
                 withdraw = action == "withdrawn"
                 payload = {"offer_id": oid, "publication_id": publication_id, **({} if withdraw else {"hash": h})}
                 messages.append({"destination": DESTINATION, "kind": "offer-withdraw" if withdraw else "offer",
-                                 "idempotency_key": idempotency_key(pub.round, pub.kind, oid, h, withdraw=withdraw),
+                                 "idempotency_key": idempotency_key(pub.round, pub.kind, oid, h or "", withdraw=withdraw),
                                  "correlation": f"offers:{pub.round}:{pub.kind}", "payload": payload})
         return ops.outbox_enqueue(s, messages)
 
@@ -155,38 +158,46 @@ def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: in
     """Send due offer messages of (round, kind) in batches; resumes whatever an earlier run left.
 
     Raises PeerError when NyA could not be reached (after recording the attempt) so the task retries."""
-    total: Counter = Counter()
+    total: Counter[str] = Counter()
     for msg_kind in ("offer", "offer-withdraw"):
-        offers_of: dict[int, dict] = {}  # message id -> the offer it sends
-
-        def ready(s: Session, group: list[OutboxMessage], outcomes: Counter) -> list[OutboxMessage]:
-            if msg_kind != "offer":
-                return group
-            pairs, stale = _with_offers(group, _items(s, group))
-            for m in stale:
-                ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
-                                       max_attempts=max_attempts, permanent=True)
-            outcomes["rejected"] += len(stale)
-            offers_of.update((m.id, offer) for m, offer in pairs)
-            return [m for m, _ in pairs]
-
-        def send_one(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
-            due = [(m, offers_of[m.id]) for m in group] if msg_kind == "offer" else group
-            return _send_batch(nya, msg_kind, round_code, kind, due, rid)
-
-        def apply(s: Session, group: list[OutboxMessage], results, outcomes: Counter, _rid: str) -> None:
-            sent, rejected = _apply_results(s, group, _items(s, group), results, round_code, kind, msg_kind,
-                                            max_attempts)
-            outcomes["sent"] += sent
-            outcomes["rejected"] += rejected
-
-        outcomes, _, failure = outbox.send_groups(
-            store, DESTINATION, msg_kind, prefix="", send=send_one, apply=apply, ready=ready, batch=batch,
-            max_attempts=max_attempts, correlation=f"offers:{round_code}:{kind}")
+        outcomes, failure = _send_kind(store, nya, round_code, kind, msg_kind, batch, max_attempts)
         total.update(outcomes)
         if failure is not None:
             raise failure
     return {"sent": total["sent"], "rejected": total["rejected"]}
+
+
+def _send_kind(store: Store, nya: NyaAdapter, round_code: str, kind: str, msg_kind: str, batch: int,
+               max_attempts: int) -> tuple[Counter[str], Exception | None]:
+    """One kind of message (offers, or withdrawals) through the outbox loop."""
+    offers_of: dict[int, dict[str, Any]] = {}  # message id -> the offer it sends
+
+    def ready(s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
+        if msg_kind != "offer":
+            return group
+        pairs, stale = _with_offers(group, _items(s, group))
+        for m in stale:
+            ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
+                                   max_attempts=max_attempts, permanent=True)
+        outcomes["rejected"] += len(stale)
+        offers_of.update((m.id, offer) for m, offer in pairs)
+        return [m for m, _ in pairs]
+
+    def send_one(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+        due = [(m, offers_of[m.id]) for m in group] if msg_kind == "offer" else group
+        return _send_batch(nya, msg_kind, round_code, kind, due, rid)
+
+    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+              _rid: str) -> None:
+        sent, rejected = _apply_results(s, group, _items(s, group), results, round_code, kind, msg_kind,
+                                        max_attempts)
+        outcomes["sent"] += sent
+        outcomes["rejected"] += rejected
+
+    outcomes, _, failure = outbox.send_groups(
+        store, DESTINATION, msg_kind, prefix="", send=send_one, apply=apply, ready=ready, batch=batch,
+        max_attempts=max_attempts, correlation=f"offers:{round_code}:{kind}")
+    return outcomes, failure
 
 
 def _oid(m: OutboxMessage) -> str:
@@ -203,7 +214,7 @@ def _items(s: Session, due: list[OutboxMessage]) -> dict[tuple[int, str], Public
 
 
 def _with_offers(due: list[OutboxMessage], items: dict[tuple[int, str], PublicationItem]
-                 ) -> tuple[list[tuple[OutboxMessage, dict]], list[OutboxMessage]]:
+                 ) -> tuple[list[tuple[OutboxMessage, dict[str, Any]]], list[OutboxMessage]]:
     """(message, offer) pairs to send, and messages whose item no longer holds the queued content."""
     ready, stale = [], []
     for m in due:
@@ -219,13 +230,13 @@ def _with_offers(due: list[OutboxMessage], items: dict[tuple[int, str], Publicat
     return ready, stale
 
 
-def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list,
+def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list[Any],
                 request_id: str) -> dict[str, tuple[str, str | None]]:
     """``due``: (message, offer) pairs for offers, messages for withdrawals."""
     if msg_kind == "offer":
         m = nya.mapping(KINDS[kind])
         body, errors = m.write([Offer(**offer) for _, offer in due], round_code=round_code, request_id=request_id)
-        results = {e.record_id: ("rejected", str(e)) for e in errors}
+        results: outbox.Results = {e.record_id: ("rejected", str(e)) for e in errors}
         if len(errors) < len(due):
             with nya.call("PublishOffer", body) as reply:
                 results.update(m.read_results(reply))
@@ -237,14 +248,14 @@ def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due:
         return m.read_results(reply)
 
 
-def _apply_results(s: Session, due: list, items: dict[tuple[int, str], PublicationItem],
+def _apply_results(s: Session, due: list[Any], items: dict[tuple[int, str], PublicationItem],
                    results: dict[str, tuple[str, str | None]], round_code: str, kind: str, msg_kind: str,
                    max_attempts: int) -> tuple[int, int]:
     oids = [_oid(m) for m in due]
     published = {p.offer_id: p for p in s.scalars(select(PublishedOffer).where(
         PublishedOffer.round == round_code, PublishedOffer.kind == kind, PublishedOffer.offer_id.in_(oids)))}
     sent_ids, rejected = [], 0
-    for m, oid in zip(due, oids):
+    for m, oid in zip(due, oids, strict=True):
         outcome, reason = results.get(oid, ("missing", "NyA did not answer for this offer"))
         item = items.get((m.payload["publication_id"], oid))
         if outcome in SENT:
@@ -273,7 +284,7 @@ def _apply_results(s: Session, due: list, items: dict[tuple[int, str], Publicati
 def finish(store: Store, publication_id: int) -> dict[str, Any]:
     """Close the history row; returns the summary shown to the operator."""
     with store.transaction() as s:
-        pub = s.get(Publication, publication_id)
+        pub = ops.one(s, Publication, publication_id)
         items = list(s.execute(select(PublicationItem.action, PublicationItem.status, PublicationItem.tillfalleskod,
                                       PublicationItem.offer_id, PublicationItem.message)
                                .where(PublicationItem.publication_id == publication_id)

@@ -1,0 +1,263 @@
+"""The flows' pure decisions on plain data: no peer, no store, no Airflow (each well under a second).
+
+The simulator-over-HTTP tests in ``tests/flows`` hold the same rules end to end; these pin the
+decision tables themselves, so a change to one shows here first and precisely."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+
+import pytest
+
+from brygga import dagkit
+from brygga.flows import outbox
+from brygga.flows.admissions import hinder
+from brygga.flows.aterbud import rules as aterbud_rules
+from brygga.flows.feed import Batch, page_entries
+from brygga.flows.merits import rules as merit_rules
+from brygga.flows.offers import plan as offer_plan
+from brygga.records import FeedPage, LadokEvent, NyaAterbud, Offer, Utbildningstillfalle
+from brygga.states import AdmissionState, CaseAction, CaseCause, Hinder, InboxStatus
+from mappings.base import RecordError
+
+# ------------------------------------------------------------------------------------------ återbud
+
+START = dt.date(2027, 8, 30)
+
+
+@pytest.mark.parametrize(("cause", "day", "action"), [
+    (CaseCause.REGISTERED, 0, CaseAction.EARLY_AVBROTT),
+    (CaseCause.REGISTERED, 20, CaseAction.EARLY_AVBROTT),  # Ladok's boundary: day 20 is early ...
+    (CaseCause.REGISTERED, 21, CaseAction.AVBROTT),  # ... day 21 is an ordinary avbrott
+    (CaseCause.REGISTERED, -5, CaseAction.EARLY_AVBROTT),  # reported before the study start
+    (CaseCause.ALREADY_ATERBUD, 3, CaseAction.NONE),
+    (CaseCause.AVBROTT_EXISTS, 3, CaseAction.NONE),
+    (CaseCause.NOT_ACCEPTED, 3, CaseAction.ATERBUD),
+    (CaseCause.PLACED_MEANWHILE, 3, CaseAction.ATERBUD),
+])
+def test_the_three_week_rule_and_the_other_causes(cause, day, action):
+    assert aterbud_rules.suggested_action(cause, START + dt.timedelta(days=day), START) == action
+    assert aterbud_rules.suggested_action(cause, (START + dt.timedelta(days=day)).isoformat(), START.isoformat()) == action
+
+
+def test_a_registered_case_without_dates_is_an_ordinary_avbrott():
+    assert aterbud_rules.suggested_action(CaseCause.REGISTERED, None, START) == CaseAction.AVBROTT
+    assert aterbud_rules.suggested_action(CaseCause.REGISTERED, "not a date", START) == CaseAction.AVBROTT
+
+
+def _aterbud(origin: str = "applicant") -> NyaAterbud:
+    return NyaAterbud("ATB-1", 7, "ADM-1", "199001011239", "offer-uid", "2027-08-02", origin)
+
+
+@pytest.mark.parametrize(("state", "action", "status"), [
+    (AdmissionState.PENDING, "declined", InboxStatus.PROCESSED),
+    (AdmissionState.UNHANDLED, "declined", InboxStatus.PROCESSED),
+    (AdmissionState.INVALID, "declined", InboxStatus.PROCESSED),
+    (AdmissionState.DECLINED, "already_declined", InboxStatus.SKIPPED),
+])
+def test_an_admission_not_in_ladok_is_declined_there_and_then(state, action, status):
+    o = aterbud_rules.triage(_aterbud(), {"state": state})
+    assert (o.action, o.status, o.aterbud_id, o.admission_id, o.aterbud_date) == (
+        action, status, "ATB-1", "ADM-1", "2027-08-02")
+
+
+@pytest.mark.parametrize("row", [{"state": AdmissionState.PLACED}, {"state": AdmissionState.HANDLED}, None])
+def test_a_placed_handled_or_unknown_admission_needs_ladok(row):
+    assert aterbud_rules.triage(_aterbud(), row) is None
+
+
+def test_ladoks_own_aterbud_is_never_applied_back_and_a_broken_one_is_quarantined():
+    echo = aterbud_rules.triage(_aterbud(origin="ladok"), {"state": AdmissionState.PLACED})
+    assert (echo.action, echo.status) == ("echo", InboxStatus.SKIPPED)
+    bad = aterbud_rules.triage(RecordError("ATB-9", "Date", "not a date"), None)
+    assert (bad.action, bad.status, bad.aterbud_id) == ("quarantined", InboxStatus.QUARANTINED, "ATB-9")
+    assert "Date" in bad.reason
+
+
+def test_which_ladok_hinder_makes_which_case():
+    assert aterbud_rules.CASE_OF_HINDER == {
+        "studiedeltagande.hinder.aterbud.finns": CaseCause.ALREADY_ATERBUD,
+        "studiedeltagande.hinder.registrerad": CaseCause.REGISTERED,
+        "studiedeltagande.hinder.avbrott.finns": CaseCause.AVBROTT_EXISTS,
+    }
+
+
+def _event(fields: dict, etype: str = "AterbudEvent", **kw) -> LadokEvent:
+    return LadokEvent(kw.get("entry_id", "urn:e:1"), kw.get("huid", "H1"), etype, "studiedeltagande",
+                      kw.get("updated", "2027-08-03T10:00:00Z"), kw.get("student", "S1"), fields)
+
+
+@pytest.mark.parametrize(("fields", "who"), [
+    ({"ExterntSystem": "NyA"}, "system:NyA"),
+    ({"EventContext": {"Anvandarnamn": "19900101-1239@student.ladok.se"}}, "student"),
+    ({"EventContext": {"Anvandarnamn": "handlaggare@uni.se"}}, "staff"),
+    ({}, "staff"),
+])
+def test_who_entered_an_aterbud_in_ladok(fields, who):
+    assert aterbud_rules.entered_by(_event(fields)) == who
+
+
+# ------------------------------------------------------------------------------------------ admissions
+
+def test_ladok_hinder_keys_map_to_the_queue_and_anything_else_is_ovrigt():
+    assert hinder.of_ladok("studiedeltagande.hinder.kurspaketering.saknas") == Hinder.KUNDE_INTE_PLACERAS_I_PLAN
+    assert hinder.of_ladok("studiedeltagande.hinder.redan.paborjat") == Hinder.REDAN_PABORJAT
+    assert hinder.of_ladok("studiedeltagande.hinder.något.nytt") == Hinder.OVRIGT
+    assert hinder.reason(Hinder.REDAN_PABORJAT) == "Studenten har redan påbörjat utbildningen"
+    assert hinder.reason(Hinder.OVRIGT, "HTTP 500") == "Övrigt hinder: HTTP 500"
+    assert set(hinder.ADVICE) <= set(hinder.HINDER) and set(Hinder) == set(hinder.HINDER)
+
+
+# ------------------------------------------------------------------------------------------ merits
+
+class FakeLookups:
+    """What ``to_merit`` asks Ladok for, from plain data."""
+
+    def __init__(self, tillfallen=None, plans=None):
+        self.tillfallen, self.plans = tillfallen or {}, plans or {}
+
+    def tillfalle(self, uid):
+        return self.tillfallen.get(uid)
+
+    def instans(self, student_uid, instans_uid):
+        return self.plans.get((student_uid, instans_uid))
+
+
+def _instance(uid="T1", code="TDA357", credits="7.5") -> Utbildningstillfalle:
+    return Utbildningstillfalle(uid, code, "12345", "Databaser", None, credits, "2027-08-30", "2028-01-14", 100,
+                                "Umeå", False, True, False)
+
+
+def test_a_registration_takes_its_credits_from_the_instance_and_its_date_from_the_period():
+    e = _event({"KurstillfalleUID": "T1", "RegistreringUID": "R1", "StudieperiodStart": "2027-08-30"},
+               "RegistreringEvent")
+    m = merit_rules.to_merit(e, "199001011239", FakeLookups({"T1": _instance()}))
+    assert (m.type, m.utbildningskod, m.tillfalleskod, m.credits, m.date, m.source_reference) == (
+        "registrering", "TDA357", "12345", "7.5", "2027-08-30", "ladok:registrering:R1")
+    assert m.merit_id == "H1" and merit_rules.idempotency_key(m.merit_id) == "nya:merit:H1"
+
+
+@pytest.mark.parametrize(("grade_id", "grade"), [("2305", "VG"), ("131660", "E"), ("2303", "U")])
+def test_a_result_carries_its_grade_letter(grade_id, grade):
+    e = _event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": grade_id, "OmfattningsPoang": "3",
+                                                       "Examinationsdatum": "2027-10-20", "ResultatUID": "X"}},
+               "ResultatPaModulAttesteratEvent")
+    m = merit_rules.to_merit(e, "199001011239", FakeLookups({"T1": _instance()}))
+    assert (m.type, m.grade, m.credits, m.date) == ("resultat", grade, "3.0", "2027-10-20")
+
+
+@pytest.mark.parametrize(("event", "lookups", "reason"), [
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "999"}}, "ResultatPaModulAttesteratEvent"),
+     FakeLookups({"T1": _instance()}), "unknown BetygsgradID '999'"),
+    (_event({"KurstillfalleUID": "T9"}, "RegistreringEvent"), FakeLookups(), "not found in Ladok"),
+    (_event({}, "RegistreringEvent"), FakeLookups(), "names no utbildningstillfälle"),
+    (_event({"KurstillfalleUID": "T1"}, "RegistreringEvent"), FakeLookups({"T1": _instance(code=None)}),
+     "has no utbildningskod"),
+    (_event({"UtfardatBevisUID": "B1"}, "UtfardatBevisEvent"), FakeLookups(), "no HuvudsakligKurspaketeringsinstansUID"),
+])
+def test_what_cannot_be_a_merit_says_why(event, lookups, reason):
+    result = merit_rules.to_merit(event, "199001011239", lookups)
+    assert isinstance(result, str) and reason in result
+
+
+def test_an_examen_names_its_programme_by_the_student_s_study_plan():
+    e = _event({"UtfardatBevisUID": "B1", "HuvudsakligKurspaketeringsinstansUID": "I1",
+                "DatumForUtfardatBevis": "2028-06-10"}, "UtfardatBevisEvent")
+    plans = {("S1", "I1"): {"utbildningskod": "TKDAT", "tillfalleskod": "P1", "instans_uid": "I1"}}
+    m = merit_rules.to_merit(e, "199001011239", FakeLookups(plans=plans))
+    assert (m.type, m.utbildningskod, m.tillfalleskod, m.date) == ("examen", "TKDAT", "P1", "2028-06-10")
+
+
+# ------------------------------------------------------------------------------------------ offers
+
+def _offer(oid: str, name: str = "Databaser") -> Offer:
+    return Offer(oid, "TDA357", f"T{oid}", name, "7.5", "2027-08-30", "2028-01-14", 100, 30)
+
+
+def test_the_plan_of_a_publication():
+    new, changed, same, bad = _offer("o-new"), _offer("o-changed", "Databaser II"), _offer("o-same"), _offer("o-bad")
+    published = {"o-changed": (offer_plan.content_hash(_offer("o-changed")), "active"),
+                 "o-same": (offer_plan.content_hash(same), "active"),
+                 "o-cancelled": ("h1", "active"), "o-gone": ("h2", "active"), "o-old": ("h3", "withdrawn")}
+    rows = offer_plan.plan(7, [new, changed, same, bad], {"o-bad": "field Credits: invalid"}, ["o-cancelled"],
+                           published, whole_round=True)
+    by = {r["offer_id"]: (r["action"], r["status"], r["payload"] is not None) for r in rows}
+    assert by == {"o-new": ("new", "planned", True), "o-changed": ("changed", "planned", True),
+                  "o-same": ("unchanged", "done", False), "o-bad": ("invalid", "invalid", True),
+                  "o-cancelled": ("withdrawn", "planned", False), "o-gone": ("withdrawn", "planned", False)}
+    only_codes = offer_plan.plan(7, [new], {}, ["o-cancelled"], published, whole_round=False)
+    assert {r["offer_id"]: r["action"] for r in only_codes} == {"o-new": "new", "o-cancelled": "withdrawn"}
+
+
+def test_offer_keys_and_ids_are_stable():
+    a, b = offer_plan.idempotency_key("HT2027", "ordinary", "o1", "h"), offer_plan.idempotency_key(
+        "HT2027", "ordinary", "o1", "h", withdraw=True)
+    assert (a, b) == ("nya:offer:HT2027:ordinary:o1:h", "nya:withdraw:HT2027:ordinary:o1:h")
+    uid = "3d2f2c1e-6f43-4bb0-9f1a-0c3c2c7d9a10"
+    assert offer_plan.programme_offer_id(uid, "c1") == offer_plan.programme_offer_id(uid, "c1") != \
+        offer_plan.programme_offer_id(uid, "c2")
+    assert offer_plan.offerable(_instance())
+    assert not offer_plan.offerable(dataclasses.replace(_instance(), installt=True))
+    assert not offer_plan.offerable(dataclasses.replace(_instance(), utannonserat=False))
+
+
+def test_request_ids_follow_the_rows_and_keep_their_format():
+    keys = ["nya:merit:H1", "nya:merit:H2"]
+    assert outbox.request_id("merits", keys) == outbox.request_id("merits", iter(keys)) != outbox.request_id(
+        "merits", keys[:1])
+    assert outbox.request_id("merits", keys).startswith("brygga-merits-")
+    offers = outbox.request_id("", keys)  # the offer export's RequestIds have no prefix
+    assert offers.startswith("brygga-") and not offers.startswith("brygga--") and len(offers) == len("brygga-") + 40
+
+
+# ------------------------------------------------------------------------------------------ the feed
+
+def _page(entries) -> FeedPage:
+    from mappings.ladok.events import AtomFeedPage
+
+    page = AtomFeedPage(None, None, None, None, [], [], Counter())
+    page.entries = entries
+    for _, item in entries:
+        if isinstance(item, LadokEvent):
+            page.events.append(item)
+        elif isinstance(item, RecordError):
+            page.errors.append(item)
+        else:
+            page.skipped[item] += 1
+    return page
+
+
+def test_a_page_is_read_after_its_checkpoint_entry_and_the_checkpoint_stands_on_its_last_entry():
+    e1, e2 = _event({}, entry_id="u:1", huid="H1"), _event({}, entry_id="u:2", huid="H2")
+    page = _page([("u:1", e1), ("u:2", e2), ("u:3", "StudiegangBytt2030Event")])
+    assert page_entries(page, None) == (page.entries, "u:3")
+    assert page_entries(page, "u:1") == ([("u:2", e2), ("u:3", "StudiegangBytt2030Event")], "u:3")
+    assert page_entries(page, "u:3") == ([], "u:3")
+
+
+def test_a_batch_keeps_what_its_consumer_wants_and_counts_every_entry():
+    e1, e2 = _event({}, entry_id="u:1", huid="H1"), _event({}, "RegistreringEvent", entry_id="u:2", huid="H2")
+    bad = RecordError("H3", "StudentUID", "required field missing", "AterbudEvent")
+    page = _page([("u:1", e1), ("u:2", e2), ("u:3", bad), ("u:4", "X")])
+    everything, aterbud_only = Batch(), Batch()
+    everything.add(page, page.entries, None)
+    aterbud_only.add(page, page.entries[1:], lambda item: getattr(item, "event_type", None) == "AterbudEvent"
+                     or getattr(item, "kind", None) == "AterbudEvent")
+    assert (len(everything.events), len(everything.errors), everything.skipped, everything.entries) == (
+        2, 1, Counter({"X": 1}), 4)
+    assert (aterbud_only.events, aterbud_only.errors, aterbud_only.entries) == ([], [bad], 3)
+
+
+# ------------------------------------------------------------------------------------------ dagkit
+
+def test_one_rule_for_who_acts_in_a_run_and_mapped_counts_add_up():
+    class Run:
+        def __init__(self, user):
+            self.triggering_user_name, self.dag_id = user, "brygga_aterbud_cases"
+
+    assert dagkit.actor({"dag_run": Run("anna.operator")}) == "anna.operator"
+    assert dagkit.actor({"dag_run": Run(None)}) == "airflow:brygga_aterbud_cases"
+    assert dagkit.total([{"placed": 2, "retry": 0, "ok": True}, {"placed": 3, "hinder:ovrigt": 1}]) == {
+        "placed": 5, "retry": 0, "hinder:ovrigt": 1}
