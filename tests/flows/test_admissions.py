@@ -567,7 +567,7 @@ def test_students_are_found_with_one_search_per_batch(store, world, monkeypatch,
     """Nine students reach the student step (six in Ladok, two new, one unknown to the register):
     one student search per batch of numbers instead of nine lookups, with the same outcome."""
     w = world
-    monkeypatch.setattr(admissions.placing, "LOOKUP_BATCH", batch)
+    monkeypatch.setattr(admissions.resolving, "LOOKUP_BATCH", batch)
     sent = _ladok_requests(w, monkeypatch)
     _, placed = _run(store, w)
     assert placed["placed"] == 6 and placed["established"] == 2 and placed["unhandled"] == 6

@@ -13,16 +13,17 @@ Operators list and count the queue, ompröva an admission (``retry``) with a cho
 free-standing, or mark it handled by hand (``review.py``); each action is audited.
 """
 
-from brygga.flows.admissions import fetching, placing
+from brygga.flows.admissions import fetching, placing, resolving
 from brygga.flows.admissions.conditions import conditions_checkpoint, sync_conditions
 from brygga.flows.admissions.fetching import CHUNK, checkpoint_name, fetch
 from brygga.flows.admissions.hinder import ADVICE, HINDER, LADOK_HINDER
-from brygga.flows.admissions.placing import LOOKUP_BATCH, WORKERS, Catalogue, Work, place
+from brygga.flows.admissions.placing import WORKERS, Work, place
 from brygga.flows.admissions.queue import ACTOR, count_unhandled, list_unhandled, rounds_with_pending, summary
+from brygga.flows.admissions.resolving import LOOKUP_BATCH, Catalogue
 from brygga.flows.admissions.review import mark_handled, retry
 
 __all__ = [
-    "fetching", "placing", "ACTOR", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
+    "fetching", "placing", "resolving", "ACTOR", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
     "checkpoint_name", "conditions_checkpoint", "count_unhandled", "fetch", "list_unhandled", "mark_handled",
     "place", "retry", "rounds_with_pending", "summary", "sync_conditions",
 ]

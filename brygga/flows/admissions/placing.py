@@ -12,10 +12,8 @@ peer outage leaves admissions pending."""
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -25,19 +23,17 @@ from adapters.http import PeerError
 from adapters.ladok import LadokAdapter, Refused
 from brygga.flows.admissions import hinder as hinders
 from brygga.flows.admissions.queue import ACTOR, placed_while_declined, queue
+from brygga.flows.admissions.resolving import Catalogue, resolve_all
 from brygga.logmask import get_logger
-from brygga.records import Placement, Student, Utbildningstillfalle
+from brygga.records import Placement, Utbildningstillfalle
 from brygga.states import AdmissionState, Hinder
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, table, utcnow
-from mappings.base import RecordError
 
 log = get_logger("brygga.flows.admissions")
 
 CHUNK = 2000
 WORKERS = 8
-LOOKUP_BATCH = 200  # personnummer per Ladok student search
-T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -88,31 +84,6 @@ class Work:
 
     def retry(self, e: Exception) -> None:
         self.outcome, self.reason = "retry", str(e)
-
-
-class Catalogue:
-    """Utbildningstillfällen by (Utbildningskod, Tillfälleskod) and by uid, cached for a run."""
-
-    def __init__(self, ladok: LadokAdapter):
-        self.ladok = ladok
-        self.by_code: dict[tuple[str | None, str | None], Utbildningstillfalle | None] = {}
-        self.by_uid: dict[str, Utbildningstillfalle] = {}
-        self.lock = threading.Lock()
-
-    def get(self, uid: str) -> Utbildningstillfalle:
-        t = self.by_uid.get(uid)
-        if t is None:
-            t = self.by_uid[uid] = self.ladok.tillfalle(uid)
-        return t
-
-    def find(self, utbildningskod: str | None, tillfalleskod: str | None) -> Utbildningstillfalle | None:
-        key = (utbildningskod, tillfalleskod)
-        if key not in self.by_code:
-            uids = list(self.ladok.search_tillfallen(tillfalleskod=tillfalleskod, utbildningskod=utbildningskod))
-            hits = [t for t in (self.get(u) for u in uids)
-                    if t.utbildningskod == utbildningskod and t.tillfalleskod == tillfalleskod]
-            self.by_code[key] = hits[0] if len(hits) == 1 else None
-        return self.by_code[key]
 
 
 WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningskod", "tillfalleskod",
@@ -173,126 +144,6 @@ def _next_chunk(store: Store, round_code: str | None, digits: list[str] | None, 
         last = items[-1].personnummer
         items = [w for w in items if w.personnummer != last] or items
     return items
-
-
-def resolve_all(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk: FolkbokforingAdapter,
-                students: dict[str, str], pool: ThreadPoolExecutor) -> None:
-    """Find each admission's utbildningstillfälle and student (establishing new students)."""
-    _find_tillfallen(items, catalogue, pool)
-    todo = [w for w in items if w.outcome is None]
-    errors = _find_students(todo, ladok, folk, students, pool)
-    for w in todo:
-        if w.personnummer in students:
-            w.student_uid = students[w.personnummer]
-        else:
-            _no_student(w, errors.get(w.personnummer or ""))
-
-
-def _find_tillfallen(items: list[Work], catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
-    keys = {(w.utbildningskod, w.tillfalleskod) for w in items} - set(catalogue.by_code)
-    list(pool.map(lambda k: _safe(catalogue.find, *k), keys))
-    for w in items:
-        try:
-            w.tillfalle = catalogue.find(w.utbildningskod, w.tillfalleskod)
-        except PeerError as e:
-            w.retry(e)
-            continue
-        if w.tillfalle is None:
-            w.unhandled(Hinder.UTBILDNINGSTILLFALLE_SAKNAS, hinders.reason(
-                Hinder.UTBILDNINGSTILLFALLE_SAKNAS, f"{w.utbildningskod}/{w.tillfalleskod}"))
-        elif w.tillfalle.installt:
-            w.unhandled(Hinder.UTBILDNINGSTILLFALLE_INSTALLT, hinders.reason(
-                Hinder.UTBILDNINGSTILLFALLE_INSTALLT, f"{w.utbildningskod}/{w.tillfalleskod}"))
-
-
-def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAdapter, students: dict[str, str],
-                   pool: ThreadPoolExecutor) -> dict[str, Exception]:
-    """Students into ``students`` (found in Ladok, or established); why the others are not there."""
-    unknown = sorted({w.personnummer for w in todo if w.personnummer and w.personnummer not in students})
-    batches = [unknown[i:i + LOOKUP_BATCH] for i in range(0, len(unknown), LOOKUP_BATCH)]
-    found: dict[str, Student | PeerError | None] = {}  # None: not in Ladok (yet)
-    for batch, res in zip(batches, pool.map(
-            lambda b: _safe(ladok.students_by_personnummer, b, batch=LOOKUP_BATCH), batches), strict=True):
-        found.update((p, res if isinstance(res, PeerError) else res.get(p)) for p in batch)
-    errors: dict[str, Exception] = {p: st for p, st in found.items() if isinstance(st, Exception)}
-    students.update((p, st.uid) for p, st in found.items() if isinstance(st, Student) and st.uid)
-    missing = [p for p, st in found.items() if st is None]
-    if missing:
-        _establish_missing(todo, missing, ladok, folk, students, errors, pool)
-    return errors
-
-
-def _establish_missing(todo: list[Work], missing: list[str], ladok: LadokAdapter, folk: FolkbokforingAdapter,
-                       students: dict[str, str], errors: dict[str, Exception], pool: ThreadPoolExecutor) -> None:
-    """Students not in Ladok, established from the population register."""
-    register: dict[str, Student | RecordError | PeerError | None]
-    try:
-        register = dict(folk.lookup(missing))
-    except PeerError as e:
-        register = {p: e for p in missing}
-    to_establish = []
-    for p in missing:
-        person = register.get(p)
-        if isinstance(person, Student):
-            to_establish.append(person)
-        elif isinstance(person, RecordError):
-            errors[p] = ValueError(person.rule)
-        else:
-            errors[p] = person if isinstance(person, Exception) else LookupError(p)
-    established = dict(zip([x.personnummer for x in to_establish],
-                           pool.map(lambda st: _safe(_establish, ladok, st), to_establish), strict=True))
-    first: dict[str | None, Work] = {}
-    for w in todo:
-        first.setdefault(w.personnummer, w)
-    for p, res in established.items():
-        if isinstance(res, Exception):
-            errors[p] = res
-        else:
-            students[p], first[p].established = res  # counted once per student
-
-
-def _no_student(w: Work, e: Exception | None) -> None:
-    """Why an admission has no student: a retry for an outage, else the queue with its hinder."""
-    if isinstance(e, PeerError) and not isinstance(e, Refused) and e.transient:
-        w.retry(e)
-    elif isinstance(e, LookupError):
-        w.unhandled(Hinder.PERSONNUMMER_OKANT, hinders.reason(Hinder.PERSONNUMMER_OKANT))
-    elif isinstance(e, ValueError):
-        w.unhandled(Hinder.PERSONNUMMER_OGILTIGT, hinders.reason(Hinder.PERSONNUMMER_OGILTIGT, str(e)))
-    elif isinstance(e, Refused):
-        code = hinders.of_ladok(e.hinder.key)
-        w.unhandled(code, hinders.reason(code, f"{e.hinder.text} ({e.hinder.key})"))
-    else:
-        w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
-
-
-def _establish(ladok: LadokAdapter, person: Student) -> tuple[str, bool]:
-    """Establish a student from the population register; a protected person without address.
-    Returns the uid and whether this call established the student."""
-    student = dataclasses.replace(person, address=None) if person.protected else person
-    try:
-        return _uid(ladok.establish(student)), True
-    except Refused as e:
-        # In Ladok already: established meanwhile (a re-run, another worker), or a student the
-        # batch search did not return (e.g. a Ladok that does not filter by repeated personnummer).
-        if e.hinder.key.endswith("personnummer.finns"):
-            found = ladok.student_by_personnummer(person.personnummer)
-            if found is not None:
-                return _uid(found), False
-        raise
-
-
-def _uid(student: Student) -> str:
-    if not student.uid:
-        raise PeerError("ladok", f"student {student.personnummer} came back without a uid")  # masked by PeerError
-    return student.uid
-
-
-def _safe(fn: Callable[..., T], *args: Any, **kw: Any) -> T | PeerError:
-    try:
-        return fn(*args, **kw)
-    except PeerError as e:
-        return e
 
 
 def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:

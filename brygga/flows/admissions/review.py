@@ -12,8 +12,9 @@ from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.http import PeerError
 from adapters.ladok import LadokAdapter
 from brygga.flows.admissions.hinder import HINDER
-from brygga.flows.admissions.placing import Catalogue, Work, place_one, placed_conditions, resolve_all, work
+from brygga.flows.admissions.placing import Work, place_one, placed_conditions, work
 from brygga.flows.admissions.queue import placed_while_declined, queue, resolve
+from brygga.flows.admissions.resolving import Catalogue, resolve_all
 from brygga.states import AdmissionState, Hinder, QueueStatus
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, UnhandledAdmission
