@@ -1,7 +1,9 @@
 """The only way Brygga parses XML: no DTDs, no entity expansion, no network, bounded trees.
 
-Every parser here refuses a document type declaration outright (XXE, billion laughs and external
-DTDs all need one), never fetches anything over the network and keeps libxml2's huge-tree limits.
+Every parser here refuses a document with a document type declaration (XXE, billion laughs and
+external DTDs all need one) — as libxml2 itself saw the document, so in any encoding and however
+its prolog is padded —, never resolves entities, never fetches anything over the network and keeps
+libxml2's huge-tree limits (a text node over 10 MB is an error, not a memory bill).
 Schemas are loaded from ``schemas/`` only, with network access off.
 """
 
@@ -45,63 +47,26 @@ def parser() -> etree.XMLParser:
     return p
 
 
-def _check_prolog(head: bytes) -> None:
-    # A DOCTYPE can only stand before the root element, so the prolog is where to look.
-    upper = head.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise UnsafeXML("XML with a DOCTYPE/ENTITY declaration is refused (possible XXE or entity expansion)")
-
-
-def _prolog(data: bytes) -> bytes:
-    # Everything up to the first element start tag that is not <? or <!
-    i = 0
-    while True:
-        j = data.find(b"<", i)
-        if j < 0 or j + 1 >= len(data):
-            return data
-        if data[j + 1 : j + 2] not in (b"?", b"!"):
-            return data[:j]
-        i = j + 1
+def _refuse_dtd(tree: etree._ElementTree) -> None:
+    """Refuse a document that has a document type declaration, as the parser saw it (so for every
+    encoding, however the prolog is padded or commented)."""
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise UnsafeXML("XML with a DOCTYPE declaration is refused (possible XXE or entity expansion)")
 
 
 def fromstring(data: bytes | str) -> etree._Element:
     """Parse a whole (small) document safely."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    _check_prolog(_prolog(data))
     try:
         root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as e:
         raise MalformedXML(f"not well-formed XML: {e}") from None
     if root is None:
         raise MalformedXML("empty XML document")
-    if root.getroottree().docinfo.doctype:
-        raise UnsafeXML("XML with a DOCTYPE declaration is refused")
+    _refuse_dtd(root.getroottree())
     return root
-
-
-class _PrologCheckingStream:
-    """Wraps a binary stream; inspects the prolog before handing bytes on to the parser."""
-
-    def __init__(self, raw: IO[bytes]):
-        self._raw = raw
-        self._checked = False
-        self._buf = b""
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._checked:
-            head = self._raw.read(65536)
-            pro = _prolog(head)
-            _check_prolog(pro)
-            self._checked = True
-            self._buf = head
-        if self._buf:
-            if n is None or n < 0:
-                out, self._buf = self._buf + self._raw.read(), b""
-                return out
-            out, self._buf = self._buf[:n], self._buf[n:]
-            return out
-        return self._raw.read(n if n is not None else -1)
 
 
 def iterparse(
@@ -112,9 +77,11 @@ def iterparse(
 ) -> Iterator[tuple[str, etree._Element]]:
     """Stream a large document safely. ``source`` is bytes, a path or a binary file object.
 
-    Callers clear elements they are done with (``elem.clear(keep_tail=True)`` and delete
-    preceding siblings) to keep memory flat; see ``mappings.base.stream_records``.
-    """
+    A document type declaration can only stand before the root element, so the parser has seen it
+    by its first event: that event is checked before anything is handed on (and, for a document
+    none of whose elements are asked for, the tree once it is read). Callers clear elements they
+    are done with (``elem.clear(keep_tail=True)`` and delete preceding siblings) to keep memory
+    flat; see ``mappings.base.stream_elements``."""
     opened = None
     if isinstance(source, (bytes, bytearray)):
         stream: IO[bytes] = io.BytesIO(source)
@@ -122,9 +89,16 @@ def iterparse(
         stream = opened = open(source, "rb")
     else:
         stream = source
-    it = etree.iterparse(_PrologCheckingStream(stream), events=events, tag=tag, **_PARSER_KW)
+    it = etree.iterparse(stream, events=events, tag=tag, **_PARSER_KW)
     try:
-        yield from it
+        checked = False
+        for event, el in it:
+            if not checked:
+                _refuse_dtd(el.getroottree())
+                checked = True
+            yield event, el
+        if not checked and it.root is not None:
+            _refuse_dtd(it.root.getroottree())
     except etree.XMLSyntaxError as e:
         raise MalformedXML(f"not well-formed XML: {e}") from None
     finally:
