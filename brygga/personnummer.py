@@ -135,16 +135,26 @@ def with_check_digit(first_eleven: str) -> str:
 
 
 # Masking: a 12-digit personnummer keeps its birth date, a 10-digit one too; the last four go.
+# Forms: YYYYMMDD[-+ ]NNNN and YYYYMMDDNNNN (any date-like digits: a false positive costs nothing),
+# YYMMDD[-+]NNNN, and YYMMDD NNNN / bare YYMMDDNNNN when the six digits are a plausible date (so
+# timestamps and ordinary 10-digit numbers stay readable).
 _MASK_RE = re.compile(
-    r"(?<![\d])(?:((?:18|19|20)\d{6})([-+]?)|(\d{6})([-+]))(\d{4})(?![\d])"
+    r"(?<![\d])(?:((?:18|19|20)\d{6})([-+ ]?)|(\d{6})([-+ ]?))(\d{4})(?![\d])"
 )
+
+
+def _plausible_date(yymmdd: str) -> bool:
+    month, day = int(yymmdd[2:4]), int(yymmdd[4:6])
+    return 1 <= month <= 12 and (1 <= day <= 31 or 61 <= day <= 91)
 
 
 def _mask_match(m: re.Match[str]) -> str:
     long_date, long_sep, short_date, short_sep, _ = m.groups()
     if long_date:
         return f"{long_date}{long_sep or '-'}****"
-    return f"{short_date}{short_sep}****"
+    if short_sep in ("-", "+") or _plausible_date(short_date):
+        return f"{short_date}{short_sep}****"
+    return m.group(0)
 
 
 def mask(text: str) -> str:

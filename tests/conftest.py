@@ -28,6 +28,11 @@ os.environ.update(
         "BRYGGA_VAR": str(Path(_AIRFLOW_HOME) / "var"),
     }
 )
+# Unit-test mode makes Airflow read its own test defaults, not airflow.cfg: the settings Brygga's
+# behaviour rests on are carried over from airflow.cfg as they are written there.
+_CFG = __import__("configparser").ConfigParser(interpolation=None)
+_CFG.read(ROOT / "airflow.cfg")
+os.environ["AIRFLOW__LOGGING__SECRET_MASK_ADAPTER"] = _CFG["logging"]["secret_mask_adapter"]
 
 from brygga.store import Store
 from brygga.store import migrate

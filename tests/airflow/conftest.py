@@ -26,7 +26,7 @@ def airflow_connections(monkeypatch, tmp_path):
             scheme, rest = url.split("://", 1)
             host, port = rest.rsplit(":", 1)
             monkeypatch.setenv(f"AIRFLOW_CONN_{PEERS[name].conn_id.upper()}", json.dumps(
-                {"conn_type": "http", "host": host, "port": int(port), "extra": {"scheme": scheme}}))
+                {"conn_type": "https" if scheme == "https" else "http", "host": host, "port": int(port)}))
 
     return set_connections
 

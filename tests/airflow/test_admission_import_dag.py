@@ -67,3 +67,38 @@ def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_conne
     with dag_store.transaction() as s:
         entry = s.scalars(select(AuditLog).where(AuditLog.action == "admission.handled")).one()
     assert entry.object_id == unknown_id and entry.detail["note"] == "etablerad manuellt"
+
+
+def test_a_failing_task_never_prints_a_personnummer(airflow_db, airflow_connections, dag_store, peers, monkeypatch,
+                                                    capfd, caplog, tmp_path):
+    """A database error inside a task, with personnummer in the statement's parameters and in the
+    exception: nothing Airflow prints or writes (stdout, stderr, log records, task log files) holds
+    a personnummer in clear, in any of its forms; the error itself is there to read."""
+    import os
+    from pathlib import Path
+
+    from airflow.sdk.exceptions import AirflowFailException
+    from sqlalchemy import text
+
+    from brygga.flows import admissions
+
+    def boom(s, items, counts):
+        p = items[0].personnummer
+        try:
+            s.execute(text("INSERT INTO no_such_table (personnummer, other) VALUES (:p, :q)"),
+                      {"p": p, "q": f"{p[2:8]} {p[8:]} {p[2:]}"})
+        except Exception as e:
+            raise AirflowFailException(f"could not record {p} ({p[:8]}-{p[8:]}, {p[2:]})") from e
+
+    monkeypatch.setattr(admissions.placing, "_record", boom)
+    airflow_connections(dag_store.url, peers["urls"])
+    dr = load_dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
+    assert dr.state == "failed"
+    out = capfd.readouterr()
+    logs = "".join(p.read_text(errors="replace") for p in Path(os.environ["AIRFLOW_HOME"]).rglob("*.log"))
+    printed = "\n".join([out.out, out.err, caplog.text, logs])
+    assert "no_such_table" in printed and "could not record" in printed  # the error is readable
+    people = [a.personnummer for a in peers["nya"].rounds["HT2027"].applicants.values()]
+    for p in people:
+        for form in (p, f"{p[:8]}-{p[8:]}", p[2:], f"{p[2:8]}-{p[8:]}", f"{p[2:8]} {p[8:]}", f"{p[:8]} {p[8:]}"):
+            assert form not in printed, f"a personnummer in clear ({form[:6]}…)"

@@ -177,3 +177,15 @@ def test_every_birth_date_is_decided_like_the_full_check(yyyymmdd, valid):
     raw = pn.with_check_digit(yyyymmdd + "123")
     assert _outcome(pn.canonical, raw) == _outcome(_full, raw)
     assert (_outcome(pn.canonical, raw) == raw) is valid
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("198112189876", "19811218-****"), ("19811218-9876", "19811218-****"), ("19811218 9876", "19811218 ****"),
+    ("811218-9876", "811218-****"), ("811218+9876", "811218+****"),
+    ("8112189876", "811218****"), ("811218 9876", "811218 ****"),  # bare and spaced 10-digit forms
+    ("8112789876", "811278****"),  # samordningsnummer (day + 60)
+    ("id 1733145600 at", "id 1733145600 at"), ("1234567890", "1234567890"),  # not a date: left alone
+    ("order 811332 9876", "order 811332 9876"),  # (a phone number 0701234567 is a date too: masked)
+])
+def test_every_form_of_a_personnummer_is_masked_and_other_numbers_are_not(text, masked):
+    assert pn.mask(text) == masked
