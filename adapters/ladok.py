@@ -6,12 +6,14 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from adapters.http import PeerError, Response, TransportError, session, transport_error
+from adapters.http import PeerError, Response, TransportError, UnreadableReply, segment, session, transport_error
 from brygga import personnummer as pnr_mod
+from brygga import xmlsafe
 from brygga.connections import PeerConfig
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, Hinder, Placement, PlanNode, Student, Utbildningstillfalle
 from mappings import registry
+from mappings.ladok.events import MAX_PAGE_BYTES
 
 log = get_logger("adapters.ladok")
 
@@ -21,6 +23,37 @@ ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
 
 class FeedGone(PeerError):
     """The requested archive page no longer exists (the feed has moved on)."""
+
+
+class UnreadablePage(UnreadableReply):
+    """A feed page Ladok served that cannot be read (not well-formed, a DTD, over the size
+    limit). ``page`` is its number (None: ``recent``), ``size`` its length, ``excerpt`` the bytes
+    around where the parser stopped (for the quarantine row)."""
+
+    def __init__(self, page: int | None, error: Exception, size: int, excerpt: bytes):
+        super().__init__("ladok", f"feed page {page or 'recent'}", error, transient=False, read_bytes=size)
+        self.page, self.size, self.excerpt = page, size, excerpt
+
+
+MAX_FEED_PAGE = MAX_PAGE_BYTES  # a reply larger than this is not a feed page
+
+
+def _excerpt(data: bytes, error: Exception, width: int = 32 * 1024) -> bytes:
+    """The bytes around the line the parser names ("line N, column M"), else the head."""
+    import re
+
+    m = re.search(r"line (\d+), column (\d+)", str(error))
+    at = 0
+    if m:
+        line, at = int(m.group(1)), 0
+        for _ in range(line - 1):
+            nl = data.find(b"\n", at)
+            if nl < 0:
+                break
+            at = nl + 1
+        at += int(m.group(2))
+    start = max(0, min(at, len(data)) - width // 2)
+    return data[start:start + width]
 
 
 class Refused(PeerError):
@@ -80,14 +113,23 @@ class LadokAdapter:
             if e.status in (404, 410):
                 raise FeedGone("ladok", f"feed page {path} is gone", status=e.status) from None
             raise
+        number = int(path.rsplit("/", 1)[-1]) if path.rsplit("/", 1)[-1].isdigit() else None
         try:
-            return self.events.read_page(r.raw)
+            data = r.raw.read(MAX_FEED_PAGE + 1)
+        except TransportError as e:
+            raise transport_error("ladok", e) from None
         finally:
             r.close()
+        try:
+            if len(data) > MAX_FEED_PAGE:
+                raise xmlsafe.MalformedXML(f"larger than {MAX_FEED_PAGE} bytes: not a feed page")
+            return self.events.read_page(data)
+        except xmlsafe.UnreadableXML as e:
+            raise UnreadablePage(number, e, len(data), _excerpt(data, e)) from e
 
     # ------------------------------------------------------------------ catalogue
     def tillfalle(self, uid: str) -> Utbildningstillfalle:
-        r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{uid}", "utbildningsinformation")
+        r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{segment(uid)}", "utbildningsinformation")
         found = [x for x in self.tillfallen.read(r.content) if isinstance(x, Utbildningstillfalle)]
         t = found[0] if len(found) == 1 else None
         if t is None:
@@ -114,7 +156,7 @@ class LadokAdapter:
     def student_by_personnummer(self, personnummer: str) -> Student | None:
         # 404 = not a student (yet): the common answer when admitting new students, so it is taken
         # as an answer, not parsed into a Hinder and raised.
-        r = self._request("GET", f"/studentinformation/student/personnummer/{personnummer}", "studentinformation",
+        r = self._request("GET", f"/studentinformation/student/personnummer/{segment(personnummer)}", "studentinformation",
                           ok=(200, 404))
         if r.status_code == 404:
             _ = r.content  # release the connection
@@ -171,7 +213,7 @@ class LadokAdapter:
         return found
 
     def student(self, uid: str) -> Student:
-        r = self._request("GET", f"/studentinformation/student/{uid}", "studentinformation")
+        r = self._request("GET", f"/studentinformation/student/{segment(uid)}", "studentinformation")
         return self.students.read(r.content)
 
     def establish(self, student: Student) -> Student:
@@ -188,23 +230,23 @@ class LadokAdapter:
 
     def study_plan(self, student_uid: str) -> list[PlanNode]:
         """Every admission in the student's study plan (packages and the courses inside them)."""
-        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{student_uid}", "studiedeltagande")
+        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{segment(student_uid)}", "studiedeltagande")
         return self.plans.read(r.content)
 
     def villkor(self, antagning_uid: str) -> list[str]:
-        r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor",
+        r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/behorighetsvillkor",
                           "studiedeltagande")
         return self.conditions.read(r.content)
 
     def set_villkor(self, antagning_uid: str, codes: list[str]) -> list[str]:
-        r = self._request("PUT", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor",
+        r = self._request("PUT", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/behorighetsvillkor",
                           "studiedeltagande", data=self.conditions.write(codes))
         return self.conditions.read(r.content)
 
     def lift_villkor(self, antagning_uid: str, code: str) -> bool:
         """Remove one villkor; False when it is not there (e.g. already removed by hand in Ladok)."""
         try:
-            self._request("DELETE", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/behorighetsvillkor/{code}",
+            self._request("DELETE", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/behorighetsvillkor/{segment(code)}",
                           "studiedeltagande")
         except PeerError as e:
             if e.status == 404:
@@ -220,7 +262,7 @@ class LadokAdapter:
         from mappings.base import stream_elements
 
         sd = "{http://schemas.ladok.se/studiedeltagande}"
-        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{student_uid}", "studiedeltagande")
+        r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{segment(student_uid)}", "studiedeltagande")
         out = []
         for el in stream_elements(r.content, sd + "Utbildningsinformation"):
             out.append({k: (el.findtext(sd + tag) or "").strip() or None for k, tag in (
@@ -235,7 +277,7 @@ class LadokAdapter:
                 externt_system: str | None = None) -> dict[str, str | None]:
         """Record återbud on a tillfällesantagning (a programme's covers its package's courses).
         Raises Refused with ``hinder.key`` aterbud.finns / registrerad / avbrott.finns."""
-        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/aterbud", "studiedeltagande",
+        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/aterbud", "studiedeltagande",
                           data=self.aterbud_mapping.write_aterbud(date, cause=cause, externt_system=externt_system),
                           ok=(200, 201))
         return self.aterbud_mapping.read_aterbud(r.content)
@@ -243,7 +285,7 @@ class LadokAdapter:
     def existing_aterbud(self, antagning_uid: str) -> dict[str, str | None] | None:
         """The återbud recorded on the admission (``externt_system`` = where it came from), or None."""
         try:
-            r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/aterbud",
+            r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/aterbud",
                               "studiedeltagande")
         except Refused as e:
             if e.status == 404:
@@ -258,6 +300,6 @@ class LadokAdapter:
     def avbrott(self, antagning_uid: str, date: dt.date | str, *, externreferens: str | None = None) -> dict[str, Any]:
         """Record avbrott; Ladok makes it an early avbrott (registrations withdrawn) before study
         start + 21 days. Raises Refused with ``hinder.key`` avbrott.finns / ej.registrerad."""
-        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{antagning_uid}/avbrott", "studiedeltagande",
+        r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/avbrott", "studiedeltagande",
                           data=self.aterbud_mapping.write_avbrott(date, externreferens=externreferens), ok=(200, 201))
         return self.aterbud_mapping.read_avbrott(r.content)

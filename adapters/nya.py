@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-from adapters.http import PeerError, TransportError, session, transport_error
+from adapters.http import PeerError, TransportError, UnreadableReply, session, transport_error
 from brygga import xmlsafe
 from brygga.connections import PeerConfig
 from mappings import registry
@@ -28,6 +28,20 @@ class NyaFault(PeerError):
         super().__init__("nya", f"{faultcode} {code}: {message}" + (f" ({field})" if field else ""),
                          status=500, transient=transient)
         self.faultcode, self.code, self.field = faultcode, code, field
+
+
+class _Counted:
+    """A reply stream that counts what was read (where an unreadable reply broke)."""
+
+    __slots__ = ("_raw", "count")
+
+    def __init__(self, raw: Any):
+        self._raw, self.count = raw, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._raw.read(n)
+        self.count += len(data)
+        return data
 
 
 class NyaAdapter:
@@ -56,7 +70,12 @@ class NyaAdapter:
             if r.status_code != 200:
                 raise PeerError("nya", f"{operation}: HTTP {r.status_code}", status=r.status_code,
                                 transient=r.status_code in (429, 502, 503, 504))
-            yield r.raw  # type: ignore[misc]  # a file-like with read(n): all a reader needs
+            stream = _Counted(r.raw)
+            try:
+                yield stream  # type: ignore[misc]  # a file-like with read(n): all a reader needs
+            except xmlsafe.UnreadableXML as e:  # raised by the mapping reading the reply
+                raise UnreadableReply("nya", operation, e, transient=isinstance(e, xmlsafe.MalformedXML),
+                                      read_bytes=stream.count) from e
         finally:
             r.close()
 

@@ -34,7 +34,8 @@ def _simulators(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.publications")
+COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.checkpoints",
+                   "brygga.commands.publications")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,14 @@ from brygga.store import Store
 from brygga.store.models import (
     AterbudCase,
     AuditLog,
+    FeedCheckpoint,
+    NyaAdmission,
     OutboxMessage,
     Publication,
     PublicationItem,
+    Quarantine,
     UnhandledAdmission,
+    utcnow,
 )
 
 DEFAULT_LIMIT = 100
@@ -230,13 +234,63 @@ def get_case(store: Store, case_id: int) -> dict[str, Any] | None:
 
 def overview(store: Store) -> dict[str, Any]:
     with store.transaction() as s:
-        return {
+        out = {
             "publications": s.scalar(select(func.count()).select_from(Publication)),
             "last_publication": (lambda p: publication_row(p) if p else None)(
                 s.scalars(select(Publication).order_by(Publication.id.desc()).limit(1)).first()),
             "unhandled_admissions": _counts(s, UnhandledAdmission, UnhandledAdmission.status, ()),
             "aterbud_cases": _counts(s, AterbudCase, AterbudCase.status, ()),
             "outbox": _counts(s, OutboxMessage, OutboxMessage.status, ()),
+            "quarantine_open": s.scalar(select(func.count()).select_from(Quarantine).where(
+                Quarantine.released_at.is_(None))),
         }
+    out["long_pending_admissions"] = long_pending(store)
+    return out
 
 
+
+
+def checkpoints(store: Store) -> list[dict[str, Any]]:
+    """Every checkpoint: where each feed follower and each round's NyA stream stands."""
+    with store.transaction() as s:
+        return [{"name": c.name, "position": c.page, "entry_id": c.entry_id, "seen": c.events_seen,
+                 "updated_at": _iso(c.updated_at)} for c in s.scalars(select(FeedCheckpoint).order_by(FeedCheckpoint.name))]
+
+
+def quarantine_row(q: Quarantine, *, payload: bool = False) -> dict[str, Any]:
+    row = {"id": q.id, "source": q.source, "message_id": mask(q.message_id or ""), "kind": q.kind,
+           "reason": mask(q.reason), "attempts": q.attempts, "created_at": _iso(q.created_at),
+           "last_seen_at": _iso(q.last_seen_at), "released_at": _iso(q.released_at)}
+    if payload:
+        row["payload"] = mask(q.payload or "")
+    return row
+
+
+def list_quarantine(store: Store, *, open_only: bool = True, source: str | None = None, kind: str | None = None,
+                    limit: int | None = None, offset: int | None = None) -> Page:
+    """Quarantined input, newest first (open rows only by default)."""
+    with store.transaction() as s:
+        q = _filters(select(Quarantine), ((Quarantine.source, source), (Quarantine.kind, kind)))
+        if open_only:
+            q = q.where(Quarantine.released_at.is_(None))
+        rows, total, lim, off = _page(s, q, limit, offset, (Quarantine.id.desc(),))
+        return Page([quarantine_row(r) for r in rows], total, lim, off)
+
+
+def long_pending(store: Store, *, older_than: dt.timedelta = dt.timedelta(hours=6)) -> dict[str, Any]:
+    """Admissions still pending after ``older_than`` (a peer has been failing them): per round,
+    how many, the oldest, and the last error (masked). The overview and the import's report show it."""
+    cutoff = utcnow() - older_than
+    with store.transaction() as s:
+        rows = s.execute(select(NyaAdmission.round, func.count(), func.min(NyaAdmission.created_at),
+                                func.max(NyaAdmission.transient_failures))
+                         .where(NyaAdmission.state == "pending", NyaAdmission.created_at < cutoff)
+                         .group_by(NyaAdmission.round).order_by(NyaAdmission.round)).all()
+        out = {}
+        for round_code, n, oldest, failures in rows:
+            last = s.scalars(select(NyaAdmission.last_error).where(
+                NyaAdmission.round == round_code, NyaAdmission.state == "pending", NyaAdmission.created_at < cutoff,
+                NyaAdmission.last_error.is_not(None)).limit(1)).first()
+            out[round_code] = {"count": n, "oldest": _iso(oldest), "transient_failures": failures,
+                               "last_error": mask(last) if last else None}
+        return out

@@ -18,12 +18,20 @@ from typing import IO
 from lxml import etree
 
 
-class UnsafeXML(ValueError):
+class UnreadableXML(ValueError):
+    """A document Brygga cannot read: refused, not well-formed, or not the one expected."""
+
+
+class UnsafeXML(UnreadableXML):
     """The document uses a feature Brygga refuses (DOCTYPE, entities)."""
 
 
-class MalformedXML(ValueError):
-    """The document is not well-formed XML."""
+class MalformedXML(UnreadableXML):
+    """The document is not well-formed XML (a control character, a text node over 10 MB, a cut)."""
+
+
+class UnexpectedReply(UnreadableXML):
+    """Well-formed, but not the reply asked for (another operation's response, or none at all)."""
 
 
 _PARSER_KW = dict(
@@ -104,6 +112,55 @@ def iterparse(
     finally:
         if opened is not None:
             opened.close()
+
+
+def iterparse_records(
+    source: bytes | str | Path | IO[bytes], tag: str | Iterable[str], parents: Iterable[str] | None = None,
+    *, require: str | None = None,
+) -> Iterator[tuple[etree._Element, etree._Element | None]]:
+    """Stream the ``tag`` elements of a large document as (element, its parent), each cleared (and
+    its earlier siblings dropped) once the caller is done with it: memory stays flat. With
+    ``parents``, only elements directly under one of those count: one of the same name inside a
+    record (NyA's ``Change/Change``) is left to its record, others elsewhere are dropped unread.
+    With ``require``, a document without that element (another operation's reply) raises
+    ``UnexpectedReply`` once read: never taken for an empty one.
+    The readers' hot loop: one generator, the DOCTYPE refused at the first element."""
+    opened = None
+    if isinstance(source, (bytes, bytearray)):
+        stream: IO[bytes] = io.BytesIO(source)
+    elif isinstance(source, (str, Path)):
+        stream = opened = open(source, "rb")
+    else:
+        stream = source
+    tags = {tag} if isinstance(tag, str) else set(tag)
+    wanted = None if parents is None else set(parents)
+    it = etree.iterparse(stream, events=("end",), tag=tag, **_PARSER_KW)
+    try:
+        first = True
+        for _, el in it:
+            if first:
+                _refuse_dtd(el.getroottree())
+                first = False
+            parent = el.getparent()
+            if wanted is None or (parent is not None and parent.tag in wanted):
+                yield el, parent
+            elif parent is not None and parent.tag in tags:
+                continue  # a field named like a record, inside its record
+            el.clear(keep_tail=False)
+            if parent is not None:
+                while el.getprevious() is not None:
+                    del parent[0]
+        root = it.root
+        if first and root is not None:
+            _refuse_dtd(root.getroottree())
+    except etree.XMLSyntaxError as e:
+        raise MalformedXML(f"not well-formed XML: {e}") from None
+    finally:
+        if opened is not None:
+            opened.close()
+    if require is not None and (root is None or root.tag != require and root.find(".//" + require) is None):
+        raise UnexpectedReply(f"the reply has no {etree.QName(require).localname}"
+                              + (f" (it is a {etree.QName(root).localname})" if root is not None else ""))
 
 
 _schema_cache: dict[Path, etree.XMLSchema] = {}

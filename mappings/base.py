@@ -38,12 +38,17 @@ class MappingError(Exception):
 
 @dataclass(frozen=True)
 class RecordError:
-    """One record that could not be mapped: which record, which field, which rule."""
+    """One record that could not be mapped: which record, which field, which rule.
+
+    ``has_id``: ``record_id`` is the record's own usable id (an operator can act on it); when False
+    it only names the record (what it carried, or its position) and the record is quarantined, never
+    queued or stored under it."""
 
     record_id: str
     field: str
     rule: str
     kind: str | None = None
+    has_id: bool = True
 
     def __str__(self) -> str:
         return f"record {self.record_id}: field {self.field}: {self.rule}"
@@ -123,22 +128,15 @@ def _clean(message: str) -> str:
     return re.sub(r"\{[^}]*\}", "", message)
 
 
-def stream_elements(source: Any, tag: Any, parent: str | None = None) -> Iterator[etree._Element]:
+def stream_elements(source: Any, tag: Any, parent: str | None = None, *,
+                    require: str | None = None) -> Iterator[etree._Element]:
     """Yield each ``tag`` element of a large document and free it afterwards: memory stays flat.
 
     With ``parent``, only elements directly under a ``parent`` element count (a record element
-    may share its name with one of its own fields, e.g. NyA's ``Change/Change``)."""
-    for _, el in xmlsafe.iterparse(source, tag=tag):
-        if parent is not None:
-            up = el.getparent()
-            if up is None or up.tag != parent:
-                continue
+    may share its name with one of its own fields, e.g. NyA's ``Change/Change``). With ``require``
+    a reply without that element raises ``xmlsafe.UnexpectedReply`` (not read as empty)."""
+    for el, _ in xmlsafe.iterparse_records(source, tag, None if parent is None else (parent,), require=require):
         yield el
-        el.clear(keep_tail=False)
-        up = el.getparent()
-        if up is not None:
-            while el.getprevious() is not None:
-                del up[0]
 
 
 # --------------------------------------------------------------------------- XSLT mappings

@@ -43,12 +43,20 @@ from urllib.parse import quote, urlencode
 import pycurl
 
 from adapters.http.curl import STREAM_BUFFER, _decoder, _Easy, _Failed, _generation, _Local, _Transfer
-from adapters.http.errors import PeerError, TransportError, if_found, transport_error
+from adapters.http.errors import PeerError, TransportError, UnreadableReply, if_found, transport_error
 from adapters.http.reply import Headers, Response
 from brygga.connections import PeerConfig
 
-__all__ = ["IDEMPOTENT", "IDLE_MAX", "RETRY_STATUS", "STREAM_BUFFER", "Client", "Headers", "PeerError", "Response",
-           "TransportError", "if_found", "session", "transport_error"]
+__all__ = ["segment", "IDEMPOTENT", "IDLE_MAX", "RETRY_STATUS", "STREAM_BUFFER", "Client", "Headers", "PeerError", "Response",
+           "TransportError", "UnreadableReply", "if_found", "session", "transport_error"]
+
+def segment(value: object) -> str:
+    """A value as one URL path segment: every reserved character percent-encoded ("/" too), and the
+    dot segments "." and ".." (which a client or server would resolve) encoded as %2E. A villkor code
+    ".." stays a code, never a step up the path."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RETRY_STATUS = frozenset({502, 503, 504})
@@ -102,6 +110,7 @@ class Client:
             (pycurl.HTTP_CONTENT_DECODING, 0), (pycurl.USERAGENT, "brygga"),
             (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS), (pycurl.MAXAGE_CONN, max(1, int(IDLE_MAX))),
             (pycurl.MAXCONNECTS, max(2, pool)), (pycurl.BUFFERSIZE, 256 * 1024),
+            (pycurl.PATH_AS_IS, 1),  # the path as built (segments encoded by ``segment``), never re-resolved
         ]
         verify = peer.verify
         if verify is False:

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.ladok import FeedGone, LadokAdapter
+from adapters.ladok import FeedGone, LadokAdapter, UnreadablePage
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, LadokEvent
 from brygga.store import Store, ops
@@ -140,6 +140,14 @@ def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 
         worker.join(timeout=2)
 
 
+def _archived(ladok: LadokAdapter, number: int) -> bool:
+    """Whether page ``number`` is an archive page (a later one exists): it will never change."""
+    try:
+        return page_or_none(ladok, number + 1) is not None
+    except UnreadablePage:
+        return True
+
+
 def page_entries(page: FeedPage, resume_after: str | None) -> tuple[list[Entry], str | None]:
     """The page's entries (oldest first) after ``resume_after`` and the id of its last entry.
 
@@ -211,6 +219,7 @@ class Followed:
     gaps: int = 0
     page: int | None = None  # where the checkpoint stands now
     caught_up: bool = False
+    skipped_pages: list[int] = dataclasses.field(default_factory=list)  # unreadable pages moved past
 
 
 Prepare = Callable[[Batch], Any]
@@ -226,8 +235,10 @@ class FeedFollower:
 
     def __init__(self, store: Store, ladok: LadokAdapter, checkpoint: str, *, actor: str, consumer: str,
                  consequence: str, gap_id: str = "feed-gap", keep: Callable[[Any], bool] | None = None,
-                 max_pages: int = 500, batch_size: int = 1000, read_ahead: int = 0, audit_start: bool = True):
+                 max_pages: int = 500, batch_size: int = 1000, read_ahead: int = 0, audit_start: bool = True,
+                 skip_unreadable_after: int | None = None):
         self.store, self.ladok, self.checkpoint, self.actor = store, ladok, checkpoint, actor
+        self.skip_unreadable_after = skip_unreadable_after
         self.audit_start = audit_start
         self.consumer, self.consequence, self.gap_id, self.keep = consumer, consequence, gap_id, keep
         self.max_pages, self.batch_size, self.read_ahead = max_pages, batch_size, read_ahead
@@ -254,12 +265,30 @@ class FeedFollower:
         start_page, start_entry = self.position()
         expected = (start_page, start_entry)
         done = Followed(page=start_page)
-        first, gap = self._first(start_page, start_entry)
+        try:
+            first, gap = self._first(start_page, start_entry)
+        except UnreadablePage as e:
+            if self._unreadable(e, expected, done):
+                return done
+            raise
         batch = Batch(gaps=[gap] if gap else [])
         page: FeedPage | None = None
         read = pages(self.ladok, first, max_pages=self.max_pages, ahead=self.read_ahead)
         try:
-            for page in read:
+            while True:
+                try:
+                    page = next(read)
+                except StopIteration:
+                    break
+                except UnreadablePage as e:  # the pages before it are committed; it is quarantined
+                    expected = self._commit(batch, expected, apply, prepare, done, after_commit)
+                    batch = Batch()
+                    if self._unreadable(e, expected, done):
+                        break  # moved past it: the next run reads on from the page after
+                    raise
+                except Exception:  # a peer failed mid-walk: what was read is committed, then the error
+                    self._commit(batch, expected, apply, prepare, done, after_commit)
+                    raise
                 number = page.number
                 entries, last = page_entries(page, start_entry if number == start_page else None)
                 batch.add(page, entries, self.keep)
@@ -273,8 +302,37 @@ class FeedFollower:
             self._commit(batch, expected, apply, prepare, done, after_commit)
         finally:
             read.close()
-        done.caught_up = page is not None and not page.next_archive
+        done.caught_up = not done.skipped_pages and page is not None and not page.next_archive
         return done
+
+    def _unreadable(self, e: UnreadablePage, expected: tuple[int | None, str | None], done: Followed) -> bool:
+        """Quarantine an unreadable page (one row per page, its attempts counted). Move past it
+        only when ``skip_unreadable_after`` attempts are reached and it is an archive page (the
+        next page exists, so it will never change); returns whether it was moved past."""
+        reason = (f"Ladok feed page {e.page or 'recent'} cannot be read ({e.size} bytes): {e.reason}. "
+                  f"{self.consumer[:1].upper()}{self.consumer[1:]} stopped before it; the pages before it are "
+                  "committed.")
+        with self.store.transaction() as s:
+            row = ops.quarantine_again(s, source="ladok", message_id=f"{self.checkpoint}:page:{e.page or 'recent'}",
+                                       kind="feed-page", reason=reason, payload=e.excerpt)
+            attempts = row.attempts
+        limit = self.skip_unreadable_after
+        if limit is None or attempts < limit or e.page is None or not _archived(self.ladok, e.page):
+            log.error("%s: %s (attempt %s; %s)", self.checkpoint, reason, attempts,
+                      "an operator moves past it: brygga feed skip-page" if limit is None else
+                      f"moved past after {limit} attempts once it is an archive page")
+            return False
+        with self.store.transaction() as s:
+            now = ops.checkpoint_get(s, self.checkpoint)
+            if now is not None and (now.page, now.entry_id) != expected and now.page:
+                raise CheckpointMoved(f"checkpoint {self.checkpoint} moved while reading; page {e.page} not skipped")
+            skip_page(s, self.checkpoint, e.page, actor=self.actor,
+                      reason=f"unreadable after {attempts} attempts: {e.reason}")
+        done.skipped_pages.append(e.page)
+        done.page = e.page + 1
+        log.error("%s: moved past unreadable feed page %s after %s attempts: %s. %s", self.checkpoint, e.page,
+                  attempts, e.reason, self.consequence)
+        return True
 
     def _commit(self, batch: Batch, expected: tuple[int | None, str | None], apply: Apply,
                 prepare: Prepare | None, done: Followed,
@@ -322,6 +380,17 @@ class FeedFollower:
 
     def reset(self, page: int, *, actor: str, reason: str = "replay") -> dict[str, Any]:
         return reset_checkpoint(self.store, self.checkpoint, page, actor=actor, reason=reason)
+
+
+def skip_page(s: Session, checkpoint: str, page: int, *, actor: str, reason: str) -> dict[str, Any]:
+    """Move ``checkpoint`` past archive page ``page`` (to the start of ``page + 1``): the page is
+    never read. Audited; the page's quarantine row stays open with the reason, for staff to
+    reconcile what was on it."""
+    cp = ops.checkpoint_get(s, checkpoint)
+    before = {"page": cp.page, "entry_id": cp.entry_id} if cp else None
+    ops.checkpoint_set(s, checkpoint, page + 1, None)
+    ops.audit(s, actor, "feed.page-skipped", "feed_checkpoint", checkpoint, page=page, before=before, reason=reason)
+    return {"skipped_page": page, "before": before}
 
 
 def reset_checkpoint(store: Store, checkpoint: str, page: int, *, actor: str, reason: str = "replay") -> dict[str, Any]:

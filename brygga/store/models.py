@@ -165,7 +165,11 @@ class NyaAdmission(Base):
     antagning_uid: Mapped[str | None] = mapped_column(String(64), index=True)  # Ladok tillfällesantagning
     package_uid: Mapped[str | None] = mapped_column(String(64))  # kurspaketeringstillfälle it was placed in
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    transient_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # in a row
+    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # the first of them
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(96))  # the placement process working on it
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -234,7 +238,8 @@ class Quarantine(Base):
     """Bad input set aside with its reason; the rest of its batch went on."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_source", "source", "created_at"),)
+    __table_args__ = (Index("ix_quarantine_source", "source", "created_at"),
+                      Index("ix_quarantine_message", "source", "message_id"))
 
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(32))
@@ -242,7 +247,9 @@ class Quarantine(Base):
     kind: Mapped[str | None] = mapped_column(String(96))
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # times met (unreadable input)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

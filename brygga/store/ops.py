@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from brygga.limits import bounded
 from brygga.store.models import (
     AuditLog,
     FeedCheckpoint,
@@ -22,6 +23,7 @@ from brygga.store.models import (
 )
 
 _CHUNK = 500
+PAYLOAD_MAX = 256 * 1024  # characters of a quarantined payload kept (a 10 MB reply is not stored whole)
 M = TypeVar("M")
 
 
@@ -217,17 +219,48 @@ def quarantine(
     session: Session, *, source: str, reason: str, message_id: str | None = None,
     kind: str | None = None, payload: str | bytes | None = None,
 ) -> Quarantine:
+    """Set a message aside with its reason. Values it was sent are bounded to their columns (a
+    digest keeps over-long ones distinct); a payload is kept up to ``PAYLOAD_MAX`` characters."""
     if isinstance(payload, bytes):
-        payload = payload.decode("utf-8", "replace")
-    q = Quarantine(source=source, message_id=message_id, kind=kind, reason=reason, payload=payload)
+        payload = payload[:PAYLOAD_MAX * 4].decode("utf-8", "replace")
+    if payload is not None and len(payload) > PAYLOAD_MAX:
+        payload = f"{payload[:PAYLOAD_MAX]}\n… ({len(payload) - PAYLOAD_MAX} more characters not kept)"
+    q = Quarantine(source=bounded(source, 32), message_id=None if message_id is None else bounded(message_id, 128),
+                   kind=None if kind is None else bounded(kind, 96), reason=reason, payload=payload, attempts=1)
     session.add(q)
     return q
+
+
+def quarantine_again(
+    session: Session, *, source: str, message_id: str, kind: str, reason: str, payload: str | bytes | None = None,
+) -> Quarantine:
+    """Quarantine input that is met again on every try (an unreadable page or reply at the same
+    position): one open row per position, its ``attempts`` counted and its reason the latest."""
+    mid = bounded(message_id, 128)
+    row = session.scalars(select(Quarantine).where(
+        Quarantine.source == bounded(source, 32), Quarantine.message_id == mid, Quarantine.kind == kind,
+        Quarantine.released_at.is_(None)).order_by(Quarantine.id.desc()).limit(1)).first()
+    if row is None:
+        return quarantine(session, source=source, message_id=message_id, kind=kind, reason=reason, payload=payload)
+    row.attempts += 1
+    row.reason, row.last_seen_at = reason, utcnow()
+    return row
+
+
+def quarantine_release(session: Session, source: str, message_id: str, kind: str | None = None) -> int:
+    """Mark the open rows of one message released (handled); returns how many."""
+    q = update(Quarantine).where(Quarantine.source == source, Quarantine.message_id == bounded(message_id, 128),
+                                 Quarantine.released_at.is_(None))
+    if kind is not None:
+        q = q.where(Quarantine.kind == kind)
+    return session.execute(q.values(released_at=utcnow())).rowcount or 0  # type: ignore[attr-defined]
 
 
 def audit(
     session: Session, actor: str, action: str, object_type: str, object_id: str | None = None, **detail: Any
 ) -> AuditLog:
-    entry = AuditLog(actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail)
+    entry = AuditLog(actor=bounded(actor, 128), action=action, object_type=object_type,
+                     object_id=None if object_id is None else bounded(object_id, 128), detail=detail)
     session.add(entry)
     return entry
 

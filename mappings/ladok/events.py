@@ -8,6 +8,7 @@ validated against the Ladok3 XSDs in ``schemas/ladok/`` (used for the simulator'
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -15,6 +16,7 @@ from typing import IO, Any
 from lxml import etree
 
 from brygga import xmlsafe
+from brygga.limits import bounded
 from brygga.paths import SCHEMAS
 from brygga.records import FeedPage, LadokEvent
 from mappings.base import Mapping, MappingKey, RecordError
@@ -114,6 +116,10 @@ class AtomFeedPage(FeedPage):
     entries: list[tuple[str, Any]] = field(default_factory=list)
 
 
+HANDELSE_UID_MAX = 64  # a Ladok UID is 36; the inbox keys events by it
+ENTRY_ID_MAX = 128  # the checkpoint's entry_id column
+_HANDELSE_UID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.:\-]{{0,{HANDELSE_UID_MAX - 1}}}")
+
 #: A feed page is at most a page size of entries; a reply larger than this is not a feed page.
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 
@@ -175,8 +181,8 @@ class LadokEventsV1(Mapping):
         content = None
         for child in entry:
             tag = child.tag
-            if tag == ENTRY_ID:
-                entry_id = (child.text or "").strip()
+            if tag == ENTRY_ID:  # a position marker (checkpoint.entry_id): bounded, an over-long one by digest
+                entry_id = bounded((child.text or "").strip(), ENTRY_ID_MAX)
             elif tag == UPDATED:
                 updated = (child.text or "").strip()
             elif tag == CONTENT:
@@ -198,9 +204,13 @@ class LadokEventsV1(Mapping):
             if c.tag == HANDELSE_UID:
                 handelse_uid = (c.text or "").strip()
                 break
-        record_id = handelse_uid or entry_id or "?"
         if not handelse_uid:
-            return entry_id, RecordError(record_id, "HandelseUID", "required field missing", name)
+            return entry_id, RecordError(entry_id or "?", "HandelseUID", "required field missing", name, has_id=False)
+        if not _HANDELSE_UID.fullmatch(handelse_uid):
+            return entry_id, RecordError(bounded(handelse_uid, 128), "HandelseUID",
+                                         f"not an event id of 1 to {HANDELSE_UID_MAX} letters, digits or '-'",
+                                         name, has_id=False)
+        record_id = handelse_uid
         if schema is not None and not schema.validate(event):
             err = schema.error_log.last_error
             return entry_id, RecordError(record_id, name, f"not valid against the Ladok XSD: {err.message}", name)

@@ -96,13 +96,13 @@ class _NyaMessage(Mapping):
         """The children of the response element named ``tags`` (streamed, or from a validated tree)."""
         wanted = tuple(N + t for t in tags)
         if not strict:
-            yield from stream_elements(source, wanted, parent=N + self.response)
+            yield from stream_elements(source, wanted, parent=N + self.response, require=N + self.response)
             return
         data = source if isinstance(source, (bytes, bytearray)) else source.read()
         root = xmlsafe.fromstring(data)
         resp = root if root.tag == N + self.response else root.find(f".//{N}{self.response}")
         if resp is None:
-            raise ValueError(f"reply has no {self.response}")
+            raise xmlsafe.UnexpectedReply(f"the reply has no {self.response}")
         schema = self.xsd()
         if not schema.validate(resp):
             err = schema.error_log.last_error

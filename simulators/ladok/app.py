@@ -468,6 +468,18 @@ def c_generate(s, r, b):
     return {"generated": n, "events": s.feed.count, "last_page": s.feed.last}
 
 
+def c_feed_raw(s, r, b):
+    """Fault surface (tests, demos): entries put on the feed as sent, e.g. an event with a 200-character
+    HandelseUID, or bytes that break the page (a control character); ``{"entries": [str, ...]}``."""
+    entries = b["entries"]
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise LadokError(400, "sim.fel.entries", "entries ska vara en lista med XML-texter")
+    with s.lock:
+        for entry in entries:
+            s.feed.append_bytes(entry.encode("utf-8", "surrogatepass"))
+    return {"events": s.feed.count, "last_page": s.feed.last}
+
+
 def c_feed_stats(s, r, b):
     return {"events": s.feed.count, "page_size": s.feed.page_size, "first_page": s.feed.first_available,
             "last_page": s.feed.last}
@@ -515,7 +527,7 @@ def create_app(state: LadokState) -> Starlette:
         ("GET", "/sim/tillfallesantagning/anmalningsnummer/{nr}", c_antagning_by_anmalningsnummer),
         ("DELETE", "/sim/tillfallesantagning/{uid}/behorighetsvillkor/{kod}", c_villkor_manuellt),
         ("POST", "/sim/feed/prune", c_prune), ("POST", "/sim/feed/generate", c_generate),
-        ("GET", "/sim/feed/stats", c_feed_stats),
+        ("GET", "/sim/feed/stats", c_feed_stats), ("POST", "/sim/feed/raw", c_feed_raw),
     ]
     created = {c_create_student, c_create_tillfalle, c_registrera, c_resultat, c_tillgodo, c_uppehall, c_bevis}
     routes += [Route(path, control(fn, 201 if fn in created else 200), methods=[method]) for method, path, fn in ctl]

@@ -44,11 +44,16 @@ class Feed:
         return next(i for i, p in enumerate(self._pages, 1) if p is not None)
 
     def append(self, name: str, event: etree._Element) -> None:
+        self.append_bytes(entry_bytes(name, event, dt.datetime.now(dt.UTC)))
+
+    def append_bytes(self, entry: bytes) -> None:
+        """An ``<entry>`` as bytes, as sent: ``append`` for events, and the fault surface's way to
+        put what a broken Ladok might send (an odd entry, or bytes that break the page) on the feed."""
         updated = dt.datetime.now(dt.UTC)
         if len(self._pages[-1]) >= self.page_size:
             self._pages.append([])
             self._updated.append("")
-        self._pages[-1].append(entry_bytes(name, event, updated))
+        self._pages[-1].append(entry)
         self._updated[-1] = text(updated)
         self.count += 1
 

@@ -202,6 +202,9 @@ def create_app(state: NyaState | None = None) -> Starlette:
         post("/sim/rounds/{code}/accept", lambda r, d: state.accept(
             code(r), canonical_pnr(d["personnummer"]), d.get("offer_id"))),
         get("/sim/rounds/{code}/admissions", admissions),
+        # fault surface: <Admission> fragments as a broken NyA would send them, into GetAdmissions
+        post("/sim/rounds/{code}/admissions/raw",
+             lambda r, d: {"sequences": state.add_raw_admissions(code(r), list(d["fragments"]))}),
         post("/sim/rounds/{code}/aterbud", aterbud),
         get("/sim/rounds/{code}/aterbud", lambda r, d: state.round_state(code(r)).aterbud),
         post("/sim/rounds/{code}/conditions/lift", lift),

@@ -219,8 +219,15 @@ def admission_xml(rs: RoundState, adm: Admission) -> bytes:
 def get_admissions(state: NyaState, req: etree._Element) -> bytes:
     code = _t(req, "Round")
     with state.lock:
-        rs, adms, nxt = state.admissions_since(code, _int(_t(req, "FromSequence")), _bool(_t(req, "OnlyAccepted")))
+        from_seq = _int(_t(req, "FromSequence"))
+        rs, adms, nxt = state.admissions_since(code, from_seq, _bool(_t(req, "OnlyAccepted")))
         parts = [admission_xml(rs, a) for a in adms]
+        raw = since(rs.raw, from_seq)
+        if raw:  # the fault surface's broken records, merged in sequence order
+            merged = sorted([(a.sequence, p) for a, p in zip(adms, parts, strict=True)]
+                            + [(r.sequence, r.xml) for r in raw], key=lambda x: x[0])
+            parts = [p for _, p in merged]
+            nxt = max(nxt, raw[-1].sequence + 1)
     resp = element("GetAdmissionsResponse")
     sub(resp, "Round", code)
     sub(resp, "NextSequence", nxt)

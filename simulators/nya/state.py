@@ -181,6 +181,15 @@ class RoundState:
     aterbud: list[AterbudRec] = field(default_factory=list)
     changes: list[ConditionChange] = field(default_factory=list)
     generated: int = 0
+    raw: list[RawAdmission] = field(default_factory=list)  # the fault surface's broken records, by sequence
+
+
+@dataclass
+class RawAdmission:
+    """An ``<Admission>`` as a broken NyA would send it (tests, demos): bytes, at its sequence."""
+
+    sequence: int
+    xml: bytes
 
 
 def since(items: list, from_seq: int) -> list:
@@ -426,6 +435,18 @@ class NyaState:
         if admission_id is None:
             admission_id = rs.admission_by_key.get((pnr, offer_id))
         return rs.admissions.get(admission_id) if admission_id else None
+
+    def add_raw_admissions(self, code: str, fragments: list[str]) -> list[int]:
+        """Put ``<Admission>`` fragments, as sent, into the round's GetAdmissions replies, each at a
+        new sequence (``{sequence}`` in a fragment becomes it). Returns the sequences."""
+        with self.lock:
+            rs = self.round_state(code)
+            out = []
+            for xml in fragments:
+                seq = self.next_seq()
+                rs.raw.append(RawAdmission(seq, xml.replace("{sequence}", str(seq)).encode("utf-8", "surrogatepass")))
+                out.append(seq)
+            return out
 
     def admissions_since(self, code: str, from_seq: int = 0, only_accepted: bool = False
                          ) -> tuple[RoundState, list[Admission], int]:

@@ -152,3 +152,37 @@ def test_nya_call_streams_reply_to_a_mapping(nya):
     with nya.call("GetAdmissions", nya.body("GetAdmissions", Round="HT2027", OnlyAccepted=True)) as stream:
         records = list(m.read(stream))
     assert records and all(r.accepted for r in records)
+
+
+@pytest.mark.parametrize("code", ["..", ".", "...", "V-1.2", "_"])
+def test_values_in_url_paths_are_one_segment(ladok, ladok_sim, code):
+    """A villkor code is a path segment: ".." (valid in NyA's schema, [A-Za-z0-9_.-]+) must lift that
+    villkor, never turn the DELETE into one of the tillfällesantagning itself."""
+    from simulators.ladok.state import VILLKORSTYPER, Placering
+
+    st = ladok_sim.state
+    student = st.etablera_student(pn_free(st), "Ada", "Berg", emit=False)
+    course = next(t for t in st.tillfallen.values() if t.utbildning.typ == "kurs" and not t.installt)
+    typ = sorted(VILLKORSTYPER)[0]
+    a, _ = st.placera(Placering(student.uid, course.uid, f"NYA-SEG-{abs(hash(code))}", villkor=[(code, typ), ("V9", typ)]))
+    assert ladok.lift_villkor(a.uid, code) is True
+    assert ladok.villkor(a.uid) == ["V9"]
+    assert st.by_anmalningsnummer[a.anmalningsnummer] is a  # the tillfällesantagning is still there
+    assert ladok.lift_villkor(a.uid, code) is False  # gone now: 404 for that villkor, not for a path
+
+
+def test_a_path_segment_encodes_everything_reserved():
+    from adapters.http import segment
+
+    assert [segment(v) for v in ("..", ".", "...", "a/b", "x?y#z", "%2E", "V 1", "å")] == [
+        "%2E%2E", "%2E", "...", "a%2Fb", "x%3Fy%23z", "%252E", "V%201", "%C3%A5"]
+
+
+def pn_free(st) -> str:
+    from brygga import personnummer as pn
+
+    for n in range(1000):
+        p = pn.with_check_digit(f"19700101{n:03d}")
+        if p not in st.by_pnr:
+            return p
+    raise AssertionError("no free personnummer")

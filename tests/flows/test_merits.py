@@ -4,6 +4,7 @@ and PostgreSQL: feed checkpoint, dedupe, enrichment, outbox sending, crashes at 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import os
 import signal
 import subprocess
@@ -450,6 +451,96 @@ def test_skipped_and_bad_entries_count_once_per_entry_not_per_read_of_the_recent
     later, _ = run(store, w)
     assert later["unknown_types"] == 1 and later["merits"] == 2 and later["quarantined"] == 0
     w.assert_each_merit_once()
+
+
+def test_an_over_long_handelse_uid_or_entry_id_is_quarantined_and_the_rest_go_on(store, world):
+    """A merit event with a 200-character HandelseUID (the inbox keys events by it, 128 characters)
+    and one with a 300-character Atom entry id (the checkpoint's position marker), put on the feed
+    as a broken Ladok would, over HTTP: the first quarantined with its reason, the second kept (its
+    position bounded by digest), every other merit sent; the same on both stores."""
+    import requests
+
+    w = world
+    w.study(w.people[0])
+    with w.ladok_state.lock:
+        template = w.ladok_state.feed._pages[-1][-1].decode()  # the newest entry: a merit event
+    huid = re.search(r"HandelseUID>([^<]+)<", template).group(1)
+    entry_id = re.search(r"<id>([^<]+)</id>", template).group(1)
+    long_huid = template.replace(huid, "H" * 200).replace(entry_id, "e-long-huid")
+    long_entry = template.replace(huid, "6b1c3f2e-0000-4000-8000-000000000001").replace(entry_id, "E" * 300)
+    r = requests.post(f"{w.ladok_url}/sim/feed/raw", json={"entries": [long_huid, long_entry]}, timeout=10)
+    assert r.status_code == 200, r.text
+    for per in w.expected.values():  # the kept one is a merit like the one it was copied from
+        if huid in per:
+            per["6b1c3f2e-0000-4000-8000-000000000001"] = per[huid]
+    w.study(w.people[1])
+    first, _ = run(store, w)
+    assert first["quarantined"] == 1
+    with store.transaction() as s:
+        (q,) = s.scalars(select(Quarantine).where(Quarantine.source == "ladok"))
+        cp = ops.checkpoint_get(s, merits.CHECKPOINT)
+        seen = set(s.scalars(select(InboxMessage.message_id)))
+    assert "HandelseUID" in q.reason and len(q.message_id) <= 128 and q.message_id.startswith("HHHH")
+    assert "6b1c3f2e-0000-4000-8000-000000000001" in seen  # the over-long entry id did not stop its event
+    assert len(cp.entry_id) <= 128
+    w.assert_each_merit_once()
+    again, _ = run(store, w)
+    assert (again["quarantined"], again["events"]) == (0, 0)  # its bounded position resumes the page
+
+
+def _break_page(w) -> int:
+    """Put an entry with a control character on the feed (the page it lands on can no longer be
+    parsed) and fill that page up, so it becomes an archive page. Returns its number."""
+    import requests
+
+    with w.ladok_state.lock:
+        number = w.ladok_state.feed.last
+        free = w.ladok_state.feed.page_size - len(w.ladok_state.feed._pages[-1])
+    bad = "<entry><id>broken</id><content>\u0001</content></entry>"
+    fill = ["<entry><id>fill-%d</id><updated>2027-01-01T00:00:00Z</updated></entry>" % i for i in range(free - 1)]
+    assert requests.post(f"{w.ladok_url}/sim/feed/raw", json={"entries": [bad, *fill]}, timeout=10).status_code == 200
+    return number
+
+
+def test_an_unreadable_page_is_quarantined_the_pages_before_committed_and_after_3_runs_moved_past(store, world):
+    """A page with a control character: the merits on the pages before it are committed (not only
+    at batch boundaries), the page is quarantined with its position, size and the parser's message,
+    each run that meets it counts an attempt and fails, and the third moves past it (it is an
+    archive page) with an audit row; every merit after it then arrives."""
+    from adapters.ladok import UnreadablePage
+
+    w = world
+    for p in w.people[:6]:
+        w.study(p)
+    before = w.all_expected()
+    bad_page = _break_page(w)
+    for p in w.people[6:10]:
+        w.study(p)
+    after = {h: t for h, t in w.all_expected().items() if h not in before}
+    earlier = {e.handelse_uid for n in range(1, bad_page) for e in w.ladok.feed_page(n).events}
+    on_bad_page = {h for h in before if h not in earlier}  # before the broken entry, on its page
+    assert before and after and on_bad_page and earlier
+    for attempt in (1, 2):
+        with pytest.raises(UnreadablePage) as e:
+            merits.sync_once(store, w.ladok, w.nya, batch_size=100_000)  # one batch would hold it all
+        assert e.value.page == bad_page and not e.value.transient
+        delivered = {r.payload["merit"]["merit_id"] for r in _outbox(store)}
+        assert delivered == set(before) - on_bad_page  # the pages before it are committed
+        with store.transaction() as s:
+            (q,) = s.scalars(select(Quarantine).where(Quarantine.kind == "feed-page"))
+            assert (q.attempts, q.message_id) == (attempt, f"{merits.CHECKPOINT}:page:{bad_page}")
+            assert f"page {bad_page} cannot be read" in q.reason and "bytes" in q.reason and "line" in q.reason
+            assert "\x01" in q.payload or "\u0001" in q.payload or "&#1;" in q.payload or "broken" in q.payload
+    third = merits.sync_once(store, w.ladok, w.nya)
+    assert third["skipped_pages"] == [bad_page]
+    with store.transaction() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "feed.page-skipped")).one()
+        assert audit.detail["page"] == bad_page and "3 attempts" in audit.detail["reason"]
+        assert ops.checkpoint_get(s, merits.CHECKPOINT).page == bad_page + 1
+    fourth, sent = run(store, w)
+    assert fourth["skipped_pages"] == [] and fourth["caught_up"] is True
+    delivered = {r.payload["merit"]["merit_id"] for r in _outbox(store)}
+    assert delivered == (set(before) - on_bad_page) | set(after)  # nothing after the page is lost
 
 
 class _FailingFeed:

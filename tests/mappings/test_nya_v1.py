@@ -98,10 +98,11 @@ def test_admission_reader_streams_the_whole_reply(nya_sim):
     assert r.status_code == 200
     count = int(xmlsafe.fromstring(r.content).find(".//" + N + "Count").text)
     m = registry.select("nya", "admission")
-    records = list(m.read(io.BytesIO(r.content)))
+    reply = m.read(io.BytesIO(r.content))  # the reply, not the shared mapping, holds its NextSequence
+    records = list(reply)
     assert len(records) == count > 0
     assert all(type(a).__name__ == "Admission" for a in records)
-    assert m.next_sequence and m.next_sequence > max(a.sequence for a in records)
+    assert reply.next_sequence and reply.next_sequence > max(a.sequence for a in records)
     assert any(a.fee_liable for a in records) and any(a.conditions for a in records)
     assert all(a.application_fee_paid is None for a in records if not a.fee_liable)
 
@@ -246,13 +247,56 @@ _REQUIRED_FIELDS = ["AdmissionId", "Sequence", "Round", "Personnummer", "GivenNa
     ({**_GOOD, "Sequence": "0"}, "Sequence", "not a positive integer"),
     ({**_GOOD, "Sequence": "-3"}, "Sequence", "not a positive integer"),
     ({**_GOOD, "Sequence": "9" * 5000}, "Sequence", "not a positive integer"),
+    # bounds and types of every value that reaches a bounded column
+    ({**_GOOD, "Round": "HT2027" + "X" * 40}, "Round", "not an admission round"),
+    ({**_GOOD, "Round": "2027"}, "Round", "not an admission round"),
+    ({**_GOOD, "GivenName": "A" * 301}, "GivenName", "longer than 300"),
+    ({**_GOOD, "FamilyName": "L" * 10_000_000}, "FamilyName", "longer than 300"),
+    ({**_GOOD, "Utbildningskod": "SV" * 11}, "Utbildningskod", "longer than 20"),
+    ({**_GOOD, "Tillfalleskod": "1" * 21}, "Tillfalleskod", "longer than 20"),
+    ({**_GOOD, "ProgrammeCode": "P" * 21}, "ProgrammeCode", "longer than 20"),
+    ({**_GOOD, "OfferId": "8324272d-7f79-4282-9168-690505c61bed" + "0" * 30}, "OfferId", "not a Ladok UID"),
+    ({**_GOOD, "PackageId": "not-a-uid"}, "PackageId", "not a Ladok UID"),
 ])
 def test_a_bad_admission_is_named_by_record_field_and_rule(fields, field, rule):
     e = _read_one(fields)
     assert type(e).__name__ == "RecordError", e
-    assert e.record_id == (fields.get("AdmissionId") or fields["Sequence"])  # no id: the sequence names it
+    if (fields.get("AdmissionId") or "").strip():
+        assert (e.record_id, e.has_id) == (fields["AdmissionId"], True)
+    else:  # no id: quarantined only, named by its sequence in a form no id can take
+        assert (e.record_id, e.has_id) == (f"sequence:{fields['Sequence']}" if fields.get("Sequence") else "?", False)
     assert (e.field, e.kind) == (field, "Admission") and rule in e.rule, e
     assert "9876" not in e.rule and "0008" not in e.rule  # no personnummer in the error
+
+
+@pytest.mark.parametrize("admission_id", ["HT2027-A" + "0" * 13, "HT2027-A 1", "HT2027/../A1", "A" * 65])
+def test_an_admission_without_a_usable_id_is_never_named_by_a_cut_down_id(admission_id):
+    e = _read_one({**_GOOD, "AdmissionId": admission_id})
+    assert type(e).__name__ == "RecordError" and e.field == "AdmissionId" and not e.has_id
+    assert e.record_id.startswith("id:") and len(e.record_id) <= 100
+    assert e.record_id != admission_id[:20]  # never truncated into a (maybe real) different id
+
+
+@pytest.mark.parametrize("date, read", [
+    ("2027-08-01", "2027-08-01"), ("2027-08-01+02:00", "2027-08-01"), ("2027-08-01Z", "2027-08-01"),
+    (" 2027-08-01 ", "2027-08-01"), ("2027-02-30", None), ("not-a-date", None), ("2027-8-1", None),
+    ("2027-08-01T10:00:00", None), ("2027-08-01" + "+02:00" * 1000, None),
+])
+def test_aterbud_and_lifted_dates_are_calendar_days(date, read):
+    a = _read_one(_GOOD, f"<Aterbud><AterbudId>AB-1</AterbudId><Date>{date}</Date><Origin>applicant</Origin></Aterbud>")
+    c = _read_one(_GOOD, f"<Condition><Code>V1</Code><Text>t</Text><Lifted>true</Lifted><LiftedDate>{date}</LiftedDate></Condition>")
+    if read is None:
+        assert (a.field, c.field) == ("Aterbud/Date", "LiftedDate") and "not a date" in a.rule, (a, c)
+        assert len(a.rule) < 100
+    else:
+        assert (a.aterbud_date, c.conditions[0].lifted_date) == (read, read)
+
+
+def test_condition_codes_and_texts_are_bounded():
+    e = _read_one(_GOOD, f"<Condition><Code>{'V' * 21}</Code><Text>t</Text><Lifted>false</Lifted></Condition>")
+    assert (e.field, e.rule) == ("Code", "longer than 20 characters")
+    e = _read_one(_GOOD, f"<Condition><Code>V1</Code><Text>{'t' * 301}</Text><Lifted>false</Lifted></Condition>")
+    assert (e.field, e.rule) == ("Text", "longer than 300 characters")
 
 
 def test_a_bad_condition_is_named():
@@ -313,8 +357,9 @@ def test_one_bad_admission_among_many_good_ones():
     good[57] = _admission_xml({**_GOOD, "AdmissionId": "A57", "Sequence": "58", "Personnummer": "199002300008"})
     good[120] = _admission_xml({**_GOOD, "AdmissionId": "A120", "Sequence": "121", "Accepted": "kanske"})
     m = registry.get("nya", "admission", 1)
-    out = list(m.read(io.BytesIO(_reply(*good))))
-    assert len(out) == 200 and m.next_sequence == 99
+    reply = m.read(io.BytesIO(_reply(*good)))
+    out = list(reply)
+    assert len(out) == 200 and reply.next_sequence == 99
     errors = [(o.record_id, o.field) for o in out if type(o).__name__ == "RecordError"]
     assert errors == [("A57", "Personnummer"), ("A120", "Accepted")]
     assert [o.sequence for o in out if type(o).__name__ == "Admission"] == [i + 1 for i in range(200) if i not in (57, 120)]

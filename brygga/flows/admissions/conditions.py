@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.http import PeerError
+from adapters.http import PeerError, UnreadableReply
 from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
 from brygga.flows.admissions.fetching import admissions_by_id
 from brygga.flows.admissions.queue import ACTOR
+from brygga.flows.unreadable import quarantine_reply
 from brygga.records import ConditionChange
 from brygga.states import AdmissionState, InboxStatus
 from brygga.store import Store, ops
@@ -44,12 +45,21 @@ def sync_conditions(store: Store, nya: NyaAdapter, ladok: LadokAdapter, round_co
     m = nya.mapping("villkor")
     counts = {"read": 0, "lifted": 0, "added": 0, "already_removed": 0, "unchanged": 0, "not_placed": 0,
               "invalid": 0, "refused": 0}
-    with nya.call("GetConditionChanges", nya.body("GetConditionChanges", Round=round_code,
-                                                  FromSequence=from_seq or None)) as reply:
-        changes = m.read(reply)
-        while part := list(islice(changes, chunk)):
-            _apply_chunk(store, ladok, round_code, part, counts)
-        next_seq = m.next_sequence
+    last_seq = 0  # the last applied change's sequence (replies are in sequence order)
+    try:
+        with nya.call("GetConditionChanges", nya.body("GetConditionChanges", Round=round_code,
+                                                      FromSequence=from_seq or None)) as reply:
+            changes = m.read(reply)
+            while part := list(islice(changes, chunk)):
+                _apply_chunk(store, ladok, round_code, part, counts)
+                last_seq = max([last_seq, *(c.sequence for c in part if isinstance(c, ConditionChange))])
+            next_seq = changes.next_sequence
+    except UnreadableReply as e:  # the chunks applied stand; the checkpoint to just after them
+        resume = max(last_seq + 1, from_seq)
+        with store.transaction() as s:
+            ops.checkpoint_set(s, conditions_checkpoint(round_code), resume, None, add_seen=counts["read"])
+            quarantine_reply(s, e, checkpoint=conditions_checkpoint(round_code), resume=resume, kept=counts["read"])
+        raise
     if next_seq is not None:
         with store.transaction() as s:
             ops.checkpoint_set(s, conditions_checkpoint(round_code), next_seq, None, add_seen=counts["read"])

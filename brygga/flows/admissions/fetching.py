@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from adapters.http import UnreadableReply
 from adapters.nya import NyaAdapter
 from brygga.flows.admissions.hinder import HINDER
 from brygga.flows.admissions.queue import ACTOR, queue, resolve
+from brygga.flows.unreadable import quarantine_reply
 from brygga.logmask import get_logger
 from brygga.records import Admission
 from brygga.states import AdmissionState, Hinder
@@ -30,7 +32,6 @@ log = get_logger("brygga.flows.admissions")
 
 CHUNK = 2000
 _ADMISSION_FIELDS = tuple(f.name for f in dataclasses.fields(Admission))
-_LIMITS = {"admission_id": 64, "offer_id": 64, "package_id": 64, "utbildningskod": 32, "tillfalleskod": 32}
 
 
 def checkpoint_name(round_code: str) -> str:
@@ -45,16 +46,27 @@ def fetch(store: Store, nya: NyaAdapter, round_code: str, *, chunk: int = CHUNK)
     m = nya.mapping("admission")
     counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
     batch: list[Admission | RecordError] = []
-    with nya.call("GetAdmissions", nya.body("GetAdmissions", Round=round_code, FromSequence=from_seq or None,
-                                            OnlyAccepted=True)) as reply:
-        reader = m.read(reply)
-        for item in reader:
-            batch.append(item)
-            if len(batch) >= chunk:
-                with store.transaction() as s:
-                    store_admissions(s, round_code, batch, counts)
-                batch = []
-        next_seq = m.next_sequence
+    last_seq = 0  # the last good admission's sequence (replies are in sequence order)
+    try:
+        with nya.call("GetAdmissions", nya.body("GetAdmissions", Round=round_code, FromSequence=from_seq or None,
+                                                OnlyAccepted=True)) as reply:
+            reader = m.read(reply)
+            for item in reader:
+                batch.append(item)
+                if item.__class__ is Admission:
+                    last_seq = item.sequence
+                if len(batch) >= chunk:
+                    with store.transaction() as s:
+                        store_admissions(s, round_code, batch, counts)
+                    batch = []
+            next_seq = reader.next_sequence
+    except UnreadableReply as e:  # keep what was read; the checkpoint to just after it; quarantine
+        resume = max(last_seq + 1, from_seq)
+        with store.transaction() as s:
+            store_admissions(s, round_code, batch, counts)
+            ops.checkpoint_set(s, checkpoint_name(round_code), resume, None, add_seen=counts["read"])
+            quarantine_reply(s, e, checkpoint=checkpoint_name(round_code), resume=resume, kept=counts["read"])
+        raise
     with store.transaction() as s:
         store_admissions(s, round_code, batch, counts)
         if next_seq is not None:
@@ -76,14 +88,6 @@ def _row(a: Admission) -> dict[str, Any]:
     )
 
 
-def _too_long(a: Admission) -> RecordError | None:
-    for name, limit in _LIMITS.items():
-        v = getattr(a, name)
-        if v is not None and len(v) > limit:
-            return RecordError(a.admission_id[:64], name, f"longer than {limit} characters", "Admission")
-    return None
-
-
 def admissions_by_id(s: Session, ids: Iterable[str], *, chunk: int = 1000) -> dict[str, NyaAdmission]:
     """The rows of ``ids`` in a few queries (bounded IN lists), by admission id."""
     ids = list(ids)
@@ -100,8 +104,8 @@ def store_admissions(s: Session, round_code: str, batch: list[Any], counts: dict
     bad: list[RecordError] = []
     seen: set[str] = set()
     for a in batch:
-        if isinstance(a, Admission):
-            a = _too_long(a) or a
+        if isinstance(a, Admission) and a.round != round_code:  # (the mapping bounds and types every value)
+            a = RecordError(a.admission_id, "Round", f"{a.round} in a reply for {round_code}", "Admission")
         rid = a.admission_id if isinstance(a, Admission) else a.record_id
         if rid in seen:  # the same id twice in one reply: the first counts
             continue
@@ -152,12 +156,14 @@ def _update(s: Session, row: NyaAdmission, a: Admission, counts: dict[str, int])
 
 def _set_aside(s: Session, round_code: str, e: RecordError, row: NyaAdmission | None,
                counts: dict[str, int]) -> None:
-    """A record NyA sent broken: quarantined; queued as invalid when it has an AdmissionId."""
+    """A record NyA sent broken: quarantined; queued as invalid when it has a usable AdmissionId
+    (without one it is only quarantined: nothing an operator could re-try, and never stored under
+    its sequence or a cut-down id)."""
     counts["invalid"] += 1
     hinder = Hinder.PERSONNUMMER_OGILTIGT if e.field == "Personnummer" else Hinder.OGILTIG_ANTAGNING
-    ops.quarantine(s, source="nya", message_id=e.record_id[:128], kind="Admission", reason=str(e))
-    if e.record_id in ("", "?") or len(e.record_id) > 64:
-        return  # no usable AdmissionId: quarantined only, nothing an operator could re-try
+    ops.quarantine(s, source="nya", message_id=e.record_id, kind="Admission", reason=str(e))
+    if not e.has_id:
+        return
     if row is None:
         s.add(NyaAdmission(admission_id=e.record_id, round=round_code, sequence=0, state=AdmissionState.INVALID,
                            conditions=[], record={}, attempts=0, last_error=str(e)))

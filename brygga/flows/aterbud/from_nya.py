@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.http import if_found
+from adapters.http import UnreadableReply, if_found
 from adapters.ladok import LadokAdapter, Refused
 from adapters.nya import NyaAdapter
 from brygga.flows.aterbud.rules import (
@@ -30,6 +30,7 @@ from brygga.flows.aterbud.rules import (
     triage,
 )
 from brygga.flows.aterbud.settings import SETTING_ACCEPT_FROM_NYA, settings
+from brygga.flows.unreadable import quarantine_reply
 from brygga.logmask import get_logger
 from brygga.records import NyaAterbud, Utbildningstillfalle
 from brygga.states import AdmissionState, CaseCause, CaseStatus, InboxStatus, QueueStatus
@@ -139,15 +140,24 @@ def nya_to_ladok(store: Store, nya: NyaAdapter, ladok: LadokAdapter, *, rounds: 
     lookups = _Lookups(ladok)
     mapping = nya.mapping("aterbud")
     accept = settings(store)[SETTING_ACCEPT_FROM_NYA]
+    failures: list[UnreadableReply] = []
     for round_code in (list(rounds) if rounds is not None else nya.open_rounds()):
         name = checkpoint_name(round_code)
         with store.transaction() as s:
             cp = ops.checkpoint_get(s, name)
             start = cp.page if cp is not None and cp.page else 1
-        mapping.next_sequence = None
-        with nya.call("GetAterbud", nya.body("GetAterbud", Round=round_code, FromSequence=start)) as reply:
-            items = list(mapping.read(reply))
-        next_seq = mapping.next_sequence or start
+        items: list[Any] = []
+        broken: UnreadableReply | None = None
+        try:
+            with nya.call("GetAterbud", nya.body("GetAterbud", Round=round_code, FromSequence=start)) as reply:
+                records = mapping.read(reply)
+                items.extend(records)
+            next_seq = records.next_sequence or start
+        except UnreadableReply as e:  # what was read before the break is applied, then the reply quarantined
+            broken = e
+            last_good = max((i for i, x in enumerate(items) if isinstance(x, NyaAterbud)), default=-1)
+            items = items[:last_good + 1]
+            next_seq = items[-1].sequence + 1 if items else start
         counts["read"] += len(items)
         expected = start
         for i in range(0, max(len(items), 1), chunk):
@@ -160,6 +170,12 @@ def nya_to_ladok(store: Store, nya: NyaAdapter, ladok: LadokAdapter, *, rounds: 
             expected = upto
             if after_commit is not None:
                 after_commit({"round": round_code, "next_sequence": upto})
+        if broken is not None:  # the other rounds go on; the task fails at the end
+            with store.transaction() as s:
+                quarantine_reply(s, broken, checkpoint=name, resume=next_seq, kept=len(items))
+            failures.append(broken)
+    if failures:
+        raise failures[0]
     summary = {k: counts[k] for k in ("read", "applied", "already_applied", "case", "declined", "already_declined",
                                       "echo", "not_in_ladok", "quarantined", "already_seen")}
     log.info("återbud NyA → Ladok: %s", summary)

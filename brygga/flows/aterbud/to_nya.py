@@ -54,7 +54,7 @@ def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, bat
     done = follower.follow(lambda s, batch, _: _enqueue(s, batch, counts), after_commit=after_commit)
     summary = {"pages": done.pages, "events": done.entries, **{k: counts[k] for k in (
         "aterbud_events", "enqueued", "echo", "not_nya", "already_seen", "quarantined", "student_not_allowed")},
-        "gaps": done.gaps, "page": done.page}
+        "gaps": done.gaps, "page": done.page, "skipped_pages": done.skipped_pages}
     log.info("återbud Ladok → NyA: %s", summary)
     return summary
 

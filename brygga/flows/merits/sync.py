@@ -37,7 +37,13 @@ _MISSING = object()
 _MERIT_FIELDS = tuple(f.name for f in dataclasses.fields(Merit))
 
 
+#: An unreadable archive page is moved past after this many runs met it (merits can be reconciled
+#: from Ladok; the sync must not stop for every applicant because of one page).
+SKIP_UNREADABLE_AFTER = 3
+
+
 def follower(store: Store, ladok: LadokAdapter, **kw: Any) -> FeedFollower:
+    kw.setdefault("skip_unreadable_after", SKIP_UNREADABLE_AFTER)
     return FeedFollower(store, ladok, CHECKPOINT, actor=ACTOR, consumer="the merit sync",
                         consequence="Merit events in the gap were not sent to NyA: reconcile the applicants' "
                                     "merits from Ladok", **kw)
@@ -79,6 +85,7 @@ def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: 
         "unknown_student": counts["unknown_student"], "quarantined": counts["quarantined"],
         "not_merit": sum(ignored.values()), "unknown_types": done.unknown_types,
         "gaps": done.gaps, "lookups": enricher.requests, "page": done.page, "caught_up": done.caught_up,
+        "skipped_pages": done.skipped_pages,
     }
     log.info("merit sync: %s", summary)
     return summary
