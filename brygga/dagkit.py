@@ -48,6 +48,11 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def default_args(execution_timeout: dt.timedelta) -> dict[str, Any]:
+    """DEFAULT_ARGS with a task deadline of the DAG's own (shorter than its dagrun_timeout)."""
+    return {**DEFAULT_ARGS, "execution_timeout": execution_timeout}
+
+
 def _connection(conn_id: str):
     from airflow.sdk import BaseHook
 

@@ -70,10 +70,14 @@ def brygga_admission_import():
 
     @task(outlets=[ADMISSIONS_ASSET])
     def report(placed: list[dict]) -> dict:
+        from brygga import views
         from brygga.flows import admissions
 
         total = dagkit.total(placed)
         dagkit.log.info("placed: %s; queue per hinder: %s", total, admissions.count_unhandled(dagkit.store()))
+        waiting = views.long_pending(dagkit.store())
+        if waiting:  # a peer keeps failing them (an outage leaves admissions pending, never 'ovrigt')
+            dagkit.log.warning("admissions pending for over 6 hours, per round: %s", waiting)
         get_current_context()["outlet_events"][ADMISSIONS_ASSET].extra = {
             k: v for k, v in total.items() if ":" not in k}
         return total

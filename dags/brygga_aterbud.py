@@ -31,7 +31,7 @@ ATERBUD_ASSET = Asset("brygga://nya/aterbud")
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=20),
-    default_args=dagkit.DEFAULT_ARGS,
+    default_args=dagkit.default_args(dt.timedelta(minutes=15)),
     tags=["brygga", "återbud", "ladok", "nya"],
     doc_md=__doc__,
     params={

@@ -16,7 +16,7 @@ from brygga import dagkit
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=10),
-    default_args=dagkit.DEFAULT_ARGS,
+    default_args=dagkit.default_args(dt.timedelta(minutes=2)),
     tags=["brygga", "ops"],
     doc_md=__doc__,
 )

@@ -30,7 +30,7 @@ MERITS_ASSET = Asset("brygga://ladok/merits")
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(minutes=20),
-    default_args=dagkit.DEFAULT_ARGS,
+    default_args=dagkit.default_args(dt.timedelta(minutes=15)),
     tags=["brygga", "meriter", "ladok", "nya"],
     doc_md=__doc__,
     params={

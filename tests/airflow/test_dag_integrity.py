@@ -47,3 +47,13 @@ def test_dag_files_stay_thin():
         text = p.read_text()
         for forbidden in ("lxml", "etree", "sqlalchemy", "requests.", "zeep"):
             assert forbidden not in text, f"{p.name} uses {forbidden}"
+
+
+def test_no_run_or_task_can_hang_forever(dagbag):
+    """One stuck run never blocks the next (a DAG with max_active_runs=1 behind it): every DAG has
+    a dagrun_timeout, every task an execution_timeout that fits inside it."""
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.dagrun_timeout is not None, f"{dag_id}: no dagrun_timeout"
+        for t in dag.tasks:
+            assert t.execution_timeout is not None, (dag_id, t.task_id)
+            assert t.execution_timeout <= dag.dagrun_timeout, (dag_id, t.task_id, t.execution_timeout)

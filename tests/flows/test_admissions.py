@@ -767,3 +767,132 @@ def test_another_operations_reply_is_an_error_naming_peer_and_operation(store):
         cp = s.get(FeedCheckpoint, admissions.fetching.checkpoint_name(ROUND))
         assert cp is None or cp.page != 999
 
+
+def _count_posts(monkeypatch, ladok):
+    """Every placement POST Ladok receives, by Anmalningsnummer."""
+    import collections
+    import threading
+
+    posts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    real = ladok.place
+
+    def place(p):
+        with lock:
+            posts[p.anmalningsnummer] += 1
+        return real(p)
+
+    monkeypatch.setattr(ladok, "place", place)
+    return posts
+
+
+def test_two_placers_over_the_same_rows_send_each_placement_once(store, world, monkeypatch):
+    """Placer A claims its first chunk; while it works on it, placer B runs over the same round.
+    B takes only what A has not claimed, A finds B's done: every admission is POSTed to Ladok once
+    and audited once."""
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    posts = _count_posts(monkeypatch, w["ladok"])
+    real, inner = admissions.placing.resolve_all, {}
+
+    def resolve_then_let_b_run(items, *a, **k):
+        real(items, *a, **k)
+        if not inner:
+            inner["a_chunk"] = len(items)
+            inner["b"] = admissions.place(store, w["ladok"], w["folk"], ROUND, workers=2)
+
+    monkeypatch.setattr(admissions.placing, "resolve_all", resolve_then_let_b_run)
+    a = admissions.place(store, w["ladok"], w["folk"], ROUND, chunk=3, workers=2)
+    b = inner["b"]
+    assert a["placed"] > 0 and b["placed"] > 0
+    assert a["placed"] + b["placed"] == admissions.summary(store, ROUND)["placed"] == 6
+    assert posts and max(posts.values()) == 1, posts
+    with store.transaction() as s:
+        audited = [i for r in s.scalars(select(AuditLog).where(AuditLog.action == "admission.place"))
+                   for i in (r.detail or {}).get("admissions", [])]
+        assert len(audited) == len(set(audited)) == 6
+        assert s.scalar(select(func.count()).select_from(NyaAdmission)
+                        .where(NyaAdmission.claimed_by.is_not(None))) == 0
+
+
+def _claim_all_pending(store, by, until):
+    t = NyaAdmission.__table__
+    with store.transaction() as s:
+        return s.execute(t.update().where(t.c.state == "pending").values(claimed_by=by, claimed_until=until)).rowcount
+
+
+def test_claims_of_a_dead_placer_on_this_host_are_given_back(store, world):
+    """A placer killed mid-chunk (kill -9) leaves its claims: the next run on the same host sees
+    the process is gone and gives them back at once, not after the lease."""
+    import socket
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=4)
+    assert _claim_all_pending(store, f"{socket.gethostname()}:999999999:dead", later) == 12
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND)["placed"] == 6
+
+
+def test_a_live_claim_is_respected_until_its_lease_lapses(store, world, monkeypatch):
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    posts = _count_posts(monkeypatch, w["ladok"])
+    now = dt.datetime.now(dt.timezone.utc)
+    _claim_all_pending(store, "another-host:4242:live", now + dt.timedelta(minutes=4))
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND) == {"placed": 0, "established": 0,
+                                                                      "unhandled": 0, "retry": 0}
+    assert not posts
+    _claim_all_pending(store, "another-host:4242:live", now - dt.timedelta(seconds=1))
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND)["placed"] == 6
+    assert max(posts.values()) == 1
+
+
+def _fail_transiently(monkeypatch, ladok, admission_ids):
+    from adapters.http import PeerError
+
+    real = ladok.place
+
+    def place(p):
+        if admission_ids is None or p.anmalningsnummer in admission_ids:
+            raise PeerError("ladok", "POST /studiedeltagande/tillfallesantagning: HTTP 503", status=503,
+                            transient=True)
+        return real(p)
+
+    monkeypatch.setattr(ladok, "place", place)
+
+
+def test_an_admission_failing_transiently_five_times_while_others_are_placed_goes_to_ovrigt(store, world,
+                                                                                          monkeypatch):
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    (a,) = _admission_of(w, "c")
+    _fail_transiently(monkeypatch, w["ladok"], {a.admission_id})
+    first = admissions.place(store, w["ladok"], w["folk"], ROUND)
+    assert first["placed"] == 5 and first["retry"] == 1
+    for n in range(2, 5):  # only the failing one is left; Ladok placed the others after it began failing
+        assert admissions.place(store, w["ladok"], w["folk"], ROUND)["retry"] == 1
+        with store.transaction() as s:
+            assert s.get(NyaAdmission, a.admission_id).transient_failures == n
+    fifth = admissions.place(store, w["ladok"], w["folk"], ROUND)
+    assert fifth["retry"] == 0 and fifth["unhandled"] == 1 and fifth["hinder:ovrigt"] == 1
+    u = _queue(store)[a.admission_id]
+    assert u.hinder == "ovrigt" and "5 tillfälliga fel i rad" in u.reason and "HTTP 503" in u.reason
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, a.admission_id)
+        assert row.state == "unhandled" and row.transient_failures == 0 and row.claimed_by is None
+
+
+def test_in_an_outage_admissions_stay_pending_and_are_shown_as_long_pending(store, world, monkeypatch):
+    """Ladok refuses every placement with 503, seven runs in a row: nothing is queued as ovrigt
+    (the trouble is Ladok's, not the admissions'), and the operators' overview shows them."""
+    from brygga import views
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    _fail_transiently(monkeypatch, w["ladok"], None)
+    for _ in range(7):
+        counts = admissions.place(store, w["ladok"], w["folk"], ROUND)
+        assert counts["placed"] == 0 and counts["retry"] == 9 and "hinder:ovrigt" not in counts
+    assert admissions.summary(store, ROUND)["pending"] == 9
+    shown = views.long_pending(store, older_than=dt.timedelta(0))[ROUND]
+    assert shown["count"] == 9 and shown["transient_failures"] == 7 and "HTTP 503" in shown["last_error"]

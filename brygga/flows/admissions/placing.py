@@ -7,15 +7,28 @@ for a protected person), then each admission placed (``Anmalningsnummer`` = Admi
 makes the placement idempotent in Ladok) with fee liability, paid application fee and the open
 behörighetsvillkor; a programme-internal admission inside its package (kurspaketering). One that
 cannot be placed goes to the queue with its hinder; one bad admission never stops the chunk; a
-peer outage leaves admissions pending."""
+peer outage leaves admissions pending.
+
+Rows are claimed before they are worked on (``claimed_by`` = host:pid:token, ``claimed_until`` a
+lease): two placement processes over the same pending rows never both place one. A claim is given
+back when its chunk is recorded or the process leaves ``place``; a claim of a process that died
+(kill -9) is given back by the next run on the same host, elsewhere it lapses with its lease.
+
+An admission whose placement failed transiently ``OVRIGT_AFTER`` times in a row goes to the queue as
+``ovrigt`` — but only if Ladok placed other admissions since its failures began (the peer is up,
+so the trouble is this admission's). In an outage everything stays pending and :func:`brygga.views.long_pending` shows it."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import os
+import socket
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.folkbokforing import FolkbokforingAdapter
@@ -34,6 +47,8 @@ log = get_logger("brygga.flows.admissions")
 
 CHUNK = 2000
 WORKERS = 8
+CLAIM_LEASE = dt.timedelta(minutes=5)  # per chunk; a chunk of 2,000 takes well under a minute
+OVRIGT_AFTER = 5  # transient failures in a row (in runs where the peer placed others)
 
 
 @dataclasses.dataclass
@@ -52,6 +67,8 @@ class Work:
     application_fee_paid: bool | None
     conditions: list[dict[str, Any]]
     attempts: int
+    transient_failures: int = 0
+    failing_since: dt.datetime | None = None
     tillfalle: Utbildningstillfalle | None = None
     student_uid: str | None = None
     outcome: str | None = None  # placed | unhandled | retry
@@ -87,13 +104,19 @@ class Work:
 
 
 WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningskod", "tillfalleskod",
-                "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts")
+                "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts",
+                "transient_failures", "failing_since")
 
 
 def work(r: Any) -> Work:
     return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
                 r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
-                r.attempts)
+                r.attempts, r.transient_failures or 0, r.failing_since)
+
+
+def claimant() -> str:
+    """This placement's claim mark: host, pid and a token (unique per call of :func:`place`)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
@@ -110,40 +133,101 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
     catalogue = Catalogue(ladok)
     students: dict[str, str] = {}  # personnummer -> Ladok student uid
     digits = [str(d) for d in range(10) if d % shards == shard]
-    done, after = 0, ""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
-        while limit is None or done < limit:
-            items = _next_chunk(store, round_code, digits if shards > 1 else None, after,
-                                chunk if limit is None else min(chunk, limit - done))
-            if not items:
-                break
-            after = items[-1].personnummer or ""
-            resolve_all(items, catalogue, ladok, folk, students, pool)
-            _place_all(items, ladok, catalogue, pool)
-            with store.transaction() as s:
-                _record(s, items, counts)
-            done += len(items)
+    done, me = 0, claimant()
+    after: str | None = ""
+    release_dead_claims(store)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
+            while limit is None or done < limit:
+                items, after = _next_chunk(store, me, round_code, digits if shards > 1 else None, after,
+                                           chunk if limit is None else min(chunk, limit - done))
+                if not items:
+                    if after is None:
+                        break
+                    continue  # all of these were claimed by another process meanwhile: go on after them
+                resolve_all(items, catalogue, ladok, folk, students, pool)
+                _place_all(items, ladok, catalogue, pool)
+                with store.transaction() as s:
+                    _record(s, items, counts)
+                done += len(items)
+    finally:
+        release_claims(store, me)
     log.info("placed admissions%s (shard %s/%s): %s", f" of {round_code}" if round_code else "", shard, shards,
              counts)
     return counts
 
 
-def _next_chunk(store: Store, round_code: str | None, digits: list[str] | None, after: str, n: int) -> list[Work]:
-    """Up to ``n`` pending admissions after personnummer ``after``, in order; the last student is
-    left whole for the next chunk."""
+def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str] | None, after: str | None,
+                n: int) -> tuple[list[Work], str | None]:
+    """Claim up to ``n`` pending admissions after personnummer ``after``, in order, that no live
+    claim holds; the last student is left whole for the next chunk. Returns the rows this call
+    claimed and the cursor for the next call (None: nothing left).
+
+    The claim is one UPDATE conditioned on the row still being pending and unclaimed, so of two
+    processes only one gets a row; on PostgreSQL the candidates are also locked ``SKIP LOCKED``, so
+    the other does not wait for them."""
     t = table(NyaAdmission)
+    now = utcnow()
+    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
     with store.transaction() as s:
-        q = select(*(t.c[c] for c in WORK_COLUMNS)).where(t.c.state == AdmissionState.PENDING,
-                                                            t.c.personnummer > after)
+        q = select(t.c.admission_id, t.c.personnummer).where(t.c.state == AdmissionState.PENDING, free,
+                                                             t.c.personnummer > (after or ""))
         if round_code:
             q = q.where(t.c.round == round_code)
         if digits is not None:
             q = q.where(func.substr(t.c.personnummer, 12, 1).in_(digits))
-        items = [work(r) for r in s.execute(q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1))]
-    if len(items) > n:
-        last = items[-1].personnummer
-        items = [w for w in items if w.personnummer != last] or items
-    return items
+        q = q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1)
+        if s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(of=t, skip_locked=True)
+        rows = list(s.execute(q))
+        if not rows:
+            return [], None
+        if len(rows) > n:
+            last = rows[-1].personnummer
+            rows = [r for r in rows if r.personnummer != last] or rows
+        ids = [r.admission_id for r in rows]
+        s.execute(update(t).where(t.c.admission_id.in_(ids), t.c.state == AdmissionState.PENDING, free)
+                  .values(claimed_by=me, claimed_until=now + CLAIM_LEASE))
+        mine = select(*(t.c[c] for c in WORK_COLUMNS)).where(t.c.admission_id.in_(ids), t.c.claimed_by == me)
+        items = [work(r) for r in s.execute(mine.order_by(t.c.personnummer, t.c.admission_id))]
+    return items, rows[-1].personnummer or ""
+
+
+def release_claims(store: Store, me: str) -> None:
+    """Give back the rows ``me`` still holds (a chunk that failed before it was recorded)."""
+    t = table(NyaAdmission)
+    with store.transaction() as s:
+        s.execute(update(t).where(t.c.claimed_by == me).values(claimed_by=None, claimed_until=None))
+
+
+def release_dead_claims(store: Store) -> int:
+    """Give back the live claims of placement processes on this host that are gone (kill -9)."""
+    t = table(NyaAdmission)
+    host = socket.gethostname()[:60]
+    with store.transaction() as s:
+        marks = s.execute(select(t.c.claimed_by).where(t.c.claimed_until >= utcnow(),
+                                                       t.c.claimed_by.like(f"{host}:%")).distinct()).scalars()
+        dead = [m for m in marks if not _alive(m)]
+        if dead:
+            s.execute(update(t).where(t.c.claimed_by.in_(dead)).values(claimed_by=None, claimed_until=None))
+            log.warning("gave back the claims of %d placement process(es) that are gone: %s", len(dead), dead)
+    return len(dead)
+
+
+def _alive(mark: str) -> bool:
+    try:
+        pid = int(mark.split(":")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True  # this process (another, concurrent call of place): its own finally gives it back
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
@@ -212,10 +296,14 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
     pending: an återbud may have declined one meanwhile), the few unhandled ones row by row."""
     now = utcnow()
     bulk, unhandled = [], []
+    _give_up_on_failing(s, items, now)
     for w in items:
         counts["established"] += w.established
+        retry = w.outcome == "retry"
         values = {"b_id": w.admission_id, "attempts": w.attempts + 1, "student_uid": w.student_uid,
-                  "utbildningstillfalle_uid": w.tillfalle.uid if w.tillfalle else None, "updated_at": now}
+                  "utbildningstillfalle_uid": w.tillfalle.uid if w.tillfalle else None, "updated_at": now,
+                  "transient_failures": w.transient_failures + 1 if retry else 0,
+                  "failing_since": (w.failing_since or now) if retry else None}
         if w.outcome == "placed":
             bulk.append({**values, "state": AdmissionState.PLACED, "antagning_uid": w.placement["uid"],
                          "package_uid": w.placement.get("package_uid"), "conditions": placed_conditions(w),
@@ -233,12 +321,36 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
         _record_unhandled(s, w, counts)
 
 
+def _give_up_on_failing(s: Session, items: list[Work], now: dt.datetime) -> None:
+    """The ``ovrigt`` rule: a retry that is the ``OVRIGT_AFTER``-th in a row goes to the queue if
+    Ladok placed others since this admission's failures began (in this chunk or any run)."""
+    due = [w for w in items if w.outcome == "retry" and w.transient_failures + 1 >= OVRIGT_AFTER]
+    if not due:
+        return
+    placed_now = any(w.outcome == "placed" for w in items)
+    t = table(NyaAdmission)
+    last_placed = None if placed_now else s.execute(
+        select(func.max(t.c.updated_at)).where(t.c.state == AdmissionState.PLACED)).scalar()
+    for w in due:
+        since = w.failing_since or now
+        if placed_now or (last_placed is not None and _aware(last_placed) >= _aware(since)):
+            w.unhandled(Hinder.OVRIGT, hinders.reason(
+                Hinder.OVRIGT, f"{w.transient_failures + 1} tillfälliga fel i rad medan Ladok placerade andra; "
+                               f"senast: {w.reason}"))
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite gives naive UTC back
+
+
 def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int]) -> None:
     t = table(NyaAdmission)
     s.connection().execute(
         update(t).where(t.c.admission_id == bindparam("b_id"), t.c.state == AdmissionState.PENDING).values(
-            {c: bindparam(c) for c in ("state", "attempts", "student_uid", "utbildningstillfalle_uid",
-                                       "antagning_uid", "package_uid", "conditions", "last_error", "updated_at")}),
+            {**{c: bindparam(c) for c in ("state", "attempts", "student_uid", "utbildningstillfalle_uid",
+                                          "antagning_uid", "package_uid", "conditions", "last_error", "updated_at",
+                                          "transient_failures", "failing_since")},
+             "claimed_by": None, "claimed_until": None}),
         bulk)
     placed = {b["b_id"]: b for b in bulk if b["state"] == AdmissionState.PLACED}
     if placed:
@@ -251,6 +363,7 @@ def _record_unhandled(s: Session, w: Work, counts: dict[str, int]) -> None:
     if row.state != AdmissionState.PENDING:  # changed meanwhile (e.g. återbud arrived): leave it
         return
     row.attempts, row.state, row.last_error = w.attempts + 1, AdmissionState.UNHANDLED, w.reason
+    row.transient_failures, row.failing_since, row.claimed_by, row.claimed_until = 0, None, None, None
     row.student_uid = w.student_uid or row.student_uid
     row.utbildningstillfalle_uid = w.tillfalle.uid if w.tillfalle else row.utbildningstillfalle_uid
     queue(s, w.admission_id, w.round, w.personnummer, row.utbildningstillfalle_uid, w.tillfalleskod,
