@@ -1,6 +1,8 @@
-.PHONY: run test bench install clean
+.PHONY: run stop test bench install clean
 run:      ## simulators + Airflow on the embedded default (SQLite), UI on http://127.0.0.1:8080
 	bash scripts/run.sh
+stop:     ## stop everything make run started (also what a killed make run left behind)
+	bash scripts/stop.sh
 test:     ## the whole test suite
 	bash scripts/test.sh
 install:  ## only create .venv and install

@@ -15,10 +15,28 @@ airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/nul
 airflow pools set ladok_api 4 "Concurrent calls to Ladok" > /dev/null
 airflow pools set nya_api 2 "Concurrent calls to NyA" > /dev/null
 
-echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703); log in var/log/simulators.log"
-brygga simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
-SIM_PID=$!
-trap 'kill $SIM_PID 2>/dev/null || true' EXIT INT TERM
+# Each part runs in a process group of its own, recorded in var/run/; stopping (Ctrl-C, SIGTERM,
+# or `make stop` from another shell, also after this script was killed) ends every group:
+# SIGTERM, then SIGKILL for what is left after a grace (Airflow's scheduler ignores SIGTERM ~50 s).
+mkdir -p "$BRYGGA_VAR/run"
+bash scripts/stop.sh --quiet  # what a killed earlier run left behind
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  echo "==> stopping simulators and Airflow"
+  bash "$ROOT/scripts/stop.sh"
+}
+trap stop EXIT
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
 
-echo "==> starting Airflow: http://127.0.0.1:8080  (login: operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga})"
-airflow standalone
+echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703); log in var/log/simulators.log"
+setsid brygga simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
+echo $! > "$BRYGGA_VAR/run/simulators.pgid"
+
+echo "==> starting Airflow: http://127.0.0.1:8080  (login: operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga}); stop with Ctrl-C or make stop"
+setsid airflow standalone &
+AIRFLOW_PID=$!
+echo $AIRFLOW_PID > "$BRYGGA_VAR/run/airflow.pgid"
+wait $AIRFLOW_PID
