@@ -6,7 +6,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="${BRYGGA_VAR:-$ROOT/var}/run"
 quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ "$quiet" = 1 ] || echo "$@"; }
-alive() { pgrep -g "$1" > /dev/null 2>&1; }
+# Any process of the group left that is not a zombie (an orphan's zombie waits for whoever reaps
+# orphans here, which may be slow; it holds nothing). Read from /proc: no procps needed.
+alive() {
+  local f line state pgrp
+  for f in /proc/[0-9]*/stat; do
+    read -r line < "$f" 2>/dev/null || continue
+    read -r state _ pgrp _ <<< "${line##*) }"
+    [ "$pgrp" = "$1" ] && [ "$state" != Z ] && return 0
+  done
+  return 1
+}
 
 groups=()
 for f in "$RUN"/*.pgid; do
