@@ -9,10 +9,8 @@ behörighetsvillkor; a programme-internal admission inside its package (kurspake
 cannot be placed goes to the queue with its hinder; one bad admission never stops the chunk; a
 peer outage leaves admissions pending.
 
-Rows are claimed before they are worked on (``claimed_by`` = host:pid:token, ``claimed_until`` a
-lease): two placement processes over the same pending rows never both place one. A claim is given
-back when its chunk is recorded or the process leaves ``place``; a claim of a process that died
-(kill -9) is given back by the next run on the same host, elsewhere it lapses with its lease.
+Rows are claimed before they are worked on (:mod:`brygga.flows.admissions.claims`): two placement
+processes over the same pending rows never both place one.
 
 An admission whose placement failed transiently ``OVRIGT_AFTER`` times in a row goes to the queue as
 ``ovrigt`` — but only if Ladok placed other admissions since its failures began (the peer is up,
@@ -22,18 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import socket
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.http import PeerError
 from adapters.ladok import LadokAdapter, Refused
+from brygga.flows.admissions import claims
 from brygga.flows.admissions import hinder as hinders
 from brygga.flows.admissions.queue import ACTOR, placed_while_declined, queue
 from brygga.flows.admissions.resolving import Catalogue, resolve_all
@@ -47,7 +43,6 @@ log = get_logger("brygga.flows.admissions")
 
 CHUNK = 2000
 WORKERS = 8
-CLAIM_LEASE = dt.timedelta(minutes=5)  # per chunk; a chunk of 2,000 takes well under a minute
 OVRIGT_AFTER = 5  # transient failures in a row (in runs where the peer placed others)
 
 
@@ -114,11 +109,6 @@ def work(r: Any) -> Work:
                 r.attempts, r.transient_failures or 0, r.failing_since)
 
 
-def claimant() -> str:
-    """This placement's claim mark: host, pid and a token (unique per call of :func:`place`)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
 def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
           chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None, shard: int = 0,
           shards: int = 1) -> dict[str, int]:
@@ -133,9 +123,9 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
     catalogue = Catalogue(ladok)
     students: dict[str, str] = {}  # personnummer -> Ladok student uid
     digits = [str(d) for d in range(10) if d % shards == shard]
-    done, me = 0, claimant()
+    done, me = 0, claims.claimant()
     after: str | None = ""
-    release_dead_claims(store)
+    claims.release_dead(store)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
             while limit is None or done < limit:
@@ -151,7 +141,7 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
                     _record(s, items, counts)
                 done += len(items)
     finally:
-        release_claims(store, me)
+        claims.release(store, me)
     log.info("placed admissions%s (shard %s/%s): %s", f" of {round_code}" if round_code else "", shard, shards,
              counts)
     return counts
@@ -168,7 +158,7 @@ def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str]
     the other does not wait for them."""
     t = table(NyaAdmission)
     now = utcnow()
-    free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+    free = claims.free(t, now)
     with store.transaction() as s:
         q = select(t.c.admission_id, t.c.personnummer).where(t.c.state == AdmissionState.PENDING, free,
                                                              t.c.personnummer > (after or ""))
@@ -186,48 +176,10 @@ def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str]
             last = rows[-1].personnummer
             rows = [r for r in rows if r.personnummer != last] or rows
         ids = [r.admission_id for r in rows]
-        s.execute(update(t).where(t.c.admission_id.in_(ids), t.c.state == AdmissionState.PENDING, free)
-                  .values(claimed_by=me, claimed_until=now + CLAIM_LEASE))
+        claims.claim(s, t, ids, me, now)
         mine = select(*(t.c[c] for c in WORK_COLUMNS)).where(t.c.admission_id.in_(ids), t.c.claimed_by == me)
         items = [work(r) for r in s.execute(mine.order_by(t.c.personnummer, t.c.admission_id))]
     return items, rows[-1].personnummer or ""
-
-
-def release_claims(store: Store, me: str) -> None:
-    """Give back the rows ``me`` still holds (a chunk that failed before it was recorded)."""
-    t = table(NyaAdmission)
-    with store.transaction() as s:
-        s.execute(update(t).where(t.c.claimed_by == me).values(claimed_by=None, claimed_until=None))
-
-
-def release_dead_claims(store: Store) -> int:
-    """Give back the live claims of placement processes on this host that are gone (kill -9)."""
-    t = table(NyaAdmission)
-    host = socket.gethostname()[:60]
-    with store.transaction() as s:
-        marks = s.execute(select(t.c.claimed_by).where(t.c.claimed_until >= utcnow(),
-                                                       t.c.claimed_by.like(f"{host}:%")).distinct()).scalars()
-        dead = [m for m in marks if not _alive(m)]
-        if dead:
-            s.execute(update(t).where(t.c.claimed_by.in_(dead)).values(claimed_by=None, claimed_until=None))
-            log.warning("gave back the claims of %d placement process(es) that are gone: %s", len(dead), dead)
-    return len(dead)
-
-
-def _alive(mark: str) -> bool:
-    try:
-        pid = int(mark.split(":")[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return True  # this process (another, concurrent call of place): its own finally gives it back
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
