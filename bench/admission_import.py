@@ -26,6 +26,7 @@ import os
 import platform
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,9 +81,9 @@ def _serve_nya(port: int, n: int) -> None:
     state = NyaState()
     state.put_round(ROUND, "open")
     state.publish_offers(ROUND, "ordinary", [
-        Offer(f"offer-{i}", "ordinary", t.utbildning.kod, t.kod, t.utbildning.sv, None, Decimal("7.5"), t.start,
-              t.slut, None, 100, n) for i, t in enumerate(courses)])
-    applicants = [Applicant(p.personnummer, p.fornamn, p.efternamn, [f"offer-{i % len(courses)}"], 10.0,
+        Offer(t.uid, "ordinary", t.utbildning.kod, t.kod, t.utbildning.sv, None, Decimal("7.5"), t.start,
+              t.slut, None, 100, n) for t in courses])  # NyA's OfferId is the Ladok instance's UID
+    applicants = [Applicant(p.personnummer, p.fornamn, p.efternamn, [courses[i % len(courses)].uid], 10.0,
                             fee_liable=i % 20 == 0, conditions=(ENG6,) if i % 10 == 0 else (), auto_accept=True)
                   for i, p in enumerate(datagen.people(n, SEED))]
     state.add_applicants(ROUND, applicants)
@@ -136,6 +137,24 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_mib(field: str) -> float:
+    """A /proc/self/status size (VmRSS, VmHWM) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Reset this process's RSS high-water mark to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _place_sharded(url: str, urls: dict, workers: int, shards: int) -> tuple[dict, float, float]:
     with mp.get_context("spawn").Pool(shards) as pool:
         results = pool.map(_place_shard, [(url, urls, workers, i, shards) for i in range(shards)])
@@ -179,12 +198,15 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None, shar
             from adapters.http import session
 
             a.http = session(a.peer, pool=workers)
-        phases, cpu, shard_rss = {}, {}, 0.0
+        phases, cpu, shard_rss, phase_rss, phase_start = {}, {}, 0.0, {}, {}
 
         def timed(name, fn, *a, **kw):
+            _reset_peak()
+            phase_start[name] = round(_status_mib("VmRSS"), 1)
             t, c = time.perf_counter(), time.process_time()
             out = fn(*a, **kw)
             phases[name], cpu[name] = time.perf_counter() - t, time.process_time() - c
+            phase_rss[name] = round(_status_mib("VmHWM"), 1)  # this process's peak during the phase
             return out
 
         fetched = timed("fetch", admissions.fetch, store, nya, ROUND)
@@ -194,6 +216,7 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None, shar
             t0 = time.perf_counter()
             placed, cpu["place"], shard_rss = _place_sharded(store.url, urls, workers, shards)
             phases["place"] = time.perf_counter() - t0
+            phase_rss["place"] = round(shard_rss, 1)  # the largest shard process
         villkor = timed("conditions", admissions.sync_conditions, store, nya, ladok, ROUND)
         total = sum(phases.values())
         summary = admissions.summary(store, ROUND)
@@ -212,7 +235,8 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None, shar
         "total_s": round(total, 2), "admissions_per_s": round(n / total), "goal_s": GOAL_S,
         "goal_met": total <= GOAL_S and summary.get("placed") == n,
         "fetched": fetched, "placed": placed, "conditions": villkor, "store_summary": summary,
-        "ladok_feed": ladok_count, "peak_rss_mib": round(peak_mib, 1),
+        "ladok_feed": ladok_count, "peak_rss_mib": round(peak_mib, 1), "phase_peak_rss_mib": phase_rss,
+        "phase_start_rss_mib": phase_start,
         "python": platform.python_version(), "cpus": os.cpu_count(),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -228,7 +252,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="placement processes, as the DAG's mapped place tasks (its default: 2)")
     ap.add_argument("--store-url", default=os.environ.get("BRYGGA_BENCH_STORE_URL"),
                     help="PostgreSQL URL to bench against (default: a temporary SQLite file)")
+    ap.add_argument("--sizes", help="memory mode: comma-separated sizes (e.g. 10000,40000), one run each, "
+                                    "peak RSS per phase side by side (admission_import.memory.*)")
+    ap.add_argument("--out", help=argparse.SUPPRESS)  # memory mode's child: the result JSON here, nothing else
     args = ap.parse_args(argv)
+    if args.out:
+        res = run(args.n or 10_000, args.existing_share, args.workers, args.store_url, args.shards)
+        Path(args.out).write_text(json.dumps(res))
+        return 0
+    if args.sizes:
+        return memory(sorted(int(x) for x in args.sizes.split(",")), args)
     n = args.n or (10_000 if args.quick else 100_000)
     res = run(n, args.existing_share, args.workers, args.store_url, args.shards)
     name = ("admission_import" + (".quick" if args.quick else "") + (f".shards{args.shards}" if args.shards != 2 else "")
@@ -251,6 +284,47 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0 if res["store_summary"].get("placed") == n else 1
+
+
+def memory(sizes: list[int], args: argparse.Namespace) -> int:
+    """Peak RSS per phase at several sizes, in one invocation, each size in a fresh process (so no
+    size inherits another's high-water mark): flat means no growth with N."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            out = Path(tmp) / f"{n}.json"
+            cmd = [sys.executable, "-m", "bench.admission_import", "-n", str(n), "--out", str(out),
+                   "--existing-share", str(args.existing_share), "--workers", str(args.workers),
+                   "--shards", str(args.shards)] + (["--store-url", args.store_url] if args.store_url else [])
+            subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parent.parent)
+            runs.append(json.loads(out.read_text()))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "admission_import.memory.json").write_text(json.dumps(runs, indent=2, ensure_ascii=False) + "\n")
+    phases = list(runs[0]["phase_peak_rss_mib"])
+    md = [f"# Admission import: peak RSS per phase at {', '.join(f'{n:,}' for n in sizes)} admissions "
+          f"({runs[-1]['when']})", "",
+          f"One invocation of `python -m bench.admission_import --sizes {args.sizes}`; {args.shards} placement "
+          f"process(es), {runs[0]['store']} store. fetch and conditions: the main process's RSS high-water mark "
+          "during the phase (reset before it); place: the largest shard process's peak.", "",
+          "| admissions | " + " | ".join(f"{p} MiB" for p in phases) + " | total s |",
+          "|---:|" + "---:|" * (len(phases) + 1)]
+    for r in runs:
+        start = r["phase_start_rss_mib"]
+        md.append(f"| {r['n']:,} | " + " | ".join(
+            (f"{start[p]} → {r['phase_peak_rss_mib'][p]}" if p in start else str(r["phase_peak_rss_mib"][p]))
+            for p in phases) + f" | {r['total_s']} |")
+    lo, hi = runs[0], runs[-1]
+    kib = {p: (hi["phase_peak_rss_mib"][p] - lo["phase_peak_rss_mib"][p]) * 1024 / max(hi["n"] - lo["n"], 1)
+           for p in phases}
+    within = {p: ((hi["phase_peak_rss_mib"][p] - hi["phase_start_rss_mib"][p])
+                  - (lo["phase_peak_rss_mib"][p] - lo["phase_start_rss_mib"][p])) * 1024 / max(hi["n"] - lo["n"], 1)
+              for p in phases if p in lo["phase_start_rss_mib"]}
+    md += ["", "Growth of the peak from the smallest to the largest size, KiB per admission: "
+           + ", ".join(f"{p} {kib[p]:.3f}" for p in phases) + "; of the rise within the phase (peak − start): "
+           + ", ".join(f"{p} {within[p]:.3f}" for p in within) + ".", ""]
+    (RESULTS / "admission_import.memory.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0 if all(r["store_summary"].get("placed") == r["n"] for r in runs) else 1
 
 
 if __name__ == "__main__":

@@ -13,17 +13,18 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from adapters.http import PeerError, UnreadableReply
 from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
-from brygga.flows.admissions.fetching import admissions_by_id
 from brygga.flows.admissions.queue import ACTOR
 from brygga.flows.unreadable import quarantine_reply
 from brygga.records import ConditionChange
 from brygga.states import AdmissionState, InboxStatus
 from brygga.store import Store, ops
+from brygga.store.models import NyaAdmission, table, utcnow
 from mappings.base import RecordError
 
 INBOX = "nya-villkor"
@@ -66,6 +67,17 @@ def sync_conditions(store: Store, nya: NyaAdapter, ladok: LadokAdapter, round_co
     return counts
 
 
+def _rows(s: Session, ids: set[str], *, batch: int = 1000) -> dict[str, Row]:
+    """(state, antagning uid, villkor) of the admissions ``ids``: only these three columns (the
+    rows' records are not loaded), in bounded IN lists."""
+    t, wanted, out = table(NyaAdmission), sorted(ids), {}
+    for i in range(0, len(wanted), batch):
+        for r in s.execute(select(t.c.admission_id, t.c.state, t.c.antagning_uid, t.c.conditions)
+                           .where(t.c.admission_id.in_(wanted[i:i + batch]))):
+            out[r.admission_id] = (r.state, r.antagning_uid, [dict(x) for x in r.conditions or []])
+    return out
+
+
 def _key(round_code: str, c: ConditionChange) -> str:
     return f"{round_code}:{c.sequence}"
 
@@ -75,8 +87,7 @@ def _apply_chunk(store: Store, ladok: LadokAdapter, round_code: str, part: list[
     counts["read"] += len(part)
     with store.transaction() as s:
         seen = ops.inbox_seen(s, INBOX, [_key(round_code, c) for c in good])
-        rows = {i: (r.state, r.antagning_uid, [dict(x) for x in r.conditions or []])
-                for i, r in admissions_by_id(s, {c.admission_id for c in good}).items()}
+        rows = _rows(s, {c.admission_id for c in good})
     todo = [c for c in good if _key(round_code, c) not in seen]
     results = {c.sequence: r for c in todo if (r := _in_ladok(ladok, c, rows.get(c.admission_id))) is not None}
     with store.transaction() as s:
@@ -126,7 +137,8 @@ def _in_ladok(ladok: LadokAdapter, c: ConditionChange, row: Row | None) -> tuple
 def _record(s: Session, round_code: str, todo: list[ConditionChange], rows: dict[str, Row],
             results: dict[int, tuple[str, str | None]], counts: dict[str, int]) -> None:
     inbox = []
-    current = admissions_by_id(s, {c.admission_id for c in todo})  # one query, not a get (and flush) each
+    current = _rows(s, {c.admission_id for c in todo})  # as they are now (a placement may have run)
+    changed: dict[str, list[dict[str, Any]]] = {}
     for c in todo:
         key = _key(round_code, c)
         row = current.get(c.admission_id)
@@ -137,15 +149,15 @@ def _record(s: Session, round_code: str, todo: list[ConditionChange], rows: dict
         outcome, error = results.get(c.sequence, ("not_placed", None))
         counts[outcome] += 1
         if c.sequence in results:
-            row.conditions = rows[c.admission_id][2]
+            changed[c.admission_id] = rows[c.admission_id][2]
         else:  # not placed yet: the placement takes the open villkor from the row
-            conds = [dict(x) for x in row.conditions or []]
+            conds = changed.get(c.admission_id, row[2])
             cur = next((x for x in conds if x["code"] == c.code), None)
             if cur is None:
                 conds.append({"code": c.code, "text": c.text, "lifted": c.change == "lifted", "in_ladok": False})
             else:
                 cur["lifted"] = c.change == "lifted"
-            row.conditions = conds
+            changed[c.admission_id] = conds
         if outcome == "refused":
             ops.quarantine(s, source="ladok", message_id=key, kind="ConditionChange",
                            reason=f"villkor {c.change} {c.code} on {c.admission_id}: {error}")
@@ -153,4 +165,10 @@ def _record(s: Session, round_code: str, todo: list[ConditionChange], rows: dict
             ops.audit(s, ACTOR, f"villkor.{'add' if outcome == 'added' else 'lift'}", "nya_admission",
                       c.admission_id, code=c.code, outcome=outcome)
         inbox.append((key, "ConditionChange", InboxStatus.QUARANTINED if outcome == "refused" else InboxStatus.PROCESSED))
+    if changed:  # one executemany for the chunk's rows
+        t, now = table(NyaAdmission), utcnow()
+        s.connection().execute(
+            update(t).where(t.c.admission_id == bindparam("b_id"))
+            .values(conditions=bindparam("b_conditions"), updated_at=now),
+            [{"b_id": i, "b_conditions": conds} for i, conds in changed.items()])
     ops.inbox_record(s, INBOX, inbox)

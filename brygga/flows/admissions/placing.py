@@ -121,7 +121,6 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
         raise ValueError("need 0 <= shard < shards <= 10")
     counts: dict[str, int] = {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
     catalogue = Catalogue(ladok)
-    students: dict[str, str] = {}  # personnummer -> Ladok student uid
     digits = [str(d) for d in range(10) if d % shards == shard]
     done, me = 0, claims.claimant()
     after: str | None = ""
@@ -135,7 +134,9 @@ def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_c
                     if after is None:
                         break
                     continue  # all of these were claimed by another process meanwhile: go on after them
-                resolve_all(items, catalogue, ladok, folk, students, pool)
+                # (students per chunk: chunks hold whole students, so none recurs in a later one and
+                # a cache across chunks would only grow with the round)
+                resolve_all(items, catalogue, ladok, folk, {}, pool)
                 _place_all(items, ladok, catalogue, pool)
                 with store.transaction() as s:
                     _record(s, items, counts)
