@@ -35,7 +35,7 @@ def _simulators(args: argparse.Namespace) -> int:
 
 
 COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.checkpoints",
-                   "brygga.commands.publications", "brygga.commands.retention")
+                   "brygga.commands.publications", "brygga.commands.retention", "brygga.commands.stats")
 
 
 def main(argv: list[str] | None = None) -> int:

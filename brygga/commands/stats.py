@@ -1,0 +1,25 @@
+"""``brygga stats``: the queues' backlog per day and handling times (pandas), as a table or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _run(args) -> int:
+    from brygga import statistics
+    from brygga.store import Store
+
+    store = Store(args.url)
+    df = statistics.backlog(store, days=args.days) if args.what == "backlog" else statistics.handling_times(store)
+    sys.stdout.write(statistics.to_csv(df) if args.csv else df.to_string() + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stats", help="backlog per day and handling times of the unhandled queue and återbudsärenden")
+    p.add_argument("what", choices=["backlog", "handling"])
+    p.add_argument("--days", type=int, default=30, help="backlog: the last N local days (default 30)")
+    p.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
+    p.add_argument("--url", help="store URL (default: BRYGGA_STORE_URL or var/brygga.db)")
+    p.set_defaults(func=_run)

@@ -1,0 +1,76 @@
+"""Operator statistics (pandas) over the queues, on both stores: backlog per local day and
+handling times, from rows with known timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from brygga import statistics
+from brygga.store.models import AterbudCase, UnhandledAdmission
+
+UTC = dt.UTC
+TODAY = dt.date(2027, 9, 3)
+
+
+def _at(day: int, hour: int) -> dt.datetime:  # a UTC time on 2027-09-<day>
+    return dt.datetime(2027, 9, day, hour, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded(store):
+    with store.transaction() as s:
+        s.add_all([
+            # opened 1 Sep 10:00, handled 2 Sep 10:00 (24 h)
+            UnhandledAdmission(nya_admission_id="A1", round="HT2027", hinder="redan.paborjat", reason="r",
+                               admission={}, status="manual", created_at=_at(1, 10), updated_at=_at(2, 10)),
+            # opened 1 Sep 12:00, handled 1 Sep 14:00 (2 h)
+            UnhandledAdmission(nya_admission_id="A2", round="HT2027", hinder="redan.paborjat", reason="r",
+                               admission={}, status="resolved", created_at=_at(1, 12), updated_at=_at(1, 14)),
+            # opened 2 Sep 22:30 UTC = 3 Sep 00:30 local: counts from 3 Sep; still open
+            UnhandledAdmission(nya_admission_id="A3", round="HT2027", hinder="ovrigt", reason="r",
+                               admission={}, status="open", created_at=dt.datetime(2027, 9, 2, 22, 30, tzinfo=UTC),
+                               updated_at=dt.datetime(2027, 9, 2, 22, 30, tzinfo=UTC)),
+            AterbudCase(nya_aterbud_id="C1", cause="registered", suggested_action="avbrott", status="closed",
+                        created_at=_at(1, 8), closed_at=_at(3, 8)),  # 48 h
+            AterbudCase(nya_aterbud_id="C2", cause="registered", suggested_action="avbrott", status="open",
+                        created_at=_at(2, 8)),
+        ])
+    return store
+
+
+def test_backlog_per_local_day(seeded):
+    b = statistics.backlog(seeded, days=3, today=TODAY)
+    assert list(b.index) == [dt.date(2027, 9, 1), dt.date(2027, 9, 2), dt.date(2027, 9, 3)]
+    assert list(b["queue:redan.paborjat"]) == [1, 0, 0]  # A1 open at the end of 1 Sep; A2 handled that day
+    assert list(b["queue:ovrigt"]) == [0, 0, 1]  # 22:30 UTC on 2 Sep is 3 Sep in Stockholm
+    assert list(b["queue"]) == [1, 0, 1]
+    assert list(b["cases"]) == [1, 2, 1]
+    csv = statistics.to_csv(b)
+    assert csv.splitlines()[0].startswith("day,") and "2027-09-03" in csv
+
+
+def test_handling_times(seeded):
+    h = statistics.handling_times(seeded).set_index("kind")
+    assert h.loc["queue:redan.paborjat", "handled"] == 2
+    assert h.loc["queue:redan.paborjat", "median_hours"] == 13.0
+    assert h.loc["queue:redan.paborjat", "p90_hours"] == pytest.approx(21.8)
+    assert h.loc["cases:registered", "handled"] == 1 and h.loc["cases:registered", "median_hours"] == 48.0
+    assert "queue:ovrigt" not in h.index  # nothing handled yet
+
+
+def test_an_empty_store(store):
+    assert statistics.handling_times(store).empty
+    b = statistics.backlog(store, days=2, today=TODAY)
+    assert list(b["queue"]) == [0, 0] and list(b["cases"]) == [0, 0]
+
+
+def test_from_the_command_line(seeded, capsys):
+    from brygga import cli
+
+    assert cli.main(["stats", "handling", "--csv", "--url", seeded.url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "kind,handled,median_hours,p90_hours" and "queue:redan.paborjat,2,13.0,21.8" in out
+    assert cli.main(["stats", "backlog", "--days", "2", "--url", seeded.url]) == 0
+    assert "queue" in capsys.readouterr().out
