@@ -185,13 +185,20 @@ def create_app(store: Callable[[], Store] | Store,
     async def _forbidden(request: Request, exc: Forbidden):
         return JSONResponse({"detail": str(exc) or "Forbidden"}, status_code=403)
 
-    def _root(request: Request) -> str:
-        return (request.scope.get("root_path") or "").rstrip("/")
+    _json_routes(app, the_store)
+    _html_routes(app, the_store, user)
+    return app
 
-    def _bool(v: str | None) -> bool | None:
-        return None if v in (None, "") else v.lower() in ("1", "true", "yes")
 
-    # ---------------------------------------------------------------- JSON
+def _root(request: Request) -> str:
+    return (request.scope.get("root_path") or "").rstrip("/")
+
+
+def _bool(v: str | None) -> bool | None:
+    return None if v in (None, "") else v.lower() in ("1", "true", "yes")
+
+
+def _json_routes(app: Any, the_store: Callable[[], Store]) -> None:
     @app.get("/api/overview")
     def api_overview():
         return overview(the_store())
@@ -221,7 +228,9 @@ def create_app(store: Callable[[], Store] | Store,
                     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0)):
         return list_aterbud(the_store(), status=status, round=round, limit=limit, offset=offset)
 
-    # ---------------------------------------------------------------- HTML
+
+
+def _html_routes(app: Any, the_store: Callable[[], Store], user: Callable[..., Any]) -> None:
     @app.get("/", response_class=HTMLResponse)
     def page_overview(request: Request, who: str = Depends(user)):
         o = overview(the_store())
@@ -329,4 +338,3 @@ def create_app(store: Callable[[], Store] | Store,
                                      ("closed_by", "closed by")]))
         return _doc("Återbud cases (återbudsärenden)", body, _root(request))
 
-    return app

@@ -77,6 +77,16 @@ def fromstring(data: bytes | str) -> etree._Element:
     return root
 
 
+def _open(source: bytes | str | Path | IO[bytes]) -> tuple[IO[bytes], IO[bytes] | None]:
+    """(a binary stream of ``source``, the file opened for it or None)."""
+    if isinstance(source, (bytes, bytearray)):
+        return io.BytesIO(source), None
+    if isinstance(source, (str, Path)):
+        f = open(source, "rb")
+        return f, f
+    return source, None
+
+
 def iterparse(
     source: bytes | str | Path | IO[bytes],
     *,
@@ -90,13 +100,7 @@ def iterparse(
     none of whose elements are asked for, the tree once it is read). Callers clear elements they
     are done with (``elem.clear(keep_tail=True)`` and delete preceding siblings) to keep memory
     flat; see ``mappings.base.stream_elements``."""
-    opened = None
-    if isinstance(source, (bytes, bytearray)):
-        stream: IO[bytes] = io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
-        stream = opened = open(source, "rb")
-    else:
-        stream = source
+    stream, opened = _open(source)
     it = etree.iterparse(stream, events=events, tag=tag, **_PARSER_KW)
     try:
         checked = False
@@ -125,13 +129,7 @@ def iterparse_records(
     With ``require``, a document without that element (another operation's reply) raises
     ``UnexpectedReply`` once read: never taken for an empty one.
     The readers' hot loop: one generator, the DOCTYPE refused at the first element."""
-    opened = None
-    if isinstance(source, (bytes, bytearray)):
-        stream: IO[bytes] = io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
-        stream = opened = open(source, "rb")
-    else:
-        stream = source
+    stream, opened = _open(source)
     tags = {tag} if isinstance(tag, str) else set(tag)
     wanted = None if parents is None else set(parents)
     it = etree.iterparse(stream, events=("end",), tag=tag, **_PARSER_KW)
