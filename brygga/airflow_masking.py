@@ -26,7 +26,8 @@ MASKER_MODULES = ("airflow.sdk._shared.secrets_masker", "airflow._shared.secrets
 
 
 class _Replacer:
-    """What Airflow calls as ``replacer.sub(replacement, text)``: personnummer, then its secrets."""
+    """What Airflow calls as ``replacer.sub(replacement, text)``: its secrets, then personnummer (a
+    numeric secret that looks like a personnummer must still match its own pattern)."""
 
     __slots__ = ("secrets",)
 
@@ -34,8 +35,9 @@ class _Replacer:
         self.secrets = secrets
 
     def sub(self, replacement: str, text: str) -> str:
-        text = mask(text)
-        return self.secrets.sub(replacement, text) if self.secrets is not None else text
+        if self.secrets is not None:
+            text = self.secrets.sub(replacement, text)
+        return mask(text)
 
 
 _CLASSES: dict[type, type] = {}
@@ -111,8 +113,14 @@ def install_renderers() -> list[str]:
     except ImportError:
         return []
     done = []
-    for cls in (structlog.dev.ConsoleRenderer, structlog.processors.JSONRenderer,
-                structlog.processors.KeyValueRenderer, structlog.processors.LogfmtRenderer):
+    classes = [structlog.dev.ConsoleRenderer, structlog.processors.JSONRenderer,
+               structlog.processors.KeyValueRenderer, structlog.processors.LogfmtRenderer]
+    try:  # what Airflow renders with when [logging] log_format is set
+        from airflow._shared.logging.percent_formatter import PercentFormatRender
+        classes.append(PercentFormatRender)
+    except ImportError:
+        pass
+    for cls in classes:
         _masking_renderer(cls)
         done.append(cls.__name__)
     return done

@@ -15,7 +15,7 @@ airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/nul
 airflow pools set ladok_api 4 "Concurrent calls to Ladok" > /dev/null
 airflow pools set nya_api 2 "Concurrent calls to NyA" > /dev/null
 
-# Each part runs in a process group of its own, recorded in var/run/; stopping (Ctrl-C, SIGTERM,
+# Each part runs in a session of its own (setsid), recorded in var/run/; stopping (Ctrl-C, SIGTERM,
 # or `make stop` from another shell, also after this script was killed) ends every group:
 # SIGTERM, then SIGKILL for what is left after a grace (Airflow's scheduler ignores SIGTERM ~50 s).
 mkdir -p "$BRYGGA_VAR/run"
@@ -33,10 +33,12 @@ trap 'stop; exit 143' TERM
 
 echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703); log in var/log/simulators.log"
 setsid brygga simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
-echo $! > "$BRYGGA_VAR/run/simulators.pgid"
+SIM_PID=$!
+BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"  # a record from before a reboot is stale
+echo "$SIM_PID $BOOT" > "$BRYGGA_VAR/run/simulators.pgid"
 
 echo "==> starting Airflow: http://127.0.0.1:8080  (login: operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga}); stop with Ctrl-C or make stop"
 setsid airflow standalone &
 AIRFLOW_PID=$!
-echo $AIRFLOW_PID > "$BRYGGA_VAR/run/airflow.pgid"
+echo "$AIRFLOW_PID $BOOT" > "$BRYGGA_VAR/run/airflow.pgid"
 wait $AIRFLOW_PID

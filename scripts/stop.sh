@@ -1,49 +1,64 @@
 #!/usr/bin/env bash
-# Stop everything `make run` started: each process group recorded in var/run/*.pgid gets SIGTERM,
-# and SIGKILL if anything of it is still there after the grace (BRYGGA_STOP_GRACE, 20 s).
+# Stop everything `make run` started. Each part was started as a session of its own (setsid),
+# recorded in var/run/<part>.pgid as "<session id> <boot time>"; every process of those sessions
+# gets SIGTERM, and SIGKILL if it is still there after the grace (BRYGGA_STOP_GRACE, 20 s). A
+# session, not a process group: Airflow 3 runs each task in a process group of its own, inside the
+# scheduler's session. A record from before the last boot is stale and only removed.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="${BRYGGA_VAR:-$ROOT/var}/run"
 quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ "$quiet" = 1 ] || echo "$@"; }
-# Any process of the group left that is not a zombie (an orphan's zombie waits for whoever reaps
-# orphans here, which may be slow; it holds nothing). Read from /proc: no procps needed.
-alive() {
-  local f line state pgrp
+boot="$(awk '/^btime/ {print $2}' /proc/stat)"
+
+# The pids of session $1 that are not zombies (a zombie waits for its reaper and holds nothing),
+# read from /proc (no procps needed). /proc/PID/stat after "comm) ": state ppid pgrp session ...
+members() {
+  local f line state sid pid
   for f in /proc/[0-9]*/stat; do
     read -r line < "$f" 2>/dev/null || continue
-    read -r state _ pgrp _ <<< "${line##*) }"
-    [ "$pgrp" = "$1" ] && [ "$state" != Z ] && return 0
+    read -r state _ _ sid _ <<< "${line##*) }"
+    if [ "$sid" = "$1" ] && [ "$state" != Z ]; then
+      pid="${f#/proc/}"; echo "${pid%/stat}"
+    fi
   done
-  return 1
+}
+signal() {  # signal $1 to every process of session $2
+  local p
+  for p in $(members "$2"); do kill "-$1" "$p" 2>/dev/null || true; done
 }
 
-groups=()
+sessions=()
 for f in "$RUN"/*.pgid; do
   [ -f "$f" ] || continue
-  pgid="$(cat "$f")"
-  if [[ "$pgid" =~ ^[0-9]+$ ]] && alive "$pgid"; then
-    say "    $(basename "$f" .pgid) (process group $pgid): SIGTERM"
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    groups+=("$pgid")
-  fi
+  read -r sid started < "$f" || true
   rm -f "$f"
+  [[ "$sid" =~ ^[0-9]+$ ]] || continue
+  if [ -n "${started:-}" ] && [ "$started" != "$boot" ]; then
+    say "    $(basename "$f" .pgid): recorded before the last boot, nothing to stop"
+    continue
+  fi
+  if [ -n "$(members "$sid")" ]; then
+    say "    $(basename "$f" .pgid) (session $sid): SIGTERM"
+    signal TERM "$sid"
+    sessions+=("$sid")
+  fi
 done
-[ "${#groups[@]}" -eq 0 ] && { say "    nothing running"; exit 0; }
+[ "${#sessions[@]}" -eq 0 ] && { say "    nothing running"; exit 0; }
 
 deadline=$(( $(date +%s) + ${BRYGGA_STOP_GRACE:-20} ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  left=0
-  for g in "${groups[@]}"; do alive "$g" && left=1; done
-  [ "$left" = 0 ] && { say "    stopped"; exit 0; }
+  left=""
+  for s in "${sessions[@]}"; do left+="$(members "$s")"; done
+  [ -z "$left" ] && { say "    stopped"; exit 0; }
   sleep 0.5
 done
-for g in "${groups[@]}"; do
-  if alive "$g"; then
-    say "    process group $g still running after the grace: SIGKILL"
-    kill -KILL -- "-$g" 2>/dev/null || true
+for s in "${sessions[@]}"; do
+  if [ -n "$(members "$s")" ]; then
+    say "    session $s still running after the grace: SIGKILL"
+    signal KILL "$s"
   fi
 done
 sleep 0.5
-for g in "${groups[@]}"; do alive "$g" && { echo "process group $g survived SIGKILL" >&2; exit 1; }; done
+for s in "${sessions[@]}"; do [ -n "$(members "$s")" ] && { echo "session $s survived SIGKILL" >&2; exit 1; }; done
 say "    stopped"

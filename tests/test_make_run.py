@@ -53,7 +53,7 @@ def _start(var: Path) -> subprocess.Popen:
 
 
 def _groups(var: Path) -> list[int]:
-    groups = [int(f.read_text()) for f in (var / "run").glob("*.pgid")]
+    groups = [int(f.read_text().split()[0]) for f in (var / "run").glob("*.pgid")]
     assert len(groups) == 2, groups
     return groups
 
@@ -67,15 +67,16 @@ def _gone(groups: list[int], within: float) -> bool:
     return False
 
 
-def _alive(pgid: int) -> bool:
-    """A process of the group is left that is not a zombie (orphans' zombies wait for whoever
-    reaps orphans on this machine; they hold no port and no file)."""
+def _alive(session: int) -> bool:
+    """A process of the session is left that is not a zombie (orphans' zombies wait for whoever
+    reaps orphans on this machine; they hold no port and no file). A session, not a process
+    group: Airflow runs each task in a process group of its own inside the scheduler's session."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            state, _, _, sid = stat.read_text().rsplit(")", 1)[1].split()[:4]
         except (OSError, ValueError):
             continue
-        if int(pgrp) == pgid and state != "Z":
+        if int(sid) == session and state != "Z":
             return True
     return False
 
@@ -104,3 +105,19 @@ def test_make_stop_ends_what_a_killed_make_run_left(var):
     assert out.returncode == 0, out.stdout + out.stderr
     assert _gone(groups, 5), [g for g in groups if _alive(g)]
     assert "SIGTERM" in out.stdout
+
+
+def test_a_record_from_before_the_last_boot_is_only_removed(tmp_path):
+    """var/run/ outlives a reboot; a session id recorded before it may now be someone else's."""
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run = tmp_path / "var" / "run"
+        run.mkdir(parents=True)
+        (run / "old.pgid").write_text(f"{other.pid} 1\n")  # boot time 1: another boot
+        out = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=_env(tmp_path / "var"), capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and "before the last boot" in out.stdout
+        assert other.poll() is None and not (run / "old.pgid").exists()
+    finally:
+        other.kill()
+        other.wait()

@@ -14,13 +14,15 @@ admissions     every admission, queue entry and audit row of a round   personnum
                                                                        record and reason; audit
                                                                        details masked
 aterbud_cases  återbudsärenden closed ``aterbud_cases`` days ago       personnummer, the note
-quarantine     quarantined input set aside ``quarantine`` days ago      the payload; reason and id
-                                                                       masked
-outbox         messages sent ``outbox`` days ago                       the payload (what was sent)
-                                                                       and the peer's answer
+quarantine     quarantined input last met ``quarantine`` days ago       the payload; reason and id
+                                                                       masked; its audit rows too
+outbox         messages sent ``outbox`` days ago (dead ones wait for   the payload (what was sent)
+               an operator and are kept)                               and the peer's answer
 ============== ====================================================== ==============================
 
-A purged row gets ``purged_at`` and is never purged again; each run that changed anything writes
+Audit details are masked, and operators' free-text notes in them are dropped (masking finds
+personnummer, not names). The purge moves no row's ``updated_at`` (the statistics' times). A purged
+row gets ``purged_at`` and is never purged again; each run that changed anything writes
 one ``retention.purge`` audit row with the counts per kind. A dry run only counts.
 """
 
@@ -103,7 +105,8 @@ def purge(store: Store, retention: Retention | None = None, *, now: dt.datetime 
         out["audit"] = _round_audit(s, rounds, now, dry_run)
         out["aterbud_cases"], case_audit = _cases(s, cut["aterbud_cases"], now, dry_run)
         out["audit"] += case_audit
-        out["quarantine"] = _quarantine(s, cut["quarantine"], now, dry_run)
+        out["quarantine"], quarantine_audit = _quarantine(s, cut["quarantine"], now, dry_run)
+        out["audit"] += quarantine_audit
         out["outbox"] = _outbox(s, cut["outbox"], now, dry_run)
         changed = {k: v for k, v in out.items() if isinstance(v, int) and not isinstance(v, bool) and v}
         if changed and not dry_run:
@@ -129,18 +132,20 @@ def _admissions(s: Session, rounds: Sequence[str], now: dt.datetime, dry: bool) 
     t = table(NyaAdmission)
     where = (t.c.round.in_(rounds), t.c.purged_at.is_(None))
     return _apply(s, t, where, dry, dict(personnummer=None, record={}, last_error=None, claimed_by=None,
-                                         claimed_until=None, purged_at=now))
+                                         claimed_until=None, purged_at=now,
+                                         updated_at=t.c.updated_at))  # (the statistics' times stay)
 
 
 def _queue(s: Session, rounds: Sequence[str], now: dt.datetime, dry: bool) -> int:
     t = table(UnhandledAdmission)
     n = 0
-    for chunk in _chunks(s, t, (t.c.round.in_(rounds), t.c.purged_at.is_(None)), t.c.id, ("reason",)):
+    for chunk in _chunks(s, t, (t.c.round.in_(rounds), t.c.purged_at.is_(None)), t.c.id, ("reason", "updated_at")):
         n += len(chunk)
-        if not dry:  # (ORM bulk UPDATE by primary key, one executemany per batch)
+        if not dry:  # (ORM bulk UPDATE by primary key, one executemany per batch; handling times stay)
             s.execute(update(UnhandledAdmission), [
                 {"id": row.id, "personnummer": None, "admission": {}, "candidates": [],
-                 "reason": mask(row.reason or ""), "purged_at": now} for row in chunk])
+                 "reason": mask(row.reason or ""), "purged_at": now, "updated_at": row.updated_at}
+                for row in chunk])
     return n
 
 
@@ -178,18 +183,20 @@ def _cases(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> tupl
     return len(ids), audited
 
 
-def _quarantine(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> int:
+def _quarantine(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> tuple[int, int]:
+    """Quarantined input last met before ``before``, and the audit rows about it (its release)."""
     t = table(Quarantine)
-    n = 0
-    for chunk in _chunks(s, t, (t.c.created_at < before, t.c.purged_at.is_(None)), t.c.id,
-                         ("reason", "message_id")):
+    n = audited = 0
+    for chunk in _chunks(s, t, (func.coalesce(t.c.last_seen_at, t.c.created_at) < before, t.c.purged_at.is_(None)),
+                         t.c.id, ("reason", "message_id")):
         n += len(chunk)
+        audited += _audit(s, ("quarantine",), [str(row.id) for row in chunk], now, dry)
         if not dry:
             s.execute(update(Quarantine), [
                 {"id": row.id, "payload": None, "reason": mask(row.reason or ""),
                  "message_id": mask(row.message_id) if row.message_id else None, "purged_at": now}
                 for row in chunk])
-    return n
+    return n, audited
 
 
 def _outbox(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> int:
@@ -219,12 +226,16 @@ def _chunks(s: Session, t: Table, where: Iterable[Any], key: Any, columns: Seque
         last = rows[-1].id
 
 
+FREE_TEXT = frozenset({"note", "message_id"})  # operators' notes (names, phone calls …), input ids: dropped
+
+
 def masked(value: Any) -> Any:
-    """``value`` with every personnummer in its strings masked (dicts and lists walked)."""
+    """``value`` with every personnummer in its strings masked (dicts and lists walked) and the free
+    texts an operator wrote (``note``) dropped: masking finds personnummer, not names."""
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: masked(v) for k, v in value.items()}
+        return {k: None if k in FREE_TEXT else masked(v) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v) for v in value]
     return value

@@ -170,6 +170,7 @@ class NyaAdmission(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     transient_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # in a row
     failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # the first of them
+    placed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # Ladok took the placement
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(96))  # the placement process working on it
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

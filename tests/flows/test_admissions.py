@@ -896,3 +896,29 @@ def test_in_an_outage_admissions_stay_pending_and_are_shown_as_long_pending(stor
     assert admissions.summary(store, ROUND)["pending"] == 9
     shown = views.long_pending(store, older_than=dt.timedelta(0))[ROUND]
     assert shown["count"] == 9 and shown["transient_failures"] == 7 and "HTTP 503" in shown["last_error"]
+
+
+def test_a_failing_lookup_before_the_placement_never_counts_towards_ovrigt(store, world, monkeypatch):
+    """After a run that placed everything, one admission is pending again and the student search
+    fails for it six runs in a row: the trouble is the lookup's, not the placement's, so no
+    transient failure is counted and it is not queued as ovrigt."""
+    from adapters.http import PeerError
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND)["placed"] == 6
+    (a,) = _admission_of(w, "c")
+    with store.transaction() as s:
+        assert s.get(NyaAdmission, a.admission_id).placed_at is not None
+        s.get(NyaAdmission, a.admission_id).state = "pending"
+
+    def search(pnrs, **kw):
+        raise PeerError("ladok", "GET /studentinformation/student/filtrera: HTTP 503", status=503, transient=True)
+
+    monkeypatch.setattr(w["ladok"], "students_by_personnummer", search)
+    for _ in range(6):
+        counts = admissions.place(store, w["ladok"], w["folk"], ROUND)
+        assert counts["retry"] == 1 and "hinder:ovrigt" not in counts
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, a.admission_id)
+        assert row.state == "pending" and row.transient_failures == 0 and row.failing_since is None

@@ -3,8 +3,7 @@ over the same rows never both place one.
 
 ``claimed_by`` is host:pid:token (a token per call of ``place``), ``claimed_until`` a lease. A row
 is claimed by one UPDATE conditioned on "still pending and no live claim", so of two processes only
-one gets it (on PostgreSQL the placement also locks its candidates ``FOR UPDATE SKIP LOCKED``, so
-the other does not wait). A claim is given back when its chunk is recorded and when the process
+one gets it. A claim is given back when its chunk is recorded and when the process
 leaves ``place`` (an exception too); one of a process that died (kill -9) is given back by the next
 run on the same host, which sees the pid is gone; elsewhere it lapses with its lease."""
 
@@ -17,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from brygga.logmask import get_logger
@@ -27,7 +26,10 @@ from brygga.store.models import NyaAdmission, table, utcnow
 
 log = get_logger("brygga.flows.admissions")
 
-LEASE = dt.timedelta(minutes=5)  # per chunk; a chunk of 2,000 takes well under a minute
+# Longer than a task may run (dagkit's execution_timeout, 30 min), so a claim never lapses while its
+# placer lives, however slow Ladok is; a dead placer's claims on this host are given back at once,
+# on another host (CeleryExecutor) they wait out the lease.
+LEASE = dt.timedelta(minutes=35)
 
 
 def claimant() -> str:
@@ -58,7 +60,7 @@ def release_dead(store: Store) -> int:
     t = table(NyaAdmission)
     with store.transaction() as s:
         marks = s.execute(select(t.c.claimed_by).where(t.c.claimed_until >= utcnow(),
-                                                       t.c.claimed_by.like(f"{_host()}:%")).distinct()).scalars()
+                                                       func.substr(t.c.claimed_by, 1, len(_host()) + 1) == f"{_host()}:").distinct()).scalars()
         dead = [m for m in marks if not _alive(m)]
         if dead:
             s.execute(update(t).where(t.c.claimed_by.in_(dead)).values(claimed_by=None, claimed_until=None))

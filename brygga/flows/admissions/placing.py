@@ -64,6 +64,7 @@ class Work:
     attempts: int
     transient_failures: int = 0
     failing_since: dt.datetime | None = None
+    post_failed: bool = False  # the placement POST itself failed transiently (not a lookup before it)
     tillfalle: Utbildningstillfalle | None = None
     student_uid: str | None = None
     outcome: str | None = None  # placed | unhandled | retry
@@ -155,8 +156,8 @@ def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str]
     claimed and the cursor for the next call (None: nothing left).
 
     The claim is one UPDATE conditioned on the row still being pending and unclaimed, so of two
-    processes only one gets a row; on PostgreSQL the candidates are also locked ``SKIP LOCKED``, so
-    the other does not wait for them."""
+    processes only one gets a row (on PostgreSQL the second waits for the first's short claim
+    transaction, then finds the rows claimed)."""
     t = table(NyaAdmission)
     now = utcnow()
     free = claims.free(t, now)
@@ -167,10 +168,10 @@ def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str]
             q = q.where(t.c.round == round_code)
         if digits is not None:
             q = q.where(func.substr(t.c.personnummer, 12, 1).in_(digits))
-        q = q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1)
-        if s.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update(of=t, skip_locked=True)
-        rows = list(s.execute(q))
+        # (no FOR UPDATE SKIP LOCKED: it would lock the look-ahead row, the next student's first
+        # admission, and let another placer claim that student's others; the conditioned claim
+        # UPDATE alone decides who gets a row)
+        rows = list(s.execute(q.order_by(t.c.personnummer, t.c.admission_id).limit(n + 1)))
         if not rows:
             return [], None
         if len(rows) > n:
@@ -222,6 +223,7 @@ def place_one(w: Work, ladok: LadokAdapter, catalogue: Catalogue, *, package_uid
     except PeerError as e:
         if e.transient:
             w.retry(e)
+            w.post_failed = True
         else:
             w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
 
@@ -253,10 +255,14 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
     for w in items:
         counts["established"] += w.established
         retry = w.outcome == "retry"
+        # Only the placement POST's own transient failures count towards ovrigt; a lookup that
+        # failed before it (student search, population register) leaves the count as it was.
+        failures = (w.transient_failures + 1 if w.post_failed else w.transient_failures) if retry else 0
         values = {"b_id": w.admission_id, "attempts": w.attempts + 1, "student_uid": w.student_uid,
                   "utbildningstillfalle_uid": w.tillfalle.uid if w.tillfalle else None, "updated_at": now,
-                  "transient_failures": w.transient_failures + 1 if retry else 0,
-                  "failing_since": (w.failing_since or now) if retry else None}
+                  "transient_failures": failures,
+                  "failing_since": (w.failing_since or (now if w.post_failed else None)) if retry else None,
+                  "placed_at": now if w.outcome == "placed" else None}
         if w.outcome == "placed":
             bulk.append({**values, "state": AdmissionState.PLACED, "antagning_uid": w.placement["uid"],
                          "package_uid": w.placement.get("package_uid"), "conditions": placed_conditions(w),
@@ -277,13 +283,12 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
 def _give_up_on_failing(s: Session, items: list[Work], now: dt.datetime) -> None:
     """The ``ovrigt`` rule: a retry that is the ``OVRIGT_AFTER``-th in a row goes to the queue if
     Ladok placed others since this admission's failures began (in this chunk or any run)."""
-    due = [w for w in items if w.outcome == "retry" and w.transient_failures + 1 >= OVRIGT_AFTER]
+    due = [w for w in items if w.outcome == "retry" and w.post_failed and w.transient_failures + 1 >= OVRIGT_AFTER]
     if not due:
         return
     placed_now = any(w.outcome == "placed" for w in items)
     t = table(NyaAdmission)
-    last_placed = None if placed_now else s.execute(
-        select(func.max(t.c.updated_at)).where(t.c.state == AdmissionState.PLACED)).scalar()
+    last_placed = None if placed_now else s.execute(select(func.max(t.c.placed_at))).scalar()
     for w in due:
         since = w.failing_since or now
         if placed_now or (last_placed is not None and _aware(last_placed) >= _aware(since)):
@@ -302,7 +307,7 @@ def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int])
         update(t).where(t.c.admission_id == bindparam("b_id"), t.c.state == AdmissionState.PENDING).values(
             {**{c: bindparam(c) for c in ("state", "attempts", "student_uid", "utbildningstillfalle_uid",
                                           "antagning_uid", "package_uid", "conditions", "last_error", "updated_at",
-                                          "transient_failures", "failing_since")},
+                                          "transient_failures", "failing_since", "placed_at")},
              "claimed_by": None, "claimed_until": None}),
         bulk)
     placed = {b["b_id"]: b for b in bulk if b["state"] == AdmissionState.PLACED}

@@ -17,7 +17,7 @@ from brygga.flows.admissions.queue import placed_while_declined, queue, resolve
 from brygga.flows.admissions.resolving import Catalogue, resolve_all
 from brygga.states import AdmissionState, Hinder, QueueStatus
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, UnhandledAdmission
+from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
 
 _RETRYABLE = (AdmissionState.UNHANDLED, AdmissionState.PENDING)
 
@@ -71,6 +71,7 @@ def _record_retry(store: Store, w: Work, actor: str, choice: str) -> dict[str, A
             row.utbildningstillfalle_uid = w.tillfalle.uid
         if w.outcome == "placed":
             row.state, row.antagning_uid, row.package_uid = AdmissionState.PLACED, w.placement["uid"], w.placement.get("package_uid")
+            row.placed_at = utcnow()
             row.conditions = placed_conditions(w)
             row.last_error = None
             resolve(s, admission_id, f"ompröva: {choice}", actor)
