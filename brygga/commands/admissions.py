@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import sys
+
+from brygga.commands import dump_json
 
 
 def _store(args):
@@ -20,8 +21,7 @@ def _list(args) -> int:
     rows = admissions.list_unhandled(_store(args), round_code=args.round, hinder=args.hinder,
                                      status=None if args.status == "all" else args.status, limit=args.limit)
     if args.json:
-        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        dump_json(rows)
         return 0
     for r in rows:
         print(f"{r['nya_admission_id']:22s} {r['round']:7s} {r['personnummer'] or '-':13s} "

@@ -19,6 +19,8 @@ import getpass
 import json
 import sys
 
+from brygga.commands import dump_json
+
 _YES_NO = {"yes": True, "no": False, "ja": True, "nej": False, "true": True, "false": False}
 
 
@@ -64,8 +66,7 @@ def _actor(args) -> str:
 
 def _print_cases(cases: list[dict], as_json: bool) -> None:
     if as_json:
-        json.dump(cases, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        dump_json(cases)
         return
     if not cases:
         print("no återbudsärenden")
@@ -92,8 +93,7 @@ def _show(args) -> int:
     except aterbud.CaseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    json.dump(c, sys.stdout, indent=2, ensure_ascii=False)
-    print()
+    dump_json(c)
     return 0
 
 
@@ -139,8 +139,7 @@ def _sync(args) -> int:
     from brygga.flows import aterbud
 
     result = aterbud.sync(_store(args), _nya(args), _ladok(args))
-    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-    print()
+    dump_json(result)
     return 0
 
 

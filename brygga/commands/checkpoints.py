@@ -7,6 +7,8 @@ import getpass
 import json
 import sys
 
+from brygga.commands import dump_json
+
 
 def _store(args):
     from brygga.store import Store
@@ -19,8 +21,7 @@ def _list_checkpoints(args) -> int:
 
     rows = views.checkpoints(_store(args))
     if args.json:
-        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        dump_json(rows)
         return 0
     for r in rows:
         print(f"{r['name']:32s} {r['position']!s:>10s}  {r['entry_id'] or '-':40s} {r['seen']!s:>9s} seen  "
@@ -47,8 +48,7 @@ def _list_quarantine(args) -> int:
     page = views.list_quarantine(_store(args), open_only=not args.all, source=args.source, kind=args.kind,
                                  limit=args.limit)
     if args.json:
-        json.dump(page.rows, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        dump_json(page.rows)
         return 0
     for r in page.rows:
         state = "released" if r["released_at"] else f"open ×{r['attempts']}"

@@ -7,9 +7,10 @@ else ``BRYGGA_STORE_URL``, else ``var/brygga.db`` (like ``brygga db``). Personnu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from brygga.commands import dump_json
 
 
 def register(subparsers) -> None:
@@ -60,7 +61,7 @@ def _list(args: argparse.Namespace) -> int:
     finally:
         store.dispose()
     if args.json:
-        _dump(page.__dict__)
+        dump_json(page.__dict__)
         return 0
     if not page.rows:
         print("no publications")
@@ -89,7 +90,7 @@ def _show(args: argparse.Namespace) -> int:
     if not (args.action or args.status or args.all):  # the changes, not the unchanged bulk
         items = [it for it in items if it["action"] != "unchanged"][: args.limit]
     if args.json:
-        _dump({**d, "items": {**d["items"], "rows": items}})
+        dump_json({**d, "items": {**d["items"], "rows": items}})
         return 0
     p = d["publication"]
     print(f"publication {p['id']}: {p['round']} {p['kind']} ({'dry run' if p['dry_run'] else 'real'}) "
@@ -131,6 +132,4 @@ def _table(head: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(x)[:60].ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
 
 
-def _dump(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    print()
+
