@@ -191,7 +191,8 @@ class FeedFollower:
         limit = self.skip_unreadable_after
         if limit is None or attempts < limit or e.page is None or not archived(self.ladok, e.page):
             log.error("%s: %s (attempt %s; %s)", self.checkpoint, reason, attempts,
-                      "an operator moves past it: brygga feed skip-page" if limit is None else
+                      f"an operator moves past it: brygga checkpoints set {self.checkpoint} "
+                      f"{(e.page or 0) + 1} --reason …" if limit is None else
                       f"moved past after {limit} attempts once it is an archive page")
             return False
         with self.store.transaction() as s:
