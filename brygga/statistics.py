@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from brygga.states import CaseStatus, QueueStatus
 from brygga.store import Store
-from brygga.store.models import AterbudCase, UnhandledAdmission, utcnow
+from brygga.store.models import AterbudCase, UnhandledAdmission, as_utc, utcnow
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 
@@ -45,9 +45,7 @@ def _frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _utc(t: dt.datetime | None) -> dt.datetime | None:
-    if t is None:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite gives naive UTC back
+    return None if t is None else as_utc(t)
 
 
 def backlog(store: Store, *, days: int = 30, today: dt.date | None = None) -> pd.DataFrame:

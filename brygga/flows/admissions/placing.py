@@ -37,7 +37,7 @@ from brygga.logmask import get_logger
 from brygga.records import Placement, Utbildningstillfalle
 from brygga.states import AdmissionState, Hinder
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, table, utcnow
+from brygga.store.models import NyaAdmission, as_utc, table, utcnow
 
 log = get_logger("brygga.flows.admissions")
 
@@ -291,14 +291,10 @@ def _give_up_on_failing(s: Session, items: list[Work], now: dt.datetime) -> None
     last_placed = None if placed_now else s.execute(select(func.max(t.c.placed_at))).scalar()
     for w in due:
         since = w.failing_since or now
-        if placed_now or (last_placed is not None and _aware(last_placed) >= _aware(since)):
+        if placed_now or (last_placed is not None and as_utc(last_placed) >= as_utc(since)):
             w.unhandled(Hinder.OVRIGT, hinders.reason(
                 Hinder.OVRIGT, f"{w.transient_failures + 1} tillfälliga fel i rad medan Ladok placerade andra; "
                                f"senast: {w.reason}"))
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite gives naive UTC back
 
 
 def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int]) -> None:

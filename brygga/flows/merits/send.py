@@ -15,7 +15,7 @@ from brygga.flows.merits.rules import DESTINATION, KIND
 from brygga.logmask import get_logger
 from brygga.records import Merit
 from brygga.store import Store, ops
-from brygga.store.models import OutboxMessage
+from brygga.store.models import OutboxMessage, as_utc
 
 log = get_logger("brygga.flows.merits")
 
@@ -65,6 +65,4 @@ def lag_seconds(store: Store) -> float | None:
             OutboxMessage.status.in_(("pending", "failed"))))
     if oldest is None:
         return None
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+    return (dt.datetime.now(dt.UTC) - as_utc(oldest)).total_seconds()
