@@ -77,6 +77,7 @@ class LadokAdapter:
         self.plans = registry.select("ladok", "studieplan", m)
         self.conditions = registry.select("ladok", "villkor", m)
         self.aterbud_mapping = registry.select("ladok", "aterbud", m)
+        self.deltagare = registry.select("ladok", "deltagare", m)
         self._no_student_search = False  # set when Ladok answers the student search with 404/405
 
     # ------------------------------------------------------------------ plumbing
@@ -137,10 +138,11 @@ class LadokAdapter:
         return t
 
     def search_tillfallen(self, *, round_code: str | None = None, tillfalleskod: str | None = None,
-                          utbildningskod: str | None = None, limit: int = 400) -> Iterator[str]:
-        """Uids of matching instances, all pages."""
+                          utbildningskod: str | None = None, startperiod: str | None = None,
+                          limit: int = 400) -> Iterator[str]:
+        """Uids of matching instances, all pages (``startperiod``: the term they start in, HT2027)."""
         params = {k: v for k, v in (("antagningsomgang", round_code), ("tillfalleskod", tillfalleskod),
-                                    ("utbildningskod", utbildningskod)) if v}
+                                    ("utbildningskod", utbildningskod), ("startperiod", startperiod)) if v}
         page, seen = 1, 0
         while True:
             r = self._request("GET", "/utbildningsinformation/utbildningstillfalle/filtrera", "utbildningsinformation",
@@ -151,6 +153,29 @@ class LadokAdapter:
             if not uids or seen >= total:
                 return
             page += 1
+
+    def participants(self, instance_uids: list[str], *, limit: int = 2000) -> Iterator[Any]:
+        """Participants (``Participant``, or ``RecordError`` for one Ladok sent that breaks the
+        rules) of the instances, every state, all pages of one ``deltagare/kurstillfalle`` search."""
+        if not instance_uids:
+            return
+        page, seen = 1, 0
+        while True:
+            r = self._request("GET", "/studiedeltagande/deltagare/kurstillfalle", "studiedeltagande",
+                              params=[("utbildningstillfalleUID", u) for u in instance_uids]
+                              + [("limit", limit), ("page", page)])
+            total, hits = self.deltagare.read_search(r.content)
+            yield from hits
+            seen += len(hits)
+            if not hits or seen >= total:
+                return
+            page += 1
+
+    def email(self, student_uid: str) -> str | None:
+        """The student's e-mail address from si:Kontaktuppgifter (None: Ladok has none)."""
+        r = self._request("GET", f"/studentinformation/student/{segment(student_uid)}/kontaktuppgifter",
+                          "studentinformation")
+        return self.deltagare.read_email(r.content)
 
     # ------------------------------------------------------------------ students
     def student_by_personnummer(self, personnummer: str) -> Student | None:

@@ -174,6 +174,25 @@ class Utbildningstillfalle:
     is_programme: bool
     rounds: tuple[str, ...] = ()
     course_uids: tuple[str, ...] = ()  # programme: the course instances of its package
+    undervisningssprak: str | None = None  # teaching language (sv, en)
+    undervisningstid: str | None = None  # DAG | KVALL | BLANDAD
+    organisation: str | None = None  # organisationsenhet code
+
+
+@dataclass(frozen=True)
+class Participant:
+    """One tillfällesantagning of a course/programme instance as Ladok lists its participants
+    (sd:Deltagare). ``state`` is Ladok's tillstånd (ej_paborjad, registrerad, aterbud, avbrott,
+    tidigtavbrott). A student with skyddade personuppgifter comes by UID only: ``protected`` and
+    no name."""
+
+    uid: str  # the tillfällesantagning
+    student_uid: str
+    instance_uid: str
+    state: str
+    fornamn: str | None = None
+    efternamn: str | None = None
+    protected: bool = False
 
 
 @dataclass(frozen=True)

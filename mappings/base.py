@@ -74,7 +74,7 @@ class Mapping:
 def validate_records(
     doc: etree._Element,
     schema: etree.XMLSchema,
-    record_tag: str,
+    record_tag: str | tuple[str, ...],
     ids: list[str],
     *,
     max_rounds: int = 50,
@@ -85,7 +85,8 @@ def validate_records(
     lxml reports each violation with an XPath; its record index tells which record is bad.
     """
     errors: list[RecordError] = []
-    records = [el for el in doc.iter(record_tag)]
+    tags = (record_tag,) if isinstance(record_tag, str) else record_tag
+    records = [el for el in doc.iter(*tags)]
     if len(records) != len(ids):
         raise MappingError("record ids do not match the records in the document")
     alive = dict(zip(map(id, records), ids, strict=True))
@@ -96,12 +97,12 @@ def validate_records(
         bad: dict[int, etree._Element] = {}
         log = list(schema.error_log)
         for entry in log:
-            el, field = _locate(doc, entry.path, record_tag)
+            el, field = _locate(doc, entry.path, tags)
             if el is None:
                 raise MappingError(f"document invalid outside any record: {entry.message} at {entry.path}")
             if id(el) in alive and id(el) not in bad:
                 bad[id(el)] = el
-                errors.append(RecordError(alive[id(el)], field, _clean(entry.message), etree.QName(record_tag).localname))
+                errors.append(RecordError(alive[id(el)], field, _clean(entry.message), etree.QName(el).localname))
         if not bad:
             raise MappingError(f"document invalid: {log[0].message}")
         for el in bad.values():
@@ -110,7 +111,7 @@ def validate_records(
     raise MappingError("too many validation rounds")
 
 
-def _locate(doc: etree._Element, path: str, record_tag: str) -> tuple[etree._Element | None, str]:
+def _locate(doc: etree._Element, path: str, tags: tuple[str, ...]) -> tuple[etree._Element | None, str]:
     """The record element an error path points into, and the field path inside the record."""
     try:
         found = doc.getroottree().xpath(path)
@@ -118,10 +119,10 @@ def _locate(doc: etree._Element, path: str, record_tag: str) -> tuple[etree._Ele
         return None, ""
     el = found[0] if found else None
     names: list[str] = []
-    while el is not None and el.tag != record_tag:
+    while el is not None and el.tag not in tags:
         names.append(etree.QName(el).localname)
         el = el.getparent()
-    return el, "/".join(reversed(names)) or etree.QName(record_tag).localname
+    return el, "/".join(reversed(names)) or (etree.QName(el).localname if el is not None else "")
 
 
 def _clean(message: str) -> str:

@@ -244,6 +244,49 @@ class PublishedOffer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class ScheduleObject(Base):
+    """What a scheduling system has from us, per target (format) and object: the base of the
+    schedule export's delta. ``content_hash`` is the version last put in the outbox (what the
+    system will hold), ``sent_hash`` the version it acknowledged; no personal data is kept here."""
+
+    __tablename__ = "schedule_object"
+    __table_args__ = (UniqueConstraint("target", "kind", "ext_id", name="uq_schedule_object"),
+                      Index("ix_schedule_object_instance", "target", "instance_uid"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    ext_id: Mapped[str] = mapped_column(String(160))
+    instance_uid: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    sent_hash: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 per change put in the outbox (its key)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|deactivated|deleted|rejected
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ScheduleDirty(Base):
+    """Instances a Ladok event touched since the schedule export last looked at them."""
+
+    __tablename__ = "schedule_dirty"
+
+    instance_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    events: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class LadokContact(Base):
+    """A student's e-mail address as Ladok had it (si:Kontaktuppgifter), so a full export does not
+    ask Ladok again for every student every night; refreshed after its age limit. Purged with the
+    student's other personal data by retention."""
+
+    __tablename__ = "ladok_contact"
+
+    student_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Quarantine(Base):
     """Bad input set aside with its reason; the rest of its batch went on."""
 

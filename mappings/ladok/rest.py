@@ -13,7 +13,7 @@ from lxml import etree
 
 from brygga import personnummer as pnr
 from brygga import xmlsafe
-from brygga.records import Hinder, Placement, Student, Utbildningstillfalle
+from brygga.records import Hinder, Participant, Placement, Student, Utbildningstillfalle
 from mappings.base import Mapping, MappingKey, RecordError, stream_elements
 from mappings.registry import mapping
 
@@ -134,6 +134,9 @@ class UtbildningstillfalleV1(Mapping):
             is_programme=(el.findtext(UI + "UtbildningstypID") or "").strip() == "42",
             rounds=tuple(attrs.get("antagningsomgang", ())),
             course_uids=tuple(attrs.get("ingaende.utbildningstillfalle", ())),
+            undervisningssprak=_first(attrs.get("undervisningssprak")),
+            undervisningstid=_first(attrs.get("undervisningstid")),
+            organisation=_first(attrs.get("organisation")),
         )
 
     def read_search(self, body: bytes | IO[bytes]) -> tuple[int, list[str]]:
@@ -184,3 +187,64 @@ class PlacementV1(Mapping):
                 "student_uid": (root.findtext(SD + "StudentUID") or "").strip(), "package_uid": package}
 
     read_hinder = staticmethod(read_hinder)
+
+
+TILLSTAND = "studiedeltagande.domain.tillstandsdefinition.kurstillfallesdeltagande."
+STATES = ("ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott")
+_UIDLIKE = __import__("re").compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
+NAME_MAX = 100  # the schedule export's name columns
+
+
+@mapping
+class DeltagareV1(Mapping):
+    key = MappingKey("ladok", "deltagare", 1)
+    description = "sd:SokresultatDeltagare (participants of instances) -> Participant; si:Kontaktuppgifter e-mail"
+
+    def read_search(self, body: bytes | IO[bytes]) -> tuple[int, list[Participant | RecordError]]:
+        """A page of participants -> (total hits, participants on it). A participant whose ids,
+        state or names break the rules comes back as a RecordError naming it and the field."""
+        total, out = 0, list[Participant | RecordError]()
+        for el in stream_elements(body, (BASE + "TotaltAntalPoster", SD + "Resultat")):
+            if el.tag == BASE + "TotaltAntalPoster":
+                total = int(el.text)
+                continue
+            uid = (el.findtext(BASE + "Uid") or "").strip()
+            try:
+                out.append(self._one(el, uid))
+            except ValueError as e:
+                field, _, rule = str(e).partition(": ")
+                out.append(RecordError(uid[:64] or "?", field, rule, "Deltagare", has_id=bool(_UIDLIKE.fullmatch(uid))))
+        return total, out
+
+    @staticmethod
+    def _one(el: etree._Element, uid: str) -> Participant:
+        def ident(value: str | None, name: str) -> str:
+            value = (value or "").strip()
+            if not _UIDLIKE.fullmatch(value):
+                raise ValueError(f"{name}: required, an id of at most 64 letters, digits or ._:-")
+            return value
+
+        ident(uid, "Uid")
+        student = el.find(SD + "Student")
+        if student is None:
+            raise ValueError("Student: required element missing")
+        suid = ident(student.findtext(BASE + "Uid"), "Student/Uid")
+        state = (el.findtext(f"{SD}TillstandKurs/{SD}Tillfallesdeltagande") or "").strip().removeprefix(TILLSTAND)
+        if state not in STATES:
+            raise ValueError(f"TillstandKurs: unknown state {state[:60]!r}")
+        fornamn = (student.findtext(BASE + "Fornamn") or "").strip() or None
+        efternamn = (student.findtext(BASE + "Efternamn") or "").strip() or None
+        for name, value in (("Student/Fornamn", fornamn), ("Student/Efternamn", efternamn)):
+            if value is not None and (len(value) > NAME_MAX or not value.isprintable()):
+                raise ValueError(f"{name}: at most {NAME_MAX} printable characters")
+        return Participant(uid=uid, student_uid=suid,
+                           instance_uid=ident(el.findtext(SD + "UtbildningstillfalleUID"), "UtbildningstillfalleUID"),
+                           state=state, fornamn=fornamn, efternamn=efternamn,
+                           protected=fornamn is None and efternamn is None)
+
+    @staticmethod
+    def read_email(body: bytes) -> str | None:
+        """si:Kontaktuppgifter -> the e-mail address, None when Ladok has none (or an unusable one)."""
+        value = (xmlsafe.fromstring(body).findtext(SI + "Epostadress") or "").strip()
+        return value if 3 <= len(value) <= 254 and value.count("@") == 1 and value.isprintable() \
+            and " " not in value else None

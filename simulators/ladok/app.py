@@ -166,12 +166,25 @@ async def get_kurspaketeringstillfalle(s: LadokState, r: Request) -> Response:
 async def filtrera(s: LadokState, r: Request) -> Response:
     qp = r.query_params
     total, hits = s.filtrera(antagningsomgang=qp.get("antagningsomgang"), tillfalleskod=qp.get("tillfalleskod"),
-                             utbildningskod=qp.get("utbildningskod"), page=_int(r, "page", 1, 1, 10**9),
+                             utbildningskod=qp.get("utbildningskod"), startperiod=qp.get("startperiod"), page=_int(r, "page", 1, 1, 10**9),
                              limit=_int(r, "limit", 400, 1, 1000))
     return _xml(rep.sokresultat(total, hits, _base(r)), "utbildningsinformation")
 
 
 # --- studiedeltagande ---------------------------------------------------------------------
+@rest("studiedeltagande")
+async def deltagare(s: LadokState, r: Request) -> Response:
+    """Participants of course or programme instances (``utbildningstillfalleUID`` repeated, as
+    sd:SokparametrarDeltagande names it), every state, paged."""
+    uids = r.query_params.getlist("utbildningstillfalleUID")
+    if not uids or len(uids) > 1000:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", "utbildningstillfalleUID: 1 till 1000 tillfällen")
+    total, hits = s.deltagare(uids, page=_int(r, "page", 1, 1, 10**9), limit=_int(r, "limit", 400, 1, 5000))
+    with s.lock:
+        root = rep.deltagare_sokresultat(total, hits, s.students)
+    return _xml(root, "studiedeltagande")
+
+
 @rest("studiedeltagande")
 async def get_plan(s: LadokState, r: Request) -> Response:
     uid = r.path_params["uid"]
@@ -496,6 +509,7 @@ def create_app(state: LadokState) -> Starlette:
         Route("/utbildningsinformation/utbildningstillfalle/{uid}", get_tillfalle),
         Route("/utbildningsinformation/kurspaketeringstillfalle/{uid}", get_kurspaketeringstillfalle),
         Route("/studiedeltagande/tillfallesdeltagande/student/{uid}", get_plan),
+        Route("/studiedeltagande/deltagare/kurstillfalle", deltagare),
         Route("/studiedeltagande/tillfallesantagning", post_antagning, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}", get_antagning),
         Route("/studiedeltagande/tillfallesantagning/{uid}/behorighetsvillkor", get_villkor),

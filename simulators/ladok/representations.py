@@ -49,7 +49,31 @@ def kontaktuppgifter(s: Student) -> etree._Element:
         ("si:Postnummer", s.adress.postnummer), ("si:Postort", s.adress.postort),
         ("si:Utdelningsadress", s.adress.utdelningsadress),
     ]
-    return element("si:Kontaktuppgifter", [("si:Postadresser", adr), ("si:StudentUID", s.uid)])
+    return element("si:Kontaktuppgifter", [("si:Epostadress", s.epost), ("si:Postadresser", adr),
+                                           ("si:StudentUID", s.uid)])
+
+
+def deltagare_sokresultat(total: int, hits: list[Antagning], students: dict[str, Student]) -> etree._Element:
+    """``sd:SokresultatDeltagare``: one ``Resultat`` (sd:Deltagare) per tillfällesantagning. A
+    student with skyddade personuppgifter is shown by UID only: integrations do not get the
+    name or personnummer of a protected person."""
+    root = element("sd:SokresultatDeltagare", [("base:TotaltAntalPoster", total)])
+    for a in hits:
+        s = students[a.student_uid]
+        person = [("base:Uid", s.uid)] if s.skyddad else [
+            ("base:Uid", s.uid), ("base:Efternamn", s.efternamn), ("base:Fornamn", s.fornamn),
+            ("base:Personnummer", s.personnummer)]
+        fill(etree.SubElement(root, q("sd:Resultat")), [
+            ("base:Uid", a.uid),
+            ("sd:Avklarad", False),
+            ("sd:FleraDeltagandenPaSammaUtbildning", False),
+            ("sd:Paborjad", a.registrerad),
+            ("sd:Student", person),
+            ("sd:TillfallesantagningUID", a.uid),
+            ("sd:TillstandKurs", [("sd:Tillfallesdeltagande", TILLSTAND + "kurstillfallesdeltagande." + a.tillstand)]),
+            ("sd:UtbildningstillfalleUID", a.tillfalle.uid),
+        ])
+    return root
 
 
 def _utbildningstillfalle_items(t: Tillfalle) -> list:

@@ -31,6 +31,16 @@ BETYGSSKALOR = {  # BetygsskalaID -> {betyg: BetygsgradID}
     131657: {"F": 131658, "Fx": 131659, "E": 131660, "D": 131661, "C": 131662, "B": 131663, "A": 131664},
 }
 STUDIEORTER = {1: "Göteborg", 2: "Stockholm", 3: "Lund", 9: "Distans"}  # StudielokaliseringID
+ORGANISATIONER = ["DATA", "MATE", "FYSI", "EKON", "HUMA"]  # organisationsenhet codes, by utbildningskod
+
+
+def _epost(fornamn: str, efternamn: str, pnr: str) -> str | None:
+    """The e-mail address Ladok holds for a student (every tenth has none)."""
+    if int(pnr[-2:]) % 10 == 0:
+        return None
+    local = "".join(c for c in f"{fornamn}.{efternamn}".lower().translate(str.maketrans("åäöé", "aaoe"))
+                    if c.isascii() and (c.isalnum() or c == "."))
+    return f"{local}{pnr[-4:]}@student.example.se"
 
 
 class LadokError(Exception):
@@ -62,6 +72,7 @@ class Student:
     efternamn: str
     skyddad: bool = False
     adress: Adress | None = None
+    epost: str | None = None
 
 
 @dataclass
@@ -102,6 +113,18 @@ class Tillfalle:
     utannonserat: bool = True
     ingaende: list[str] = field(default_factory=list)  # programme: course instance uids in the package
     paketeringar: list[str] = field(default_factory=list)  # course: programme instances containing it
+    undervisningssprak: str = "sv"
+    undervisningstid: str = "DAG"  # DAG | KVALL | BLANDAD
+    organisation: str = ""  # organisationsenhet code; "" = from the utbildningskod
+
+    @property
+    def startperiod(self) -> str:
+        """The term the instance starts in: ``HT2027`` (July-December) or ``VT2028``."""
+        return f"{'HT' if self.start.month >= 7 else 'VT'}{self.start.year}"
+
+    @property
+    def organisationsenhet(self) -> str:
+        return self.organisation or ORGANISATIONER[sum(map(ord, self.utbildning.kod)) % len(ORGANISATIONER)]
 
     @property
     def reg_start(self) -> dt.date:
@@ -122,6 +145,9 @@ class Tillfalle:
             (0, "utbildningstillfalle.attribut.utbildningskod", u.kod),
             (0, "utbildningstillfalle.attribut.studieort", self.studieort),
             (0, "utbildningstillfalle.attribut.studietakt", str(self.takt)),
+            (0, "utbildningstillfalle.attribut.undervisningssprak", self.undervisningssprak),
+            (0, "utbildningstillfalle.attribut.undervisningstid", self.undervisningstid),
+            (0, "utbildningstillfalle.attribut.organisation", self.organisationsenhet),
         ]
         out += [(i, "utbildningstillfalle.attribut.antagningsomgang", o) for i, o in enumerate(self.omgangar)]
         out += [(i, "utbildningstillfalle.attribut.ingaende.utbildningstillfalle", c) for i, c in enumerate(self.ingaende)]
@@ -291,6 +317,7 @@ class LadokState:
             self.utbildningar: dict[str, Utbildning] = {}  # by kod
             self.tillfallen: dict[str, Tillfalle] = {}
             self.antagningar: dict[str, Antagning] = {}
+            self.by_tillfalle: dict[str, list[Antagning]] = {}  # tillfalle uid -> antagningar (participants)
             self.by_anmalningsnummer: dict[str, Antagning] = {}
             self.plan: dict[str, list[Antagning]] = {}  # student uid -> antagningar
             self.resultat: dict[str, list[Resultat]] = {}
@@ -316,7 +343,7 @@ class LadokState:
             if pnr in self.by_pnr:
                 raise LadokError(409, "studentinformation.hinder.personnummer.finns",
                                  "Det finns redan en student med detta personnummer")
-            s = Student(new_uid(), pnr, fornamn, efternamn, skyddad, adress)
+            s = Student(new_uid(), pnr, fornamn, efternamn, skyddad, adress, _epost(fornamn, efternamn, pnr))
             self.students[s.uid] = self.by_pnr[pnr] = s
             if emit:
                 self._emit(ev.student(s))
@@ -376,7 +403,8 @@ class LadokState:
             for c in kurser:
                 c.paketeringar.append(t.uid)
             self.tillfallen[t.uid] = t
-            keys = [("utbildningskod", utbildning.kod), ("tillfalleskod", kod), ("alla", "")]
+            keys = [("utbildningskod", utbildning.kod), ("tillfalleskod", kod), ("alla", ""),
+                    ("startperiod", t.startperiod)]
             for key in keys + [("antagningsomgang", o) for o in t.omgangar]:
                 self._index.setdefault(key, []).append(t)
             return t
@@ -388,16 +416,26 @@ class LadokState:
         return t
 
     def filtrera(self, *, antagningsomgang: str | None = None, tillfalleskod: str | None = None,
-                 utbildningskod: str | None = None, page: int = 1, limit: int = 400) -> tuple[int, list[Tillfalle]]:
+                 utbildningskod: str | None = None, startperiod: str | None = None, page: int = 1,
+                 limit: int = 400) -> tuple[int, list[Tillfalle]]:
         criteria = {"antagningsomgang": antagningsomgang, "tillfalleskod": tillfalleskod,
-                    "utbildningskod": utbildningskod}
+                    "utbildningskod": utbildningskod, "startperiod": startperiod}
         given = [(k, v) for k, v in criteria.items() if v]
         with self.lock:
             lists = [self._index.get(kv, []) for kv in given] or [self._index.get(("alla", ""), [])]
             base = min(lists, key=len)
             hits = [t for t in base if all(
                 (k == "antagningsomgang" and v in t.omgangar) or (k == "tillfalleskod" and t.kod == v)
-                or (k == "utbildningskod" and t.utbildning.kod == v) for k, v in given)]
+                or (k == "utbildningskod" and t.utbildning.kod == v)
+                or (k == "startperiod" and t.startperiod == v) for k, v in given)]
+        start = (max(page, 1) - 1) * limit
+        return len(hits), hits[start:start + limit]
+
+    def deltagare(self, tillfalle_uids: list[str], *, page: int = 1,
+                  limit: int = 400) -> tuple[int, list[Antagning]]:
+        """The participants (tillfällesantagningar, any state) of the instances, in their order."""
+        with self.lock:
+            hits = [a for uid in dict.fromkeys(tillfalle_uids) for a in self.by_tillfalle.get(uid, [])]
         start = (max(page, 1) - 1) * limit
         return len(hits), hits[start:start + limit]
 
@@ -466,6 +504,7 @@ class LadokState:
                 paket.barn.append(a)
             plan.append(a)
             self.antagningar[a.uid] = self.by_anmalningsnummer[p.anmalningsnummer] = a
+            self.by_tillfalle.setdefault(t.uid, []).append(a)
             self._emit(ev.forvantat_deltagande(a))
             return a, True
 
@@ -653,6 +692,33 @@ class LadokState:
             return n
 
     # --- seeding --------------------------------------------------------------------------
+    def seed_deltagande(self, students: list[Student], tillfallen: list[Tillfalle], per_instance: int,
+                        seed: int = 1) -> int:
+        """Admit ``per_instance`` of ``students`` to each instance directly (no feed events; for
+        benchmarks and the schedule export's tests): about 60 % registered, 5 % återbud, 3 % avbrott
+        (a third of them early), the rest admitted but not yet registered."""
+        rng = random.Random(seed)
+        n = 0
+        with self.lock:
+            for t in tillfallen:
+                for s in rng.sample(students, min(per_instance, len(students))):
+                    a = Antagning(new_uid(), s.uid, t, f"SIM-{rng.randrange(10**12)}", AVGIFT + "ej_aktuell")
+                    x = rng.random()
+                    if x < 0.05:
+                        a.aterbud = Aterbud(new_uid(), t.start - dt.timedelta(days=10),
+                                            ORSAK + "meddelat.av.studenten", None)
+                    elif x < 0.08:
+                        a.registreringar.append(Registrering(new_uid(), 1, t.start))
+                        a.avbrott = Avbrott(new_uid(), t.start + dt.timedelta(days=7 if x < 0.06 else 40),
+                                            x < 0.06, None)
+                    elif x < 0.68:
+                        a.registreringar.append(Registrering(new_uid(), 1, t.start))
+                    self.antagningar[a.uid] = self.by_anmalningsnummer[a.anmalningsnummer] = a
+                    self.plan.setdefault(s.uid, []).append(a)
+                    self.by_tillfalle.setdefault(t.uid, []).append(a)
+                    n += 1
+        return n
+
     def seed_students(self, n: int, seed: int = 1) -> list[Student]:
         out = []
         for p in datagen.people(n, seed):

@@ -406,3 +406,35 @@ def test_bulk_generate_is_fast(sim):
     assert time.perf_counter() - t0 < 5
     sim.feed("250")
     sim.feed("recent")
+
+
+def test_participants_of_instances_valid_paged_and_protected_by_uid_only(sim, state):
+    students = state.seed_students(30, 5)
+    students[0].skyddad = True
+    courses = [t for t in state.tillfallen.values() if not t.installt][:3]
+    state.seed_deltagande(students, courses, 10, seed=5)
+    uids = [t.uid for t in courses]
+    params = [("utbildningstillfalleUID", u) for u in uids]
+    first = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle", params=params + [("limit", 20)]), 200)
+    assert first.findtext(f"{BASE}TotaltAntalPoster") == "30"
+    second = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle",
+                                  params=params + [("limit", 20), ("page", 2)]), 200)
+    hits = first.findall(f"{SD}Resultat") + second.findall(f"{SD}Resultat")
+    assert len(hits) == 30 and {h.findtext(f"{SD}UtbildningstillfalleUID") for h in hits} == set(uids)
+    for h in hits:
+        student = h.find(f"{SD}Student")
+        if student.findtext(f"{BASE}Uid") == students[0].uid:
+            assert student.findtext(f"{BASE}Efternamn") is None and student.findtext(f"{BASE}Personnummer") is None
+        else:
+            assert student.findtext(f"{BASE}Personnummer")
+    states = {h.findtext(f"{SD}TillstandKurs/{SD}Tillfallesdeltagande").rsplit(".", 1)[1] for h in hits}
+    assert states <= {"ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott"} and "registrerad" in states
+    sim.hinder(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle"), 400, "commons.fel.ogiltig.parameter")
+    # the term search and the e-mail in the contact details
+    term = sim.xml(sim.http.get(f"{sim.url}/utbildningsinformation/utbildningstillfalle/filtrera",
+                                params={"startperiod": courses[0].startperiod}), 200)
+    assert courses[0].uid in {r.findtext("{http://schemas.ladok.se/utbildningsinformation}Uid")
+                              for r in term.iter("{http://schemas.ladok.se/utbildningsinformation}Resultat")}
+    with_mail = next(s for s in students if s.epost)
+    kontakt = sim.xml(sim.http.get(f"{sim.url}/studentinformation/student/{with_mail.uid}/kontaktuppgifter"), 200)
+    assert kontakt.findtext(f"{SI}Epostadress") == with_mail.epost

@@ -1,0 +1,62 @@
+"""Ladok's feed → the instances the schedule export looks at again (``schedule_dirty``), through
+the shared feed follower: the marks and the checkpoint in one transaction per batch. Any event
+that names an instance counts (admission, registration, återbud, avbrott, inställt, status)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from adapters.ladok import LadokAdapter
+from brygga.flows.feed import Batch, FeedFollower
+from brygga.flows.schedule import ACTOR, CHECKPOINT
+from brygga.store import Store
+from brygga.store.models import ScheduleDirty, utcnow
+
+FIELDS = ("UtbildningstillfalleUID", "KurstillfalleUID")
+MAX_UID = 64
+
+
+def follower(store: Store, ladok: LadokAdapter, **kw: Any) -> FeedFollower:
+    kw.setdefault("skip_unreadable_after", 3)  # the nightly full export repairs what a skipped page held
+    return FeedFollower(store, ladok, CHECKPOINT, actor=ACTOR, consumer="the schedule export",
+                        consequence="Instances changed in the gap reach the scheduling system with the next "
+                                    "full export (nightly)", **kw)
+
+
+def instances_of(batch: Batch) -> dict[str, int]:
+    marks: dict[str, int] = {}
+    for e in batch.events:
+        for f in FIELDS:
+            uid = e.fields.get(f)
+            if isinstance(uid, str) and 0 < len(uid) <= MAX_UID:
+                marks[uid] = marks.get(uid, 0) + 1
+    return marks
+
+
+def follow(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, **kw: Any) -> dict[str, Any]:
+    marked = {"instances": 0}
+
+    def apply(s: Session, batch: Batch, _prepared: Any) -> None:
+        marks = instances_of(batch)
+        if not marks:
+            return
+        now = utcnow()
+        uids = sorted(marks)
+        existing: set[str] = set()
+        for i in range(0, len(uids), 500):
+            existing.update(s.scalars(select(ScheduleDirty.instance_uid).where(
+                ScheduleDirty.instance_uid.in_(uids[i:i + 500]))))
+        for uid in existing:
+            s.execute(update(ScheduleDirty).where(ScheduleDirty.instance_uid == uid)
+                      .values(marked_at=now, events=ScheduleDirty.events + marks[uid]))
+        new = [{"instance_uid": u, "marked_at": now, "events": marks[u]} for u in uids if u not in existing]
+        if new:
+            s.execute(insert(ScheduleDirty), new)
+        marked["instances"] += len(marks)
+
+    done = follower(store, ladok, max_pages=max_pages, **kw).follow(apply)
+    return {"pages": done.pages, "events": done.events, "marked": marked["instances"], "page": done.page,
+            "caught_up": done.caught_up, "gaps": done.gaps, "skipped_pages": done.skipped_pages}

@@ -1,0 +1,95 @@
+"""The schedule export's outbox → the scheduling system, batch by batch (``outbox.send_groups``:
+one request per group, its RequestId the ``Idempotency-Key``, so a crash between the system's
+answer and our marking re-sends the same request, which the system answers from its replay store).
+
+Per object: ``ok`` is sent (``sent_hash`` records what the system acknowledged); ``in-use`` (the
+system refuses to delete a membership or student still used) is deactivated instead; ``rejected``
+(the system's or the mapping's per-object refusal) is quarantined with the reason and the rest of
+the batch goes on; anything else is retried with backoff."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from adapters.schema import ScheduleAdapter
+from brygga.flows import outbox
+from brygga.flows.schedule import KIND, destination, model
+from brygga.flows.schedule.planning import _enqueue
+from brygga.logmask import get_logger
+from brygga.store import Store, ops
+from brygga.store.models import OutboxMessage, ScheduleObject
+
+log = get_logger("brygga.flows.schedule")
+BATCH = 500
+MAX_ATTEMPTS = 8
+
+
+def _key(m: OutboxMessage) -> str:
+    return f"{m.payload['kind']}:{m.payload['ext_id']}"
+
+
+def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, max_attempts: int = MAX_ATTEMPTS,
+         after_send: Any = None) -> dict[str, int]:
+    """Send every due change of the adapter's target; raises the transient PeerError that stopped
+    it (after recording it) so the task retries. A OneRoster package is one file per send, so its
+    batch is the whole backlog."""
+    target = schedule.target
+    if batch is None:
+        batch = 100_000 if target == "oneroster" else BATCH
+    refused: dict[str, dict[str, str]] = {}
+
+    def send_one(group: list[OutboxMessage], rid: str) -> outbox.Results:
+        results, errors = schedule.send([m.payload for m in group], rid)
+        refused[rid] = {e.record_id: f"{e.field}: {e.rule}" for e in errors}
+        return {**results, **{k: ("rejected", f"Brygga's mapping: {why}") for k, why in refused[rid].items()}}
+
+    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+              rid: str) -> None:
+        sent: list[int] = []
+        for m in group:
+            p = m.payload
+            outcome, reason = results.get(_key(m), ("missing", "the system did not answer for this object"))
+            if outcome == "ok" or (outcome == "in-use" and p["op"] != "delete"):
+                sent.append(m.id)
+                _acknowledged(s, target, p)
+                outcomes["sent"] += 1
+            elif outcome == "in-use":  # may not be deleted: deactivate it instead
+                sent.append(m.id)
+                obj = model.ScheduleObject(p["kind"], p["ext_id"], {}, False, p.get("instance_uid"))
+                _enqueue(s, target, [model.Change("deactivate", obj)])
+                outcomes["deactivated_instead"] += 1
+            elif outcome == "rejected":
+                ops.outbox_mark_failed(s, m, f"{target} refused: {reason}", max_attempts=max_attempts, permanent=True)
+                ops.quarantine(s, source="schema", message_id=_key(m), kind="schedule-object",
+                               reason=f"The scheduling system ({target}) refused {p['kind']} {p['ext_id']} "
+                                      f"({p['op']}): {reason}. The rest of the batch went on; the object is sent "
+                                      "again when it changes in Ladok.")
+                s.execute(update(ScheduleObject).where(ScheduleObject.target == target,
+                                                       ScheduleObject.kind == p["kind"],
+                                                       ScheduleObject.ext_id == p["ext_id"],
+                                                       ScheduleObject.version == p["version"]).values(status="rejected"))
+                outcomes["rejected"] += 1
+            else:
+                status = ops.outbox_mark_failed(s, m, f"{target} {outcome}: {reason}", max_attempts=max_attempts)
+                outcomes[status] += 1
+        if sent:
+            ops.outbox_mark_sent(s, sent, response="ok")
+
+    outcomes, requests, failure = outbox.send_groups(
+        store, destination(target), KIND, prefix=f"schema-{target}", send=send_one, apply=apply, batch=batch,
+        max_attempts=max_attempts, correlation=f"schedule:{target}", after_send=after_send)
+    summary = {"requests": requests, **dict(outcomes)}
+    log.info("schedule export sent: %s", summary)
+    if failure is not None:
+        raise failure
+    return summary
+
+
+def _acknowledged(s: Session, target: str, p: dict[str, Any]) -> None:
+    s.execute(update(ScheduleObject).where(ScheduleObject.target == target, ScheduleObject.kind == p["kind"],
+                                           ScheduleObject.ext_id == p["ext_id"])
+              .values(sent_hash=p["hash"]))

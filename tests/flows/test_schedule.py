@@ -1,0 +1,307 @@
+"""The schedule export end to end against the Ladok and scheduling-system simulators over HTTP,
+on SQLite and PostgreSQL (the ``store`` fixture)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from adapters.ladok import LadokAdapter
+from adapters.schema import ScheduleAdapter
+from brygga.connections import PeerConfig
+from brygga.flows.schedule import following, planning, sending
+from brygga.flows.schedule.planning import Scope
+from brygga.store.models import OutboxMessage, Quarantine, ScheduleObject
+from mappings.schema import oneroster
+from simulators._server import serve_in_thread
+from simulators.ladok.app import create_app as ladok_app
+from simulators.ladok.catalogue import seed_catalogue
+from simulators.ladok.state import LadokState
+from simulators.schema.app import create_app as schema_app
+from simulators.schema.state import ScheduleState
+
+SCOPE = Scope(("HT2027",))
+
+
+@pytest.fixture
+def ladok_env():
+    state = LadokState(page_size=50)
+    seed_catalogue(state, 7, 8, 2, "HT2027")
+    students = state.seed_students(60, 7)
+    students[0].skyddad = True  # skyddade personuppgifter
+    state.seed_deltagande(students, [t for t in state.tillfallen.values() if not t.installt], 12, seed=7)
+    with serve_in_thread(ladok_app(state)) as srv:
+        srv.state = state
+        yield srv
+
+
+@pytest.fixture
+def schema_env():
+    state = ScheduleState()
+    state.record_bodies = True
+    with serve_in_thread(schema_app(state)) as srv:
+        srv.state = state
+        yield srv
+
+
+def adapters(ladok_env, schema_env, fmt="timeedit", **extra):
+    ladok = LadokAdapter(PeerConfig("ladok", ladok_env.url))
+    schedule = ScheduleAdapter(PeerConfig("schema", schema_env.url, extra={"format": fmt, "terms": ["HT2027"], **extra}))
+    return ladok, schedule
+
+
+def export(store, ladok, schedule, mode="full", **kw):
+    summary = planning.plan(store, ladok, schedule, mode=mode, scope=SCOPE, **kw)
+    return summary, sending.send(store, schedule)
+
+
+def held(schema_env, typ):
+    return {ext: o for (t, ext), o in schema_env.state.objects.items() if t == typ}
+
+
+def expected_members(ladok_state):
+    return {f"{a.tillfalle.uid}:{a.student_uid}" for a in ladok_state.antagningar.values()
+            if a.tillfalle.startperiod == "HT2027" and not a.tillfalle.installt
+            and a.tillstand in ("ej_paborjad", "registrerad")}
+
+
+def test_full_export_puts_instances_counts_and_groups_in_the_system(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    summary, sent = export(store, ladok, schedule)
+    assert sent.get("rejected", 0) == 0
+    instances = held(schema_env, "utbildningstillfalle")
+    in_term = [t for t in ladok_env.state.tillfallen.values() if t.startperiod == "HT2027"]
+    assert set(instances) == {t.uid for t in in_term}
+    assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+    # counts per instance are Ladok's
+    t = next(t for t in in_term if ladok_env.state.by_tillfalle.get(t.uid))
+    parts = ladok_env.state.by_tillfalle[t.uid]
+    f = instances[t.uid].fields
+    assert f["antal_antagna"] == len(parts)
+    assert f["antal_registrerade"] == sum(a.tillstand == "registrerad" for a in parts)
+    assert f["antal_aterbud"] == sum(a.tillstand == "aterbud" for a in parts)
+    assert f["antal_avbrott"] == sum(a.tillstand in ("avbrott", "tidigtavbrott") for a in parts)
+    assert f["antal_forvantade"] == sum(a.tillstand == "ej_paborjad" for a in parts)
+    assert f["kod"] == t.utbildning.kod and f["undervisningssprak"] == "sv" and f["organisation"]
+    programme = next(p for p in in_term if p.utbildning.typ == "program")
+    assert instances[programme.uid].fields["kurstillfallen"] == programme.ingaende
+    # a cancelled instance is there, deactivated
+    cancelled = [x for x in in_term if x.installt]
+    assert cancelled and all(instances[x.uid].active is False for x in cancelled)
+    # what the store holds matches
+    with store.transaction() as s:
+        rows = s.execute(select(ScheduleObject.kind, ScheduleObject.content_hash, ScheduleObject.sent_hash)).all()
+    assert rows and all(h == sh for _, h, sh in rows)
+    assert summary["objects"] == len(rows)
+
+
+def test_a_rerun_with_nothing_changed_sends_nothing(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    export(store, ladok, schedule)
+    requests = schema_env.state.stats["requests"]
+    summary, sent = export(store, ladok, schedule)
+    assert summary["changes"] == {} and summary["enqueued"] == 0
+    assert sent["requests"] == 0 and schema_env.state.stats["requests"] == requests
+
+
+def test_protected_identity_is_exported_by_uid_only(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    protected = next(s for s in ladok_env.state.students.values() if s.skyddad)
+    assert any(a.student_uid == protected.uid and a.tillstand in ("ej_paborjad", "registrerad")
+               for a in ladok_env.state.antagningar.values())
+    export(store, ladok, schedule)
+    there = held(schema_env, "student")[protected.uid]
+    assert there.fields.get("skyddad") is True
+    assert not any(there.fields.get(n) for n in ("fornamn", "efternamn", "epost"))
+    wire = b"".join(schema_env.state.bodies).decode()
+    assert protected.epost and protected.epost not in wire and protected.personnummer not in wire
+    sent_objects = [o for b in schema_env.state.bodies for o in json.loads(b)["objects"] if o["extId"] == protected.uid]
+    assert sent_objects and all(o["fields"] == {"fornamn": None, "efternamn": None, "epost": None, "skyddad": True}
+                                for o in sent_objects)
+    with store.transaction() as s:
+        payloads = [m.payload for m in s.scalars(select(OutboxMessage))]
+    mine = [p for p in payloads if p["ext_id"] == protected.uid]
+    assert mine and all(set(p["fields"]) == {"skyddad"} for p in mine)
+    assert protected.epost not in json.dumps(payloads, ensure_ascii=False)
+    # and no e-mail was looked up for them
+    from brygga.store.models import LadokContact
+    with store.transaction() as s:
+        assert s.get(LadokContact, protected.uid) is None
+
+
+def test_feed_delta_aterbud_and_early_avbrott_remove_memberships_cancelled_instance_is_deactivated(
+        store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    st = ladok_env.state
+    following.follow(store, ladok)  # start at the feed's head
+    export(store, ladok, schedule)
+    members = [a for a in st.antagningar.values() if a.tillstand == "ej_paborjad" and not a.tillfalle.installt
+               and a.tillfalle.startperiod == "HT2027"]
+    quitter, leaver = members[0], next(a for a in members[1:] if a.tillfalle is not members[0].tillfalle)
+    st.aterbud(quitter.uid, quitter.tillfalle.start - dt.timedelta(days=2),
+               "studiedeltagande.domain.aterbudsorsak.meddelat.av.studenten", None)
+    st.registrera(leaver.uid, 1, leaver.tillfalle.start)
+    st.avbrott(leaver.uid, leaver.tillfalle.start + dt.timedelta(days=3))
+    assert leaver.avbrott.tidigt
+    cancel = next(t for t in st.tillfallen.values() if not t.installt and t.startperiod == "HT2027"
+                  and t.utbildning.typ == "kurs" and t is not quitter.tillfalle and t is not leaver.tillfalle)
+    st.stall_in(cancel.uid)
+    followed = following.follow(store, ladok)
+    assert followed["marked"] >= 3
+    summary, sent = export(store, ladok, schedule, mode="delta")
+    assert summary["marked"] >= 3 and summary["instances"] == summary["marked"]
+    memberships = held(schema_env, "medlemskap")
+    assert f"{quitter.tillfalle.uid}:{quitter.student_uid}" not in memberships
+    assert f"{leaver.tillfalle.uid}:{leaver.student_uid}" not in memberships
+    assert held(schema_env, "utbildningstillfalle")[cancel.uid].active is False
+    assert held(schema_env, "studentgrupp")[f"{cancel.uid}:grupp"].active is False
+    # the counts moved with them
+    assert held(schema_env, "utbildningstillfalle")[quitter.tillfalle.uid].fields["antal_aterbud"] == sum(
+        a.tillstand == "aterbud" for a in st.by_tillfalle[quitter.tillfalle.uid])
+    # a full run afterwards agrees with the delta; it only removes students left in no group
+    # (a delta cannot know a student's other groups)
+    again, _ = export(store, ladok, schedule)
+    assert set(again["changes"]) <= {"delete.student"}
+    in_groups = {m.partition(":")[2] for m in held(schema_env, "medlemskap")}
+    assert set(held(schema_env, "student")) == in_groups
+
+
+def test_crash_after_the_system_answered_loses_and_duplicates_nothing(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    planning.plan(store, ladok, schedule, mode="full", scope=SCOPE)
+
+    class Crash(Exception):
+        pass
+
+    calls = []
+
+    def crash(rid):
+        calls.append(rid)
+        if len(calls) == 2:
+            raise Crash(rid)
+
+    with pytest.raises(Crash):
+        sending.send(store, schedule, batch=40, after_send=crash)
+    applied = schema_env.state.stats["requests"]
+    sending.send(store, schedule, batch=40)  # the re-run: the same request again, answered from the replay
+    assert schema_env.state.stats["replayed"] == 1
+    assert schema_env.state.stats["requests"] > applied
+    assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+    with store.transaction() as s:
+        assert not s.scalars(select(OutboxMessage).where(OutboxMessage.status != "sent")).all()
+    # a crash between the plan's reading and its commit leaves nothing half done: the plan is one transaction
+    summary, _ = export(store, ladok, schedule)
+    assert summary["changes"] == {}
+
+
+def test_a_rejected_object_is_quarantined_with_the_systems_reason_and_the_rest_goes_on(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    bad = next(t for t in ladok_env.state.tillfallen.values() if t.startperiod == "HT2027" and not t.installt)
+    bad.utbildning.sv = ""  # Ladok gives no Swedish name: the system requires namn_sv
+    summary, sent = export(store, ladok, schedule)
+    assert sent["rejected"] >= 1
+    with store.transaction() as s:
+        q = s.scalars(select(Quarantine).where(Quarantine.kind == "schedule-object")).all()
+    reasons = {x.message_id: x.reason for x in q}
+    assert "namn_sv" in reasons[f"instance:{bad.uid}"]
+    assert len(held(schema_env, "utbildningstillfalle")) == summary["instances"] - 1
+    assert set(held(schema_env, "medlemskap")) >= {m for m in expected_members(ladok_env.state)
+                                                  if not m.startswith(bad.uid)}
+    again, _ = export(store, ladok, schedule)
+    assert again["changes"] == {}  # not sent again until it changes in Ladok
+
+
+def test_a_membership_in_use_is_deactivated_not_deleted(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    export(store, ladok, schedule)
+    a = next(a for a in ladok_env.state.antagningar.values() if a.tillstand == "ej_paborjad"
+             and not a.tillfalle.installt and a.tillfalle.startperiod == "HT2027")
+    key = f"{a.tillfalle.uid}:{a.student_uid}"
+    schema_env.state.book("medlemskap", key)
+    ladok_env.state.aterbud(a.uid, a.tillfalle.start, "studiedeltagande.domain.aterbudsorsak.uteblev", None)
+    _, sent = export(store, ladok, schedule)
+    assert sent["deactivated_instead"] == 1
+    sending.send(store, schedule)
+    assert held(schema_env, "medlemskap")[key].active is False
+
+
+def test_nightly_reconciliation_repairs_drift(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    export(store, ladok, schedule)
+    st = schema_env.state
+    some = next(iter(held(schema_env, "utbildningstillfalle")))
+    st.objects[("utbildningstillfalle", some)].fields["namn_sv"] = "ändrat i schemat"
+    lost = next(iter(held(schema_env, "student")))
+    del st.objects[("student", lost)]
+    plain, _ = export(store, ladok, schedule)
+    assert plain["changes"] == {}  # without reconciliation nothing is seen
+    summary, sent = export(store, ladok, schedule, reconcile=True)
+    assert summary["drifted"] == 2
+    assert st.objects[("utbildningstillfalle", some)].fields["namn_sv"] != "ändrat i schemat"
+    assert ("student", lost) in st.objects
+
+
+def test_dry_run_shows_what_would_change_and_changes_nothing(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    summary = planning.plan(store, ladok, schedule, mode="full", scope=SCOPE, dry_run=True)
+    assert summary["changes"]["upsert.instance"] > 0 and summary["would_be_refused"] == {}
+    assert schema_env.state.objects == {} and schema_env.state.stats["validated.201"] > 0
+    with store.transaction() as s:
+        assert not s.scalars(select(ScheduleObject)).all() and not s.scalars(select(OutboxMessage)).all()
+
+
+def test_lis_records_are_valid_against_the_xsd_and_reach_the_system(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env, "lis")
+    summary, sent = export(store, ladok, schedule)
+    assert sent.get("rejected", 0) == 0 and sent["sent"] == summary["objects"]
+    from brygga import xmlsafe
+    from brygga.paths import SCHEMAS
+    xsd = xmlsafe.load_schema(SCHEMAS / "schema" / "lis-1.xsd")
+    docs = [xmlsafe.fromstring(b) for b in schema_env.state.bodies]
+    assert docs and all(xsd.validate(d) for d in docs)
+    lis = schema_env.state.lis
+    assert {k.partition(":")[2] for k in lis if k.startswith("membership:")} == expected_members(ladok_env.state)
+    protected = next(s for s in ladok_env.state.students.values() if s.skyddad)
+    assert lis[f"person:{protected.uid}"].keys() == {"kind", "status"}
+
+    # a value the XSD refuses (a name over 255 characters) leaves that record out, the rest goes
+    from mappings.schema.lis import LisV1
+    good = {"op": "upsert", "kind": "student", "ext_id": "s-1", "fields": {"fornamn": "Ann"}, "active": True}
+    long = {**good, "ext_id": "s-2", "fields": {"fornamn": "x" * 300}}
+    body, errors = LisV1().write([good, long], request_id="r1")
+    assert [e.record_id for e in errors] == ["student:s-2"] and "givenName" in errors[0].field
+    assert xsd.validate(etree.fromstring(body)) and b"s-1" in body and b"s-2" not in body
+
+
+def test_oneroster_package_keeps_the_csv_rules(store, ladok_env, schema_env, tmp_path):
+    ladok, schedule = adapters(ladok_env, schema_env, "oneroster", directory=str(tmp_path))
+    export(store, ladok, schedule)
+    packages = sorted(tmp_path.glob("*.zip"))
+    assert len(packages) == 1 and not list(tmp_path.glob(".incoming-*"))
+    data = packages[0].read_bytes()
+    assert oneroster.check(data) == []
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert {"manifest.csv", "orgs.csv", "academicSessions.csv", "courses.csv", "classes.csv", "users.csv",
+                "enrollments.csv"} <= set(z.namelist())
+        users = z.read("users.csv").decode()
+        enrollments = z.read("enrollments.csv").decode()
+    protected = next(s for s in ladok_env.state.students.values() if s.skyddad)
+    line = next(x for x in users.splitlines() if x.startswith(protected.uid))
+    assert protected.epost not in users and f",{protected.efternamn}," not in line and "Skyddad,identitet" in line
+    assert enrollments.count("\r\n") - 1 == len(expected_members(ladok_env.state))
+    # an ended membership goes out as tobedeleted in the next (delta) package
+    a = next(a for a in ladok_env.state.antagningar.values() if a.tillstand == "ej_paborjad"
+             and not a.tillfalle.installt and a.tillfalle.startperiod == "HT2027")
+    ladok_env.state.aterbud(a.uid, a.tillfalle.start, "studiedeltagande.domain.aterbudsorsak.uteblev", None)
+    export(store, ladok, schedule)
+    newest = max(tmp_path.glob("*.zip"), key=lambda p: p.stat().st_mtime_ns)
+    assert oneroster.check(newest.read_bytes()) == []
+    with zipfile.ZipFile(newest) as z:
+        rows = z.read("enrollments.csv").decode()
+    assert f"{a.tillfalle.uid}:{a.student_uid},tobedeleted," in rows
