@@ -119,6 +119,12 @@ def from_connection(name: str, *, conn_type: str | None, host: str | None, port:
     return PeerConfig(name, base, login or None, password or None, dict(extra))
 
 
+def _var() -> Any:
+    from brygga.paths import var_dir
+
+    return var_dir()
+
+
 def connections_document(host: str = "127.0.0.1", store: str | None = None) -> dict[str, Any]:
     """The embedded-default Connections, in the format of ``airflow connections import``."""
     doc: dict[str, Any] = {
@@ -127,6 +133,10 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None) -> d
                                                  # Airflow's masker to warn about in every task)
         for p in PEERS.values()
     }
+    # the scheduling system: TimeEdit-style REST (the simulator), the term it gets, where
+    # OneRoster packages go when the format is switched to oneroster
+    doc[PEERS["schema"].conn_id]["extra"].update(
+        {"format": "timeedit", "terms": ["HT2027"], "directory": str(_var() / "oneroster")})
     doc[STORE_CONN_ID] = {
         "conn_type": "generic",
         "description": "Brygga's own store (SQLAlchemy URL in extra.sqlalchemy_url)",

@@ -89,6 +89,14 @@ def folkbokforing():
     return FolkbokforingAdapter(peer("folkbokforing"))
 
 
+def schedule(format: str | None = None):
+    """The scheduling-system adapter, from the ``brygga_schema`` Connection (``format`` overrides
+    its ``extra.format`` for one run)."""
+    from adapters.schema import ScheduleAdapter
+
+    return ScheduleAdapter(peer("schema"), format=format)
+
+
 def actor(context: dict[str, Any]) -> str:
     """Who acts in a run, for the audit log: the user who triggered it, else the DAG itself
     (``airflow:<dag_id>``, a scheduled run)."""

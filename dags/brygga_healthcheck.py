@@ -34,7 +34,7 @@ def brygga_healthcheck():
         return check_peer(dagkit.peer(name))
 
     store_schema()
-    peer_reachable.expand(name=["ladok", "nya", "folkbokforing"])
+    peer_reachable.expand(name=["ladok", "nya", "folkbokforing", "schema"])
 
 
 brygga_healthcheck()

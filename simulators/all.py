@@ -22,16 +22,22 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     from simulators.nya.app import create_app as nya_app
     from simulators.nya.state import NyaState
     from simulators.nya.state import seed as nya_seed
+    from simulators.schema.app import create_app as schema_app
 
     ladok = LadokState()
     seed_catalogue(ladok, seed, courses, programmes, "HT2027")
     ladok.seed_students(200, seed)  # the register's first 200 people are already students
+    # students of earlier terms already in the instances (the scheduling system's groups); other
+    # people than NyA's applicants, so the admission import never meets them
+    enrolled = ladok.seed_students(300, seed + 1000)
+    ladok.seed_deltagande(enrolled, [t for t in ladok.tillfallen.values() if not t.installt], 25, seed)
     nya = nya_seed(NyaState(), seed)
     nya.register_people = people  # applicants are people the register knows
     return {
         "ladok": ladok_app(ladok),
         "nya": nya_app(nya),
         "folkbokforing": fbf_app(FolkbokforingState(seed=seed, people=people)),
+        "schema": schema_app(),
     }
 
 

@@ -17,7 +17,7 @@ def airflow_db():
 def airflow_connections(monkeypatch, tmp_path):
     """Point the Brygga Connections at given URLs / a store, through AIRFLOW_CONN_* variables."""
 
-    def set_connections(store_url: str, peers: dict[str, str]):
+    def set_connections(store_url: str, peers: dict[str, str], extras: dict[str, dict] | None = None):
         from brygga.connections import PEERS, STORE_CONN_ID
 
         monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}",
@@ -26,7 +26,8 @@ def airflow_connections(monkeypatch, tmp_path):
             scheme, rest = url.split("://", 1)
             host, port = rest.rsplit(":", 1)
             monkeypatch.setenv(f"AIRFLOW_CONN_{PEERS[name].conn_id.upper()}", json.dumps(
-                {"conn_type": "https" if scheme == "https" else "http", "host": host, "port": int(port)}))
+                {"conn_type": "https" if scheme == "https" else "http", "host": host, "port": int(port),
+                 "extra": (extras or {}).get(name, {})}))
 
     return set_connections
 
