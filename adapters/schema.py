@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,11 @@ class ScheduleAdapter:
             return {}, errors
         return self.mapping.read_results(self._post("/api/v1/objects/validate", body, None)), errors
 
-    def held(self, *, limit: int = 5000) -> dict[str, tuple[str, bool]]:
-        """What the system holds: {"<kind>:<ext_id>": (content hash, active)} (TimeEdit only)."""
+    def pages(self, *, limit: int = 5000) -> Iterator[dict[str, tuple[str, bool]]]:
+        """What the system holds, page by page: {"<kind>:<ext_id>": (content hash, active)}
+        (TimeEdit only)."""
         if self.format != "timeedit":
             raise NotImplementedError(f"{self.format}: the system cannot be read back")
-        out: dict[str, tuple[str, bool]] = {}
         page = 1
         while True:
             try:
@@ -95,9 +96,10 @@ class ScheduleAdapter:
                 raise PeerError("schema", f"GET /api/v1/objects: HTTP {r.status_code}", status=r.status_code,
                                 transient=r.status_code >= 500 or r.status_code == 429)
             total, held = self.mapping.read_objects(r.content)
-            out.update(held)
+            if held:
+                yield held
             if not held or page * limit >= total:
-                return out
+                return
             page += 1
 
     def _write_package(self, body: bytes, request_id: str) -> None:

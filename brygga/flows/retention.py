@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import Table, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from brygga.logmask import get_logger
@@ -44,6 +44,7 @@ from brygga.store import Store, ops
 from brygga.store.models import (
     AterbudCase,
     AuditLog,
+    LadokContact,
     NyaAdmission,
     OutboxMessage,
     Quarantine,
@@ -108,6 +109,7 @@ def purge(store: Store, retention: Retention | None = None, *, now: dt.datetime 
         out["quarantine"], quarantine_audit = _quarantine(s, cut["quarantine"], now, dry_run)
         out["audit"] += quarantine_audit
         out["outbox"] = _outbox(s, cut["outbox"], now, dry_run)
+        out["contacts"] = _contacts(s, now - CONTACTS_KEPT, dry_run)
         changed = {k: v for k, v in out.items() if isinstance(v, int) and not isinstance(v, bool) and v}
         if changed and not dry_run:
             ops.audit(s, actor, "retention.purge", "store", None, rounds=rounds, **changed,
@@ -203,6 +205,19 @@ def _outbox(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> int
     t = table(OutboxMessage)
     where = (t.c.status == "sent", t.c.sent_at < before, t.c.purged_at.is_(None))
     return _apply(s, t, where, dry, dict(payload={"purged": True}, response=None, purged_at=now))
+
+
+#: A student's e-mail address cached for the schedule export (``ladok_contact``) is refreshed after a
+#: week; one not asked for in 30 days belongs to nobody the export still sends: deleted.
+CONTACTS_KEPT = dt.timedelta(days=30)
+
+
+def _contacts(s: Session, before: dt.datetime, dry: bool) -> int:
+    t = table(LadokContact)
+    where = (t.c.fetched_at < before,)
+    if dry:
+        return int(s.execute(select(func.count()).select_from(t).where(*where)).scalar() or 0)
+    return int(getattr(s.execute(delete(t).where(*where)), "rowcount", 0) or 0)
 
 
 def _apply(s: Session, t: Table, where: Iterable[Any], dry: bool, values: dict[str, Any]) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from brygga import personnummer as pnr_mod
 from brygga.flows import admissions, retention
-from brygga.store.models import (AterbudCase, AuditLog, NyaAdmission, OutboxMessage, Quarantine,
+from brygga.store.models import (AterbudCase, AuditLog, LadokContact, NyaAdmission, OutboxMessage, Quarantine,
                                  UnhandledAdmission)
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -59,6 +59,8 @@ def seeded(store):
                           status="dead", created_at=OLD),
             OutboxMessage(destination="nya", kind="merit", idempotency_key="m-3", payload={"pnr": PNR[9]},
                           status="sent", sent_at=RECENT, created_at=RECENT),
+            LadokContact(student_uid="s-old", email="old@student.example.se", fetched_at=OLD),
+            LadokContact(student_uid="s-new", email="new@student.example.se", fetched_at=RECENT),
         ])
         case_id = s.scalars(select(AterbudCase.id).where(AterbudCase.nya_aterbud_id == "A-1")).one()
         old_q = s.scalars(select(Quarantine.id).where(Quarantine.message_id == f"adm-{PNR[0]}")).one()
@@ -86,7 +88,7 @@ def test_a_dry_run_counts_and_changes_nothing(seeded):
     before = _snapshot(seeded)
     out = retention.purge(seeded, now=NOW, dry_run=True)
     assert out == {"dry_run": True, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
-                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1}
+                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1}
     assert _snapshot(seeded) == before
 
 
@@ -98,7 +100,7 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     before = _snapshot(seeded)
     out = retention.purge(seeded, now=NOW)
     assert out == {"dry_run": False, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
-                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1}
+                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1}
     after = _snapshot(seeded)
 
     for aid in ("VT2025-1", "VT2025-2", "VT2025-3"):
@@ -122,6 +124,8 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     assert after["audit"][("quarantine.release", str(old_q))] == {"message_id": None, "note": None}
     assert after["quarantine"][max(after["quarantine"])] == before["quarantine"][max(before["quarantine"])]
     assert after["outbox"] == {"m-1": {"purged": True}, "m-2": {"pnr": PNR[9]}, "m-3": {"pnr": PNR[9]}}
+    with seeded.transaction() as s:  # an e-mail address cached for the schedule export, not asked for in 30 days
+        assert set(s.scalars(select(LadokContact.student_uid))) == {"s-new"}
 
     with seeded.transaction() as s:
         (purge,) = s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge"))
@@ -130,7 +134,7 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
 
     again = retention.purge(seeded, now=NOW)  # nothing twice, no audit row for nothing
     assert again == {"dry_run": False, "rounds": [], "admissions": 0, "queue": 0, "audit": 0,
-                     "aterbud_cases": 0, "quarantine": 0, "outbox": 0}
+                     "aterbud_cases": 0, "quarantine": 0, "outbox": 0, "contacts": 0}
     with seeded.transaction() as s:
         assert len(s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge")).all()) == 1
 

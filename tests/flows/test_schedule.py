@@ -305,3 +305,22 @@ def test_oneroster_package_keeps_the_csv_rules(store, ladok_env, schema_env, tmp
     with zipfile.ZipFile(newest) as z:
         rows = z.read("enrollments.csv").decode()
     assert f"{a.tillfalle.uid}:{a.student_uid},tobedeleted," in rows
+
+
+def test_chunked_full_runs_agree_and_an_instance_leaving_the_term_ends(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    summary = planning.plan(store, ladok, schedule, mode="full", scope=SCOPE, chunk=3)  # several chunks
+    sending.send(store, schedule)
+    assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+    students = {m.partition(":")[2] for m in held(schema_env, "medlemskap")}
+    assert set(held(schema_env, "student")) == students  # each student once, whatever chunk it was met in
+    assert summary["objects"] == len(schema_env.state.objects)
+    again, _ = export(store, ladok, schedule)  # one chunk this time: the same objects
+    assert again["changes"] == {}
+    moved = next(t for t in ladok_env.state.tillfallen.values() if t.startperiod == "HT2027" and not t.installt
+                 and ladok_env.state.by_tillfalle.get(t.uid) and t.utbildning.typ == "kurs")
+    moved.start = dt.date(2028, 1, 17)  # now a VT2028 instance: out of the exported term
+    summary, _ = export(store, ladok, schedule, chunk=4)
+    assert summary["changes"]["deactivate.instance"] == 1 and summary["changes"]["delete.membership"] >= 1
+    assert held(schema_env, "utbildningstillfalle")[moved.uid].active is False
+    assert not [m for m in held(schema_env, "medlemskap") if m.startswith(moved.uid)]

@@ -180,7 +180,7 @@ def diff(built: list[ScheduleObject], held: dict[str, tuple[str, str, str | None
     for o in built:
         built_keys.add(o.key)
         h = held.get(o.key)
-        if h is None or h[0] != o.content_hash or h[1] == "deleted":
+        if h is None or h[0] != o.content_hash or h[1] in ("deleted", "drift"):  # drift: see planning.mark_drift
             out.append(Change("upsert", o))
     for key in removable:
         if key in built_keys:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.ladok import LadokAdapter
@@ -64,10 +64,15 @@ def _held(s: Session, target: str, *, instances: list[str] | None = None,
     return {f"{k}:{e}": (h, st, iu) for k, e, h, st, iu in rows}
 
 
+CHUNK = 500  # instances read, built and committed together: memory stays flat in the term's size
+
+
 def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: str, scope: Scope,
          dry_run: bool = False, reconcile: bool = False, run_id: str | None = None,
-         actor: str = "airflow:brygga_schedule_export", workers: int = reading.WORKERS) -> dict[str, Any]:
-    """Read, build, diff and (unless ``dry_run``) enqueue; returns what would change / changed."""
+         actor: str = "airflow:brygga_schedule_export", workers: int = reading.WORKERS,
+         chunk: int = CHUNK) -> dict[str, Any]:
+    """Read, build, diff and (unless ``dry_run``) enqueue, ``chunk`` instances at a time, each
+    chunk in one transaction; returns what would change / changed."""
     if mode not in ("delta", "full"):
         raise ValueError("mode is delta or full")
     if not scope.terms:
@@ -75,6 +80,9 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
                          "or choose terms in the trigger form")
     target = schedule.target
     started = utcnow()
+    drifted = 0
+    if reconcile and mode == "full" and not dry_run:
+        drifted = mark_drift(store, schedule)
     if mode == "full":
         uids = reading.term_uids(ladok, scope.terms)
         marked: list[str] = []
@@ -83,77 +91,150 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
             marked = list(s.scalars(select(ScheduleDirty.instance_uid).where(ScheduleDirty.marked_at <= started)
                                     .order_by(ScheduleDirty.marked_at).limit(DELTA_LIMIT)))
         uids = marked
-    got = reading.read(store, ladok, uids, workers=workers)
-    instances = [t for t in got.instances if model.in_scope(t, scope.terms, scope.organisation)]
-    built = model.build(instances, got.participants, got.emails)
-    with store.transaction() as s:
-        if mode == "full":
-            held = _held(s, target)
-            removable = [k for k, (_, st, _) in held.items() if st not in ("deleted", "deactivated")]
-        else:
-            held = _held(s, target, instances=uids, students={o.ext_id for o in built if o.kind == "student"})
-            removable = [k for k, (_, _, iu) in held.items() if iu in set(uids)]
-    changes = model.diff(built, held, removable=removable)
-    drifted = 0
-    if reconcile and mode == "full" and target == "timeedit":
-        changes, drifted = _with_drift(schedule, built, held, changes)
-    counts = Counter(f"{c.action}.{c.obj.kind}" for c in changes)
+    counts: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    students: set[str] = set()  # student objects built in this run (one per student, whatever the chunk)
+    pending: list[model.Change] = []  # dry run: validated together at the end (references across chunks)
+
+    def commit(changes: list[model.Change], errors: list[Any] = ()) -> None:  # type: ignore[assignment]
+        counts.update(f"{c.action}.{c.obj.kind}" for c in changes)
+        if dry_run:
+            pending.extend(changes)
+            return
+        with store.transaction() as s:
+            totals["enqueued"] += _enqueue(s, target, changes)
+            for e in errors:
+                ops.quarantine(s, source="ladok", message_id=e.record_id, kind="schedule-participant",
+                               reason=f"Ladok participant {e.record_id}: {e.field}: {e.rule}; left out of the "
+                                      "schedule export")
+
+    for i in range(0, len(uids), chunk):
+        part = uids[i:i + chunk]
+        got = reading.read(store, ladok, part, workers=workers, known=students)
+        instances = [t for t in got.instances if model.in_scope(t, scope.terms, scope.organisation)]
+        built = [o for o in model.build(instances, got.participants, got.emails)
+                 if o.kind != "student" or o.ext_id not in students]
+        students.update(o.ext_id for o in built if o.kind == "student")
+        with store.transaction() as s:
+            held = _held(s, target, instances=part, students={o.ext_id for o in built if o.kind == "student"})
+        inside = set(part)
+        commit(model.diff(built, held, removable=[k for k, (_, _, iu) in held.items() if iu in inside]), got.errors)
+        totals.update(instances=len(instances), participants=len(got.participants), objects=len(built),
+                      email_lookups=got.lookups, invalid=len(got.errors))
+    if mode == "full":  # what the term no longer has: instances gone from it, students in no group
+        for changes in _ended(store, target, set(uids), students, chunk):
+            commit(changes)
     summary: dict[str, Any] = {
         "mode": mode, "target": target, "terms": list(scope.terms), "organisation": scope.organisation,
-        "instances": len(instances), "participants": len(got.participants), "objects": len(built),
-        "changes": dict(sorted(counts.items())), "drifted": drifted, "email_lookups": got.lookups,
-        "invalid": len(got.errors), "dry_run": dry_run, "marked": len(marked),
+        **{k: totals[k] for k in ("instances", "participants", "objects", "email_lookups", "invalid")},
+        "changes": dict(sorted(counts.items())), "drifted": drifted, "dry_run": dry_run, "marked": len(marked),
     }
     if dry_run:
-        results, refused = schedule.validate([_payload(c, 0) for c in changes]) if changes else ({}, [])
+        results, refused = schedule.validate([_payload(c, 0) for c in pending]) if pending else ({}, [])
         summary["would_be_refused"] = {**{k: r for k, (o, r) in results.items() if o == "rejected"},
                                        **{e.record_id: f"{e.field}: {e.rule}" for e in refused}}
-        log.info("schedule export (dry run): %s", summary)
+        log.info("schedule export (dry run): %s", {k: v for k, v in summary.items() if k != "would_be_refused"})
         return summary
+    summary["enqueued"] = totals["enqueued"]
     with store.transaction() as s:
-        summary["enqueued"] = _enqueue(s, target, changes)
-        for e in got.errors:
-            ops.quarantine(s, source="ladok", message_id=e.record_id, kind="schedule-participant",
-                           reason=f"Ladok participant {e.record_id}: {e.field}: {e.rule}; left out of the schedule export")
-        if marked:
-            for i in range(0, len(marked), 500):
-                s.execute(delete(ScheduleDirty).where(ScheduleDirty.instance_uid.in_(marked[i:i + 500]),
-                                                      ScheduleDirty.marked_at <= started))
+        for i in range(0, len(marked), 500):
+            s.execute(delete(ScheduleDirty).where(ScheduleDirty.instance_uid.in_(marked[i:i + 500]),
+                                                  ScheduleDirty.marked_at <= started))
         ops.audit(s, actor, f"schedule.{mode}", "schedule_object", target,
                   **{k: summary[k] for k in ("terms", "instances", "objects", "changes", "drifted")})
     log.info("schedule export: %s", summary)
     return summary
 
 
-def _with_drift(schedule: ScheduleAdapter, built: list[model.ScheduleObject],
-                held: dict[str, tuple[str, str, str | None]],
-                changes: list[model.Change]) -> tuple[list[model.Change], int]:
-    """Add an upsert for every object the system holds otherwise than we sent it (edited or lost
-    there); ended objects it still holds active are ended again."""
-    system = schedule.held()
-    planned = {c.obj.key for c in changes}
-    extra: list[model.Change] = []
-    for o in built:
-        if o.key in planned:
-            continue
-        there = system.get(o.key)
-        if there is None or there != (o.content_hash, o.active) and not (not o.active and there[1] is False):
-            extra.append(model.Change("upsert", o))
-    for key, (_, status, iu) in held.items():
-        there = system.get(key)
-        if key in planned or there is None:
-            continue
-        kind, _, ext_id = key.partition(":")
-        if status == "deleted":
-            extra.append(model.Change("delete", model.ScheduleObject(kind, ext_id, {}, False, iu)))
-        elif status == "deactivated" and there[1]:
-            extra.append(model.Change("deactivate", model.ScheduleObject(kind, ext_id, {}, False, iu)))
-    extra.sort(key=lambda c: (c.action != "upsert", model.ORDER[c.obj.kind] * (1 if c.action == "upsert" else -1)))
-    return changes + extra, len(extra)
+_ENDED = ("deleted", "deactivated")
+
+
+def _ended(store: Store, target: str, term: set[str], students: set[str], chunk: int) -> Any:
+    """Changes, chunk by chunk, that end what a full run did not build: the objects of instances
+    no longer in the term (or scope), and students in no group of it."""
+    with store.transaction() as s:
+        gone = sorted({u for u in s.scalars(select(ScheduleObject.instance_uid).where(
+            ScheduleObject.target == target, ScheduleObject.instance_uid.is_not(None),
+            ScheduleObject.status.not_in(_ENDED)).distinct()) if u is not None} - term)
+    for i in range(0, len(gone), chunk):
+        with store.transaction() as s:
+            held = _held(s, target, instances=gone[i:i + chunk])
+        yield model.diff([], held, removable=list(held))
+    last = ""
+    while True:
+        with store.transaction() as s:
+            rows = s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status)
+                             .where(ScheduleObject.target == target, ScheduleObject.kind == "student",
+                                    ScheduleObject.ext_id > last).order_by(ScheduleObject.ext_id).limit(5000)).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        held = {f"student:{e}": (h, st, None) for e, h, st in rows if e not in students and st not in _ENDED}
+        if held:
+            yield model.diff([], held, removable=list(held))
+
+
+def mark_drift(store: Store, schedule: ScheduleAdapter, *, page: int = 5000) -> int:
+    """Reconciliation: compare what the system holds with what we sent (``schedule_object``) and
+    mark every object that differs ``drift``, so the full run that follows sends it again (or ends
+    it again): edited or lost there, or still there after we deleted or deactivated it. Only the
+    TimeEdit format can be read back; the others are left as they are. Returns how many."""
+    if schedule.target != "timeedit":
+        return 0
+    target = schedule.target
+    seen: set[int] = set()  # hash() of every key the system holds: memory ~ 40 bytes per object
+    drift: list[tuple[str, str]] = []
+    for held in schedule.pages(limit=page):
+        seen.update(hash(k) for k in held)
+        by_kind: dict[str, list[str]] = {}
+        for k in held:
+            kind, _, ext = k.partition(":")
+            by_kind.setdefault(kind, []).append(ext)
+        with store.transaction() as s:
+            for kind, exts in by_kind.items():
+                for j in range(0, len(exts), 500):
+                    for ext, h, st in s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash,
+                                                       ScheduleObject.status).where(
+                            ScheduleObject.target == target, ScheduleObject.kind == kind,
+                            ScheduleObject.ext_id.in_(exts[j:j + 500]))):
+                        there_hash, there_active = held[f"{kind}:{ext}"]
+                        if (st == "active" and there_hash != h) or (st == "deactivated" and there_active) \
+                                or st == "deleted":
+                            drift.append((kind, ext))
+    last_id = 0
+    while True:  # what we sent that the system no longer holds
+        with store.transaction() as s:
+            rows = s.execute(select(ScheduleObject.id, ScheduleObject.kind, ScheduleObject.ext_id).where(
+                ScheduleObject.target == target, ScheduleObject.status.in_(("active", "deactivated")),
+                ScheduleObject.id > last_id).order_by(ScheduleObject.id).limit(5000)).all()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        drift += [(k, e) for _, k, e in rows if hash(f"{k}:{e}") not in seen]
+    with store.transaction() as s:
+        for j in range(0, len(drift), 1000):
+            s.execute(_DRIFT, [{"t": target, "k": k, "e": e} for k, e in drift[j:j + 1000]])
+    if drift:
+        log.warning("schedule export: %s objects in %s differ from what Brygga sent; sent again", len(drift), target)
+    return len(drift)
 
 
 def _payload(c: model.Change, version: int) -> dict[str, Any]:
     return {"op": c.action, **c.obj.payload(), "hash": c.obj.content_hash, "version": version}
+
+
+_T = cast(Table, ScheduleObject.__table__)
+#: A changed object's row, one executemany per chunk (Core: no ORM bookkeeping per row); an
+#: instance uid is kept when the change has none (a deactivation).
+_CHANGE = (update(_T).where(_T.c.target == bindparam("b_target"), _T.c.kind == bindparam("b_kind"),
+                            _T.c.ext_id == bindparam("b_ext_id"))
+           .values(content_hash=bindparam("b_content_hash"), status=bindparam("b_status"),
+                   version=bindparam("b_version"), updated_at=bindparam("b_updated_at"),
+                   instance_uid=func.coalesce(bindparam("b_instance_uid"), _T.c.instance_uid)))
+
+
+_DRIFT = update(_T).where(_T.c.target == bindparam("t"), _T.c.kind == bindparam("k"),
+                          _T.c.ext_id == bindparam("e")).values(status="drift")
 
 
 def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
@@ -174,24 +255,22 @@ def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
                     ScheduleObject.ext_id.in_(exts[i:i + 500]))):
                 versions[f"{kind}:{ext}"] = v
     status_of = {"upsert": None, "deactivate": "deactivated", "delete": "deleted"}
-    new_rows, messages = [], []
+    new_rows, changed, messages = [], [], []
     for c in changes:
         o = c.obj
         version = versions.get(o.key, 0) + 1
         status = status_of[c.action] or ("active" if o.active else "deactivated")
+        row = {"target": target, "kind": o.kind, "ext_id": o.ext_id, "instance_uid": o.instance_uid,
+               "content_hash": o.content_hash, "version": version, "status": status, "updated_at": now}
         if o.key in versions:
-            s.execute(update(ScheduleObject).where(ScheduleObject.target == target, ScheduleObject.kind == o.kind,
-                                                   ScheduleObject.ext_id == o.ext_id)
-                      .values(content_hash=o.content_hash, status=status, version=version, updated_at=now,
-                              **({"instance_uid": o.instance_uid} if o.instance_uid else {})))
+            changed.append({**{f"b_{k}": v for k, v in row.items()}})
         else:
-            new_rows.append({"target": target, "kind": o.kind, "ext_id": o.ext_id, "instance_uid": o.instance_uid,
-                             "content_hash": o.content_hash, "sent_hash": None, "version": version,
-                             "status": status, "updated_at": now})
+            new_rows.append({**row, "sent_hash": None})
         messages.append({"destination": destination(target), "kind": KIND,
                          "idempotency_key": idempotency_key(target, o.kind, o.ext_id, version),
                          "correlation": f"schedule:{target}", "payload": _payload(c, version)})
-    if new_rows:
-        for i in range(0, len(new_rows), 1000):
-            s.execute(insert(ScheduleObject), new_rows[i:i + 1000])
+    for i in range(0, len(changed), 1000):
+        s.execute(_CHANGE, changed[i:i + 1000])
+    for i in range(0, len(new_rows), 1000):
+        s.execute(insert(_T), new_rows[i:i + 1000])
     return ops.outbox_enqueue(s, messages)

@@ -48,7 +48,9 @@ def term_uids(ladok: LadokAdapter, terms: Iterable[str]) -> list[str]:
 
 
 def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: int = WORKERS,
-         email_max_age: dt.timedelta = EMAIL_MAX_AGE) -> Read:
+         email_max_age: dt.timedelta = EMAIL_MAX_AGE, known: set[str] = frozenset()) -> Read:  # type: ignore[assignment]
+    """The instances, their participants and the e-mail addresses of their members (not those in
+    ``known``: students already built in this run)."""
     out = Read()
 
     def one(uid: str) -> Utbildningstillfalle | RecordError | None:
@@ -68,7 +70,8 @@ def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: int = W
     for hits in _map(lambda c: list(ladok.participants(c)), chunks, min(workers, 4)):
         for p in hits:
             (out.participants if isinstance(p, Participant) else out.errors).append(p)
-    wanted = {p.student_uid for p in out.participants if not p.protected and p.state in ("ej_paborjad", "registrerad")}
+    wanted = {p.student_uid for p in out.participants
+              if not p.protected and p.state in ("ej_paborjad", "registrerad") and p.student_uid not in known}
     out.emails, out.lookups = emails(store, ladok, wanted, workers=workers, max_age=email_max_age)
     return out
 

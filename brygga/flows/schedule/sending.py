@@ -10,9 +10,9 @@ the batch goes on; anything else is retried with backoff."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from adapters.schema import ScheduleAdapter
@@ -50,12 +50,13 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
     def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
               rid: str) -> None:
         sent: list[int] = []
+        acknowledged: list[dict[str, Any]] = []
         for m in group:
             p = m.payload
             outcome, reason = results.get(_key(m), ("missing", "the system did not answer for this object"))
             if outcome == "ok" or (outcome == "in-use" and p["op"] != "delete"):
                 sent.append(m.id)
-                _acknowledged(s, target, p)
+                acknowledged.append({"t": target, "k": p["kind"], "e": p["ext_id"], "h": p["hash"]})
                 outcomes["sent"] += 1
             elif outcome == "in-use":  # may not be deleted: deactivate it instead
                 sent.append(m.id)
@@ -76,6 +77,8 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
             else:
                 status = ops.outbox_mark_failed(s, m, f"{target} {outcome}: {reason}", max_attempts=max_attempts)
                 outcomes[status] += 1
+        if acknowledged:
+            s.execute(_ACKNOWLEDGE, acknowledged)
         if sent:
             ops.outbox_mark_sent(s, sent, response="ok")
 
@@ -89,7 +92,7 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
     return summary
 
 
-def _acknowledged(s: Session, target: str, p: dict[str, Any]) -> None:
-    s.execute(update(ScheduleObject).where(ScheduleObject.target == target, ScheduleObject.kind == p["kind"],
-                                           ScheduleObject.ext_id == p["ext_id"])
-              .values(sent_hash=p["hash"]))
+_T = cast(Table, ScheduleObject.__table__)
+#: What the system acknowledged, one executemany per batch (Core: no ORM bookkeeping per row).
+_ACKNOWLEDGE = (update(_T).where(_T.c.target == bindparam("t"), _T.c.kind == bindparam("k"),
+                                 _T.c.ext_id == bindparam("e")).values(sent_hash=bindparam("h")))

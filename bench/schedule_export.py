@@ -1,0 +1,221 @@
+"""Benchmark: the schedule export (``brygga.flows.schedule``) against the simulators over HTTP.
+
+A Ladok simulator with N course instances of HT2027 and about 30 participants each (students,
+every tenth without an e-mail address, one in a hundred protected), and the scheduling-system
+simulator (TimeEdit-style REST), each in its **own process**. On a fresh SQLite store:
+
+1. **full export** (cold: no e-mail cached): term search, one GET per instance, participants,
+   e-mail lookups, build + diff + outbox, then the sends (207 per object);
+2. **re-run**, nothing changed: everything read again, nothing sent;
+3. **1 % delta**: återbud for one admission in 1 % of the instances (Ladok control API), then
+   follow the feed + delta plan + send, as the 5-minute run does;
+4. CPU seconds of Brygga's process and of each simulator process over the whole run, per object.
+
+Memory: ``ru_maxrss`` of the flow process. ``--sizes`` runs each size in a fresh process, so the
+peaks compare (flat in N or not).
+
+    python -m bench.schedule_export                     # N = 10 000 instances (~300 000 memberships)
+    python -m bench.schedule_export --quick             # N = 1 000
+    python -m bench.schedule_export --sizes 5000,10000  # memory per size, one process each
+
+Results: ``bench/results/schedule_export[.quick|.memory].json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PER_INSTANCE = 30
+
+
+def _ladok_state(n: int, seed: int = 7):
+    from simulators.ladok.catalogue import AMNEN, MODULER, term_start
+    from simulators.ladok.state import LadokState
+
+    rng = random.Random(seed)
+    state = LadokState(page_size=200)
+    start, end = term_start("HT2027")
+    tillfallen = []
+    for i in range(n):
+        sv, en = rng.choice(AMNEN)
+        u = state.add_utbildning(f"S{i:05d}", sv, en, "7.5", "kurs", MODULER["7.5"])
+        tillfallen.append(state.add_tillfalle(u, str(100000 + i), start, end, omgangar=["HT2027"]))
+    students = state.seed_students(max(n * 3, 100), seed)  # ~10 instances per student
+    for s in students[::100]:
+        s.skyddad, s.adress = True, None
+    state.seed_deltagande(students, tillfallen, PER_INSTANCE, seed)
+    return state
+
+
+def _serve(kind: str, n: int, conn) -> None:
+    from simulators._server import serve_in_thread
+
+    if kind == "ladok":
+        from simulators.ladok.app import create_app
+        app = create_app(_ladok_state(n))
+    else:
+        from simulators.schema.app import create_app
+        app = create_app()
+    with serve_in_thread(app) as srv:
+        conn.send((srv.url, os.getpid()))
+        conn.recv()
+
+
+class Sim:
+    def __init__(self, kind: str, n: int = 0):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(kind, n, child), daemon=True)
+        self.proc.start()
+        if not self.conn.poll(900):
+            raise RuntimeError(f"{kind} simulator did not start")
+        self.url, self.pid = self.conn.recv()
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.conn.send("stop")
+        self.proc.join(15)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run(n: int) -> dict:
+    import requests
+
+    from adapters.ladok import LadokAdapter
+    from adapters.schema import ScheduleAdapter
+    from brygga.connections import PeerConfig
+    from brygga.flows.schedule import following, planning, sending
+    from brygga.store import Store, migrate
+
+    ladok_sim, schema_sim = Sim("ladok", n), Sim("schema")
+    out: dict = {"instances": n}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(f"sqlite:///{tmp}/bench.db")
+            migrate.upgrade(store)
+            ladok = LadokAdapter(PeerConfig("ladok", ladok_sim.url))
+            schedule = ScheduleAdapter(PeerConfig("schema", schema_sim.url, extra={"format": "timeedit"}))
+            scope = planning.Scope(("HT2027",))
+            following.follow(store, ladok)  # the feed's head (the seed wrote no events)
+            cpu0, lc0, sc0 = _self_cpu(), ladok_sim.cpu(), schema_sim.cpu()
+
+            t = time.perf_counter()
+            planned = planning.plan(store, ladok, schedule, mode="full", scope=scope)
+            t_plan = time.perf_counter() - t
+            sent = sending.send(store, schedule)
+            out["full"] = {"seconds": round(time.perf_counter() - t, 2), "plan_seconds": round(t_plan, 2),
+                           "objects": planned["objects"], "participants": planned["participants"],
+                           "email_lookups": planned["email_lookups"], "requests": sent["requests"],
+                           "sent": sent.get("sent", 0), "rejected": sent.get("rejected", 0)}
+            out["cpu_full"] = {"brygga_s": round(_self_cpu() - cpu0, 2), "ladok_sim_s": round(ladok_sim.cpu() - lc0, 2),
+                               "schema_sim_s": round(schema_sim.cpu() - sc0, 2)}
+            stats = requests.get(f"{schema_sim.url}/sim/stats", timeout=60).json()
+            out["system_holds"] = stats["objects"]
+
+            t = time.perf_counter()
+            again = planning.plan(store, ladok, schedule, mode="full", scope=scope)
+            resent = sending.send(store, schedule)
+            out["rerun"] = {"seconds": round(time.perf_counter() - t, 2), "changes": again["changes"],
+                            "requests": resent["requests"]}
+
+            # 1 % delta: one återbud in 1 % of the instances
+            rng = random.Random(3)
+            http = requests.Session()
+            instances = http.get(f"{ladok_sim.url}/utbildningsinformation/utbildningstillfalle/filtrera",
+                                 params={"startperiod": "HT2027", "limit": 1000}).text
+            uids = [x.split("<", 1)[0] for x in instances.split("<ui:Uid>")[1:]]
+            picked = rng.sample(uids, max(1, n // 100))
+            done = 0
+            for uid in picked:
+                for p in ladok.participants([uid]):
+                    if getattr(p, "state", "") == "ej_paborjad":
+                        r = http.post(f"{ladok_sim.url}/sim/aterbud", json={"tillfallesantagning_uid": p.uid,
+                                                                            "datum": "2027-08-20"})
+                        r.raise_for_status()
+                        done += 1
+                        break
+            t = time.perf_counter()
+            followed = following.follow(store, ladok)
+            delta = planning.plan(store, ladok, schedule, mode="delta", scope=scope)
+            dsent = sending.send(store, schedule)
+            out["delta"] = {"seconds": round(time.perf_counter() - t, 2), "aterbud": done,
+                            "marked": followed["marked"], "changes": delta["changes"], "requests": dsent["requests"]}
+            out["cpu_total"] = {"brygga_s": round(_self_cpu() - cpu0, 2),
+                                "ladok_sim_s": round(ladok_sim.cpu() - lc0, 2),
+                                "schema_sim_s": round(schema_sim.cpu() - sc0, 2)}
+    finally:
+        ladok_sim.stop()
+        schema_sim.stop()
+    objs = out["full"]["objects"]
+    out["cpu_per_object_ms_full"] = {k: round(v * 1000 / objs, 3) for k, v in out["cpu_full"].items()}
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def _md(title: str, results: list[dict], note: str) -> str:
+    lines = [f"# {title} ({dt.datetime.now(dt.UTC).isoformat(timespec='seconds')})", "", note, "",
+             "| instances | objects | full s | re-run s | 1 % delta s | peak RSS MiB | Brygga CPU ms/object | "
+             "Ladok sim CPU ms/object | schema sim CPU ms/object |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        c = r["cpu_per_object_ms_full"]
+        lines.append(f"| {r['instances']:,} | {r['full']['objects']:,} | {r['full']['seconds']} | {r['rerun']['seconds']} "
+                     f"| {r['delta']['seconds']} | {r['peak_rss_mib']} | {c['brygga_s']} | {c['ladok_sim_s']} | "
+                     f"{c['schema_sim_s']} |")
+    lines += ["", "```json", json.dumps(results, indent=1, ensure_ascii=False), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.schedule_export")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--instances", type=int)
+    ap.add_argument("--sizes", help="comma-separated sizes, each in a fresh process (memory)")
+    ap.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    env = (f"{os.cpu_count()} CPU(s) shared with other work (load average {[round(x, 2) for x in os.getloadavg()]}), "
+           f"Python {platform.python_version()}, SQLite store, simulators in their own processes over loopback HTTP")
+    if args.sizes:
+        results = []
+        for n in sorted(int(x) for x in args.sizes.split(",")):
+            p = subprocess.run([sys.executable, "-m", "bench.schedule_export", "--instances", str(n), "--json-only"],
+                               capture_output=True, text=True, check=True)
+            results.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        name = "schedule_export.memory"
+    else:
+        n = args.instances or (1000 if args.quick else 10_000)
+        results = [run(n)]
+        if args.json_only:
+            print(json.dumps(results[0]))
+            return 0
+        name = "schedule_export.quick" if args.quick else "schedule_export"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    (RESULTS / f"{name}.md").write_text(_md("Schedule export benchmark", results, f"`python -m bench.{name.replace('.', ' --').replace('--memory', '--sizes ...')}`: {env}."))
+    print((RESULTS / f"{name}.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
