@@ -138,7 +138,7 @@ def run(n: int) -> dict:
             again = planning.plan(store, ladok, schedule, mode="full", scope=scope)
             resent = sending.send(store, schedule)
             out["rerun"] = {"seconds": round(time.perf_counter() - t, 2), "changes": again["changes"],
-                            "requests": resent["requests"]}
+                            "email_lookups": again["email_lookups"], "requests": resent["requests"]}
 
             # 1 % delta: one återbud in 1 % of the instances
             rng = random.Random(3)
@@ -161,6 +161,7 @@ def run(n: int) -> dict:
             delta = planning.plan(store, ladok, schedule, mode="delta", scope=scope)
             dsent = sending.send(store, schedule)
             out["delta"] = {"seconds": round(time.perf_counter() - t, 2), "aterbud": done,
+                            "email_lookups": delta["email_lookups"],
                             "marked": followed["marked"], "changes": delta["changes"], "requests": dsent["requests"]}
             out["cpu_total"] = {"brygga_s": round(_self_cpu() - cpu0, 2),
                                 "ladok_sim_s": round(ladok_sim.cpu() - lc0, 2),

@@ -17,6 +17,7 @@ A mapping turns these into its format; the content hash per object is what the d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import hashlib
 import json
@@ -44,8 +45,8 @@ class ScheduleObject:
     def key(self) -> str:
         return f"{self.kind}:{self.ext_id}"
 
-    @property
-    def content_hash(self) -> str:
+    @functools.cached_property
+    def content_hash(self) -> str:  # computed once (diff, row and payload all ask)
         return content_hash(self.kind, self.fields, self.active)
 
     def payload(self) -> dict[str, Any]:
