@@ -324,3 +324,30 @@ def test_chunked_full_runs_agree_and_an_instance_leaving_the_term_ends(store, la
     assert summary["changes"]["deactivate.instance"] == 1 and summary["changes"]["delete.membership"] >= 1
     assert held(schema_env, "utbildningstillfalle")[moved.uid].active is False
     assert not [m for m in held(schema_env, "medlemskap") if m.startswith(moved.uid)]
+
+
+def test_a_crash_between_chunks_of_a_full_run_loses_and_duplicates_nothing(store, ladok_env, schema_env, monkeypatch):
+    from brygga.flows.schedule import reading
+
+    ladok, schedule = adapters(ladok_env, schema_env)
+    real, calls = reading.read, []
+
+    def dies_on_the_third_chunk(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ConnectionError("killed")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(reading, "read", dies_on_the_third_chunk)
+    with pytest.raises(ConnectionError):
+        planning.plan(store, ladok, schedule, mode="full", scope=SCOPE, chunk=3)
+    monkeypatch.setattr(reading, "read", real)
+    with store.transaction() as s:
+        first = {m.idempotency_key for m in s.scalars(select(OutboxMessage))}
+    assert first  # the chunks before the crash are committed
+    summary, sent = export(store, ladok, schedule, chunk=3)  # the re-run
+    with store.transaction() as s:
+        keys = [m.idempotency_key for m in s.scalars(select(OutboxMessage))]
+    assert len(keys) == len(set(keys)) and first <= set(keys)
+    assert sent["sent"] == len(keys) == len(schema_env.state.objects)  # every object once
+    assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)

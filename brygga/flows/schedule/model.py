@@ -17,8 +17,8 @@ A mapping turns these into its format; the content hash per object is what the d
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections import Counter

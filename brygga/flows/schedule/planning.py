@@ -108,19 +108,25 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
                                reason=f"Ladok participant {e.record_id}: {e.field}: {e.rule}; left out of the "
                                       "schedule export")
 
-    for i in range(0, len(uids), chunk):
-        part = uids[i:i + chunk]
-        got = reading.read(store, ladok, part, workers=workers, known=students)
-        instances = [t for t in got.instances if model.in_scope(t, scope.terms, scope.organisation)]
-        built = [o for o in model.build(instances, got.participants, got.emails)
-                 if o.kind != "student" or o.ext_id not in students]
-        students.update(o.ext_id for o in built if o.kind == "student")
-        with store.transaction() as s:
-            held = _held(s, target, instances=part, students={o.ext_id for o in built if o.kind == "student"})
-        inside = set(part)
-        commit(model.diff(built, held, removable=[k for k, (_, _, iu) in held.items() if iu in inside]), got.errors)
-        totals.update(instances=len(instances), participants=len(got.participants), objects=len(built),
-                      email_lookups=got.lookups, invalid=len(got.errors))
+    threads = reading.pool(workers)  # one set of worker threads (and their connections) for every chunk
+    try:
+        for i in range(0, len(uids), chunk):
+            part = uids[i:i + chunk]
+            got = reading.read(store, ladok, part, workers=threads, known=students)
+            instances = [t for t in got.instances if model.in_scope(t, scope.terms, scope.organisation)]
+            built = [o for o in model.build(instances, got.participants, got.emails)
+                     if o.kind != "student" or o.ext_id not in students]
+            students.update(o.ext_id for o in built if o.kind == "student")
+            with store.transaction() as s:
+                held = _held(s, target, instances=part, students={o.ext_id for o in built if o.kind == "student"})
+            inside = set(part)
+            commit(model.diff(built, held, removable=[k for k, (_, _, iu) in held.items() if iu in inside]),
+                   got.errors)
+            totals.update(instances=len(instances), participants=len(got.participants), objects=len(built),
+                          email_lookups=got.lookups, invalid=len(got.errors))
+    finally:
+        if threads is not None:
+            threads.shutdown()
     if mode == "full":  # what the term no longer has: instances gone from it, students in no group
         for changes in _ended(store, target, set(uids), students, chunk):
             commit(changes)

@@ -36,18 +36,23 @@ class Read:
     lookups: int = 0  # e-mail lookups made
 
 
-def _map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
-    if workers <= 1 or len(items) < 2:
+def _map(fn: Callable[[T], R], items: list[T], pool: ThreadPoolExecutor | None) -> list[R]:
+    if pool is None or len(items) < 2:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="ladok-get") as pool:
-        return list(pool.map(fn, items))
+    return list(pool.map(fn, items))
+
+
+def pool(workers: int = WORKERS) -> ThreadPoolExecutor | None:
+    """The worker threads of one run, for every chunk: the HTTP client keeps connections per
+    thread until it is closed, so a pool per chunk would leave a set of connections per chunk."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ladok-get") if workers > 1 else None
 
 
 def term_uids(ladok: LadokAdapter, terms: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(u for t in terms for u in ladok.search_tillfallen(startperiod=t)))
 
 
-def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: int = WORKERS,
+def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: ThreadPoolExecutor | None = None,
          email_max_age: dt.timedelta = EMAIL_MAX_AGE, known: set[str] = frozenset()) -> Read:  # type: ignore[assignment]
     """The instances, their participants and the e-mail addresses of their members (not those in
     ``known``: students already built in this run)."""
@@ -67,7 +72,7 @@ def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: int = W
         elif isinstance(t, Utbildningstillfalle):
             out.instances.append(t)
     chunks = [[t.uid for t in out.instances[i:i + CHUNK]] for i in range(0, len(out.instances), CHUNK)]
-    for hits in _map(lambda c: list(ladok.participants(c)), chunks, min(workers, 4)):
+    for hits in _map(lambda c: list(ladok.participants(c)), chunks, workers):
         for p in hits:
             (out.participants if isinstance(p, Participant) else out.errors).append(p)
     wanted = {p.student_uid for p in out.participants
@@ -76,7 +81,7 @@ def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: int = W
     return out
 
 
-def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers: int = WORKERS,
+def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers: ThreadPoolExecutor | None = None,
            max_age: dt.timedelta = EMAIL_MAX_AGE) -> tuple[dict[str, str | None], int]:
     """{student uid: e-mail or None}: from the cache, else asked of Ladok and cached."""
     if not student_uids:
