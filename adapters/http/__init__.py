@@ -139,7 +139,12 @@ class Client:
             pass
         local = self._tls.local = _Local(self)  # a new thread, or a forked child: connections of its own
         with self._lock:
-            self._locals.append(local)
+            # the connections of threads that ended (a pool per task or chunk) are closed, not kept
+            # for the client's life: memory and sockets stay bounded by the threads alive
+            dead = [x for x in self._locals if not x.owner.is_alive() and x.generation == _generation[0]]
+            self._locals = [x for x in self._locals if x not in dead] + [local]
+        for x in dead:
+            x.close()
         return local
 
     def close(self) -> None:

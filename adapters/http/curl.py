@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -160,6 +161,7 @@ class _Local:
     def __init__(self, client: Client):
         self.generation = _generation[0]
         self.client = client
+        self.owner = threading.current_thread()  # a dead owner's connections are closed by the next new thread
         self.multi = pycurl.CurlMulti()
         self.multi.setopt(pycurl.M_MAXCONNECTS, max(2, client.maxsize))
         self.easy = self.new_easy()

@@ -571,3 +571,16 @@ def test_a_large_streamed_reply_read_slowly_waits_in_a_bounded_buffer(peers):
             most = max(most, t.buffered + r.raw._size)
     assert digest.digest() == hashlib.sha256(body).digest()
     assert most <= http.STREAM_BUFFER + 2 * 256 * 1024  # the pause threshold, plus a piece or two
+
+
+def test_connections_of_threads_that_ended_are_closed_not_kept(peers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    peer = peers(lambda req, n: ok(b"<ok/>"))
+    c = client(peer.url)
+    for _ in range(5):  # a pool per round, as a task or a chunk makes one
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(lambda _: c.get(peer.url + "/a").content, range(8))) == [b"<ok/>"] * 8
+    c.get(peer.url + "/a")  # a new thread's first request closes what the ended threads kept
+    assert len(c._locals) <= 5  # this thread's and at most the last pool's 4, not 5 x 4 + 1
+    c.close()
