@@ -61,7 +61,8 @@ class OutboxMessage(Base):
     """Outbound messages; the idempotency key makes a re-run enqueue nothing new."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "destination", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "destination", "status", "next_attempt_at"),
+                      Index("ix_outbox_queue", "destination", "status", "id"))
 
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     destination: Mapped[str] = mapped_column(String(32))

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -122,23 +122,33 @@ def outbox_due(
     PostgreSQL rows are locked with SKIP LOCKED so parallel workers (CeleryExecutor) never send the
     same message twice."""
     now = now or utcnow()
-    q = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.destination == destination,
-            OutboxMessage.status.in_(("pending", "failed")),
-            OutboxMessage.next_attempt_at <= now,
+    rows: list[OutboxMessage] = []
+    # One query per status, each reading the (destination, status, id) index in id order and
+    # stopping at ``limit``. A query with status IN (...), or one planned on another index (SQLite,
+    # without statistics, took the correlation index or ix_outbox_due's range), reads and sorts
+    # every row of the backlog, sent ones too, for every batch: sending a large backlog became
+    # quadratic (bench/schedule_export.py). The due time is compared through coalesce() so that no
+    # index range on it competes with the index that gives the order.
+    for status in ("pending", "failed"):
+        q = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.destination == destination,
+                OutboxMessage.status == status,
+                func.coalesce(OutboxMessage.next_attempt_at, OutboxMessage.next_attempt_at) <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
         )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    if kind:
-        q = q.where(OutboxMessage.kind == kind)
-    if correlation:
-        q = q.where(OutboxMessage.correlation == correlation)
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    return list(session.scalars(q))
+        if kind:
+            q = q.where(OutboxMessage.kind == kind)
+        if correlation:
+            q = q.where(OutboxMessage.correlation == correlation)
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows += session.scalars(q)
+    rows.sort(key=lambda m: m.id)
+    return rows[:limit]
 
 
 def outbox_mark_sent(session: Session, ids: Sequence[int], response: str | None = None) -> None:
