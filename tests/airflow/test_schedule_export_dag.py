@@ -29,7 +29,7 @@ def test_dry_run_full_then_delta_after_an_aterbud(airflow_db, airflow_connection
     from brygga.store.models import OutboxMessage
 
     airflow_connections(dag_store.url, peers["urls"], {"schema": {"format": "timeedit", "terms": ["HT2027"]}})
-    dr = load_dag("brygga_schedule_export").test(run_conf={"mode": "full", "dry_run": True})
+    dr = load_dag("brygga_schedule_export").test(run_conf={"mode": "delta", "dry_run": True})
     assert dr.state == "success"
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states["plan"] == "success" and states["send_timeedit"] == "skipped"

@@ -101,6 +101,14 @@ def test_full_export_puts_instances_counts_and_groups_in_the_system(store, ladok
     assert summary["objects"] == len(rows)
 
 
+def test_the_first_delta_to_a_system_is_a_full_export(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    summary, _ = export(store, ladok, schedule, mode="delta")
+    assert summary["mode"] == "full" and set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+    again, _ = export(store, ladok, schedule, mode="delta")
+    assert again["mode"] == "delta" and again["changes"] == {}
+
+
 def test_a_rerun_with_nothing_changed_sends_nothing(store, ladok_env, schema_env):
     ladok, schedule = adapters(ladok_env, schema_env)
     export(store, ladok, schedule)

@@ -80,6 +80,12 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
                          "or choose terms in the trigger form")
     target = schedule.target
     started = utcnow()
+    if mode == "delta":
+        with store.transaction() as s:
+            first = s.scalar(select(ScheduleObject.id).where(ScheduleObject.target == target).limit(1)) is None
+        if first:  # nothing exported to this system yet: the first run is a full one
+            log.info("schedule export: nothing sent to %s yet; this run exports the whole scope", target)
+            mode = "full"
     drifted = 0
     if reconcile and mode == "full" and not dry_run:
         drifted = mark_drift(store, schedule)
