@@ -13,6 +13,7 @@ from brygga.connections import PeerConfig
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, Hinder, Placement, PlanNode, Student, Utbildningstillfalle
 from mappings import registry
+from mappings.base import RecordError
 from mappings.ladok.events import MAX_PAGE_BYTES
 
 log = get_logger("adapters.ladok")
@@ -130,11 +131,30 @@ class LadokAdapter:
 
     # ------------------------------------------------------------------ catalogue
     def tillfalle(self, uid: str) -> Utbildningstillfalle:
-        r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{segment(uid)}", "utbildningsinformation")
-        found = [x for x in self.tillfallen.read(r.content) if isinstance(x, Utbildningstillfalle)]
-        t = found[0] if len(found) == 1 else None
-        if t is None:
-            raise PeerError("ladok", f"utbildningstillfalle {uid}: unreadable")
+        t = self.tillfalle_or_error(uid)
+        if not isinstance(t, Utbildningstillfalle):
+            raise PeerError("ladok", f"utbildningstillfalle {uid}: " + ("not found" if t is None else str(t)),
+                            status=404 if t is None else None)
+        return t
+
+    def tillfalle_or_error(self, uid: str) -> Utbildningstillfalle | RecordError | None:
+        """One instance; None when Ladok has no such instance (404); a RecordError naming the
+        instance when its reply cannot be read or breaks the rules (a transient failure raises)."""
+        r = self._request("GET", f"/utbildningsinformation/utbildningstillfalle/{segment(uid)}",
+                          "utbildningsinformation", ok=(200, 404))
+        if r.status_code == 404:
+            _ = r.content  # release the connection
+            return None
+        try:
+            found = list(self.tillfallen.read(r.content))
+        except xmlsafe.UnreadableXML as e:
+            return RecordError(uid[:64], "reply", f"unreadable: {e}"[:300], "Utbildningstillfalle")
+        if len(found) != 1:
+            return RecordError(uid[:64], "reply", f"{len(found)} ui:Utbildningstillfalle in the reply, 1 expected",
+                               "Utbildningstillfalle")
+        t = found[0]
+        if isinstance(t, Utbildningstillfalle) and t.uid != uid:
+            return RecordError(uid[:64], "Uid", f"the reply is instance {t.uid[:64]!r}", "Utbildningstillfalle")
         return t
 
     def search_tillfallen(self, *, round_code: str | None = None, tillfalleskod: str | None = None,
@@ -175,7 +195,10 @@ class LadokAdapter:
         """The student's e-mail address from si:Kontaktuppgifter (None: Ladok has none)."""
         r = self._request("GET", f"/studentinformation/student/{segment(student_uid)}/kontaktuppgifter",
                           "studentinformation")
-        return self.deltagare.read_email(r.content)
+        try:
+            return self.deltagare.read_email(r.content)
+        except xmlsafe.UnreadableXML as e:
+            raise UnreadableReply("ladok", "kontaktuppgifter", e, transient=False, read_bytes=len(r.content)) from None
 
     # ------------------------------------------------------------------ students
     def student_by_personnummer(self, personnummer: str) -> Student | None:

@@ -8,7 +8,8 @@ and puts the changes in the outbox in one transaction; `send_<format>` delivers 
 request per batch, an idempotency key per request) and updates that format's Asset. A re-run with
 nothing changed sends nothing; a run that failed half-way resumes from the outbox.
 
-The scheduled run at 02:00 (Europe/Stockholm) is a **full reconciliation**: everything in the
+The first scheduled run from 02:00 (Europe/Stockholm) that finds no reconciliation in the last 20
+hours (kept in the store: a missed or long night still gets one) is a **full reconciliation**: everything in the
 terms, what ended is removed, and what the system holds otherwise than we sent is sent again.
 **Trigger form:** mode, terms, organisation unit, format, dry run (shows what would change and
 what the system would refuse; nothing is sent). See docs/flows/schedule.md.
@@ -24,21 +25,12 @@ from brygga import dagkit
 
 FORMATS = ("timeedit", "lis", "oneroster")
 ASSETS = {f: Asset(f"brygga://schema/{f}") for f in FORMATS}
-NIGHTLY = dt.time(2, 0)
 LOCAL = "Europe/Stockholm"
 
 
-def _nightly(ctx: dict) -> bool:
-    """A scheduled run whose interval ends in the five minutes from 02:00 local time."""
-    import zoneinfo
-
+def _scheduled(ctx: dict) -> bool:
     run = ctx.get("dag_run")
-    end = ctx.get("data_interval_end")
-    if run is None or end is None or getattr(run, "run_type", "") != "scheduled":
-        return False
-    local = end.astimezone(zoneinfo.ZoneInfo(LOCAL))
-    start = local.replace(hour=NIGHTLY.hour, minute=NIGHTLY.minute, second=0, microsecond=0)
-    return start <= local < start + dt.timedelta(minutes=5)
+    return run is not None and getattr(run, "run_type", "") == "scheduled"
 
 
 @dag(
@@ -77,12 +69,18 @@ def brygga_schedule_export():
 
     @task(pool="ladok_api")
     def plan(_followed: dict) -> dict:
+        import zoneinfo
+
         from brygga.flows.schedule import planning
 
         ctx = get_current_context()
         p = ctx["params"]
-        mode = "reconcile" if _nightly(ctx) else p["mode"]
         schedule = dagkit.schedule(p["format"] or None)
+        store = dagkit.store()
+        # the first scheduled run from 02:00 local time that finds no reconciliation in 20 hours
+        nightly = _scheduled(ctx) and planning.reconcile_due(store, schedule.target, dt.datetime.now(dt.UTC),
+                                                             zoneinfo.ZoneInfo(LOCAL))
+        mode = "reconcile" if nightly else p["mode"]
         scope = planning.Scope.of(schedule.peer.extra, [t.strip() for t in p["terms"] if t.strip()],
                                   p["organisation"].strip() or None)
         if not scope.terms:  # configuration, not a peer: no retry makes it right
@@ -90,7 +88,7 @@ def brygga_schedule_export():
 
             raise AirflowFailException("no term to export: choose terms in the trigger form or set the "
                                        "brygga_schema Connection's extra.terms (e.g. [\"HT2027\"])")
-        summary = planning.plan(dagkit.store(), dagkit.ladok(), schedule, mode="delta" if mode == "delta" else "full",
+        summary = planning.plan(store, dagkit.ladok(), schedule, mode="delta" if mode == "delta" else "full",
                                 scope=scope, dry_run=bool(p["dry_run"]), reconcile=mode == "reconcile",
                                 run_id=ctx["run_id"], actor=dagkit.actor(ctx))
         for key, reason in list((summary.get("would_be_refused") or {}).items())[:50]:

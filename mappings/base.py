@@ -49,6 +49,7 @@ class RecordError:
     rule: str
     kind: str | None = None
     has_id: bool = True
+    within: str | None = None  # the record it belongs to, when it has one (a participant's instance uid)
 
     def __str__(self) -> str:
         return f"record {self.record_id}: field {self.field}: {self.rule}"

@@ -259,6 +259,8 @@ class ScheduleObject(Base):
     kind: Mapped[str] = mapped_column(String(16))
     ext_id: Mapped[str] = mapped_column(String(160))
     instance_uid: Mapped[str | None] = mapped_column(String(64))
+    term: Mapped[str | None] = mapped_column(String(8))  # the instance's start term (HT2027): a full run's scope
+    organisation: Mapped[str | None] = mapped_column(String(64))  # the instance's organisation unit
     content_hash: Mapped[str] = mapped_column(String(64))
     sent_hash: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)  # +1 per change put in the outbox (its key)

@@ -92,6 +92,13 @@ class StudentV1(Mapping):
         return etree.tostring(root, encoding="UTF-8")
 
 
+_UIDLIKE = __import__("re").compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
+#: The bounded values of an instance, checked where they are read (the schedule export keeps the
+#: uid and the organisation unit in columns; the others go out in 255-character text fields).
+_BOUNDS = {"organisation": 64, "utbildningskod": 32, "tillfalleskod": 32, "studieort": 255,
+           "undervisningssprak": 64, "undervisningstid": 64, "name_sv": 255, "name_en": 255}
+
+
 @mapping
 class UtbildningstillfalleV1(Mapping):
     key = MappingKey("ladok", "utbildningstillfalle", 1)
@@ -105,12 +112,22 @@ class UtbildningstillfalleV1(Mapping):
                 yield self._one(el, uid)
             except ValueError as e:
                 field, _, rule = str(e).partition(": ")
-                yield RecordError(uid or "?", field if rule else "Utbildningstillfalle", rule or str(e),
-                                  "Utbildningstillfalle")
+                yield RecordError(uid[:64] or "?", field if rule else "Utbildningstillfalle", rule or str(e),
+                                  "Utbildningstillfalle", has_id=bool(_UIDLIKE.fullmatch(uid)))
 
     def _one(self, el: etree._Element, uid: str) -> Utbildningstillfalle:
         if not uid:
             raise ValueError("Uid: required field missing")
+        if not _UIDLIKE.fullmatch(uid):
+            raise ValueError("Uid: an id of at most 64 letters, digits or ._:-")
+        t = self._build(el, uid)
+        for name, most in _BOUNDS.items():
+            value = getattr(t, name)
+            if value is not None and (len(value) > most or not value.isprintable()):
+                raise ValueError(f"{name}: at most {most} printable characters")
+        return t
+
+    def _build(self, el: etree._Element, uid: str) -> Utbildningstillfalle:
         attrs: dict[str, list[str]] = {}
         for a in el.iterfind(UI + "Attributvarden"):
             attrs.setdefault((a.findtext(UI + "Namn") or "").removeprefix(ATTR), []).append((a.findtext(UI + "Varde") or "").strip())
@@ -191,7 +208,6 @@ class PlacementV1(Mapping):
 
 TILLSTAND = "studiedeltagande.domain.tillstandsdefinition.kurstillfallesdeltagande."
 STATES = ("ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott")
-_UIDLIKE = __import__("re").compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
 NAME_MAX = 100  # the schedule export's name columns
 
 
@@ -213,7 +229,9 @@ class DeltagareV1(Mapping):
                 out.append(self._one(el, uid))
             except ValueError as e:
                 field, _, rule = str(e).partition(": ")
-                out.append(RecordError(uid[:64] or "?", field, rule, "Deltagare", has_id=bool(_UIDLIKE.fullmatch(uid))))
+                within = (el.findtext(SD + "UtbildningstillfalleUID") or "").strip()
+                out.append(RecordError(uid[:64] or "?", field, rule, "Deltagare", has_id=bool(_UIDLIKE.fullmatch(uid)),
+                                       within=within if _UIDLIKE.fullmatch(within) else None))
         return total, out
 
     @staticmethod

@@ -43,7 +43,7 @@ class TimeEditV1(Mapping):
             why = check(c)
             if why is not None:
                 field, _, rule = why.partition(": ")
-                errors.append(RecordError(f"{c['kind']}:{c['ext_id'][:140]}", field, rule, "schedule-object"))
+                errors.append(RecordError(f"{c['kind']}:{c['ext_id']}", field, rule, "schedule-object"))
                 continue
             o: dict[str, Any] = {"type": TYPE_OF[c["kind"]], "extId": c["ext_id"]}
             if c["op"] == "delete":

@@ -409,6 +409,18 @@ class LadokState:
                 self._index.setdefault(key, []).append(t)
             return t
 
+    def flytta_tillfalle(self, uid: str, start: dt.date) -> Tillfalle:
+        """Move an instance to another start date (and so perhaps another term), as an edit in
+        Ladok would: the term search finds it under its new term."""
+        with self.lock:
+            t = self.tillfalle(uid)
+            old = self._index.get(("startperiod", t.startperiod), [])
+            if t in old:
+                old.remove(t)
+            t.start = start
+            self._index.setdefault(("startperiod", t.startperiod), []).append(t)
+            return t
+
     def tillfalle(self, uid: str) -> Tillfalle:
         t = self.tillfallen.get(uid)
         if t is None:

@@ -359,3 +359,143 @@ def test_a_crash_between_chunks_of_a_full_run_loses_and_duplicates_nothing(store
     assert len(keys) == len(set(keys)) and first <= set(keys)
     assert sent["sent"] == len(keys) == len(schema_env.state.objects)  # every object once
     assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+
+
+def _kinds(schema_env, typ, active=True):
+    return {ext for ext, o in held(schema_env, typ).items() if o.active is active}
+
+
+def test_a_full_run_of_one_term_or_unit_ends_nothing_outside_its_scope(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    st = ladok_env.state
+    courses = [t for t in st.tillfallen.values() if t.startperiod == "HT2027" and not t.installt
+               and t.utbildning.typ == "kurs" and st.by_tillfalle.get(t.uid)]
+    spring = courses[:2]
+    for t in spring:
+        st.flytta_tillfalle(t.uid, dt.date(2028, 1, 17))  # VT2028
+    both = Scope(("HT2027", "VT2028"))
+    planning.plan(store, ladok, schedule, mode="full", scope=both)
+    sending.send(store, schedule)
+    before = {typ: _kinds(schema_env, typ) for typ in ("utbildningstillfalle", "studentgrupp", "medlemskap", "student")}
+    assert {t.uid for t in spring} <= before["utbildningstillfalle"]
+    # a hand-started full run of VT2028 only: the autumn's objects and students stay
+    only_spring = planning.plan(store, ladok, schedule, mode="full", scope=Scope(("VT2028",)))
+    sending.send(store, schedule)
+    assert only_spring["changes"] == {}
+    assert {typ: _kinds(schema_env, typ) for typ in before} == before
+    # one organisation unit: the other units' instances stay, and so do their students
+    unit = st.tillfallen[spring[0].uid].organisationsenhet
+    one_unit = planning.plan(store, ladok, schedule, mode="full", scope=Scope(("HT2027", "VT2028"), unit))
+    sending.send(store, schedule)
+    assert one_unit["changes"] == {} and one_unit["instances"] < len(before["utbildningstillfalle"])
+    assert {typ: _kinds(schema_env, typ) for typ in before} == before
+    # an instance of that unit that moves to another unit has left the unit's scope: it ends there
+    spring[0].organisation = "ZZ-ANNAN"
+    moved = planning.plan(store, ladok, schedule, mode="full", scope=Scope(("HT2027", "VT2028"), unit))
+    sending.send(store, schedule)
+    assert moved["changes"]["deactivate.instance"] == 1
+    assert spring[0].uid in _kinds(schema_env, "utbildningstillfalle", active=False)
+    # the whole scope again brings it back under its new unit
+    planning.plan(store, ladok, schedule, mode="full", scope=both)
+    sending.send(store, schedule)
+    assert {typ: _kinds(schema_env, typ) for typ in before} == before
+
+
+def test_an_older_version_retried_after_a_newer_one_is_never_sent(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    export(store, ladok, schedule)
+    st = ladok_env.state
+    person = next(s for s in st.students.values() if not s.skyddad and s.uid in _kinds(schema_env, "student"))
+    person.fornamn = "Ändrat"
+    planning.plan(store, ladok, schedule, mode="full", scope=SCOPE)  # v2: the new name, not yet sent
+    person.skyddad = True  # then protected: v3 is the UID only
+    planning.plan(store, ladok, schedule, mode="full", scope=SCOPE)
+    with store.transaction() as s:  # v2 failed once and is due again beside v3 (a retry after backoff)
+        versions = sorted(m.payload["version"] for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.status == "pending")) if m.payload["ext_id"] == person.uid)
+    assert versions == [2, 3]
+    schema_env.state.bodies.clear()
+    sent = sending.send(store, schedule)
+    assert sent["superseded"] == 1
+    wire = b"".join(schema_env.state.bodies)
+    assert person.uid.encode() in wire and b"\xc3\x84ndrat" not in wire and person.efternamn.encode() not in wire
+    assert {k: v for k, v in held(schema_env, "student")[person.uid].fields.items() if v is not None} == {
+        "skyddad": True}
+
+
+def test_reconciliation_does_not_send_again_what_is_still_in_the_outbox(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    first = planning.plan(store, ladok, schedule, mode="full", scope=SCOPE)  # not sent yet
+    summary = planning.plan(store, ladok, schedule, mode="full", scope=SCOPE, reconcile=True)
+    assert summary["drifted"] == 0 and summary["changes"] == {}
+    sent = sending.send(store, schedule)
+    assert sent["sent"] == first["enqueued"] == len(schema_env.state.objects)
+
+
+def test_a_first_export_that_crashed_is_finished_as_a_full_one(store, ladok_env, schema_env, monkeypatch):
+    from brygga.flows.schedule import reading
+
+    ladok, schedule = adapters(ladok_env, schema_env)
+    real, calls = reading.read, []
+
+    def dies_on_the_second_chunk(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("killed")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(reading, "read", dies_on_the_second_chunk)
+    with pytest.raises(ConnectionError):
+        planning.plan(store, ladok, schedule, mode="delta", scope=SCOPE, chunk=3)
+    monkeypatch.setattr(reading, "read", real)
+    summary, _ = export(store, ladok, schedule, mode="delta")  # rows exist, but no full export finished
+    assert summary["mode"] == "full"
+    assert set(held(schema_env, "medlemskap")) == expected_members(ladok_env.state)
+    again, _ = export(store, ladok, schedule, mode="delta")
+    assert again["mode"] == "delta"
+
+
+def test_unreadable_ladok_data_is_quarantined_once_and_what_it_held_stays(store, ladok_env, schema_env):
+    ladok, schedule = adapters(ladok_env, schema_env)
+    export(store, ladok, schedule)
+    st = ladok_env.state
+    members = _kinds(schema_env, "medlemskap")
+    bad_instance = next(t for t in st.tillfallen.values() if t.startperiod == "HT2027" and not t.installt
+                        and st.by_tillfalle.get(t.uid))
+    bad_instance.organisation = "O" * 100  # breaks the 64-character bound
+    other = next(t for t in st.tillfallen.values() if t.startperiod == "HT2027" and not t.installt
+                 and t is not bad_instance and st.by_tillfalle.get(t.uid))
+    a = next(a for a in st.by_tillfalle[other.uid] if a.tillstand in ("ej_paborjad", "registrerad"))
+    st.students[a.student_uid].fornamn = "N" * 150  # a participant Ladok sends that breaks the rules
+    for _ in range(2):
+        summary, sent = export(store, ladok, schedule)
+        assert summary["invalid"] >= 2 and not summary["changes"].get("delete.membership")
+        assert not summary["changes"].get("deactivate.instance")
+    assert _kinds(schema_env, "medlemskap") == members  # nothing of theirs ended
+    with store.transaction() as s:
+        q = {(x.kind, x.message_id): x.attempts for x in s.scalars(select(Quarantine).where(Quarantine.source == "ladok"))}
+    assert q[("schedule-instance", bad_instance.uid)] == 2  # one row, met twice
+    assert any(k == "schedule-participant" and n == 2 for (k, _), n in q.items())
+
+
+def test_the_nightly_reconciliation_is_due_once_a_night_even_after_a_missed_two_oclock(store):
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo("Europe/Stockholm")
+
+    def at(day, hh, mm):
+        return dt.datetime(2027, 10, day, hh, mm, tzinfo=tz).astimezone(dt.UTC)
+
+    assert not planning.reconcile_due(store, "timeedit", at(5, 1, 55), tz)  # before 02:00
+    assert planning.reconcile_due(store, "timeedit", at(5, 2, 0), tz)  # never reconciled
+    with store.transaction() as s:
+        planning.ops.setting_set(s, planning._RECONCILED + "timeedit", at(5, 2, 0).isoformat(), "test")
+    assert not planning.reconcile_due(store, "timeedit", at(5, 2, 5), tz)  # done tonight
+    assert not planning.reconcile_due(store, "timeedit", at(5, 23, 0), tz)
+    assert planning.reconcile_due(store, "timeedit", at(6, 3, 40), tz)  # 02:00 was missed: still tonight
+    assert not planning.reconcile_due(store, "lis", at(5, 1, 0), tz) and planning.reconcile_due(store, "lis", at(5, 2, 0), tz)
+    # the night the clocks go back (2027-10-31): one 02:00 run, not two
+    with store.transaction() as s:
+        planning.ops.setting_set(s, planning._RECONCILED + "timeedit", at(31, 2, 1).isoformat(), "test")
+    again = dt.datetime(2027, 10, 31, 2, 30, fold=1, tzinfo=tz).astimezone(dt.UTC)  # the second 02:30
+    assert not planning.reconcile_due(store, "timeedit", again, tz)

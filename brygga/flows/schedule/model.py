@@ -40,6 +40,8 @@ class ScheduleObject:
     fields: dict[str, Any]
     active: bool = True
     instance_uid: str | None = None  # the instance it belongs to (None: a student)
+    term: str | None = None  # that instance's start term and organisation unit: the scope it was
+    organisation: str | None = None  # exported in (kept beside the object, not part of its content)
 
     @property
     def key(self) -> str:
@@ -114,7 +116,8 @@ def _instance(t: Utbildningstillfalle, c: Counter[str]) -> ScheduleObject:
     if t.is_programme:
         fields["kurstillfallen"] = list(t.course_uids)
     return ScheduleObject("instance", t.uid, {k: v for k, v in fields.items() if v is not None},
-                          active=not t.installt, instance_uid=t.uid)
+                          active=not t.installt, instance_uid=t.uid, term=fields["period"],
+                          organisation=t.organisation)
 
 
 def group_id(instance_uid: str) -> str:
@@ -135,7 +138,8 @@ def build(instances: Iterable[Utbildningstillfalle], participants: list[Particip
         name = " ".join(x for x in (t.utbildningskod, startperiod(t.start), f"({t.tillfalleskod})"
                                     if t.tillfalleskod else None) if x)
         objects.append(ScheduleObject("group", group_id(t.uid), {"namn": f"Studenter {name}"[:255], "tillfalle": t.uid},
-                                      active=not t.installt, instance_uid=t.uid))
+                                      active=not t.installt, instance_uid=t.uid, term=startperiod(t.start),
+                                      organisation=t.organisation))
     seen: set[str] = set()
     for p in participants:
         role = MEMBER_STATES.get(p.state)
@@ -147,7 +151,8 @@ def build(instances: Iterable[Utbildningstillfalle], participants: list[Particip
             continue
         seen.add(key)
         objects.append(ScheduleObject("membership", key, {"grupp": group_id(p.instance_uid), "student": p.student_uid,
-                                                          "roll": role}, instance_uid=p.instance_uid))
+                                                          "roll": role}, instance_uid=p.instance_uid,
+                                      term=startperiod(inst.start), organisation=inst.organisation))
         if p.student_uid not in students:
             students[p.student_uid] = student(p, emails.get(p.student_uid))
     objects.extend(students.values())
@@ -172,16 +177,21 @@ class Change:
     obj: ScheduleObject
 
 
-def diff(built: list[ScheduleObject], held: dict[str, tuple[str, str, str | None]], *,
-         removable: Iterable[str] = ()) -> list[Change]:
-    """Changes from what was exported (``held``: key -> (content hash, status, instance uid)) to
-    ``built``. ``removable``: keys held that may end if not built (the caller knows its scope)."""
+#: Held in these states, an object built again is sent again even with the same content: ended,
+#: or found drifted by a reconciliation (which also retries what the system refused: ``rejected``).
+RESEND = ("deleted", "drift")
+
+
+def diff(built: list[ScheduleObject], held: dict[str, tuple[Any, ...]], *,
+         removable: Iterable[str] = (), resend: tuple[str, ...] = RESEND) -> list[Change]:
+    """Changes from what was exported (``held``: key -> (content hash, status, instance uid, ...))
+    to ``built``. ``removable``: keys held that may end if not built (the caller knows its scope)."""
     out: list[Change] = []
     built_keys = set()
     for o in built:
         built_keys.add(o.key)
         h = held.get(o.key)
-        if h is None or h[0] != o.content_hash or h[1] in ("deleted", "drift"):  # drift: see planning.mark_drift
+        if h is None or h[0] != o.content_hash or h[1] in resend:
             out.append(Change("upsert", o))
     for key in removable:
         if key in built_keys:

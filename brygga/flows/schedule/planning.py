@@ -12,17 +12,19 @@ nothing and a re-run with nothing changed sends nothing.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 from collections import Counter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.ladok import LadokAdapter
 from adapters.schema import ScheduleAdapter
 from brygga.flows.schedule import KIND, destination, model, reading
 from brygga.logmask import get_logger
+from brygga.records import Utbildningstillfalle
 from brygga.store import Store, ops
 from brygga.store.models import ScheduleDirty, ScheduleObject, utcnow
 
@@ -42,16 +44,28 @@ class Scope:
         t = terms or extra.get("terms") or []
         return cls(tuple(t if isinstance(t, list) else str(t).split(",")), organisation or extra.get("organisation"))
 
+    def keeps(self, t: Utbildningstillfalle) -> bool:
+        return model.in_scope(t, self.terms, self.organisation)
+
+    def covers(self, term: str | None, organisation: str | None) -> bool:
+        """Whether an object exported with this term and unit lies in this scope (one exported
+        before Brygga kept them, term None, counts as inside)."""
+        return term is None or (term in self.terms and (not self.organisation or organisation == self.organisation))
+
 
 def idempotency_key(target: str, kind: str, ext_id: str, version: int) -> str:
     raw = f"{target}\n{kind}\n{ext_id}\n{version}"
     return f"schedule:{target}:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
-def _held(s: Session, target: str, *, instances: list[str] | None = None,
-          students: set[str] | None = None) -> dict[str, tuple[str, str, str | None]]:
+Held = dict[str, tuple[str, str, "str | None", "str | None", "str | None"]]
+
+
+def _held(s: Session, target: str, *, instances: list[str] | None = None, students: set[str] | None = None) -> Held:
+    """key -> (content hash, status, instance uid, term, organisation) of what we exported."""
     q = select(ScheduleObject.kind, ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status,
-               ScheduleObject.instance_uid).where(ScheduleObject.target == target)
+               ScheduleObject.instance_uid, ScheduleObject.term, ScheduleObject.organisation
+               ).where(ScheduleObject.target == target)
     rows: list[Any] = []
     if instances is None and students is None:
         rows = list(s.execute(q))
@@ -61,7 +75,7 @@ def _held(s: Session, target: str, *, instances: list[str] | None = None,
         ids = sorted(students or ())
         for i in range(0, len(ids), 500):
             rows += s.execute(q.where(ScheduleObject.kind == "student", ScheduleObject.ext_id.in_(ids[i:i + 500])))
-    return {f"{k}:{e}": (h, st, iu) for k, e, h, st, iu in rows}
+    return {f"{k}:{e}": (h, st, iu, term, org) for k, e, h, st, iu, term, org in rows}
 
 
 CHUNK = 500  # instances read, built and committed together: memory stays flat in the term's size
@@ -82,9 +96,10 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
     started = utcnow()
     if mode == "delta":
         with store.transaction() as s:
-            first = s.scalar(select(ScheduleObject.id).where(ScheduleObject.target == target).limit(1)) is None
-        if first:  # nothing exported to this system yet: the first run is a full one
-            log.info("schedule export: nothing sent to %s yet; this run exports the whole scope", target)
+            first = not ops.setting_get(s, _FULL_DONE + target)
+        if first:  # no full export to this system has finished yet: this run is one
+            log.info("schedule export: no full export to %s has finished yet; this run exports the whole scope",
+                     target)
             mode = "full"
     drifted = 0
     if reconcile and mode == "full" and not dry_run:
@@ -100,7 +115,9 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
     counts: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     students: set[str] = set()  # student objects built in this run (one per student, whatever the chunk)
+    kept: set[str] = set()  # instances not fully read in this run: nothing of theirs ended
     pending: list[model.Change] = []  # dry run: validated together at the end (references across chunks)
+    resend = (*model.RESEND, "rejected") if reconcile else model.RESEND  # the nightly run retries refusals
 
     def commit(changes: list[model.Change], errors: list[Any] = ()) -> None:  # type: ignore[assignment]
         counts.update(f"{c.action}.{c.obj.kind}" for c in changes)
@@ -110,31 +127,33 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
         with store.transaction() as s:
             totals["enqueued"] += _enqueue(s, target, changes)
             for e in errors:
-                ops.quarantine(s, source="ladok", message_id=e.record_id, kind="schedule-participant",
-                               reason=f"Ladok participant {e.record_id}: {e.field}: {e.rule}; left out of the "
-                                      "schedule export")
+                _quarantine(s, e)
 
     threads = reading.pool(workers)  # one set of worker threads (and their connections) for every chunk
     try:
         for i in range(0, len(uids), chunk):
             part = uids[i:i + chunk]
-            got = reading.read(store, ladok, part, workers=threads, known=students)
-            instances = [t for t in got.instances if model.in_scope(t, scope.terms, scope.organisation)]
-            built = [o for o in model.build(instances, got.participants, got.emails)
+            got = reading.read(store, ladok, part, workers=threads, known=students, scope=scope.keeps)
+            built = [o for o in model.build(got.instances, got.participants, got.emails)
                      if o.kind != "student" or o.ext_id not in students]
             students.update(o.ext_id for o in built if o.kind == "student")
             with store.transaction() as s:
                 held = _held(s, target, instances=part, students={o.ext_id for o in built if o.kind == "student"})
-            inside = set(part)
-            commit(model.diff(built, held, removable=[k for k, (_, _, iu) in held.items() if iu in inside]),
-                   got.errors)
-            totals.update(instances=len(instances), participants=len(got.participants), objects=len(built),
+            kept |= got.kept
+            read_in, gone, outside = {t.uid for t in got.instances}, set(got.missing), set(got.outside)
+            # what may end: an instance read in scope ends what it no longer has; one Ladok no longer
+            # has ends whole; one that left this run's scope ends only if it was exported in it
+            removable = [k for k, (_, _, iu, term, org) in held.items()
+                         if iu in read_in and iu not in got.kept or iu in gone
+                         or iu in outside and scope.covers(term, org)]
+            commit(model.diff(built, held, removable=removable, resend=resend), got.errors)
+            totals.update(instances=len(got.instances), participants=len(got.participants), objects=len(built),
                           email_lookups=got.lookups, invalid=len(got.errors))
     finally:
         if threads is not None:
             threads.shutdown()
-    if mode == "full":  # what the term no longer has: instances gone from it, students in no group
-        for changes in _ended(store, target, set(uids), students, chunk):
+    if mode == "full":  # what the scope no longer has: instances gone from it, students in no group
+        for changes in _ended(store, target, set(uids), students, kept, scope, chunk):
             commit(changes)
     summary: dict[str, Any] = {
         "mode": mode, "target": target, "terms": list(scope.terms), "organisation": scope.organisation,
@@ -152,26 +171,66 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
         for i in range(0, len(marked), 500):
             s.execute(delete(ScheduleDirty).where(ScheduleDirty.instance_uid.in_(marked[i:i + 500]),
                                                   ScheduleDirty.marked_at <= started))
+        if mode == "full" and not ops.setting_get(s, _FULL_DONE + target):
+            ops.setting_set(s, _FULL_DONE + target, started.isoformat(), actor)
+        if reconcile and mode == "full":
+            ops.setting_set(s, _RECONCILED + target, started.isoformat(), actor)
         ops.audit(s, actor, f"schedule.{mode}", "schedule_object", target,
                   **{k: summary[k] for k in ("terms", "instances", "objects", "changes", "drifted")})
     log.info("schedule export: %s", summary)
     return summary
 
 
+_FULL_DONE = "schedule.full_export_done."  # + target: when the first full export to it finished
+_RECONCILED = "schedule.reconciled."  # + target: when the last reconciliation with it finished
+RECONCILE_AT = dt.time(2, 0)  # local time: the nightly reconciliation is due from then
+
+
+def reconcile_due(store: Store, target: str, now: dt.datetime, tz: dt.tzinfo) -> bool:
+    """Whether a scheduled run should reconcile: it is 02:00 local time or later and no
+    reconciliation with ``target`` finished since today's 02:00. Kept in the store, so a night
+    whose 02:00 run was missed (a long run, a restart) still gets one, and the night the clocks go
+    back (02:00 twice) gets one, not two."""
+    local = now.astimezone(tz)
+    if local.time() < RECONCILE_AT:
+        return False
+    with store.transaction() as s:
+        last = ops.setting_get(s, _RECONCILED + target)
+    tonight = dt.datetime.combine(local.date(), RECONCILE_AT, tzinfo=tz)
+    return last is None or dt.datetime.fromisoformat(last) < tonight
+
+
+def _quarantine(s: Session, e: Any) -> None:
+    """What Ladok sent that breaks the rules, one open row per record however often it is read."""
+    what = {"Utbildningstillfalle": "instance", "Kontaktuppgifter": "contact details of student"}.get(e.kind,
+                                                                                                    "participant")
+    consequence = {"instance": "what the scheduling system has of it stays as it is",
+                   "contact details of student": "the student goes out without an e-mail address"}.get(
+        what, "left out of the schedule export; the instance's group keeps its members")
+    ops.quarantine_again(s, source="ladok", message_id=e.record_id, kind=f"schedule-{what.split()[0]}",
+                         reason=f"Ladok {what} {e.record_id}: {e.field}: {e.rule}; {consequence} until Ladok's "
+                                "data can be read")
+
+
 _ENDED = ("deleted", "deactivated")
 
 
-def _ended(store: Store, target: str, term: set[str], students: set[str], chunk: int) -> Any:
+def _ended(store: Store, target: str, read: set[str], students: set[str], kept: set[str], scope: Scope,
+           chunk: int) -> Any:
     """Changes, chunk by chunk, that end what a full run did not build: the objects of instances
-    no longer in the term (or scope), and students in no group of it."""
+    exported in this scope that its terms no longer have, and students in no group (of this
+    scope, of another scope, or of an instance kept as it was)."""
     with store.transaction() as s:
-        gone = sorted({u for u in s.scalars(select(ScheduleObject.instance_uid).where(
-            ScheduleObject.target == target, ScheduleObject.instance_uid.is_not(None),
-            ScheduleObject.status.not_in(_ENDED)).distinct()) if u is not None} - term)
+        gone = sorted({u for u, term, org in s.execute(
+            select(ScheduleObject.instance_uid, ScheduleObject.term, ScheduleObject.organisation).where(
+                ScheduleObject.target == target, ScheduleObject.instance_uid.is_not(None),
+                ScheduleObject.status.not_in(_ENDED)).distinct())
+            if u is not None and u not in read and scope.covers(term, org)})
     for i in range(0, len(gone), chunk):
         with store.transaction() as s:
             held = _held(s, target, instances=gone[i:i + chunk])
         yield model.diff([], held, removable=list(held))
+    members = students | _members_elsewhere(store, target, scope, kept)
     last = ""
     while True:
         with store.transaction() as s:
@@ -181,19 +240,47 @@ def _ended(store: Store, target: str, term: set[str], students: set[str], chunk:
         if not rows:
             return
         last = rows[-1][0]
-        held = {f"student:{e}": (h, st, None) for e, h, st in rows if e not in students and st not in _ENDED}
+        held = {f"student:{e}": (h, st, None, None, None) for e, h, st in rows if e not in members and st not in _ENDED}
         if held:
             yield model.diff([], held, removable=list(held))
 
 
+def _members_elsewhere(store: Store, target: str, scope: Scope, kept: set[str]) -> set[str]:
+    """The students of live memberships this run did not look at: outside its scope, or of an
+    instance it kept as it was."""
+    t = ScheduleObject
+    outside = and_(t.term.is_not(None), or_(t.term.not_in(scope.terms), t.organisation.is_(None),
+                                            t.organisation != scope.organisation)) if scope.organisation \
+        else t.term.not_in(scope.terms)
+    found: set[str] = set()
+    ids = sorted(kept)
+    with store.transaction() as s:
+        q = select(t.ext_id).where(t.target == target, t.kind == "membership", t.status.not_in(_ENDED))
+        for ext in s.scalars(q.where(outside)):
+            found.add(ext.partition(":")[2])
+        for i in range(0, len(ids), 500):
+            for ext in s.scalars(q.where(t.instance_uid.in_(ids[i:i + 500]))):
+                found.add(ext.partition(":")[2])
+    return found
+
+
 def mark_drift(store: Store, schedule: ScheduleAdapter, *, page: int = 5000) -> int:
-    """Reconciliation: compare what the system holds with what we sent (``schedule_object``) and
-    mark every object that differs ``drift``, so the full run that follows sends it again (or ends
-    it again): edited or lost there, or still there after we deleted or deactivated it. Only the
-    TimeEdit format can be read back; the others are left as they are. Returns how many."""
+    """Reconciliation: compare what the system holds with what it acknowledged from us
+    (``schedule_object.sent_hash``) and mark every object that differs ``drift``, so the full run
+    that follows sends it again (or ends it again): edited or lost there, or still there after we
+    deleted or deactivated it. An object whose latest version is still in the outbox is in flight,
+    not drift; one that never got there (the outbox gave up on it) is sent again. Only the TimeEdit
+    format can be read back; the others are left as they are. Returns how many."""
     if schedule.target != "timeedit":
         return 0
     target = schedule.target
+    with store.transaction() as s:
+        counts = ops.outbox_counts(s, destination(target))
+    in_flight_possible = bool(counts.get("pending") or counts.get("failed"))
+
+    def in_flight(h: str, sent: str | None) -> bool:
+        return in_flight_possible and sent != h
+
     seen: set[int] = set()  # hash() of every key the system holds: memory ~ 40 bytes per object
     drift: list[tuple[str, str]] = []
     for held in schedule.pages(limit=page):
@@ -205,24 +292,28 @@ def mark_drift(store: Store, schedule: ScheduleAdapter, *, page: int = 5000) -> 
         with store.transaction() as s:
             for kind, exts in by_kind.items():
                 for j in range(0, len(exts), 500):
-                    for ext, h, st in s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash,
-                                                       ScheduleObject.status).where(
+                    for ext, h, sent, st in s.execute(select(
+                            ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.sent_hash,
+                            ScheduleObject.status).where(
                             ScheduleObject.target == target, ScheduleObject.kind == kind,
                             ScheduleObject.ext_id.in_(exts[j:j + 500]))):
                         there_hash, there_active = held[f"{kind}:{ext}"]
+                        if st in ("rejected", "drift") or in_flight(h, sent):
+                            continue  # sent again by the run anyway / still on its way
                         if (st == "active" and there_hash != h) or (st == "deactivated" and there_active) \
                                 or st == "deleted":
                             drift.append((kind, ext))
     last_id = 0
-    while True:  # what we sent that the system no longer holds
+    while True:  # what we sent that the system no longer holds (or never got)
         with store.transaction() as s:
-            rows = s.execute(select(ScheduleObject.id, ScheduleObject.kind, ScheduleObject.ext_id).where(
+            rows = s.execute(select(ScheduleObject.id, ScheduleObject.kind, ScheduleObject.ext_id,
+                                    ScheduleObject.content_hash, ScheduleObject.sent_hash).where(
                 ScheduleObject.target == target, ScheduleObject.status.in_(("active", "deactivated")),
                 ScheduleObject.id > last_id).order_by(ScheduleObject.id).limit(5000)).all()
         if not rows:
             break
         last_id = rows[-1][0]
-        drift += [(k, e) for _, k, e in rows if hash(f"{k}:{e}") not in seen]
+        drift += [(k, e) for _, k, e, h, sent in rows if hash(f"{k}:{e}") not in seen and not in_flight(h, sent)]
     with store.transaction() as s:
         for j in range(0, len(drift), 1000):
             s.execute(_DRIFT, [{"t": target, "k": k, "e": e} for k, e in drift[j:j + 1000]])
@@ -242,11 +333,28 @@ _CHANGE = (update(_T).where(_T.c.target == bindparam("b_target"), _T.c.kind == b
                             _T.c.ext_id == bindparam("b_ext_id"))
            .values(content_hash=bindparam("b_content_hash"), status=bindparam("b_status"),
                    version=bindparam("b_version"), updated_at=bindparam("b_updated_at"),
-                   instance_uid=func.coalesce(bindparam("b_instance_uid"), _T.c.instance_uid)))
+                   instance_uid=func.coalesce(bindparam("b_instance_uid"), _T.c.instance_uid),
+                   term=func.coalesce(bindparam("b_term"), _T.c.term),
+                   organisation=func.coalesce(bindparam("b_organisation"), _T.c.organisation)))
 
 
 _DRIFT = update(_T).where(_T.c.target == bindparam("t"), _T.c.kind == bindparam("k"),
                           _T.c.ext_id == bindparam("e")).values(status="drift")
+
+
+def current_versions(s: Session, target: str, keys: list[str]) -> dict[str, int]:
+    """{"<kind>:<ext_id>": version} of the objects held among ``keys``."""
+    by_kind: dict[str, list[str]] = {}
+    for k in keys:
+        kind, _, ext = k.partition(":")
+        by_kind.setdefault(kind, []).append(ext)
+    out: dict[str, int] = {}
+    for kind, exts in by_kind.items():
+        for i in range(0, len(exts), 500):
+            for ext, v in s.execute(select(_T.c.ext_id, _T.c.version).where(
+                    _T.c.target == target, _T.c.kind == kind, _T.c.ext_id.in_(exts[i:i + 500]))):
+                out[f"{kind}:{ext}"] = v
+    return out
 
 
 def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
@@ -254,18 +362,7 @@ def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
     if not changes:
         return 0
     now = utcnow()
-    versions: dict[str, int] = {}
-    keys = [c.obj.key for c in changes]
-    by_kind: dict[str, list[str]] = {}
-    for k in keys:
-        kind, _, ext = k.partition(":")
-        by_kind.setdefault(kind, []).append(ext)
-    for kind, exts in by_kind.items():
-        for i in range(0, len(exts), 500):
-            for ext, v in s.execute(select(ScheduleObject.ext_id, ScheduleObject.version).where(
-                    ScheduleObject.target == target, ScheduleObject.kind == kind,
-                    ScheduleObject.ext_id.in_(exts[i:i + 500]))):
-                versions[f"{kind}:{ext}"] = v
+    versions = current_versions(s, target, [c.obj.key for c in changes])
     status_of = {"upsert": None, "deactivate": "deactivated", "delete": "deleted"}
     new_rows, changed, messages = [], [], []
     for c in changes:
@@ -273,6 +370,7 @@ def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
         version = versions.get(o.key, 0) + 1
         status = status_of[c.action] or ("active" if o.active else "deactivated")
         row = {"target": target, "kind": o.kind, "ext_id": o.ext_id, "instance_uid": o.instance_uid,
+               "term": o.term, "organisation": o.organisation,
                "content_hash": o.content_hash, "version": version, "status": status, "updated_at": now}
         if o.key in versions:
             changed.append({**{f"b_{k}": v for k, v in row.items()}})

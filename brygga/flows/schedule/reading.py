@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy import delete, insert, select
 
-from adapters.http import PeerError
+from adapters.http import UnreadableReply
 from adapters.ladok import LadokAdapter
 from brygga.records import Participant, Utbildningstillfalle
 from brygga.store import Store
@@ -28,11 +28,13 @@ EMAIL_MAX_AGE = dt.timedelta(days=7)
 
 @dataclasses.dataclass
 class Read:
-    instances: list[Utbildningstillfalle] = dataclasses.field(default_factory=list)
+    instances: list[Utbildningstillfalle] = dataclasses.field(default_factory=list)  # read, in scope
     participants: list[Participant] = dataclasses.field(default_factory=list)
     emails: dict[str, str | None] = dataclasses.field(default_factory=dict)
     errors: list[RecordError] = dataclasses.field(default_factory=list)  # what Ladok sent that breaks the rules
     missing: list[str] = dataclasses.field(default_factory=list)  # instance uids Ladok no longer has
+    outside: list[str] = dataclasses.field(default_factory=list)  # read, but outside the run's scope
+    kept: set[str] = dataclasses.field(default_factory=set)  # instances not fully read: nothing of theirs ends
     lookups: int = 0  # e-mail lookups made
 
 
@@ -53,39 +55,45 @@ def term_uids(ladok: LadokAdapter, terms: Iterable[str]) -> list[str]:
 
 
 def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: ThreadPoolExecutor | None = None,
-         email_max_age: dt.timedelta = EMAIL_MAX_AGE, known: set[str] = frozenset()) -> Read:  # type: ignore[assignment]
-    """The instances, their participants and the e-mail addresses of their members (not those in
-    ``known``: students already built in this run)."""
+         email_max_age: dt.timedelta = EMAIL_MAX_AGE, known: set[str] = frozenset(),  # type: ignore[assignment]
+         scope: Callable[[Utbildningstillfalle], bool] | None = None) -> Read:
+    """The instances (those ``scope`` keeps), their participants and the e-mail addresses of their
+    members (not those in ``known``: students already built in this run). An instance whose reply
+    or one of whose participants breaks the rules is in ``errors`` and ``kept``: what Brygga holds
+    of it stays as it is until Ladok's data can be read."""
     out = Read()
-
-    def one(uid: str) -> Utbildningstillfalle | RecordError | None:
-        try:
-            return ladok.tillfalle(uid)
-        except PeerError as e:
-            if e.status == 404:
-                return None
-            raise
-
-    for uid, t in zip(uids, _map(one, uids, workers), strict=True):
+    for uid, t in zip(uids, _map(ladok.tillfalle_or_error, uids, workers), strict=True):
         if t is None:
             out.missing.append(uid)
-        elif isinstance(t, Utbildningstillfalle):
+        elif isinstance(t, RecordError):
+            out.errors.append(t)
+            out.kept.add(uid)
+        elif scope is None or scope(t):
             out.instances.append(t)
+        else:
+            out.outside.append(uid)
     chunks = [[t.uid for t in out.instances[i:i + CHUNK]] for i in range(0, len(out.instances), CHUNK)]
-    for hits in _map(lambda c: list(ladok.participants(c)), chunks, workers):
+    for chunk, hits in zip(chunks, _map(lambda c: list(ladok.participants(c)), chunks, workers), strict=True):
         for p in hits:
-            (out.participants if isinstance(p, Participant) else out.errors).append(p)
+            if isinstance(p, Participant):
+                out.participants.append(p)
+            else:
+                out.errors.append(p)
+                out.kept.update([p.within] if p.within in chunk else chunk)
     wanted = {p.student_uid for p in out.participants
               if not p.protected and p.state in ("ej_paborjad", "registrerad") and p.student_uid not in known}
-    out.emails, out.lookups = emails(store, ladok, wanted, workers=workers, max_age=email_max_age)
+    out.emails, out.lookups, unreadable = emails(store, ladok, wanted, workers=workers, max_age=email_max_age)
+    out.errors += unreadable
     return out
 
 
 def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers: ThreadPoolExecutor | None = None,
-           max_age: dt.timedelta = EMAIL_MAX_AGE) -> tuple[dict[str, str | None], int]:
-    """{student uid: e-mail or None}: from the cache, else asked of Ladok and cached."""
+           max_age: dt.timedelta = EMAIL_MAX_AGE) -> tuple[dict[str, str | None], int, list[RecordError]]:
+    """({student uid: e-mail or None}, lookups made, unreadable replies): from the cache, else
+    asked of Ladok and cached. A student whose reply cannot be read goes out without an address
+    (not cached: asked again next time)."""
     if not student_uids:
-        return {}, 0
+        return {}, 0, []
     known: dict[str, str | None] = {}
     fresh_after = utcnow() - max_age
     ids = sorted(student_uids)
@@ -97,11 +105,22 @@ def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers
                 if as_utc(fetched) >= fresh_after:
                     known[uid] = email
     ask = [u for u in ids if u not in known]
-    found = dict(zip(ask, _map(ladok.email, ask, workers), strict=True))
+
+    def one(uid: str) -> str | None | RecordError:
+        try:
+            return ladok.email(uid)
+        except UnreadableReply as e:
+            if e.transient:
+                raise
+            return RecordError(uid, "Kontaktuppgifter", e.reason[:300], "Kontaktuppgifter")
+
+    answers = dict(zip(ask, _map(one, ask, workers), strict=True))
+    unreadable = [a for a in answers.values() if isinstance(a, RecordError)]
+    found = {u: a for u, a in answers.items() if not isinstance(a, RecordError)}
     if found:
         now = utcnow()
         with store.transaction() as s:
             for i in range(0, len(ask), 500):
                 s.execute(delete(LadokContact).where(LadokContact.student_uid.in_(ask[i:i + 500])))
             s.execute(insert(LadokContact), [{"student_uid": u, "email": e, "fetched_at": now} for u, e in found.items()])
-    return {**known, **found}, len(ask)
+    return {**known, **{u: None for u in answers}, **found}, len(ask), unreadable

@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from adapters.schema import ScheduleAdapter
 from brygga.flows import outbox
 from brygga.flows.schedule import KIND, destination, model
-from brygga.flows.schedule.planning import _enqueue
+from brygga.flows.schedule.planning import _enqueue, current_versions
 from brygga.logmask import get_logger
 from brygga.store import Store, ops
 from brygga.store.models import OutboxMessage, ScheduleObject
 
 log = get_logger("brygga.flows.schedule")
 BATCH = 500
+ONEROSTER_BATCH = 10_000  # rows per OneRoster package: a backlog goes out as several, memory stays flat
 MAX_ATTEMPTS = 8
 
 
@@ -39,8 +40,18 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
     batch is the whole backlog."""
     target = schedule.target
     if batch is None:
-        batch = 100_000 if target == "oneroster" else BATCH
+        batch = ONEROSTER_BATCH if target == "oneroster" else BATCH
     refused: dict[str, dict[str, str]] = {}
+
+    def ready(s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
+        """Leave out a change a later one superseded (an older version retried after a newer one
+        was put in the outbox, or sent): the system only ever gets an object's latest version."""
+        now = current_versions(s, target, [_key(m) for m in group])
+        stale = [m.id for m in group if m.payload["version"] < now.get(_key(m), 0)]
+        if stale:
+            ops.outbox_mark_sent(s, stale, response="superseded by a later version")
+            outcomes["superseded"] += len(stale)
+        return [m for m in group if m.id not in set(stale)]
 
     def send_one(group: list[OutboxMessage], rid: str) -> outbox.Results:
         results, errors = schedule.send([m.payload for m in group], rid)
@@ -58,17 +69,18 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
                 sent.append(m.id)
                 acknowledged.append({"t": target, "k": p["kind"], "e": p["ext_id"], "h": p["hash"]})
                 outcomes["sent"] += 1
-            elif outcome == "in-use":  # may not be deleted: deactivate it instead
+            elif outcome == "in-use":  # may not be deleted: deactivate it instead (unless changed since)
                 sent.append(m.id)
-                obj = model.ScheduleObject(p["kind"], p["ext_id"], {}, False, p.get("instance_uid"))
-                _enqueue(s, target, [model.Change("deactivate", obj)])
-                outcomes["deactivated_instead"] += 1
+                if current_versions(s, target, [_key(m)]).get(_key(m)) == p["version"]:
+                    obj = model.ScheduleObject(p["kind"], p["ext_id"], {}, False, p.get("instance_uid"))
+                    _enqueue(s, target, [model.Change("deactivate", obj)])
+                    outcomes["deactivated_instead"] += 1
             elif outcome == "rejected":
                 ops.outbox_mark_failed(s, m, f"{target} refused: {reason}", max_attempts=max_attempts, permanent=True)
-                ops.quarantine(s, source="schema", message_id=_key(m), kind="schedule-object",
+                ops.quarantine_again(s, source="schema", message_id=_key(m), kind="schedule-object",
                                reason=f"The scheduling system ({target}) refused {p['kind']} {p['ext_id']} "
                                       f"({p['op']}): {reason}. The rest of the batch went on; the object is sent "
-                                      "again when it changes in Ladok.")
+                                      "again when it changes in Ladok, and by the nightly reconciliation.")
                 s.execute(update(ScheduleObject).where(ScheduleObject.target == target,
                                                        ScheduleObject.kind == p["kind"],
                                                        ScheduleObject.ext_id == p["ext_id"],
@@ -84,6 +96,7 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
 
     outcomes, requests, failure = outbox.send_groups(
         store, destination(target), KIND, prefix=f"schema-{target}", send=send_one, apply=apply, batch=batch,
+        ready=ready,
         max_attempts=max_attempts, correlation=f"schedule:{target}", after_send=after_send)
     summary = {"requests": requests, **dict(outcomes)}
     log.info("schedule export sent: %s", summary)
