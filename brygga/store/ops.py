@@ -50,14 +50,48 @@ def _insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str
 
 
 def insert_new(session: Session, model: Any, index: list[str], rows: list[dict[str, Any]]) -> None:
-    """``INSERT .. ON CONFLICT DO NOTHING`` of many rows as one Core executemany: what
+    """``INSERT .. ON CONFLICT DO NOTHING`` of many rows as one executemany: what
     ``outbox_enqueue`` / ``inbox_record`` write, without the ``RETURNING`` they count with (a third
     of the merit sync's time per merit went there)."""
+    insert_many(session, model, rows, conflict=index)
+
+
+def insert_many(session: Session, model: Any, rows: list[dict[str, Any]], *, conflict: list[str] | None = None) -> None:
+    """INSERT many rows (all with the same keys) as one driver ``executemany``, ``ON CONFLICT
+    (conflict) DO NOTHING`` if given. Each value is bound by its column type's own processor, as
+    SQLAlchemy's Core executemany binds it, without its per-row statement work (a term's schedule
+    export writes some 650,000 rows; that work was a fifth of its time)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(model.__table__)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=index), rows)
+    conn = session.connection()
+    dialect = conn.dialect
+    table = model.__table__
+    cols = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
+    named = dialect.paramstyle in ("named", "pyformat")
+    marks = ", ".join(f"%({c})s" if dialect.paramstyle == "pyformat" else f":{c}" if named else "?" for c in cols)
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) VALUES ({marks})"
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
+    same: dict[Any, Any] = {}  # a timestamp most rows share is converted once
+
+    def bind(p: Any, v: Any) -> Any:
+        if p is None or v is None:
+            return v
+        if isinstance(v, dt.datetime):
+            if v not in same:
+                same[v] = p(v)
+            return same[v]
+        return p(v)
+
+    for i in range(0, len(rows), 5000):
+        part = rows[i:i + 5000]
+        if named:
+            params: Any = [{c: bind(p, r[c]) for c, p in zip(cols, procs, strict=True)} for r in part]
+        else:
+            params = [tuple(bind(p, r[c]) for c, p in zip(cols, procs, strict=True)) for r in part]
+        conn.exec_driver_sql(sql, params)
 
 
 # ---------------------------------------------------------------- inbox (inbound dedupe)
@@ -96,8 +130,14 @@ def outbox_enqueue(session: Session, messages: Sequence[dict[str, Any]]) -> int:
     A message whose idempotency key is already in the outbox is not enqueued again; returns how
     many were new.
     """
+    return _insert_ignoring_conflicts(session, OutboxMessage, outbox_rows(messages), ["idempotency_key"])
+
+
+def outbox_rows(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outbox rows of messages (keys: destination, kind, idempotency_key, payload,
+    correlation), due now; for ``insert_new`` when the keys are known to be new."""
     now = utcnow()
-    rows = [
+    return [
         {
             "destination": m["destination"],
             "kind": m["kind"],
@@ -111,7 +151,6 @@ def outbox_enqueue(session: Session, messages: Sequence[dict[str, Any]]) -> int:
         }
         for m in messages
     ]
-    return _insert_ignoring_conflicts(session, OutboxMessage, rows, ["idempotency_key"])
 
 
 def outbox_due(

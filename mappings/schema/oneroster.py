@@ -4,8 +4,9 @@ Files: ``manifest.csv``, ``orgs.csv`` (the university and its organisation units
 ``academicSessions.csv`` (the terms), ``courses.csv`` (one per utbildningskod), ``classes.csv``
 (one per instance), ``users.csv`` (students), ``enrollments.csv`` (memberships). A batch is a
 **delta** package: changed rows ``active``, ended ones ``tobedeleted`` (sourcedId, status and
-dateLastModified only); ``bulk`` packages (every row current, status and dateLastModified
-empty) come from a full reconciliation. A protected student's row carries the sourcedId and
+dateLastModified only). ``write(..., mode="bulk")`` writes a bulk package (every row current,
+status and dateLastModified empty); the export sends deltas only (a package per 10,000 rows), a
+bulk package from the store's current state is left for later. A protected student's row carries the sourcedId and
 placeholder names only (OneRoster requires givenName/familyName), never a name or an e-mail.
 ``check(zip)`` applies the OneRoster CSV rules Brygga relies on.
 """

@@ -32,6 +32,23 @@ def test_outbox_idempotency_key(store):
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 3
 
 
+def test_insert_many_binds_as_sqlalchemy_does_and_skips_conflicts(store):
+    rows = ops.outbox_rows([_msg(f"k{i}") | {"payload": {"k": i, "namn": "Åsa Öberg", "lista": [1, None]},
+                                             "correlation": None if i % 2 else "c"} for i in range(12_000)])
+    with store.transaction() as s:
+        ops.insert_many(s, OutboxMessage, rows[:7000])
+        ops.insert_many(s, OutboxMessage, rows[6000:], conflict=["idempotency_key"])  # 1000 already there
+    with store.transaction() as s:
+        got = {m.idempotency_key: m for m in s.scalars(select(OutboxMessage))}
+        assert len(got) == 12_000
+        m = got["k11999"]
+        assert m.payload == {"k": 11999, "namn": "Åsa Öberg", "lista": [1, None]} and m.correlation is None
+        assert got["k4"].correlation == "c" and m.status == "pending" and m.attempts == 0
+        # the timestamps read back as what was written (UTC, to the microsecond), and due now
+        assert m.created_at.replace(tzinfo=dt.UTC) == rows[0]["created_at"]
+        assert len(ops.outbox_due(s, "nya", limit=20_000)) == 12_000
+
+
 def test_outbox_due_one_correlation_group_is_not_starved_by_others(store):
     """A sender for one group (e.g. one round's offers) must see its rows even when older rows of
     other groups would fill the batch."""

@@ -17,7 +17,7 @@ import hashlib
 from collections import Counter
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.ladok import LadokAdapter
@@ -26,7 +26,7 @@ from brygga.flows.schedule import KIND, destination, model, reading
 from brygga.logmask import get_logger
 from brygga.records import Utbildningstillfalle
 from brygga.store import Store, ops
-from brygga.store.models import ScheduleDirty, ScheduleObject, utcnow
+from brygga.store.models import OutboxMessage, ScheduleDirty, ScheduleObject, utcnow
 
 log = get_logger("brygga.flows.schedule")
 DELTA_LIMIT = 2000  # marked instances looked at per delta run
@@ -58,13 +58,13 @@ def idempotency_key(target: str, kind: str, ext_id: str, version: int) -> str:
     return f"schedule:{target}:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
-Held = dict[str, tuple[str, str, "str | None", "str | None", "str | None"]]
+Held = dict[str, tuple[str, str, "str | None", "str | None", "str | None", int]]
 
 
 def _held(s: Session, target: str, *, instances: list[str] | None = None, students: set[str] | None = None) -> Held:
-    """key -> (content hash, status, instance uid, term, organisation) of what we exported."""
+    """key -> (content hash, status, instance uid, term, organisation, version) of what we exported."""
     q = select(ScheduleObject.kind, ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status,
-               ScheduleObject.instance_uid, ScheduleObject.term, ScheduleObject.organisation
+               ScheduleObject.instance_uid, ScheduleObject.term, ScheduleObject.organisation, ScheduleObject.version
                ).where(ScheduleObject.target == target)
     rows: list[Any] = []
     if instances is None and students is None:
@@ -75,7 +75,7 @@ def _held(s: Session, target: str, *, instances: list[str] | None = None, studen
         ids = sorted(students or ())
         for i in range(0, len(ids), 500):
             rows += s.execute(q.where(ScheduleObject.kind == "student", ScheduleObject.ext_id.in_(ids[i:i + 500])))
-    return {f"{k}:{e}": (h, st, iu, term, org) for k, e, h, st, iu, term, org in rows}
+    return {f"{k}:{e}": (h, st, iu, term, org, v) for k, e, h, st, iu, term, org, v in rows}
 
 
 CHUNK = 500  # instances read, built and committed together: memory stays flat in the term's size
@@ -119,13 +119,13 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
     pending: list[model.Change] = []  # dry run: validated together at the end (references across chunks)
     resend = (*model.RESEND, "rejected") if reconcile else model.RESEND  # the nightly run retries refusals
 
-    def commit(changes: list[model.Change], errors: list[Any] = ()) -> None:  # type: ignore[assignment]
+    def commit(changes: list[model.Change], held: Held, errors: list[Any] = ()) -> None:  # type: ignore[assignment]
         counts.update(f"{c.action}.{c.obj.kind}" for c in changes)
         if dry_run:
             pending.extend(changes)
             return
         with store.transaction() as s:
-            totals["enqueued"] += _enqueue(s, target, changes)
+            totals["enqueued"] += _enqueue(s, target, changes, {k: h[5] for k, h in held.items()})
             for e in errors:
                 _quarantine(s, e)
 
@@ -133,6 +133,8 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
     try:
         for i in range(0, len(uids), chunk):
             part = uids[i:i + chunk]
+            # (reading the next chunk while this one is written was tried: on 2 cores the threads'
+            # contention for the GIL cost what the overlap saved, bench/README.md)
             got = reading.read(store, ladok, part, workers=threads, known=students, scope=scope.keeps)
             built = [o for o in model.build(got.instances, got.participants, got.emails)
                      if o.kind != "student" or o.ext_id not in students]
@@ -143,18 +145,18 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
             read_in, gone, outside = {t.uid for t in got.instances}, set(got.missing), set(got.outside)
             # what may end: an instance read in scope ends what it no longer has; one Ladok no longer
             # has ends whole; one that left this run's scope ends only if it was exported in it
-            removable = [k for k, (_, _, iu, term, org) in held.items()
+            removable = [k for k, (_, _, iu, term, org, _) in held.items()
                          if iu in read_in and iu not in got.kept or iu in gone
                          or iu in outside and scope.covers(term, org)]
-            commit(model.diff(built, held, removable=removable, resend=resend), got.errors)
+            commit(model.diff(built, held, removable=removable, resend=resend), held, got.errors)
             totals.update(instances=len(got.instances), participants=len(got.participants), objects=len(built),
                           email_lookups=got.lookups, invalid=len(got.errors))
     finally:
         if threads is not None:
             threads.shutdown()
     if mode == "full":  # what the scope no longer has: instances gone from it, students in no group
-        for changes in _ended(store, target, set(uids), students, kept, scope, chunk):
-            commit(changes)
+        for changes, held in _ended(store, target, set(uids), students, kept, scope, chunk):
+            commit(changes, held)
     summary: dict[str, Any] = {
         "mode": mode, "target": target, "terms": list(scope.terms), "organisation": scope.organisation,
         **{k: totals[k] for k in ("instances", "participants", "objects", "email_lookups", "invalid")},
@@ -229,20 +231,22 @@ def _ended(store: Store, target: str, read: set[str], students: set[str], kept: 
     for i in range(0, len(gone), chunk):
         with store.transaction() as s:
             held = _held(s, target, instances=gone[i:i + chunk])
-        yield model.diff([], held, removable=list(held))
+        yield model.diff([], held, removable=list(held)), held
     members = students | _members_elsewhere(store, target, scope, kept)
     last = ""
     while True:
         with store.transaction() as s:
-            rows = s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status)
+            rows = s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status,
+                                    ScheduleObject.version)
                              .where(ScheduleObject.target == target, ScheduleObject.kind == "student",
                                     ScheduleObject.ext_id > last).order_by(ScheduleObject.ext_id).limit(5000)).all()
         if not rows:
             return
         last = rows[-1][0]
-        held = {f"student:{e}": (h, st, None, None, None) for e, h, st in rows if e not in members and st not in _ENDED}
-        if held:
-            yield model.diff([], held, removable=list(held))
+        ended: Held = {f"student:{e}": (h, st, None, None, None, v) for e, h, st, v in rows
+                       if e not in members and st not in _ENDED}
+        if ended:
+            yield model.diff([], ended, removable=list(ended)), ended
 
 
 def _members_elsewhere(store: Store, target: str, scope: Scope, kept: set[str]) -> set[str]:
@@ -357,12 +361,16 @@ def current_versions(s: Session, target: str, keys: list[str]) -> dict[str, int]
     return out
 
 
-def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
-    """Bump each object's version and row, and enqueue its change under the new version's key."""
+def _enqueue(s: Session, target: str, changes: list[model.Change], versions: dict[str, int] | None = None) -> int:
+    """Bump each object's version and row, and enqueue its change under the new version's key.
+    ``versions``: the current version of every object held among them, if the caller read them."""
     if not changes:
         return 0
     now = utcnow()
-    versions = current_versions(s, target, [c.obj.key for c in changes])
+    if versions is None:
+        versions = current_versions(s, target, [c.obj.key for c in changes])
+    else:
+        versions = {c.obj.key: versions[c.obj.key] for c in changes if c.obj.key in versions}
     status_of = {"upsert": None, "deactivate": "deactivated", "delete": "deleted"}
     new_rows, changed, messages = [], [], []
     for c in changes:
@@ -379,8 +387,18 @@ def _enqueue(s: Session, target: str, changes: list[model.Change]) -> int:
         messages.append({"destination": destination(target), "kind": KIND,
                          "idempotency_key": idempotency_key(target, o.kind, o.ext_id, version),
                          "correlation": f"schedule:{target}", "payload": _payload(c, version)})
+    # the object's previous version, if still waiting in the outbox, is superseded: the system only
+    # ever gets an object's latest version (a student who became protected never gets an older
+    # version's name, whatever the retries' order)
+    older = [idempotency_key(target, k.partition(":")[0], k.partition(":")[2], v) for k, v in versions.items()]
+    for i in range(0, len(older), 500):
+        s.execute(update(OutboxMessage).where(OutboxMessage.idempotency_key.in_(older[i:i + 500]),
+                                              OutboxMessage.status.in_(("pending", "failed")))
+                  .values(status="sent", sent_at=now, response="superseded by a later version", last_error=None)
+                  .execution_options(synchronize_session=False))
     for i in range(0, len(changed), 1000):
         s.execute(_CHANGE, changed[i:i + 1000])
-    for i in range(0, len(new_rows), 1000):
-        s.execute(insert(_T), new_rows[i:i + 1000])
-    return ops.outbox_enqueue(s, messages)
+    ops.insert_many(s, ScheduleObject, new_rows)
+    # every key is new: its version was bumped in this transaction (no conflict to look for)
+    ops.insert_many(s, OutboxMessage, ops.outbox_rows(messages))
+    return len(messages)

@@ -43,16 +43,6 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
         batch = ONEROSTER_BATCH if target == "oneroster" else BATCH
     refused: dict[str, dict[str, str]] = {}
 
-    def ready(s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
-        """Leave out a change a later one superseded (an older version retried after a newer one
-        was put in the outbox, or sent): the system only ever gets an object's latest version."""
-        now = current_versions(s, target, [_key(m) for m in group])
-        stale = [m.id for m in group if m.payload["version"] < now.get(_key(m), 0)]
-        if stale:
-            ops.outbox_mark_sent(s, stale, response="superseded by a later version")
-            outcomes["superseded"] += len(stale)
-        return [m for m in group if m.id not in set(stale)]
-
     def send_one(group: list[OutboxMessage], rid: str) -> outbox.Results:
         results, errors = schedule.send([m.payload for m in group], rid)
         refused[rid] = {e.record_id: f"{e.field}: {e.rule}" for e in errors}
@@ -64,7 +54,8 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
         acknowledged: list[dict[str, Any]] = []
         for m in group:
             p = m.payload
-            outcome, reason = results.get(_key(m), ("missing", "the system did not answer for this object"))
+            outcome, reason = results.get(f"{p['kind']}:{p['ext_id']}",
+                                          ("missing", "the system did not answer for this object"))
             if outcome == "ok" or (outcome == "in-use" and p["op"] != "delete"):
                 sent.append(m.id)
                 acknowledged.append({"t": target, "k": p["kind"], "e": p["ext_id"], "h": p["hash"]})
@@ -96,7 +87,7 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
 
     outcomes, requests, failure = outbox.send_groups(
         store, destination(target), KIND, prefix=f"schema-{target}", send=send_one, apply=apply, batch=batch,
-        ready=ready,
+
         max_attempts=max_attempts, correlation=f"schedule:{target}", after_send=after_send)
     summary = {"requests": requests, **dict(outcomes)}
     log.info("schedule export sent: %s", summary)
