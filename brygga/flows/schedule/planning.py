@@ -399,6 +399,7 @@ def _enqueue(s: Session, target: str, changes: list[model.Change], versions: dic
     for i in range(0, len(changed), 1000):
         s.execute(_CHANGE, changed[i:i + 1000])
     ops.insert_many(s, ScheduleObject, new_rows)
-    # every key is new: its version was bumped in this transaction (no conflict to look for)
-    ops.insert_many(s, OutboxMessage, ops.outbox_rows(messages))
+    # every key is new (its version was bumped in this transaction); a key met again all the same
+    # (an operator emptied schedule_object) is left as it is, as outbox_enqueue does
+    ops.insert_many(s, OutboxMessage, ops.outbox_rows(messages), conflict=["idempotency_key"])
     return len(messages)

@@ -36,8 +36,8 @@ def _key(m: OutboxMessage) -> str:
 def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, max_attempts: int = MAX_ATTEMPTS,
          after_send: Any = None) -> dict[str, int]:
     """Send every due change of the adapter's target; raises the transient PeerError that stopped
-    it (after recording it) so the task retries. A OneRoster package is one file per send, so its
-    batch is the whole backlog."""
+    it (after recording it) so the task retries. A OneRoster package is one file per send: its
+    batch is 10,000 rows, a backlog goes out as several packages."""
     target = schedule.target
     if batch is None:
         batch = ONEROSTER_BATCH if target == "oneroster" else BATCH
