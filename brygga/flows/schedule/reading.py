@@ -114,13 +114,17 @@ def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers
                 raise
             return RecordError(uid, "Kontaktuppgifter", e.reason[:300], "Kontaktuppgifter")
 
-    answers = dict(zip(ask, _map(one, ask, workers), strict=True))
-    unreadable = [a for a in answers.values() if isinstance(a, RecordError)]
-    found = {u: a for u, a in answers.items() if not isinstance(a, RecordError)}
+    found: dict[str, str | None] = {}
+    unreadable: list[RecordError] = []
+    for uid, answer in zip(ask, _map(one, ask, workers), strict=True):
+        if isinstance(answer, RecordError):
+            unreadable.append(answer)
+        else:
+            found[uid] = answer
     if found:
         now = utcnow()
         with store.transaction() as s:
             for i in range(0, len(ask), 500):
                 s.execute(delete(LadokContact).where(LadokContact.student_uid.in_(ask[i:i + 500])))
             s.execute(insert(LadokContact), [{"student_uid": u, "email": e, "fetched_at": now} for u, e in found.items()])
-    return {**known, **{u: None for u in answers}, **found}, len(ask), unreadable
+    return {**known, **{e.record_id: None for e in unreadable}, **found}, len(ask), unreadable

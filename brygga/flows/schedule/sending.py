@@ -69,9 +69,9 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
             elif outcome == "rejected":
                 ops.outbox_mark_failed(s, m, f"{target} refused: {reason}", max_attempts=max_attempts, permanent=True)
                 ops.quarantine_again(s, source="schema", message_id=_key(m), kind="schedule-object",
-                               reason=f"The scheduling system ({target}) refused {p['kind']} {p['ext_id']} "
-                                      f"({p['op']}): {reason}. The rest of the batch went on; the object is sent "
-                                      "again when it changes in Ladok, and by the nightly reconciliation.")
+                                     reason=f"The scheduling system ({target}) refused {p['kind']} {p['ext_id']} "
+                                            f"({p['op']}): {reason}. The rest of the batch went on; the object is "
+                                            "sent again when it changes in Ladok, and by the nightly reconciliation.")
                 s.execute(update(ScheduleObject).where(ScheduleObject.target == target,
                                                        ScheduleObject.kind == p["kind"],
                                                        ScheduleObject.ext_id == p["ext_id"],
