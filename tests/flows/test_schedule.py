@@ -498,3 +498,32 @@ def test_the_nightly_reconciliation_is_due_once_a_night_even_after_a_missed_two_
         planning.ops.setting_set(s, planning._RECONCILED + "timeedit", at(31, 2, 1).isoformat(), "test")
     again = dt.datetime(2027, 10, 31, 2, 30, fold=1, tzinfo=tz).astimezone(dt.UTC)  # the second 02:30
     assert not planning.reconcile_due(store, "timeedit", again, tz)
+
+
+def test_unreadable_contact_details_go_out_without_an_address_and_are_asked_again(store, ladok_env, schema_env,
+                                                                                   monkeypatch):
+    from brygga import xmlsafe
+
+    ladok, schedule = adapters(ladok_env, schema_env)
+    st = ladok_env.state
+    person = next(s for (a, s) in ((a, st.students[a.student_uid]) for a in st.antagningar.values())
+                  if not s.skyddad and s.epost and a.tillstand in ("ej_paborjad", "registrerad")
+                  and a.tillfalle.startperiod == "HT2027" and not a.tillfalle.installt)
+    real = ladok.deltagare.read_email
+
+    def read_email(body):
+        if person.uid.encode() in body:
+            raise xmlsafe.MalformedXML("not well-formed (invalid token): line 1, column 40")
+        return real(body)
+
+    monkeypatch.setattr(ladok.deltagare, "read_email", read_email)
+    summary, _ = export(store, ladok, schedule)
+    assert summary["invalid"] == 1
+    student = held(schema_env, "student")[person.uid].fields
+    assert student["fornamn"] == person.fornamn and student.get("epost") is None
+    with store.transaction() as s:
+        (row,) = s.scalars(select(Quarantine).where(Quarantine.kind == "schedule-contact")).all()
+    assert row.message_id == person.uid and "invalid token" in row.reason and "without an e-mail" in row.reason
+    monkeypatch.setattr(ladok.deltagare, "read_email", real)  # Ladok's reply is readable again
+    again, _ = export(store, ladok, schedule)
+    assert again["email_lookups"] == 1 and held(schema_env, "student")[person.uid].fields["epost"] == person.epost
