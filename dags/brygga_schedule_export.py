@@ -8,9 +8,10 @@ and puts the changes in the outbox in one transaction; `send_<format>` delivers 
 request per batch, an idempotency key per request) and updates that format's Asset. A re-run with
 nothing changed sends nothing; a run that failed half-way resumes from the outbox.
 
-The first scheduled run from 02:00 (Europe/Stockholm) that finds no reconciliation in the last 20
-hours (kept in the store: a missed or long night still gets one) is a **full reconciliation**: everything in the
-terms, what ended is removed, and what the system holds otherwise than we sent is sent again.
+The first scheduled run from 02:00 (Europe/Stockholm) that finds no reconciliation since that
+night's 02:00 (kept in the store: a missed or long night still gets one, the night the clocks go
+back one, not two) is a **full reconciliation**: everything in the terms, what ended is removed,
+and what the system holds otherwise than we sent is sent again.
 **Trigger form:** mode, terms, organisation unit, format, dry run (shows what would change and
 what the system would refuse; nothing is sent). See docs/flows/schedule.md.
 """
@@ -77,7 +78,7 @@ def brygga_schedule_export():
         p = ctx["params"]
         schedule = dagkit.schedule(p["format"] or None)
         store = dagkit.store()
-        # the first scheduled run from 02:00 local time that finds no reconciliation in 20 hours
+        # the first scheduled run from 02:00 local time that finds no reconciliation since then
         nightly = _scheduled(ctx) and planning.reconcile_due(store, schedule.target, dt.datetime.now(dt.UTC),
                                                              zoneinfo.ZoneInfo(LOCAL))
         mode = "reconcile" if nightly else p["mode"]

@@ -93,6 +93,15 @@ class StudentV1(Mapping):
 
 
 _UIDLIKE = __import__("re").compile(r"[0-9A-Za-z][0-9A-Za-z._:-]{0,63}")
+
+
+def _ident(value: str | None, name: str) -> str:
+    value = (value or "").strip()
+    if not _UIDLIKE.fullmatch(value):
+        raise ValueError(f"{name}: required, an id of at most 64 letters, digits or ._:-")
+    return value
+
+
 #: The bounded values of an instance, checked where they are read (the schedule export keeps the
 #: uid and the organisation unit in columns; the others go out in 255-character text fields).
 _BOUNDS = {"organisation": 64, "utbildningskod": 32, "tillfalleskod": 32, "studieort": 255,
@@ -118,9 +127,7 @@ class UtbildningstillfalleV1(Mapping):
     def _one(self, el: etree._Element, uid: str) -> Utbildningstillfalle:
         if not uid:
             raise ValueError("Uid: required field missing")
-        if not _UIDLIKE.fullmatch(uid):
-            raise ValueError("Uid: an id of at most 64 letters, digits or ._:-")
-        t = self._build(el, uid)
+        t = self._build(el, _ident(uid, "Uid"))
         for name, most in _BOUNDS.items():
             value = getattr(t, name)
             if value is not None and (len(value) > most or not value.isprintable()):
@@ -210,15 +217,6 @@ TILLSTAND = "studiedeltagande.domain.tillstandsdefinition.kurstillfallesdeltagan
 _UID, _FORNAMN, _EFTERNAMN = BASE + "Uid", BASE + "Fornamn", BASE + "Efternamn"
 _STUDENT, _INSTANCE, _TILLSTAND = SD + "Student", SD + "UtbildningstillfalleUID", SD + "TillstandKurs"
 _DELTAGANDE = SD + "Tillfallesdeltagande"
-
-
-def _ident(value: str | None, name: str) -> str:
-    value = (value or "").strip()
-    if not _UIDLIKE.fullmatch(value):
-        raise ValueError(f"{name}: required, an id of at most 64 letters, digits or ._:-")
-    return value
-
-
 STATES = ("ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott")
 NAME_MAX = 100  # the schedule export's name columns
 
