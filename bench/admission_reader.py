@@ -10,13 +10,15 @@ real HTTP; then the same bytes are read, several times each, by
   (``Admission`` records, or ``RecordError``s, of which there must be none).
 * **lxml**: raw ``lxml.etree.iterparse`` over the same bytes, counting ``Admission`` elements and
   clearing them (and their predecessors) as it goes: the floor for any streaming reader.
+* **fields**: the same plus each child's tag and text once into a dict: the floor for any reader
+  that looks at every field from Python (the rest of brygga's time is its checks and the record).
 
-All three get the very same ``bytes`` object. zeep and brygga materialise every record (zeep keeps
+All four get the very same ``bytes`` object. zeep and brygga materialise every record (zeep keeps
 them all in its result; brygga builds each ``Admission`` and hands it on, as a streaming reader
 does); before timing, both must read the N/4 reply to equal records, field by field.
 
-The readers run interleaved (round k: zeep, brygga, lxml), so load from other processes on the
-machine falls on all three alike. Each run records wall time, process CPU time and the 1-minute
+The readers run interleaved (round k: zeep, brygga, lxml, fields), so load from other processes on the
+machine falls on all of them alike. Each run records wall time, process CPU time and the 1-minute
 load average; the report gives best and median of each, and the brygga/zeep ratio by median, by
 best and paired (zeep and brygga of the same round).
 
@@ -169,6 +171,19 @@ def lxml_read(data: bytes) -> int:
     n = 0
     for _, el in etree.iterparse(io.BytesIO(data), events=("end",), tag=ADMISSION_TAG):
         n += 1
+        el.clear(keep_tail=False)
+        while el.getprevious() is not None:
+            del el.getparent()[0]
+    return n
+
+
+def fields_read(data: bytes) -> int:
+    """The field-access floor: ``lxml_read`` plus what any reader of every field must do in
+    Python: each child's tag and text, once, into a dict (no checks, no record built)."""
+    n = 0
+    for _, el in etree.iterparse(io.BytesIO(data), events=("end",), tag=ADMISSION_TAG):
+        fields = {child.tag: child.text for child in el}
+        n += fields is not None
         el.clear(keep_tail=False)
         while el.getprevious() is not None:
             del el.getparent()[0]
@@ -348,7 +363,8 @@ def ratios(runs: dict[str, list[dict]], readers: dict[str, dict]) -> dict:
             "cpu_best": round(z["cpu_best_s"] / b["cpu_best_s"], 2)}
 
 
-LABELS = {"zeep": "zeep process_reply", "brygga": "brygga nya.admission.v1", "lxml": "lxml iterparse (floor)"}
+LABELS = {"zeep": "zeep process_reply", "brygga": "brygga nya.admission.v1", "lxml": "lxml iterparse (floor)",
+          "fields": "lxml + every field (floor)"}
 
 
 def _load_text(res: dict) -> str:
@@ -371,7 +387,9 @@ def render(res: dict) -> tuple[str, str]:
     verdict = (f"brygga/zeep: {ratio['median']:.1f}x by median, {ratio['best']:.1f}x best, "
                f"{ratio['paired_median']:.1f}x paired median, {ratio['cpu_median']:.1f}x by CPU time "
                f"(goal >= {GOAL:g}x by median: {'met' if res['goal_met'] else 'NOT met'}); "
-               f"brygga runs at {res['brygga_share_of_floor']:.0%} of the raw-iterparse floor")
+               f"brygga runs at {res['brygga_share_of_floor']:.0%} of the raw-iterparse floor"
+               + (f" and at {res['brygga_share_of_field_floor']:.0%} of the field-access floor"
+                  if res.get("brygga_share_of_field_floor") else ""))
     load = _load_text(res)
     mem_rows = [(f"{LABELS[p['reader']]}", p["records"], p["input_bytes"] / MB, p["rss_delta"] / MB,
                  p["tracemalloc_peak"] / MB) for p in res["memory"]]
@@ -390,7 +408,7 @@ def render(res: dict) -> tuple[str, str]:
     cmd = "python -m bench.admission_reader" + (" --quick" if res["mode"] == "quick" else "")
     md = [f"# NyA admission reader benchmark ({res['mode']})", "",
           f"Run {res['timestamp']} by `{cmd}`: {res['reps']} runs each of brygga and lxml, {res['zeep_reps']} of "
-          f"zeep, interleaved (round k: zeep, brygga, lxml). {load}.", "", head + ".", "",
+          f"zeep, interleaved (round k: zeep, brygga, lxml, fields). {load}.", "", head + ".", "",
           "| reader | best s | median s | records/s (best) | records/s (median) | vs zeep (median) "
           "| CPU s (median) | records/CPU s (median) |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -449,11 +467,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Warm up every reader on the quarter reply (imports, schema objects, caches), then measure,
     # interleaved so that load from elsewhere falls on all three alike.
-    for fn in (lambda: run_zeep(quarter), lambda: brygga_read(quarter.content), lambda: lxml_read(quarter.content)):
+    for fn in (lambda: run_zeep(quarter), lambda: brygga_read(quarter.content), lambda: lxml_read(quarter.content),
+               lambda: fields_read(quarter.content)):
         fn()
-    print(f"timing, interleaved: zeep x{zeep_reps}, brygga x{reps}, lxml x{reps} ...", flush=True)
+    print(f"timing, interleaved: zeep x{zeep_reps}, brygga x{reps}, lxml x{reps}, fields x{reps} ...", flush=True)
     runs = run_interleaved({"zeep": (lambda: run_zeep(full), zeep_reps), "brygga": (lambda: brygga_read(data), reps),
-                            "lxml": (lambda: lxml_read(data), reps)}, n)
+                            "lxml": (lambda: lxml_read(data), reps), "fields": (lambda: fields_read(data), reps)}, n)
     readers = {name: summary(r, n) for name, r in runs.items()}
 
     memory = []
@@ -480,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "records_compared": compared, "ratio_brygga_zeep": ratio, "goal": GOAL,
         "goal_met": ratio["median"] >= GOAL,
         "brygga_share_of_floor": round(readers["lxml"]["median_s"] / readers["brygga"]["median_s"], 3),
+        "brygga_share_of_field_floor": round(readers["fields"]["median_s"] / readers["brygga"]["median_s"], 3),
         "memory": memory, "memory_rss_ratio_n_over_quarter": flat,
     }
     text, md = render(res)
