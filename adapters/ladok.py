@@ -351,3 +351,44 @@ class LadokAdapter:
         r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/avbrott", "studiedeltagande",
                           data=self.aterbud_mapping.write_avbrott(date, externreferens=externreferens), ok=(200, 201))
         return self.aterbud_mapping.read_avbrott(r.content)
+
+    # ------------------------------------------------------------------ archive (Ladok's own documents)
+    def document(self, path: str, service: str, *, max_bytes: int = 64 * 1024 * 1024) -> bytes | None:
+        """One Ladok reply as Ladok wrote it (the archive keeps Ladok's representation); None on
+        404. A reply larger than ``max_bytes`` is refused: no archive document is that large."""
+        r = self._request("GET", path, service, ok=(200, 404), stream=True)
+        try:
+            if r.status_code == 404:
+                _ = r.content
+                return None
+            data = r.raw.read(max_bytes + 1)
+        except TransportError as e:
+            raise transport_error("ladok", e) from None
+        finally:
+            r.close()
+        if len(data) > max_bytes:
+            raise PeerError("ladok", f"GET {path}: reply larger than {max_bytes} bytes")
+        return data
+
+    def tillfalle_document(self, uid: str) -> bytes | None:
+        return self.document(f"/utbildningsinformation/utbildningstillfalle/{segment(uid)}", "utbildningsinformation")
+
+    def deltagare_documents(self, uid: str, *, limit: int = 2000) -> Iterator[tuple[bytes, list[Any]]]:
+        """The instance's participant pages as Ladok wrote them, each with what it lists
+        (``Participant`` or ``RecordError``), every state."""
+        page, seen = 1, 0
+        while True:
+            data = self.document(f"/studiedeltagande/deltagare/kurstillfalle?utbildningstillfalleUID={segment(uid)}"
+                                 f"&limit={limit}&page={page}", "studiedeltagande")
+            if data is None:
+                return
+            total, hits = self.deltagare.read_search(data)
+            yield data, hits
+            seen += len(hits)
+            if not hits or seen >= total:
+                return
+            page += 1
+
+    def resultat_document(self, student_uid: str) -> bytes | None:
+        """The student's attested results (rr:ResultatLista), every course."""
+        return self.document(f"/resultat/studieresultat/student/{segment(student_uid)}", "resultat")

@@ -137,6 +137,12 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None) -> d
     # OneRoster packages go when the format is switched to oneroster
     doc[PEERS["schema"].conn_id]["extra"].update(
         {"format": "timeedit", "terms": ["HT2027"], "directory": str(_var() / "oneroster")})
+    # the archive: who the packages are from (arkivbildare, inlämnare), the closing delay after a
+    # study period's end, the largest part of a package; a package's upload has its own deadline
+    doc[PEERS["arkiv"].conn_id]["extra"].update(
+        {"archival_creator": ["Lärosätet (exempel)", "2021000000"],
+         "submitter": ["Lärosätet (exempel), Brygga", "2021000000"], "closing_days": 90,
+         "max_part_bytes": 512 * 1024 * 1024, "upload_timeout": 600})
     doc[STORE_CONN_ID] = {
         "conn_type": "generic",
         "description": "Brygga's own store (SQLAlchemy URL in extra.sqlalchemy_url)",

@@ -230,3 +230,21 @@ class PlanNode:
     parent_uid: str | None  # the package admission it sits in
     aterbud: bool = False
     tillstand: str | None = None  # ej_paborjad|registrerad|tidigtavbrott|avbrott|aterbud
+
+
+@dataclass(frozen=True)
+class ArchiveReceipt:
+    """The archive's receipt (kvittens) for one delivered package: ``mottaget`` (accepted),
+    ``redan-mottaget`` (the same package was accepted before) or ``avvisat`` with its reasons
+    (rule, text)."""
+
+    package_id: str
+    status: str
+    archive_id: str | None = None
+    received: str | None = None
+    sha256: str | None = None
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("mottaget", "redan-mottaget")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install Brygga with its frozen dependencies (runtime and development: the tests,
-# linters and benchmarks). Safe to run again: it only reinstalls when requirements*.txt,
-# constraints.txt or pyproject.toml changed.
+# linters and benchmarks), and .venv-eark with eark-validator (the archive simulator's package
+# validator; it pins an older lxml, so it lives apart). Safe to run again: it only reinstalls when
+# requirements*.txt, constraints.txt or pyproject.toml changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,4 +22,17 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     exit 1
   fi
   echo "$WANT" > "$STAMP"
+fi
+
+EARK_STAMP=.venv-eark/.brygga-installed
+EARK_WANT="$(sha256sum requirements-eark.txt | cut -d' ' -f1)"
+if [ ! -f "$EARK_STAMP" ] || [ "$(cat "$EARK_STAMP")" != "$EARK_WANT" ]; then
+  echo "==> installing eark-validator in .venv-eark (log in .venv-eark/install.log)"
+  [ -x .venv-eark/bin/python ] || "$PY" -m venv .venv-eark
+  if ! .venv-eark/bin/python -m pip install -q -r requirements-eark.txt > .venv-eark/install.log 2>&1; then
+    cat .venv-eark/install.log
+    echo "==> installing eark-validator failed (above)" >&2
+    exit 1
+  fi
+  echo "$EARK_WANT" > "$EARK_STAMP"
 fi

@@ -15,6 +15,7 @@ airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/nul
 airflow pools set ladok_api 4 "Concurrent calls to Ladok" > /dev/null
 airflow pools set nya_api 2 "Concurrent calls to NyA" > /dev/null
 airflow pools set schema_api 2 "Concurrent calls to the scheduling system" > /dev/null
+airflow pools set arkiv_api 1 "Concurrent deliveries to the archive" > /dev/null
 mkdir -p "$BRYGGA_VAR/oneroster"
 
 # Each part runs in a session of its own (setsid), recorded in var/run/; stopping (Ctrl-C, SIGTERM,
@@ -33,7 +34,7 @@ trap stop EXIT
 trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 
-echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703, schemaläggning :8704); log in var/log/simulators.log"
+echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703, schemaläggning :8704, e-arkiv :8705); log in var/log/simulators.log"
 setsid brygga simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
 SIM_PID=$!
 BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"  # a record from before a reboot is stale

@@ -14,6 +14,7 @@ from simulators._server import serve_in_thread
 
 
 def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6):
+    from simulators.arkiv.app import create_app as arkiv_app
     from simulators.folkbokforing.app import create_app as fbf_app
     from simulators.folkbokforing.state import FolkbokforingState
     from simulators.ladok.app import create_app as ladok_app
@@ -31,6 +32,11 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     # people than NyA's applicants, so the admission import never meets them
     enrolled = ladok.seed_students(300, seed + 1000)
     ladok.seed_deltagande(enrolled, [t for t in ladok.tillfallen.values() if not t.installt], 25, seed)
+    # a past term whose instances have ended, with results: what the archive export packages
+    seed_catalogue(ladok, seed + 500, 6, 0, "VT2026")
+    ended = [t for t in ladok.tillfallen.values() if t.startperiod == "VT2026" and not t.installt]
+    ladok.seed_deltagande(enrolled, ended, 20, seed + 500)
+    ladok.seed_resultat(ended, seed + 500)
     nya = nya_seed(NyaState(), seed)
     nya.register_people = people  # applicants are people the register knows
     return {
@@ -38,6 +44,7 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
         "nya": nya_app(nya),
         "folkbokforing": fbf_app(FolkbokforingState(seed=seed, people=people)),
         "schema": schema_app(),
+        "arkiv": arkiv_app(),
     }
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTS = (8080, 8701, 8702, 8703, 8704)
+PORTS = (8080, 8701, 8702, 8703, 8704, 8705)
 
 
 def _free(port: int) -> bool:

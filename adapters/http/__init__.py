@@ -35,14 +35,13 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
-from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 import pycurl
 
-from adapters.http.curl import STREAM_BUFFER, _decoder, _Easy, _Failed, _generation, _Local, _Transfer
+from adapters.http.curl import STREAM_BUFFER, FileBody, _decoder, _Easy, _Failed, _generation, _Local, _Transfer
 from adapters.http.errors import PeerError, TransportError, UnreadableReply, if_found, transport_error
 from adapters.http.reply import Headers, Response
 from brygga.connections import PeerConfig
@@ -192,9 +191,11 @@ class Client:
         return lines
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-                data: bytes | None = None, headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                data: bytes | BinaryIO | None = None, headers: Mapping[str, str] | None = None,
+                timeout: float | None = None,
                 stream: bool = False) -> Response:
         method = method.upper()
+        payload: bytes | FileBody | None = data if data is None or isinstance(data, bytes) else FileBody(data)
         target, key = self._target(url, params)
         lines = self._header_lines(headers, data is not None or method in ("POST", "PUT"))
         timeout = self.timeout if timeout is None else float(timeout)
@@ -212,7 +213,7 @@ class Client:
                 now = time.monotonic()
                 connect_ms, limit_ms = max(1, int((deadline - now) * 1000)), max(1, int((start + limit - now) * 1000))
             fresh = (local.last_key == key and now - local.last_time > IDLE_MAX) or not idempotent and local.dropped()
-            upload = easy.configure(target, lines, method, data, connect_ms, limit_ms, 1 if fresh else 0)
+            upload = easy.configure(target, lines, method, payload, connect_ms, limit_ms, 1 if fresh else 0)
             try:
                 if stream:
                     response = self._stream(local, easy, key, upload, deadline, start + limit, timeout)
@@ -245,7 +246,7 @@ class Client:
                     continue
             return response
 
-    def _stream(self, local: _Local, easy: _Easy, key: str, upload: BytesIO | None, deadline: float,
+    def _stream(self, local: _Local, easy: _Easy, key: str, upload: Any, deadline: float,
                 stream_deadline: float, stall: float) -> Response:
         """A streamed request: on the thread's multi, returned once the head is in; the reader
         drives the rest."""

@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Callable
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pycurl
 
@@ -94,6 +94,21 @@ _generation = [0]
 os.register_at_fork(after_in_child=lambda: _generation.__setitem__(0, _generation[0] + 1))
 
 
+class FileBody:
+    """A request body read from an open binary file (a package on disk), from where the file
+    stood when the request was made: memory stays flat whatever its size."""
+
+    __slots__ = ("file", "start", "size")
+
+    def __init__(self, file: BinaryIO):
+        self.file, self.start = file, file.tell()
+        self.size = os.fstat(file.fileno()).st_size - self.start
+
+    def rewound(self) -> BinaryIO:
+        self.file.seek(self.start)
+        return self.file
+
+
 class _Easy:
     """A libcurl easy handle and the options last set on it, set again only when they change
     (most requests of a worker look alike: only the URL differs)."""
@@ -109,8 +124,8 @@ class _Easy:
         curl.setopt(pycurl.HEADERFUNCTION, self.head.append)
         curl.setopt(pycurl.WRITEFUNCTION, self.body.append)
 
-    def configure(self, url: str, lines: list[str], method: str, data: bytes | None, connect_ms: int,
-                  timeout_ms: int, fresh: int) -> BytesIO | None:
+    def configure(self, url: str, lines: list[str], method: str, data: bytes | FileBody | None, connect_ms: int,
+                  timeout_ms: int, fresh: int) -> Any:
         c = self.curl
         c.setopt(pycurl.URL, url)
         if lines is not self.lines:
@@ -128,7 +143,7 @@ class _Easy:
         self.body.clear()
         return upload
 
-    def _method(self, method: str, data: bytes | None) -> BytesIO | None:
+    def _method(self, method: str, data: bytes | FileBody | None) -> Any:
         c = self.curl
         self.method = method
         c.setopt(pycurl.HTTPGET, 1)  # resets POST / NOBODY from the handle's last request
@@ -140,9 +155,14 @@ class _Easy:
             if method != "GET":
                 c.setopt(pycurl.CUSTOMREQUEST, method)
             return None
-        upload = BytesIO(data or b"")
+        if isinstance(data, FileBody):  # a file, streamed: from its start again on every attempt
+            upload: Any = data.rewound()
+            size = data.size
+        else:
+            upload = BytesIO(data or b"")
+            size = len(data or b"")
         c.setopt(pycurl.POST, 1)
-        c.setopt(pycurl.POSTFIELDSIZE_LARGE, len(data or b""))
+        c.setopt(pycurl.POSTFIELDSIZE_LARGE, size)
         # A read callback with no way to rewind: libcurl cannot resend the body on its own.
         c.setopt(pycurl.READFUNCTION, upload.read)
         if method != "POST":
@@ -266,7 +286,7 @@ class _Transfer:
     __slots__ = ("local", "easy", "curl", "key", "body", "buffered", "paused", "done", "code", "message",
                  "upload", "decoder")
 
-    def __init__(self, local: _Local, easy: _Easy, key: str, upload: BytesIO | None):
+    def __init__(self, local: _Local, easy: _Easy, key: str, upload: Any):
         self.local, self.easy, self.curl, self.key, self.upload = local, easy, easy.curl, key, upload
         self.body: list[bytes] = []
         self.buffered = 0

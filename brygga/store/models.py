@@ -324,3 +324,28 @@ class AuditLog(Base):
     object_id: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed
+
+
+class ArchivePackage(Base):
+    """One package (or one part of a split package) delivered to the archive: what it holds, its
+    deterministic id, and the archive's receipt. ``created_at`` is kept from the first build, so a
+    rebuild after a crash writes the very same bytes. No personal data is kept here."""
+
+    __tablename__ = "archive_package"
+    __table_args__ = (UniqueConstraint("package_id", name="uq_archive_package"),
+                      Index("ix_archive_package_subject", "subject_kind", "subject_uid"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    package_id: Mapped[str] = mapped_column(String(100))  # the METS OBJID
+    subject_kind: Mapped[str] = mapped_column(String(16))  # kurstillfalle
+    subject_uid: Mapped[str] = mapped_column(String(64))
+    part: Mapped[int] = mapped_column(Integer, default=1)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    content_sha256: Mapped[str] = mapped_column(String(64))  # over the data files of the whole subject
+    size: Mapped[int | None] = mapped_column(BigInteger)  # bytes of the zip
+    files: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="built")  # built|accepted|rejected
+    archive_id: Mapped[str | None] = mapped_column(String(128))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,62 @@
+"""The digital archive (e-arkiv): E-ARK SIP packages delivered by ``POST /arkiv/v1/paket`` (the
+zip, streamed from a file), answered with a kvittens (``schemas/arkiv/kvittens-1.xsd``) read by
+the ``arkiv.kvittens`` mapping. ``GET /arkiv/v1/paket/{OBJID}`` asks whether a package is held.
+
+The archive recognises a resend by the package's OBJID and bytes (``redan-mottaget``). A package
+it refuses (422, or 409 for an OBJID it holds with other bytes) comes back as a receipt with the
+reasons, never as an error: it is not retried as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.http import PeerError, TransportError, segment, session, transport_error
+from brygga import xmlsafe
+from brygga.connections import PeerConfig
+from brygga.records import ArchiveReceipt
+from mappings import registry
+
+
+class ArchiveAdapter:
+    def __init__(self, peer: PeerConfig):
+        self.peer = peer
+        self.base = peer.base_url.rstrip("/")
+        self.http = session(peer, pool=2)
+        self.receipts = registry.select("arkiv", "kvittens", peer.extra.get("mappings"))
+        # a package is large: its upload gets its own deadline (seconds), at least the exchange's
+        self.upload_timeout = float(peer.extra.get("upload_timeout", max(600.0, peer.timeout)))
+
+    def _receipt(self, what: str, status: int, content: bytes) -> ArchiveReceipt:
+        try:
+            return self.receipts.read(content)
+        except xmlsafe.UnreadableXML as e:
+            raise PeerError("arkiv", f"{what}: HTTP {status}: the reply is not a kvittens: {e}"[:500],
+                            status=status, transient=status >= 500) from None
+
+    def submit(self, package: Path) -> ArchiveReceipt:
+        """Deliver one package (a zip on disk, streamed); the archive's receipt."""
+        try:
+            with open(package, "rb") as f:
+                r = self.http.request("POST", self.base + "/arkiv/v1/paket", data=f,
+                                      headers={"Content-Type": "application/zip"}, timeout=self.upload_timeout)
+                content = r.content
+        except TransportError as e:
+            raise transport_error("arkiv", e) from None
+        if r.status_code in (200, 409, 422):
+            return self._receipt("POST /arkiv/v1/paket", r.status_code, content)
+        raise PeerError("arkiv", f"POST /arkiv/v1/paket: HTTP {r.status_code}: {content[:300]!r}",
+                        status=r.status_code, transient=r.status_code >= 500 or r.status_code in (408, 429))
+
+    def held(self, objid: str) -> ArchiveReceipt | None:
+        """The archive's receipt of an accepted package, or None if it holds no such package."""
+        try:
+            r = self.http.request("GET", f"{self.base}/arkiv/v1/paket/{segment(objid)}", timeout=self.peer.timeout)
+            content = r.content
+        except TransportError as e:
+            raise transport_error("arkiv", e) from None
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise PeerError("arkiv", f"GET /arkiv/v1/paket/{objid}: HTTP {r.status_code}", status=r.status_code,
+                            transient=r.status_code >= 500 or r.status_code == 429)
+        return self._receipt("GET /arkiv/v1/paket", 200, content)
