@@ -35,7 +35,8 @@ def _simulators(args: argparse.Namespace) -> int:
 
 
 COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.checkpoints",
-                   "brygga.commands.publications", "brygga.commands.retention", "brygga.commands.stats")
+                   "brygga.commands.publications", "brygga.commands.retention", "brygga.commands.stats",
+                   "brygga.commands.archive")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,9 @@ Pages (JSON under ``api/`` with the same filters):
   invalid / unchanged), its status and NyA's answer (outcome or rejection reason, outbox attempts
   and last error);
 * ``unhandled-admissions``: ej hanterade antagningar, filter by round, hinder, status; counts per hinder;
-* ``aterbud-cases``: återbudsärenden, filter by status, round; counts per status.
+* ``aterbud-cases``: återbudsärenden, filter by status, round; counts per status;
+* ``archive``: packages delivered to the archive with the archive's receipt (reasons of a
+  rejection), and the instances not delivered yet.
 
 Personnummer never leave unmasked (``brygga.personnummer.mask``), also inside free text.
 """
@@ -31,6 +33,7 @@ from brygga.store import Store
 from brygga.views import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    list_archive,
     list_aterbud,
     list_publications,
     list_unhandled,
@@ -79,7 +82,7 @@ def _doc(title: str, body: str, root: str) -> str:
             f"</title><style>{_CSS}</style></head><body><nav><strong>{TITLE}</strong> "
             f"<a href=\"{root}/\">Overview</a><a href=\"{root}/publications\">Publications</a>"
             f"<a href=\"{root}/unhandled-admissions\">Unhandled admissions</a>"
-            f"<a href=\"{root}/aterbud-cases\">Återbud cases</a></nav><h1>{html.escape(title)}</h1>{body}</body></html>")
+            f"<a href=\"{root}/aterbud-cases\">Återbud cases</a><a href=\"{root}/archive\">Archive</a></nav><h1>{html.escape(title)}</h1>{body}</body></html>")
 
 
 def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]], link: Callable[[dict], str] | None = None) -> str:
@@ -230,6 +233,12 @@ def _json_routes(app: Any, the_store: Callable[[], Store]) -> None:
 
 
 
+    @app.get("/api/archive")
+    def api_archive(status: str | None = None, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+                    offset: int = Query(0, ge=0)):
+        return list_archive(the_store(), status=status, limit=limit, offset=offset)
+
+
 def _html_routes(app: Any, the_store: Callable[[], Store], user: Callable[..., Any]) -> None:
     @app.get("/", response_class=HTMLResponse)
     def page_overview(request: Request, who: str = Depends(user)):
@@ -337,4 +346,23 @@ def _html_routes(app: Any, the_store: Callable[[], Store], user: Callable[..., A
                                      ("suggested_action", "suggested action"), ("status", "status"),
                                      ("closed_by", "closed by")]))
         return _doc("Återbud cases (återbudsärenden)", body, _root(request))
+
+    @app.get("/archive", response_class=HTMLResponse)
+    def page_archive(request: Request, status: str | None = None,
+                     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0)):
+        d = list_archive(the_store(), status=status, limit=limit, offset=offset)
+        f = {"status": status}
+        body = (_filter_form([("status", "Status", ["accepted", "rejected"])], f)
+                + _counts_table("status", d["counts_per_status"], "status", {})
+                + "<h2>Not delivered yet (ej levererade)</h2>"
+                + (_table(d["not_delivered"], [("uid", "utbildningstillfälle"), ("label", "what"),
+                                               ("status_text", "status"), ("attempts", "attempts"),
+                                               ("last_error", "last error"), ("since", "since")])
+                   if d["not_delivered"] else '<p class="muted">None. A rejected one is sent again with '
+                   "<code>brygga archive resend &lt;uid&gt;</code> after the fix.</p>")
+                + "<h2>Packages (paket)</h2>" + _pager(d["total"], d["limit"], d["offset"], f)
+                + _table(d["rows"], [("package_id", "package (OBJID)"), ("uid", "utbildningstillfälle"),
+                                     ("part", "part"), ("status_text", "status"), ("archive_id", "archive id"),
+                                     ("size", "bytes"), ("received_at", "received"), ("reasons", "reasons")]))
+        return _doc("Archive (e-arkiv)", body, _root(request))
 

@@ -16,6 +16,7 @@ from brygga.personnummer import mask
 from brygga.states import ACTION_TEXT, CAUSE_TEXT, HINDER_TEXT
 from brygga.store import Store
 from brygga.store.models import (
+    ArchivePackage,
     AterbudCase,
     AuditLog,
     FeedCheckpoint,
@@ -230,6 +231,36 @@ def get_case(store: Store, case_id: int) -> dict[str, Any] | None:
     with store.transaction() as s:
         c = s.get(AterbudCase, case_id)
         return None if c is None else case_row(c)
+
+
+ARCHIVE_STATUS_TEXT = {"accepted": "arkiverat", "rejected": "avvisat", "pending": "väntar", "failed": "försöker igen",
+                       "dead": "avvisat"}
+
+
+def list_archive(store: Store, *, status: str | None = None, limit: int | None = None,
+                 offset: int | None = None) -> dict[str, Any]:
+    """The archive export: packages with their receipts (``status`` accepted/rejected), and the
+    instances not delivered yet (outbox rows pending, failing or given up, with their last error)."""
+    from brygga.flows.archive.delivery import DESTINATION, KIND
+
+    P, M = ArchivePackage, OutboxMessage
+    with store.transaction() as s:
+        q = _filters(select(P), ((P.status, status),))
+        rows, total, lim, off = _page(s, q, limit, offset, (P.id.desc(),))
+        waiting = list(s.scalars(select(M).where(M.destination == DESTINATION, M.kind == KIND, M.status != "sent")
+                                 .order_by(M.id).limit(MAX_LIMIT)))
+        return {
+            "rows": [{"package_id": p.package_id, "uid": p.subject_uid, "part": f"{p.part}/{p.parts}",
+                      "status": p.status, "status_text": ARCHIVE_STATUS_TEXT.get(p.status, p.status),
+                      "archive_id": p.archive_id, "size": p.size, "files": p.files, "reasons": p.reasons,
+                      "received_at": _iso(p.received_at)} for p in rows],
+            "total": total, "limit": lim, "offset": off,
+            "counts_per_status": _counts(s, P, P.status, ()),
+            "not_delivered": [{"uid": m.payload.get("uid"), "label": m.payload.get("label"), "status": m.status,
+                               "status_text": ARCHIVE_STATUS_TEXT.get(m.status, m.status), "attempts": m.attempts,
+                               "last_error": _masked(m.last_error), "since": _iso(m.created_at)} for m in waiting],
+            "filters": {"status": status},
+        }
 
 
 def overview(store: Store) -> dict[str, Any]:

@@ -136,15 +136,17 @@ class SipV1(Mapping):
                              f"{(err.message if err else '')[:200]}")
         return root
 
-    def results_of_instance(self, data: bytes, instance_uid: str) -> bytes | None:
-        """A student's rr:ResultatLista cut to the results on one course instance (Ladok's own
-        elements, unchanged); None when there are none. Validated before and after."""
+    def results_of_instance(self, data: bytes, instance_uid: str) -> list[etree._Element]:
+        """The rr:Resultat of a student's rr:ResultatLista that are on one course instance
+        (Ladok's own elements, unchanged); the list is validated against the Ladok XSDs first."""
         root = self.check_ladok(data, RR + "ResultatLista")
-        for r in list(root.iterfind(RR + "Resultat")):
-            if (r.findtext(RR + "KurstillfalleUID") or "").strip() != instance_uid:
-                root.remove(r)
-        if root.find(RR + "Resultat") is None:
-            return None
+        return [r for r in root.iterfind(RR + "Resultat")
+                if (r.findtext(RR + "KurstillfalleUID") or "").strip() == instance_uid]
+
+    def result_list(self, results: Sequence[etree._Element]) -> bytes:
+        """One rr:ResultatLista of the given rr:Resultat (of several students), validated."""
+        root = etree.Element(RR + "ResultatLista", nsmap={"rr": RR[1:-1], "base": "http://schemas.ladok.se"})
+        root.extend(results)
         out = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         self.check_ladok(out, RR + "ResultatLista")
         return out
@@ -207,6 +209,7 @@ class SipV1(Mapping):
             self._term(rel, "relationshipSubType", "includes", "relationshipSubType", "inc")
             self._ident(rel, "relatedObjectIdentifier", ids("obj:" + f.path))
         events = [ids("ev-creation"), ids("ev-validation")]
+        checked_paths = set(validated)
         for f in files:
             o = etree.SubElement(root, P + "object")
             o.set(XSI + "type", "premis:file")
@@ -229,12 +232,12 @@ class SipV1(Mapping):
                 etree.SubElement(fr, P + "formatRegistryName").text = "PRONOM"
                 etree.SubElement(fr, P + "formatRegistryKey").text = PRONOM[f.mimetype]
             etree.SubElement(o, P + "originalName").text = f.path
-            for ev in events[:1] + (events[1:] if f.path in validated else []):
+            for ev in events[:1] + (events[1:] if f.path in checked_paths else []):
                 self._ident(o, "linkingEventIdentifier", ev)
         what = "representationens datafiler" if representation else "paketets filer"
         self._event(root, events[0], "creation", info, f"{what} skapade av {SOFTWARE} ur Ladok",
                     [ids("obj:" + f.path) for f in files])
-        checked = [f for f in files if f.path in validated]
+        checked = [f for f in files if f.path in checked_paths]
         self._event(root, events[1], "validation", info,
                     f"{len(checked)} datafiler validerade mot Ladoks XSD:er (schemas/ladok)",
                     [ids("obj:" + f.path) for f in checked])

@@ -124,9 +124,14 @@ def test_package_holds_ladoks_documents_and_no_protected_identity_or_address(sto
     assert f"{top}/METS.xml" in entries and f"{top}/representations/rep1/METS.xml" in entries
     assert f"{top}/representations/rep1/data/utbildningstillfalle.xml" in entries
     assert any("/data/deltagare-0001.xml" in n for n in entries)
-    results = [n for n in entries if "/data/resultat/" in n]
+    (results,) = [d for n, d in entries.items() if "/data/resultat-" in n]
+    rr = "{http://schemas.ladok.se/resultat}"
+    graded = etree.fromstring(results).findall(rr + "Resultat")
     registered = {a.student_uid for a in ladok_env.state.by_tillfalle[t.uid] if a.aktiva_registreringar() and a.aktiv}
-    assert {Path(n).stem for n in results} == registered
+    assert {r.findtext(rr + "StudentUID") for r in graded} == registered  # every attested result, on this instance only
+    assert {r.findtext(rr + "KurstillfalleUID") for r in graded} == {t.uid}
+    assert len(graded) == sum(len([x for x in ladok_env.state.resultat.get(s, []) if x.antagning.tillfalle.uid == t.uid])
+                              for s in registered)
     assert f"{top}/schemas/ladok/schemas.ladok.se-resultat.xsd" in entries
     assert f"{top}/schemas/ladok/LICENSE" in entries
     everything = b"".join(entries.values())

@@ -34,7 +34,7 @@ def _no_full_pnr(text: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/publications", "/publications/1", "/unhandled-admissions",
-                                  "/aterbud-cases", "/api/overview", "/api/publications", "/api/publications/1",
+                                  "/aterbud-cases", "/archive", "/api/archive", "/api/overview", "/api/publications", "/api/publications/1",
                                   "/api/unhandled-admissions", "/api/aterbud-cases", "/api/openapi.json"])
 def test_every_page_needs_a_login(client, path):
     r = client.get(path)
@@ -186,3 +186,27 @@ def test_html_escapes_what_it_shows(store):
         text = c.get(path, headers=TOKEN).text
         assert "<script>x</script>" not in text and "<b>mallory</b>" not in text
         assert "&lt;b&gt;mallory&lt;/b&gt;" in text
+
+
+def test_archive_page_shows_receipts_reasons_and_what_is_not_delivered(client, seeded):
+    from brygga.flows.archive.delivery import DESTINATION, KIND
+    from brygga.store import ops
+    from brygga.store.models import ArchivePackage
+
+    store, _ = seeded
+    with store.transaction() as s:
+        s.add(ArchivePackage(package_id="brygga-kurstillfalle-aaa", subject_kind="kurstillfalle", subject_uid="u-1",
+                             content_sha256="0" * 64, status="accepted", archive_id="SE-ARKIV-000007", size=1234))
+        ops.outbox_enqueue(s, [{"destination": DESTINATION, "kind": KIND, "idempotency_key": "arkiv:kurstillfalle:u-2",
+                                "payload": {"uid": "u-2", "label": "Kurstillfälle SV101 10001"},
+                                "correlation": "arkiv:u-2"}])
+        m = ops.outbox_due(s, DESTINATION, kind=KIND)[0]
+        ops.outbox_mark_failed(s, m, f"Arkivet avvisade paketet: fil.kontrollsumma: ändrad ({PNR_A})", permanent=True)
+    r = client.get("/archive", headers=TOKEN)
+    assert r.status_code == 200
+    assert "SE-ARKIV-000007" in r.text and "arkiverat" in r.text
+    assert "Kurstillfälle SV101 10001" in r.text and "fil.kontrollsumma" in r.text and "avvisat" in r.text
+    _no_full_pnr(r.text)
+    d = client.get("/api/archive", headers=TOKEN, params={"status": "accepted"}).json()
+    assert [x["archive_id"] for x in d["rows"]] == ["SE-ARKIV-000007"]
+    assert d["not_delivered"][0]["status"] == "dead"

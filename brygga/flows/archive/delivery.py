@@ -44,6 +44,7 @@ KIND = "archive-package"
 SUBJECT = "kurstillfalle"
 UI = "{http://schemas.ladok.se/utbildningsinformation}"
 SD = "{http://schemas.ladok.se/studiedeltagande}"
+RESULTS_PER_FILE = 500  # students per rr:ResultatLista file in the package
 
 
 @dataclass(frozen=True)
@@ -137,13 +138,18 @@ def collect(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging) -> tupl
         for p in hits:
             if isinstance(p, Participant):
                 students[p.student_uid] = students.get(p.student_uid, False) or p.protected
-    for student_uid in sorted(students):
+    # the attested results on the instance, in lists of up to RESULTS_PER_FILE students
+    held: list[Any] = []
+    files = 0
+    order = sorted(students)
+    for n, student_uid in enumerate(order, start=1):
         results = ladok.resultat_document(student_uid)
-        if results is None:
-            continue
-        mine = sip.results_of_instance(results, uid)
-        if mine is not None:
-            staging.add(f"resultat/{student_uid}.xml", mine)
+        if results is not None:
+            held += sip.results_of_instance(results, uid)
+        if held and (n % RESULTS_PER_FILE == 0 or n == len(order)):
+            files += 1
+            staging.add(f"resultat-{files:04d}.xml", sip.result_list(held))
+            held = []
     return len(students), sum(students.values())
 
 

@@ -44,6 +44,7 @@ class Staging:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="brygga-arkiv-")))
     files: list[tuple[PackageFile, Path]] = field(default_factory=list)
     validated: list[str] = field(default_factory=list)
+    data_bytes: int = 0
 
     def add(self, name: str, data: bytes, *, validated: bool = True, mimetype: str = "application/xml") -> PackageFile:
         """Stage ``data`` as ``representations/rep1/data/<name>``."""
@@ -52,13 +53,10 @@ class Staging:
         disk.write_bytes(data)
         f = PackageFile(path, len(data), hashlib.sha256(data).hexdigest(), mimetype)
         self.files.append((f, disk))
+        self.data_bytes += f.size
         if validated:
             self.validated.append(path)
         return f
-
-    @property
-    def data_bytes(self) -> int:
-        return sum(f.size for f, _ in self.files)
 
     def content_sha256(self) -> str:
         """One digest over every data file (path and SHA-256): what the package id is made of."""
@@ -168,9 +166,10 @@ def build(sip: SipV1, info: PackageInfo, staging: Staging, out_dir: Path, *, max
     parts = plan_parts(staging.files, max_part_bytes)
     ids = part_ids(info.objid, len(parts))
     for number, (objid, files) in enumerate(zip(ids, parts, strict=True), start=1):
+        paths = {f.path for f, _ in files}
         part = replace(info, objid=objid, part=number, parts=len(parts),
                        other_parts=tuple(o for o in ids if o != objid),
-                       validated=tuple(p for p in staging.validated if p in {f.path for f, _ in files}))
+                       validated=tuple(p for p in staging.validated if p in paths))
         path = out_dir / f"{objid}.zip"
         z = _Zip(path, objid, info.created)
         try:
