@@ -19,7 +19,7 @@ from mappings.ladok.events import MAX_PAGE_BYTES
 log = get_logger("adapters.ladok")
 
 ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
-          ("studentinformation", "studiedeltagande", "utbildningsinformation", "resultat")}
+          ("studentinformation", "studiedeltagande", "utbildningsinformation", "resultat", "examen")}
 
 
 class FeedGone(PeerError):
@@ -392,3 +392,25 @@ class LadokAdapter:
     def resultat_document(self, student_uid: str) -> bytes | None:
         """The student's attested results (rr:ResultatLista), every course."""
         return self.document(f"/resultat/studieresultat/student/{segment(student_uid)}", "resultat")
+
+    def is_protected(self, student_uid: str) -> bool:
+        """Whether the student has skyddade personuppgifter (si:SkyddadePersonuppgifter; 404: none)."""
+        data = self.document(f"/studentinformation/student/{segment(student_uid)}/skyddadepersonuppgifter",
+                             "studentinformation", max_bytes=1024 * 1024)
+        return data is not None and self.students.read_protection(data)
+
+    def bevis_document(self, uid: str) -> bytes | None:
+        """One issued degree certificate (ex:UtfardatBevisLista with it)."""
+        return self.document(f"/examen/utfardatbevis/{segment(uid)}", "examen")
+
+    def bevis_search_documents(self, fran: dt.date, till: dt.date, *, limit: int = 400) -> Iterator[bytes]:
+        """The pages of certificates issued from ``fran`` to ``till`` (ex:UtfardatBevisLista), as
+        Ladok wrote them; the caller reads them (an empty page ends the search)."""
+        page = 1
+        while True:
+            data = self.document(f"/examen/utfardatbevis/filtrera?utfardandedatumFran={fran.isoformat()}"
+                                 f"&utfardandedatumTill={till.isoformat()}&limit={limit}&page={page}", "examen")
+            if data is None:
+                return
+            yield data
+            page += 1

@@ -142,6 +142,7 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None) -> d
     doc[PEERS["arkiv"].conn_id]["extra"].update(
         {"archival_creator": ["Lärosätet (exempel)", "2021000000"],
          "submitter": ["Lärosätet (exempel), Brygga", "2021000000"], "closing_days": 90,
+         "degrees_from": "2020-01-01",
          "max_part_bytes": 512 * 1024 * 1024, "upload_timeout": 600})
     doc[STORE_CONN_ID] = {
         "conn_type": "generic",

@@ -97,6 +97,13 @@ def schedule(format: str | None = None):
     return ScheduleAdapter(peer("schema"), format=format)
 
 
+def arkiv():
+    """The archive adapter, from the ``brygga_arkiv`` Connection."""
+    from adapters.arkiv import ArchiveAdapter
+
+    return ArchiveAdapter(peer("arkiv"))
+
+
 def actor(context: dict[str, Any]) -> str:
     """Who acts in a run, for the audit log: the user who triggered it, else the DAG itself
     (``airflow:<dag_id>``, a scheduled run)."""

@@ -1,17 +1,19 @@
 """Archive export: study documentation from Ladok to the digital archive (e-arkiv) as E-ARK SIP 2.1
 / FGS Paketstruktur 2.0 packages, monthly.
 
-`plan` finds the course instances whose study period ended at least the closing delay (the
-brygga_arkiv Connection's `extra.closing_days`, 90 by default) before the chosen date, that the
-archive does not hold yet, and puts one outbox message per instance; `deliver` packages each
-(Ladok's own XML for the catalogue, the participants and their registrations, the attested
-results; the Ladok XSDs inside; METS, PREMIS 3 with SHA-256, Dublin Core), sends it and records
-the archive's receipt (kvittens). A rejected package is kept with the archive's reasons in the
-quarantine; after a fix, `brygga archive resend <uid>` sends it again. A resend of an accepted
-package is recognised by the archive ("redan mottaget").
+`plan` finds what the archive does not hold yet and puts one outbox message per subject: the
+course instances whose study period ended at least the closing delay (the brygga_arkiv
+Connection's `extra.closing_days`, 90 by default) before the chosen date, and the degree
+certificates (utfärdade bevis) issued in the chosen period; `deliver` packages each (Ladok's own
+XML — catalogue data, participants and registrations, attested results; for a degree the
+certificate and the student's results — with the Ladok XSDs inside, METS, PREMIS 3 with SHA-256,
+Dublin Core), sends it and records the archive's receipt (kvittens). A rejected package is kept
+with the archive's reasons in the quarantine; after a fix, `brygga archive resend <uid>` sends it
+again. A resend of an accepted package is recognised by the archive ("redan mottaget").
 
-**Trigger form:** up to which date instances count as ended, specific instances, dry run (lists
-what would be packaged, with sizes and parts; nothing is sent). See docs/flows/archive.md.
+**Trigger form:** what (both, course instances, degrees), ended up to, the degrees' period, only
+these UIDs, dry run (lists what would be packaged, with sizes and parts; nothing is sent). See
+docs/flows/archive.md.
 """
 
 from __future__ import annotations
@@ -36,12 +38,21 @@ ARCHIVE = Asset("brygga://arkiv/sip")
     tags=["brygga", "arkiv", "ladok"],
     doc_md=__doc__,
     params={
+        "what": Param("alla", type="string", enum=["alla", "kurstillfallen", "examina"], title="What",
+                      values_display={"alla": "Kurstillfällen och examina", "kurstillfallen": "Avslutade kurstillfällen",
+                                      "examina": "Utfärdade examensbevis"}),
         "up_to": Param("", type="string", title="Ended up to (slutdatum till och med)",
-                       description="YYYY-MM-DD: instances whose study period ended by this date, less the "
+                       description="YYYY-MM-DD: course instances whose study period ended by this date, less the "
                                    "closing delay; empty: today",
                        pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
-        "instances": Param([], type="array", items={"type": "string"}, title="Only these instances",
-                           description="Ladok UIDs of utbildningstillfällen, one per line; empty: every ended one"),
+        "degrees_from": Param("", type="string", title="Degrees issued from (utfärdade från)",
+                              description="YYYY-MM-DD; empty: the Connection's extra.degrees_from, else 2020-01-01",
+                              pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
+        "degrees_to": Param("", type="string", title="Degrees issued up to (utfärdade till och med)",
+                            description="YYYY-MM-DD; empty: today", pattern=r"^(\d{4}-\d{2}-\d{2})?$"),
+        "instances": Param([], type="array", items={"type": "string"}, title="Only these UIDs",
+                           description="Ladok UIDs of utbildningstillfällen or utfärdade bevis, one per line; "
+                                       "empty: everything due"),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="List what would be packaged, with sizes; send nothing"),
     },
@@ -52,15 +63,23 @@ def brygga_archive_export():
         from brygga.flows.archive import delivery
 
         p = get_current_context()["params"]
-        up_to = dt.date.fromisoformat(p["up_to"]) if p["up_to"] else dt.date.today()
+        extra = dagkit.peer("arkiv").extra
+        today = dt.date.today()
+        up_to = dt.date.fromisoformat(p["up_to"]) if p["up_to"] else today
+        period = (dt.date.fromisoformat(p["degrees_from"] or extra.get("degrees_from") or "2020-01-01"),
+                  dt.date.fromisoformat(p["degrees_to"]) if p["degrees_to"] else today)
         only = [u.strip() for u in p["instances"] if u.strip()] or None
-        summary = delivery.plan(dagkit.store(), dagkit.ladok(), up_to=up_to, dry_run=bool(p["dry_run"]), only=only,
-                                settings=delivery.Settings.from_extra(dagkit.peer("arkiv").extra))
-        for row in summary.get("would_package", [])[:200]:
-            dagkit.log.info("would package %s (%s, ended %s): %d files, %d bytes of data, %d part(s)",
-                            row["uid"], row["kod"], row["slut"], row["files"], row["data_bytes"], row["parts"])
-        return {k: v for k, v in summary.items() if k != "would_package"} | {
-            "would_package": len(summary.get("would_package", []))}
+        out: dict = {"dry_run": bool(p["dry_run"])}
+        for what in (["kurstillfallen", "examina"] if p["what"] == "alla" else [p["what"]]):
+            summary = delivery.plan(dagkit.store(), dagkit.ladok(), what=what, up_to=up_to, period=period,
+                                    dry_run=bool(p["dry_run"]), only=only,
+                                    settings=delivery.Settings.from_extra(extra))
+            for row in summary.get("would_package", [])[:200]:
+                dagkit.log.info("would package %s %s (%s): %d files, %d bytes of data, %d part(s)", row["kind"],
+                                row["uid"], row["label"], row["files"], row["data_bytes"], row["parts"])
+            out[what] = {k: v for k, v in summary.items() if k not in ("would_package", "dry_run")} | {
+                "would_package": len(summary.get("would_package", []))}
+        return out
 
     @task.short_circuit
     def to_send(planned: dict) -> bool:
@@ -69,12 +88,11 @@ def brygga_archive_export():
     @task(pool="arkiv_api", retries=4, outlets=[ARCHIVE])
     def deliver() -> dict:
         from brygga.flows.archive import delivery
-        from brygga.flows.archive.delivery import ArchiveAdapter
 
         ctx = get_current_context()
-        peer = dagkit.peer("arkiv")
-        result = delivery.deliver(dagkit.store(), dagkit.ladok(), ArchiveAdapter(peer),
-                                  settings=delivery.Settings.from_extra(peer.extra))
+        arkiv = dagkit.arkiv()
+        result = delivery.deliver(dagkit.store(), dagkit.ladok(), arkiv,
+                                  settings=delivery.Settings.from_extra(arkiv.peer.extra))
         ctx["outlet_events"][ARCHIVE].extra = result
         return result
 

@@ -6,6 +6,7 @@ students, so an applicant not yet in Ladok is found in the population register.
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 
@@ -37,6 +38,9 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     ended = [t for t in ladok.tillfallen.values() if t.startperiod == "VT2026" and not t.installt]
     ladok.seed_deltagande(enrolled, ended, 20, seed + 500)
     ladok.seed_resultat(ended, seed + 500)
+    programmes = [t for t in ladok.tillfallen.values() if t.utbildning.typ == "program"]
+    for i, student in enumerate(enrolled[:12]):  # degrees issued in June 2026 (the archive export's)
+        ladok.utfarda_bevis(student.uid, dt.date(2026, 6, 10 + i), programmes[i % len(programmes)].uid, emit=False)
     nya = nya_seed(NyaState(), seed)
     nya.register_people = people  # applicants are people the register knows
     return {

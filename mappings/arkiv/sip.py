@@ -39,6 +39,7 @@ PREMIS_NS = "http://www.loc.gov/premis/v3"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 RR = "{http://schemas.ladok.se/resultat}"
+EX = "{http://schemas.ladok.se/examen}"
 
 M = f"{{{METS_NS}}}"
 P = f"{{{PREMIS_NS}}}"
@@ -61,6 +62,15 @@ EVENT_CODES = {"creation": "cre", "validation": "val", "message digest calculati
 PRONOM = {"application/xml": "fmt/101", "text/xml": "fmt/101", "text/plain": "x-fmt/111"}
 FORMAT_NAMES = {"application/xml": "Extensible Markup Language", "text/xml": "Extensible Markup Language",
                 "text/plain": "Plain Text File"}
+
+
+DESCRIPTIONS = {
+    "kurstillfalle": "Studiedokumentation ur Ladok: kurstillfällets uppgifter, deltagare och registreringar, "
+                     "attesterade resultat (Ladoks egna XML-representationer).",
+    "examen": "Studiedokumentation ur Ladok: utfärdat examensbevis och studentens attesterade resultat "
+              "(Ladoks egna XML-representationer).",
+    "": "Studiedokumentation ur Ladok (Ladoks egna XML-representationer).",
+}
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,18 @@ class SipV1(Mapping):
         return [r for r in root.iterfind(RR + "Resultat")
                 if (r.findtext(RR + "KurstillfalleUID") or "").strip() == instance_uid]
 
+    def degrees(self, data: bytes) -> list[tuple[str, str, str | None]]:
+        """(bevis UID, student UID, utfärdandedatum) of each issued certificate in an
+        ex:UtfardatBevisLista, validated; one without a UID or student is left out."""
+        root = self.check_ladok(data, EX + "UtfardatBevisLista")
+        out = []
+        for b in root.iterfind(EX + "UtfardatBevis"):
+            uid = (b.findtext("{http://schemas.ladok.se}Uid") or "").strip()
+            student = (b.findtext(EX + "StudentUID") or "").strip()
+            if uid and student and (b.findtext(EX + "Borttaget") or "").strip() != "true":
+                out.append((uid, student, (b.findtext(EX + "Utfardandedatum") or "").strip() or None))
+        return out
+
     def result_list(self, results: Sequence[etree._Element]) -> bytes:
         """One rr:ResultatLista of the given rr:Resultat (of several students), validated."""
         root = etree.Element(RR + "ResultatLista", nsmap={"rr": RR[1:-1], "base": "http://schemas.ladok.se"})
@@ -158,9 +180,7 @@ class SipV1(Mapping):
         values = [("title", info.label), ("creator", info.archival_creator[0]), ("publisher", info.submitter[0]),
                   ("identifier", info.objid), ("identifier", f"ladok:{info.subject_kind}:{info.subject_uid}"),
                   ("date", info.created.date().isoformat()), ("type", "Dataset"), ("format", "text/xml"),
-                  ("language", "swe"),
-                  ("description", "Studiedokumentation ur Ladok: kurstillfällets uppgifter, deltagare och "
-                                  "registreringar, attesterade resultat (Ladoks egna XML-representationer).")]
+                  ("language", "swe"), ("description", DESCRIPTIONS.get(info.subject_kind, DESCRIPTIONS[""]))]
         if info.period[0] or info.period[1]:
             values.append(("coverage", f"{info.period[0] or ''}/{info.period[1] or ''}"))
         if info.protected:

@@ -57,6 +57,14 @@ class StudentV1(Mapping):
             uid=(root.findtext(BASE + "Uid") or "").strip() or None,
         )
 
+    def read_protection(self, body: bytes) -> bool:
+        """A ``si:SkyddadePersonuppgifter`` reply: whether it marks the student protected (any
+        status but an ended one)."""
+        root = xmlsafe.fromstring(body)
+        if root.tag != SI + "SkyddadePersonuppgifter":
+            raise xmlsafe.UnexpectedReply("not a si:SkyddadePersonuppgifter")
+        return (root.findtext(SI + "Skyddsstatus") or "").strip().upper() not in ("UPPHORD", "AVSLUTAD")
+
     def read_search(self, body: bytes | IO[bytes]) -> tuple[int, list[Student]]:
         """``si:SokresultatStudentinformationRepresentation`` page -> (total hits, students on this
         page, personnummer canonical). A hit without a uid or a valid personnummer is left out: the

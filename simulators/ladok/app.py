@@ -133,6 +133,17 @@ async def get_kontaktuppgifter(s: LadokState, r: Request) -> Response:
 
 
 @rest("studentinformation")
+async def get_skyddade(s: LadokState, r: Request) -> Response:
+    """Whether the student has skyddade personuppgifter: si:SkyddadePersonuppgifter with its status
+    (the protected data itself is not given to an integration), 404 when the student has none."""
+    st = s.student(r.path_params["uid"])
+    if not st.skyddad:
+        raise LadokError(404, "studentinformation.skyddadepersonuppgifter.saknas", "Studenten har inga skyddade "
+                         "personuppgifter")
+    return _xml(rep.skyddade_personuppgifter(st), "studentinformation")
+
+
+@rest("studentinformation")
 async def post_student(s: LadokState, r: Request) -> Response:
     root = await _body(r)
     if root.tag != q("si:Student"):
@@ -269,6 +280,41 @@ async def post_avbrott(s: LadokState, r: Request) -> Response:
     with s.lock:
         a = s.avbrott(r.path_params["uid"], datum, _text(root, "sd:Externreferens"))
         return _xml(rep.avbrott(a), "studiedeltagande", 201)
+
+
+# --- examen -------------------------------------------------------------------------------
+@rest("examen")
+async def get_bevis_student(s: LadokState, r: Request) -> Response:
+    uid = r.path_params["uid"]
+    with s.lock:
+        s.student(uid)
+        rows = sorted((b for b in s.bevis.values() if b.student_uid == uid), key=lambda b: (b.datum, b.uid))
+        return _xml(rep.utfardade_bevis(rows), "examen")
+
+
+@rest("examen")
+async def get_bevis(s: LadokState, r: Request) -> Response:
+    with s.lock:
+        b = s.bevis.get(r.path_params["uid"])
+        if b is None:
+            raise LadokError(404, "examen.utfardatbevis.hittades.ej", "Utfärdat bevis finns inte")
+        return _xml(rep.utfardade_bevis([b]), "examen")
+
+
+@rest("examen")
+async def filtrera_bevis(s: LadokState, r: Request) -> Response:
+    """Issued certificates in a period (``utfardandedatumFran``/``utfardandedatumTill``), paged;
+    the total in the ``X-Totalt-Antal-Poster`` header (ex:UtfardatBevisLista has no count)."""
+    qp = r.query_params
+    try:
+        fran = dt.date.fromisoformat(qp["utfardandedatumFran"]) if qp.get("utfardandedatumFran") else None
+        till = dt.date.fromisoformat(qp["utfardandedatumTill"]) if qp.get("utfardandedatumTill") else None
+    except ValueError:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", "utfardandedatum: ÅÅÅÅ-MM-DD") from None
+    total, rows = s.bevis_utfardade(fran, till, _int(r, "page", 1, 1, 10**9), _int(r, "limit", 400, 1, 1000))
+    resp = _xml(rep.utfardade_bevis(rows), "examen")
+    resp.headers["X-Totalt-Antal-Poster"] = str(total)
+    return resp
 
 
 # --- resultat -------------------------------------------------------------------------------
@@ -505,6 +551,7 @@ def create_app(state: LadokState) -> Starlette:
         Route("/studentinformation/student/filtrera", filtrera_studenter),  # ahead of {uid}: not a uid
         Route("/studentinformation/student/{uid}", get_student),
         Route("/studentinformation/student/{uid}/kontaktuppgifter", get_kontaktuppgifter),
+        Route("/studentinformation/student/{uid}/skyddadepersonuppgifter", get_skyddade),
         Route("/utbildningsinformation/utbildningstillfalle/filtrera", filtrera),
         Route("/utbildningsinformation/utbildningstillfalle/{uid}", get_tillfalle),
         Route("/utbildningsinformation/kurspaketeringstillfalle/{uid}", get_kurspaketeringstillfalle),
@@ -519,6 +566,9 @@ def create_app(state: LadokState) -> Starlette:
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", post_aterbud, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/avbrott", post_avbrott, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", get_aterbud, methods=["GET"]),
+        Route("/examen/utfardatbevis/filtrera", filtrera_bevis),
+        Route("/examen/utfardatbevis/student/{uid}", get_bevis_student),
+        Route("/examen/utfardatbevis/{uid}", get_bevis),
         Route("/resultat/studieresultat/student/{uid}", get_resultat),
         Route("/resultat/tillgodoraknande/student/{uid}", get_tillgodo),
         Route("/handelser/feed/recent", feed_recent),

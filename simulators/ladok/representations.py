@@ -7,7 +7,7 @@ import uuid
 from lxml import etree
 
 from simulators.ladok.state import Antagning, LadokError, Resultat, Student, Tillfalle, Tillgodoraknande
-from simulators.ladok.xml import benamningar, element, fill, link, q
+from simulators.ladok.xml import LAROSATE_ID, benamningar, element, fill, link, q
 
 MALL_UID = {typ: str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://ladok.se/sim/utbildningsmall/{typ}"))
             for typ in ("kurs", "program")}
@@ -28,6 +28,10 @@ def student(s: Student) -> etree._Element:
         ("si:FelVidEtableringExternt", False), ("si:Fodelsedata", s.personnummer[:8]),
         ("si:Fornamn", s.fornamn), ("si:Personnummer", s.personnummer),
     ])
+
+
+def skyddade_personuppgifter(s: Student) -> etree._Element:
+    return element("si:SkyddadePersonuppgifter", [("si:Skyddsstatus", "SKYDDAD"), ("si:StudentUID", s.uid)])
 
 
 def studenter_sokresultat(total: int, hits: list[Student], base_url: str) -> etree._Element:
@@ -294,3 +298,20 @@ def tillgodoraknanden(rows: list[Tillgodoraknande]) -> etree._Element:
         ("rr:Beslutsfattare", "Handläggare (simulator)"),
         ("rr:KopplatKurspaketeringstillfalleUID", tg.kurspaketeringstillfalle_uid),
     ]) for tg in rows])
+
+
+def utfardade_bevis(rows: list) -> etree._Element:
+    """``ex:UtfardatBevisLista``: issued certificates, by student UID only (no name)."""
+    return element("ex:UtfardatBevisLista", [("ex:UtfardatBevis", [
+        ("base:Uid", b.uid),
+        ("ex:Benamningar", benamningar(b.benamning_sv, b.benamning_en)),
+        ("ex:BeslutsfattareVisningsnamn", "Examenshandläggare (simulator)"),
+        ("ex:Bevisbenamningskod", b.kod),
+        ("ex:Borttaget", False),
+        ("ex:DatumForAvslutadeStudier", b.avslutade_studier),
+        ("ex:HuvudsakligKurspaketeringsinstansUID", b.paket_instans_uid),
+        ("ex:Omfattning", b.omfattning),
+        ("ex:StudentUID", b.student_uid),
+        ("ex:UtfardandeLarosateID", LAROSATE_ID),
+        ("ex:Utfardandedatum", b.datum),
+    ]) for b in rows])

@@ -276,6 +276,21 @@ class Resultat:
 
 
 @dataclass
+class Bevis:
+    """An issued degree certificate (utfärdat bevis) of a degree (examen)."""
+
+    uid: str
+    student_uid: str
+    datum: dt.date
+    benamning_sv: str
+    benamning_en: str
+    kod: str  # bevisbenämningskod
+    omfattning: str
+    paket_instans_uid: str | None = None
+    avslutade_studier: dt.date | None = None
+
+
+@dataclass
 class Tillgodoraknande:
     uid: str
     student_uid: str
@@ -322,6 +337,7 @@ class LadokState:
             self.plan: dict[str, list[Antagning]] = {}  # student uid -> antagningar
             self.resultat: dict[str, list[Resultat]] = {}
             self.tillgodo: dict[str, list[Tillgodoraknande]] = {}
+            self.bevis: dict[str, Bevis] = {}  # utfärdade bevis by uid
             self._index: dict[tuple[str, str], list[Tillfalle]] = {}  # (field, value) -> instances
 
     def _emit(self, e: ev.Event) -> None:
@@ -658,13 +674,29 @@ class LadokState:
             self._emit(ev.uppehall(a, uid, start, slut, anteckning))
             return uid
 
-    def utfarda_bevis(self, student_uid: str, datum: dt.date, kurspaketeringstillfalle_uid: str | None = None) -> str:
+    def utfarda_bevis(self, student_uid: str, datum: dt.date, kurspaketeringstillfalle_uid: str | None = None,
+                      *, emit: bool = True) -> str:
         with self.lock:
             self.student(student_uid)
             paket = self.tillfalle(kurspaketeringstillfalle_uid) if kurspaketeringstillfalle_uid else None
             uid = new_uid()
-            self._emit(ev.utfardat_bevis(student_uid, uid, datum, paket))
+            u = paket.utbildning if paket else None
+            self.bevis[uid] = Bevis(
+                uid, student_uid, datum, f"Kandidatexamen ({u.sv})" if u else "Högskoleexamen",
+                f"Degree of Bachelor ({u.en})" if u else "Higher Education Diploma",
+                f"K{u.kod}" if u else "H1", u.omfattning if u else "120.0", u.instans_uid if u else None,
+                datum - dt.timedelta(days=30))
+            if emit:
+                self._emit(ev.utfardat_bevis(student_uid, uid, datum, paket))
             return uid
+
+    def bevis_utfardade(self, fran: dt.date | None, till: dt.date | None, page: int = 1,
+                        limit: int = 400) -> tuple[int, list[Bevis]]:
+        """Issued certificates with ``fran <= utfärdandedatum <= till``, oldest first, paged."""
+        with self.lock:
+            hits = sorted((b for b in self.bevis.values() if (fran is None or b.datum >= fran)
+                           and (till is None or b.datum <= till)), key=lambda b: (b.datum, b.uid))
+            return len(hits), hits[(page - 1) * limit: page * limit]
 
     # --- feed -----------------------------------------------------------------------------
     def feed_page(self, n: int | None, base_url: str) -> bytes | None:

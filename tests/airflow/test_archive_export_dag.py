@@ -24,9 +24,12 @@ def peers():
     ended = [t for t in ladok.tillfallen.values() if not t.installt]
     ladok.seed_deltagande(ladok.seed_students(20, 23), ended, 6)
     ladok.seed_resultat(ended, 23)
+    import datetime as dt
+
+    bevis = [ladok.utfarda_bevis(s.uid, dt.date(2026, 6, 15), emit=False) for s in list(ladok.students.values())[:2]]
     archive = ArchiveState()
     with serve_in_thread(ladok_app(ladok)) as lad, serve_in_thread(arkiv_app(archive)) as ark:
-        yield {"urls": {"ladok": lad.url, "arkiv": ark.url}, "ended": ended, "archive": archive}
+        yield {"urls": {"ladok": lad.url, "arkiv": ark.url}, "ended": ended, "archive": archive, "bevis": bevis}
 
 
 def test_dry_run_lists_then_a_run_archives_every_ended_instance(airflow_db, airflow_connections, dag_store, peers):
@@ -42,11 +45,12 @@ def test_dry_run_lists_then_a_run_archives_every_ended_instance(airflow_db, airf
     dr = load_dag("brygga_archive_export").test(run_conf={"up_to": "2026-12-01"})
     assert dr.state == "success"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["deliver"] == "success"
-    assert [d["status"] for d in peers["archive"].deliveries] == ["mottaget"] * len(peers["ended"])
+    everything = len(peers["ended"]) + len(peers["bevis"])  # "alla": course instances and degrees
+    assert [d["status"] for d in peers["archive"].deliveries] == ["mottaget"] * everything
     with dag_store.transaction() as s:
-        held = {p.subject_uid for p in s.scalars(select(ArchivePackage)) if p.status == "accepted"}
-    assert held == {t.uid for t in peers["ended"]}
+        held = {(p.subject_kind, p.subject_uid) for p in s.scalars(select(ArchivePackage)) if p.status == "accepted"}
+    assert held == {("kurstillfalle", t.uid) for t in peers["ended"]} | {("examen", b) for b in peers["bevis"]}
 
-    # a later run finds nothing new to send (every ended instance is held)
-    dr = load_dag("brygga_archive_export").test(run_conf={"up_to": "2026-06-20"})
-    assert dr.state == "success" and len(peers["archive"].deliveries) == len(peers["ended"])
+    # a later run finds nothing new to send (everything due is held)
+    dr = load_dag("brygga_archive_export").test(run_conf={"up_to": "2026-12-01", "what": "examina"})
+    assert dr.state == "success" and len(peers["archive"].deliveries) == everything

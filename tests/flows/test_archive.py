@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(eark_command() is None, reason="eark-validator (
 def ladok_env():
     state = LadokState()
     seed_catalogue(state, 31, 3, 0, "VT2026")  # ended 2026-06-05: due by 2026-12-01 with 90 days' delay
-    seed_catalogue(state, 32, 2, 0, "HT2027")  # not ended
+    seed_catalogue(state, 32, 2, 1, "HT2027")  # not ended; its programme is the degrees' 
     students = state.seed_students(30, 31)
     protected = students[0]
     protected.skyddad = True
@@ -52,6 +52,10 @@ def ladok_env():
     ended = [t for t in state.tillfallen.values() if t.startperiod == "VT2026" and not t.installt]
     state.seed_deltagande(students, list(state.tillfallen.values()), 30, seed=31)  # everyone everywhere
     state.seed_resultat(ended, seed=31, share=1.0)
+    programme = next(t for t in state.tillfallen.values() if t.utbildning.typ == "program")
+    state.bevis_for_test = [state.utfarda_bevis(s.uid, dt.date(2026, 6, 20 + i), programme.uid, emit=False)
+                            for i, s in enumerate(students[:3])]  # the first is the protected student's
+    state.utfarda_bevis(students[5].uid, dt.date(2025, 1, 10), programme.uid, emit=False)  # another period
     with serve_in_thread(ladok_app(state)) as srv:
         srv.state = state
         srv.ended = ended
@@ -82,7 +86,7 @@ def rows(store, model):
 def test_ended_instances_are_archived_once_and_accepted(store, ladok_env, arkiv_env):
     ladok, arkiv = adapters(ladok_env, arkiv_env)
     planned = delivery.plan(store, ladok, up_to=UP_TO, settings=SETTINGS)
-    assert planned["instances"] == planned["queued"] == len(ladok_env.ended) >= 2  # (one VT2026 instance is inställt)
+    assert planned["subjects"] == planned["queued"] == len(ladok_env.ended) >= 2  # (one VT2026 instance is inställt)
     result = delivery.deliver(store, ladok, arkiv, settings=SETTINGS)
     assert result["accepted"] == len(ladok_env.ended) and result.get("rejected", 0) == 0
 
@@ -97,7 +101,7 @@ def test_ended_instances_are_archived_once_and_accepted(store, ladok_env, arkiv_
 
     # a second month: nothing new is planned, nothing sent again
     again = delivery.plan(store, ladok, up_to=UP_TO, settings=SETTINGS)
-    assert again["instances"] == 0
+    assert again["subjects"] == 0
     assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS)["packages"] == 0
     assert len(arkiv_env.state.deliveries) == len(ladok_env.ended)
 
@@ -250,3 +254,39 @@ def test_data_breaking_the_ladok_xsd_is_not_sent_and_quarantined_the_rest_goes_o
     assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS)["accepted"] == 1
     assert bad.uid in {p.subject_uid for p in rows(store, ArchivePackage)}
     assert all(q.released_at is not None for q in rows(store, Quarantine) if q.kind == "archive-package")
+
+
+def test_degrees_issued_in_a_period_are_archived_with_the_students_results(store, ladok_env, arkiv_env, tmp_path):
+    ladok, arkiv = adapters(ladok_env, arkiv_env)
+    period = (dt.date(2026, 6, 1), dt.date(2026, 6, 30))
+    dry = delivery.plan(store, ladok, what="examina", period=period, settings=SETTINGS, dry_run=True)
+    assert {d["uid"] for d in dry["would_package"]} == set(ladok_env.state.bevis_for_test)
+    assert [d["protected"] for d in sorted(dry["would_package"], key=lambda d: d["end"])] == [1, 0, 0]
+    planned = delivery.plan(store, ladok, what="examina", period=period, settings=SETTINGS)
+    assert planned["queued"] == 3
+    sent = []
+    real = arkiv.submit
+
+    def keep(path):
+        sent.append(tmp_path / path.name)
+        sent[-1].write_bytes(path.read_bytes())
+        return real(path)
+
+    arkiv.submit = keep
+    assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS)["accepted"] == 3
+    packages = {p.subject_uid: p for p in rows(store, ArchivePackage)}
+    assert set(packages) == set(ladok_env.state.bevis_for_test)
+    assert {p.subject_kind for p in packages.values()} == {"examen"} and all(p.status == "accepted" for p in packages.values())
+    protected_bevis = ladok_env.state.bevis_for_test[0]
+    zipped = next(z for z in sent if z.stem == packages[protected_bevis].package_id)
+    with zipfile.ZipFile(zipped) as z:
+        entries = {n.split("/", 1)[1]: z.read(n) for n in z.namelist() if not n.endswith("/")}
+    assert {"representations/rep1/data/utfardatbevis.xml", "representations/rep1/data/resultat.xml"} <= set(entries)
+    everything = b"".join(entries.values())
+    p = ladok_env.protected
+    assert p.personnummer.encode() not in everything and f"{p.fornamn} {p.efternamn}".encode() not in everything
+    assert "Åtkomstbegränsning".encode() in entries["metadata/descriptive/dc.xml"]
+    assert "examensbevis".encode() in entries["metadata/descriptive/dc.xml"]
+    # the next month: nothing again; the course instances are planned on their own
+    assert delivery.plan(store, ladok, what="examina", period=period, settings=SETTINGS)["subjects"] == 0
+    assert delivery.plan(store, ladok, what="kurstillfallen", up_to=UP_TO, settings=SETTINGS)["subjects"] == len(ladok_env.ended)
