@@ -3,11 +3,13 @@ zip, streamed from a file), answered with a kvittens (``schemas/arkiv/kvittens-1
 the ``arkiv.kvittens`` mapping. ``GET /arkiv/v1/paket/{OBJID}`` asks whether a package is held.
 
 The archive recognises a resend by the package's OBJID and bytes (``redan-mottaget``). A package
-it refuses (422, or 409 for an OBJID it holds with other bytes) comes back as a receipt with the
-reasons, never as an error: it is not retried as it is."""
+it refuses (422) comes back as a receipt with the reasons, never as an error: it is not retried as
+it is. A 409 (it holds the OBJID with other bytes) is a package it holds: the OBJID is made of the
+content, so the archive's receipt for it is taken (``redan-mottaget``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from adapters.http import PeerError, TransportError, segment, session, transport_error
@@ -42,8 +44,15 @@ class ArchiveAdapter:
                 content = r.content
         except TransportError as e:
             raise transport_error("arkiv", e) from None
-        if r.status_code in (200, 409, 422):
+        if r.status_code in (200, 422):
             return self._receipt("POST /arkiv/v1/paket", r.status_code, content)
+        if r.status_code == 409:
+            # the archive holds a package under this OBJID with other bytes. The OBJID is made of
+            # the content, so it holds this content (written by another Brygga version, say): the
+            # package is received; its receipt is the archive's for the package it holds
+            refused = self._receipt("POST /arkiv/v1/paket", 409, content)
+            held = self.held(refused.package_id)
+            return refused if held is None else replace(held, status="redan-mottaget")
         raise PeerError("arkiv", f"POST /arkiv/v1/paket: HTTP {r.status_code}: {content[:300]!r}",
                         status=r.status_code, transient=r.status_code >= 500 or r.status_code in (408, 429))
 

@@ -1,4 +1,5 @@
-"""Helpers the benchmarks share: free ports, serving a simulator in its own process, waiting for it."""
+"""Helpers the benchmarks share: free ports, serving a simulator in its own process, waiting for it,
+and this process's memory from ``/proc/self/status``."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def wait_port(port: int, timeout: float = 600) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port}")
+
+
+def proc_status(field: str) -> int:
+    """A ``/proc/self/status`` size field (VmRSS, VmHWM) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> bool:
+    """Reset this process's RSS high-water mark (VmHWM) to its current RSS (Linux >= 4.0);
+    whether it could. Needed because VmHWM otherwise still holds the imports' (or the parent's) peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import requests
 
+from bench._common import proc_status, reset_peak
+
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_S = 120.0
 SEED = 41
@@ -139,20 +141,7 @@ def _peak_rss_mib() -> float:
 
 def _status_mib(field: str) -> float:
     """A /proc/self/status size (VmRSS, VmHWM) in MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_peak() -> None:
-    """Reset this process's RSS high-water mark to its current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    return proc_status(field) / 2**20
 
 
 def _place_sharded(url: str, urls: dict, workers: int, shards: int) -> tuple[dict, float, float]:
@@ -201,7 +190,7 @@ def run(n: int, existing_share: float, workers: int, store_url: str | None, shar
         phases, cpu, shard_rss, phase_rss, phase_start = {}, {}, 0.0, {}, {}
 
         def timed(name, fn, *a, **kw):
-            _reset_peak()
+            reset_peak()
             phase_start[name] = round(_status_mib("VmRSS"), 1)
             t, c = time.perf_counter(), time.process_time()
             out = fn(*a, **kw)

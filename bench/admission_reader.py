@@ -57,6 +57,7 @@ import requests
 import zeep
 from lxml import etree
 
+from bench._common import proc_status, reset_peak
 from brygga.records import Admission
 from mappings import registry
 from mappings.base import RecordError
@@ -258,26 +259,6 @@ def check_same_records(client: zeep.Client, quarter: requests.Response) -> int:
 # -- memory, in fresh subprocesses --------------------------------------------------------------
 
 
-def _status(field: str) -> int:
-    """A ``/proc/self/status`` size field (VmRSS, VmHWM) in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak() -> bool:
-    """Reset the RSS high-water mark to the current RSS (Linux >= 4.0). Needed because VmHWM and
-    ``ru_maxrss`` otherwise still hold the imports' or even the parent's peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def probe_memory(path: str, reader: str) -> dict:
     """Run in a fresh process: read ``path`` once with ``reader``; RSS high-water delta over the
     loaded input, then (second pass) tracemalloc's peak of the Python heap. lxml/libxml2 memory
@@ -290,10 +271,10 @@ def probe_memory(path: str, reader: str) -> dict:
     else:
         fn = {"brygga": lambda: brygga_read(data), "lxml": lambda: lxml_read(data)}[reader]
     gc.collect()
-    reset = _reset_peak()
-    rss_before, hwm_before = _status("VmRSS"), _status("VmHWM")
+    reset = reset_peak()
+    rss_before, hwm_before = proc_status("VmRSS"), proc_status("VmHWM")
     records = fn()
-    hwm_after = _status("VmHWM")
+    hwm_after = proc_status("VmHWM")
     gc.collect()
     tracemalloc.start()
     fn()

@@ -32,36 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import proc_status, reset_peak
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 MB = 1_000_000
 GOAL_MB_S = 50.0
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _hwm() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the peak is the packaging's own."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _records(students: int) -> list[bytes]:
@@ -102,8 +78,8 @@ def probe(size_mb: int, checks: bool) -> dict:
     import gc
 
     gc.collect()
-    reset = _reset_peak()
-    base_rss = _rss()
+    reset = reset_peak()
+    base_rss = proc_status("VmRSS")
     try:
         with Staging() as st:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -126,8 +102,8 @@ def probe(size_mb: int, checks: bool) -> dict:
                   "mb_per_s": round(data_bytes / MB / (stage_s + pack_s), 1),
                   "package_mb_per_s": round(data_bytes / MB / pack_s, 1),
                   "peak_reset": reset, "rss_before_mib": round(base_rss / 2**20, 1),
-                  "peak_rss_mib": round(_hwm() / 2**20, 1),
-                  "peak_rss_growth_mib": round((_hwm() - base_rss) / 2**20, 1)}
+                  "peak_rss_mib": round(proc_status("VmHWM") / 2**20, 1),
+                  "peak_rss_growth_mib": round((proc_status("VmHWM") - base_rss) / 2**20, 1)}
         if checks:
             from simulators.arkiv.app import eark_command
             from simulators.arkiv.checks import inspect

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench._common import free_port, serve, wait_port
+from bench._common import free_port, proc_status, serve, wait_port
 
 ROUND = "HT2027"
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,14 +67,6 @@ def _serve_nya(port: int, k: int, name_bytes: int) -> None:
     serve(create_app(state), port)
 
 
-def _status(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
 def _fetch(args: tuple[str, str, str | None]) -> dict:
     """In a fresh process: fetch the round once; RSS high-water delta over the process before it.
     With ``path``, Brygga is imported from there (multiprocessing hands the child the parent's
@@ -94,11 +86,11 @@ def _fetch(args: tuple[str, str, str | None]) -> dict:
     nya = NyaAdapter(PeerConfig("nya", url, extra={"timeout": 300}))
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    before = _status("VmRSS")
+    before = proc_status("VmRSS")
     t = time.perf_counter()
     counts = admissions.fetch(store, nya, ROUND)
     return {"seconds": round(time.perf_counter() - t, 2), "counts": counts,
-            "rss_before_mib": round(before / MB, 1), "peak_delta_mib": round((_status("VmHWM") - before) / MB, 1)}
+            "rss_before_mib": round(before / MB, 1), "peak_delta_mib": round((proc_status("VmHWM") - before) / MB, 1)}
 
 
 @contextlib.contextmanager

@@ -252,7 +252,7 @@ def list_archive(store: Store, *, status: str | None = None, limit: int | None =
         return {
             "rows": [{"package_id": p.package_id, "uid": p.subject_uid, "part": f"{p.part}/{p.parts}",
                       "status": p.status, "status_text": ARCHIVE_STATUS_TEXT.get(p.status, p.status),
-                      "archive_id": p.archive_id, "size": p.size, "files": p.files, "reasons": p.reasons,
+                      "archive_id": p.archive_id, "size": p.size, "files": p.files, "reasons": _masked(p.reasons),
                       "received_at": _iso(p.received_at)} for p in rows],
             "total": total, "limit": lim, "offset": off,
             "counts_per_status": _counts(s, P, P.status, ()),

@@ -11,6 +11,7 @@ import sys
 def _list(args) -> int:
     from sqlalchemy import select
 
+    from brygga.personnummer import mask
     from brygga.store import Store
     from brygga.store.models import ArchivePackage, OutboxMessage
 
@@ -21,7 +22,7 @@ def _list(args) -> int:
         queued = [{"uid": m.payload.get("uid"), "status": m.status, "attempts": m.attempts, "error": m.last_error}
                   for m in s.scalars(select(OutboxMessage).where(OutboxMessage.destination == "arkiv",
                                                                  OutboxMessage.status != "sent"))]
-    print(json.dumps({"packages": packages, "not_delivered": queued}, ensure_ascii=False, indent=2))
+    print(mask(json.dumps({"packages": packages, "not_delivered": queued}, ensure_ascii=False, indent=2)))
     return 0
 
 

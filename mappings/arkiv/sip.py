@@ -40,6 +40,7 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 RR = "{http://schemas.ladok.se/resultat}"
 EX = "{http://schemas.ladok.se/examen}"
+ATTESTERAD = "3"  # rr:ProcessStatus of an attested result
 
 M = f"{{{METS_NS}}}"
 P = f"{{{PREMIS_NS}}}"
@@ -146,24 +147,27 @@ class SipV1(Mapping):
                              f"{(err.message if err else '')[:200]}")
         return root
 
-    def results_of_instance(self, data: bytes, instance_uid: str) -> list[etree._Element]:
-        """The rr:Resultat of a student's rr:ResultatLista that are on one course instance
-        (Ladok's own elements, unchanged); the list is validated against the Ladok XSDs first."""
+    def results_of_instance(self, data: bytes, instance_uid: str | None) -> list[etree._Element]:
+        """The attested rr:Resultat (``rr:ProcessStatus`` 3) of a student's rr:ResultatLista, on one
+        course instance (``instance_uid``; None: every instance), Ladok's own elements unchanged;
+        the list is validated against the Ladok XSDs first."""
         root = self.check_ladok(data, RR + "ResultatLista")
         return [r for r in root.iterfind(RR + "Resultat")
-                if (r.findtext(RR + "KurstillfalleUID") or "").strip() == instance_uid]
+                if (r.findtext(RR + "ProcessStatus") or "").strip() == ATTESTERAD
+                and (instance_uid is None or (r.findtext(RR + "KurstillfalleUID") or "").strip() == instance_uid)]
 
-    def degrees(self, data: bytes) -> list[tuple[str, str, str | None]]:
-        """(bevis UID, student UID, utfärdandedatum) of each issued certificate in an
-        ex:UtfardatBevisLista, validated; one without a UID or student is left out."""
+    def degrees(self, data: bytes) -> tuple[int, list[tuple[str, str, str | None]]]:
+        """An ex:UtfardatBevisLista page, validated: (how many certificates it lists, and the
+        (bevis UID, student UID, utfärdandedatum) of each one to archive: not removed, with both UIDs)."""
         root = self.check_ladok(data, EX + "UtfardatBevisLista")
+        listed = root.findall(EX + "UtfardatBevis")
         out = []
-        for b in root.iterfind(EX + "UtfardatBevis"):
+        for b in listed:
             uid = (b.findtext("{http://schemas.ladok.se}Uid") or "").strip()
             student = (b.findtext(EX + "StudentUID") or "").strip()
             if uid and student and (b.findtext(EX + "Borttaget") or "").strip() != "true":
                 out.append((uid, student, (b.findtext(EX + "Utfardandedatum") or "").strip() or None))
-        return out
+        return len(listed), out
 
     def result_list(self, results: Sequence[etree._Element]) -> bytes:
         """One rr:ResultatLista of the given rr:Resultat (of several students), validated."""

@@ -7,7 +7,8 @@
                                 (the same OBJID and the same bytes were accepted before), 422 ``avvisat``
                                 with the reasons, 409 ``avvisat`` for an OBJID accepted with other bytes.
   GET  /arkiv/v1/paket/{objid}  the kvittens of an accepted package; 404 if none.
-Control (JSON): GET /sim/health, GET /sim/stats, GET /sim/packages, POST /sim/reset.
+Control (JSON): GET /sim/health, GET /sim/stats, GET /sim/packages, POST /sim/reset, POST /sim/refuse
+({"objid_contains": "..."}: refuse every package whose OBJID contains it; null: none).
 See docs/contracts/arkiv.md.
 """
 
@@ -88,6 +89,8 @@ def create_app(state: ArchiveState | None = None, *, eark: list[str] | None | bo
                 reasons = [("paket.objid.upptaget", "Ett annat paket med samma OBJID är redan mottaget")]
             elif found.reasons:
                 status, code, reasons = "avvisat", 422, found.reasons
+            elif state.refuse_matching and state.refuse_matching in objid:
+                status, code, reasons = "avvisat", 422, [("sim.avvisat", "Avvisat av simulatorn (POST /sim/refuse)")]
             else:
                 before = state.accepted[objid] = Received(objid, found.sha256, state.next_archive_id(),
                                                           dt.datetime.now(dt.UTC), found.files, size)
@@ -143,6 +146,11 @@ def create_app(state: ArchiveState | None = None, *, eark: list[str] | None | bo
                                                "files": r.files, "size": r.size} for r in state.accepted.values()],
                                  "deliveries": list(state.deliveries)})
 
+    async def refuse(request: Request) -> Response:
+        body = await request.json()
+        state.refuse_matching = body.get("objid_contains") or None
+        return JSONResponse({"refuse_matching": state.refuse_matching})
+
     async def reset(request: Request) -> Response:
         state.reset()
         return JSONResponse({"ok": True})
@@ -151,7 +159,7 @@ def create_app(state: ArchiveState | None = None, *, eark: list[str] | None | bo
         Route("/arkiv/v1/paket", post_package, methods=["POST"]),
         Route("/arkiv/v1/paket/{objid}", get_package),
         Route("/sim/health", health), Route("/sim/stats", stats), Route("/sim/packages", packages),
-        Route("/sim/reset", reset, methods=["POST"]),
+        Route("/sim/reset", reset, methods=["POST"]), Route("/sim/refuse", refuse, methods=["POST"]),
     ])
     app.state.arkiv = state
     return app

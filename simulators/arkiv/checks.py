@@ -7,7 +7,8 @@
 3. No file in the package that no METS lists (the METS files themselves aside).
 4. Every XML data file (``representations/*/data/**.xml``) valid against the XSDs the package
    carries in ``schemas/``.
-5. eark-validator (CSIP 2.1.0 + SIP), in its own virtualenv, on the zip: its report's errors.
+5. eark-validator (CSIP 2.1.0 + SIP), in its own virtualenv, on the zip: its report's errors;
+   run only on a package that passed 1-4 (so it never reads a file with a DOCTYPE).
 
 Each failed check is a reason ``(rule, text)``; texts are Swedish, as the receipt is read by an
 archivist."""
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -88,7 +90,12 @@ def inspect(package: Path, workdir: Path, eark: list[str] | None) -> Inspection:
         if path.resolve() not in listed:
             out.reject("paket.oforteckad", f"Filen {path.relative_to(top).as_posix()!r} finns i paketet men i ingen METS")
     _validate_data(top, out)
-    if eark is not None:
+    for path in sorted(top.rglob("metadata/**/*.xml")):  # eark-validator reads them with its own parser
+        try:
+            xmlsafe.fromstring(path.read_bytes())
+        except xmlsafe.UnreadableXML as e:
+            out.reject("metadata.xml", f"{path.relative_to(top).as_posix()}: {e}"[:500])
+    if eark is not None and not out.reasons:  # only what passed the archive's own checks (and has no DOCTYPE)
         _eark(package, eark, out)
     return out
 
@@ -164,7 +171,10 @@ def _validate_data(top: Path, out: Inspection) -> None:
         return
     try:
         schema = _schema(xsds)
-    except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
+    except xmlsafe.UnsafeXML as e:
+        out.reject("schema.osaker", f"Paketets scheman har en DOCTYPE: {e}"[:500])
+        return
+    except (xmlsafe.UnreadableXML, etree.XMLSchemaParseError, etree.XMLSyntaxError) as e:
         out.reject("schema.trasigt", f"Paketets scheman går inte att läsa: {e}"[:500])
         return
     for path in data:
@@ -180,13 +190,36 @@ def _validate_data(top: Path, out: Inspection) -> None:
                        f"{(err.message if err else '')[:300]}")
 
 
+class _OnlyThese(etree.Resolver):
+    """Lets a schema load only the package's own XSDs (already read and found without a DOCTYPE):
+    an xs:import or xs:include of any other file, or of the network, finds an empty document."""
+
+    def __init__(self, allowed: set[Path]):
+        super().__init__()
+        self.allowed = allowed
+
+    def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
+        url = str(system_url or "")
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)) if url.startswith("file:") else Path(url)
+        try:
+            path = path.resolve()
+        except OSError:
+            return self.resolve_string("", context)
+        if path in self.allowed:
+            return self.resolve_filename(str(path), context)
+        return self.resolve_string("", context)
+
+
 def _schema(xsds: list[Path]) -> etree.XMLSchema:
     """One schema over the package's XSDs (one per target namespace); never cached: each package
-    brings its own."""
+    brings its own. They are untrusted input: each is read by ``xmlsafe`` (a DOCTYPE is refused),
+    and while the schema is compiled no other file can be loaded."""
+    allowed = {f.resolve() for f in xsds}
     parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    parser.resolvers.add(_OnlyThese(allowed))
     imports = []
     for f in xsds:
-        tns = etree.parse(str(f), parser).getroot().get("targetNamespace")
+        tns = xmlsafe.fromstring(f.read_bytes()).get("targetNamespace")  # UnsafeXML for a DOCTYPE
         imports.append(f'<xs:import namespace="{tns}" schemaLocation="{f.resolve().as_uri()}"/>')
     wrapper = ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:arkiv:paket">'
                + "".join(imports) + "</xs:schema>")

@@ -89,10 +89,15 @@ def _root_mets(package: Path):
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     if package.is_dir():
-        return etree.fromstring((package / "METS.xml").read_bytes(), parser)
-    with zipfile.ZipFile(package) as z:
-        name = next(n for n in z.namelist() if n.count("/") == 1 and n.endswith("/METS.xml"))
-        return etree.fromstring(z.read(name), parser)
+        data = (package / "METS.xml").read_bytes()
+    else:
+        with zipfile.ZipFile(package) as z:
+            name = next(n for n in z.namelist() if n.count("/") == 1 and n.endswith("/METS.xml"))
+            data = z.read(name)
+    root = etree.fromstring(data, parser)
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("METS.xml has a DOCTYPE")
+    return root
 
 
 def _sip14_met(package: Path) -> bool:

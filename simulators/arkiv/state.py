@@ -22,6 +22,7 @@ class Received:
 class ArchiveState:
     accepted: dict[str, Received] = field(default_factory=dict)
     deliveries: list[dict] = field(default_factory=list)  # every POST: objid, sha256, status, reasons
+    refuse_matching: str | None = None  # tests: refuse every package whose OBJID contains this
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_archive_id(self) -> str:

@@ -307,7 +307,7 @@ def utfardade_bevis(rows: list) -> etree._Element:
         ("ex:Benamningar", benamningar(b.benamning_sv, b.benamning_en)),
         ("ex:BeslutsfattareVisningsnamn", "Examenshandläggare (simulator)"),
         ("ex:Bevisbenamningskod", b.kod),
-        ("ex:Borttaget", False),
+        ("ex:Borttaget", b.borttaget),
         ("ex:DatumForAvslutadeStudier", b.avslutade_studier),
         ("ex:HuvudsakligKurspaketeringsinstansUID", b.paket_instans_uid),
         ("ex:Omfattning", b.omfattning),

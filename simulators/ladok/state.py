@@ -288,6 +288,7 @@ class Bevis:
     omfattning: str
     paket_instans_uid: str | None = None
     avslutade_studier: dt.date | None = None
+    borttaget: bool = False
 
 
 @dataclass

@@ -158,3 +158,49 @@ def test_unsafe_paths_and_a_foreign_objid_are_rejected(archive, package, tmp_pat
         for info in zin.infolist():
             zout.writestr(info.filename.replace(top, "annat-namn", 1), zin.read(info))
     assert "paket.objid" in rules(adapter.submit(renamed))
+
+
+def test_a_schema_with_a_doctype_is_refused_and_never_resolved(archive, package, tmp_path):
+    """The package's XSDs are untrusted: an external entity (XXE) or an import of a file outside
+    the package must not be read."""
+    adapter, _ = archive
+    secret = tmp_path / "secret.txt"
+    secret.write_text("HEMLIGT-INNEHALL")
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY s SYSTEM "{secret.as_uri()}">]>'
+           '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:x">'
+           '<xs:annotation><xs:documentation>&s;</xs:documentation></xs:annotation></xs:schema>').encode()
+    bad = rewrite(package, tmp_path / package.name,
+                  lambda n, d: xxe if n.endswith("schemas/ladok/schemas.ladok.se-dap.xsd") else d)
+    r = adapter.submit(bad)
+    assert r.status == "avvisat" and "schema.osaker" in rules(r)
+    assert not any("HEMLIGT" in text for _, text in r.reasons)
+
+    outside = (f'<?xml version="1.0"?><xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:y">'
+               f'<xs:include schemaLocation="{secret.as_uri()}"/></xs:schema>').encode()
+    bad = rewrite(package, tmp_path / ("b-" + package.name),
+                  lambda n, d: outside if n.endswith("schemas/ladok/schemas.ladok.se-dap.xsd") else d)
+    r = adapter.submit(bad)
+    assert r.status == "avvisat" and "schema.trasigt" in rules(r)
+    assert not any("HEMLIGT" in text for _, text in r.reasons)
+
+
+def test_the_same_content_and_time_build_the_same_bytes(tmp_path):
+    state = LadokState()
+    seed_catalogue(state, 6, 2, 0, "VT2026")
+    docs = [tostring(rep.utbildningstillfalle(t)) for t in state.tillfallen.values()]
+
+    def once(where: Path) -> tuple[str, bytes]:
+        where.mkdir()
+        with Staging() as st:
+            for i, d in enumerate(docs):
+                st.add(f"utbildningstillfalle-{i}.xml", d)
+            info = PackageInfo(objid=package_id("kurstillfalle", "x", st.content_sha256()), label="Test",
+                               created=dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC), subject_kind="kurstillfalle",
+                               subject_uid="x", archival_creator=("A", "1"), submitter=("B", "2"))
+            (built,) = build(SIP, info, st, where, max_part_bytes=10**9)
+        return built.objid, built.path.read_bytes()
+
+    a, b = once(tmp_path / "a"), once(tmp_path / "b")
+    assert a[0] == b[0] and a[1] == b[1]
+    docs[0] = docs[0].replace(b"</ui:Installt>", b"</ui:Installt><!-- -->", 1)
+    assert once(tmp_path / "c")[0] != a[0]  # other content, another OBJID

@@ -31,10 +31,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.arkiv import ArchiveAdapter
+from adapters.http import PeerError
 from adapters.ladok import LadokAdapter
-from brygga.flows.archive.packaging import Built, Staging, build, package_id, plan_parts
-from brygga.flows.outbox import send_groups
+from brygga.flows.archive.packaging import Built, Staging, build, package_id, part_ids, plan_parts
 from brygga.logmask import get_logger
+from brygga.personnummer import mask
 from brygga.records import ArchiveReceipt, Participant, Utbildningstillfalle
 from brygga.store import Store, ops
 from brygga.store.models import ArchivePackage, OutboxMessage, utcnow
@@ -79,9 +80,8 @@ def _sip() -> SipV1:
 
 
 def _held(s: Session, kind: str, uid: str) -> bool:
-    return s.scalar(select(ArchivePackage.id).where(
-        ArchivePackage.subject_kind == kind, ArchivePackage.subject_uid == uid,
-        ArchivePackage.status == "accepted").limit(1)) is not None
+    """Whether the archive holds the subject: every part of one package set accepted."""
+    return any(_complete(parts) for parts in _sets(s, kind, uid).values())
 
 
 def ended(t: Utbildningstillfalle, up_to: dt.date, closing_days: int) -> bool:
@@ -149,14 +149,14 @@ def _degrees(store: Store, ladok: LadokAdapter, period: tuple[dt.date, dt.date],
     unreadable = 0
     for page in ladok.bevis_search_documents(*period):
         try:
-            hits = sip.degrees(page)
+            listed, hits = sip.degrees(page)
         except ValueError as e:
             unreadable += 1
             with store.transaction() as s:
                 ops.quarantine_again(s, source="ladok", message_id=f"examen:{period[0]}:{period[1]}",
                                      kind="archive-degrees", reason=f"unreadable certificate page: {e}"[:500])
             break
-        if not hits:
+        if not listed:  # (a page of only removed certificates is not the end)
             break
         found += hits
     chosen = []
@@ -188,15 +188,15 @@ def collect_degree(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging) 
     data = ladok.bevis_document(uid)
     if data is None:
         raise ValueError(f"Ladok has no utfärdat bevis {uid}")
-    degrees = sip.degrees(data)
+    _, degrees = sip.degrees(data)
     if [d[0] for d in degrees] != [uid]:
         raise ValueError(f"the reply is not utfärdat bevis {uid}")
     student = degrees[0][1]
     staging.add("utfardatbevis.xml", data)
     results = ladok.resultat_document(student)
-    if results is not None:
-        sip.check_ladok(results, RR + "ResultatLista")
-        staging.add("resultat.xml", results)
+    attested = sip.results_of_instance(results, None) if results is not None else []
+    if attested:
+        staging.add("resultat.xml", sip.result_list(attested))
     protected = ladok.is_protected(student)  # for the access restriction only: no name goes in
     return 1, int(protected)
 
@@ -213,8 +213,13 @@ def collect_instance(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging
         sip.check_ladok(doc, SD + "SokresultatDeltagare")
         staging.add(f"deltagare-{page:04d}.xml", doc)
         for p in hits:
-            if isinstance(p, Participant):
-                students[p.student_uid] = students.get(p.student_uid, False) or p.protected
+            if isinstance(p, Participant) and p.student_uid not in students:
+                # asked of Ladok, not inferred from the missing name; Ladok's list goes in as it is,
+                # so a list that names a protected student is not archived
+                protected = ladok.is_protected(p.student_uid)
+                if protected and (p.fornamn or p.efternamn):
+                    raise ValueError("Ladok's participant list names a student with skyddade personuppgifter")
+                students[p.student_uid] = protected
     # the attested results on the instance, in lists of up to RESULTS_PER_FILE students
     held: list[Any] = []
     files = 0
@@ -230,76 +235,160 @@ def collect_instance(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging
     return len(students), sum(students.values())
 
 
+class Crash(BaseException):
+    """Raised by tests' hooks to stop a delivery as a kill would (never caught here)."""
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """A stored timestamp in UTC, whole seconds: the same instant gives the same text on SQLite
+    (naive, UTC) and PostgreSQL (aware, in the session's time zone)."""
+    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    return t.replace(microsecond=0)
+
+
+def _claim(store: Store, lease: dt.timedelta, now: dt.datetime | None) -> dict[str, Any] | None:
+    """The next due subject, claimed: not due again for ``lease`` (a worker that dies leaves it
+    to the next run after that). Rows are locked with SKIP LOCKED on PostgreSQL while claimed."""
+    with store.transaction() as s:
+        due = ops.outbox_due(s, DESTINATION, limit=1, kind=KIND, now=now)
+        if not due:
+            return None
+        m = due[0]
+        m.next_attempt_at = (now or utcnow()) + lease
+        return {"id": m.id, "payload": dict(m.payload), "created": _utc(m.created_at)}
+
+
+def _sets(s: Session, kind: str, uid: str) -> dict[str, list[ArchivePackage]]:
+    """The subject's package sets (by content), each its parts."""
+    out: dict[str, list[ArchivePackage]] = {}
+    for r in s.scalars(select(ArchivePackage).where(ArchivePackage.subject_kind == kind,
+                                                    ArchivePackage.subject_uid == uid).order_by(ArchivePackage.part)):
+        out.setdefault(r.content_sha256, []).append(r)
+    return out
+
+
+def _complete(parts: list[ArchivePackage]) -> bool:
+    return bool(parts) and len(parts) == parts[0].parts and all(p.status == "accepted" for p in parts)
+
+
+def _record(store: Store, objid: str, receipt: ArchiveReceipt, built: Built | None = None) -> None:
+    """The archive's receipt of one package (part), in its own transaction; an accepted part stays
+    accepted."""
+    with store.transaction() as s:
+        row = s.scalar(select(ArchivePackage).where(ArchivePackage.package_id == objid))
+        if row is None or row.status == "accepted":
+            return
+        if built is not None:
+            row.size, row.files = built.size, built.files
+        row.status = "accepted" if receipt.accepted else "rejected"
+        row.archive_id = receipt.archive_id
+        row.reasons = mask("; ".join(f"{rule}: {text}" for rule, text in receipt.reasons))[:10000] or None
+        row.received_at = utcnow() if receipt.accepted else None
+
+
 def deliver(store: Store, ladok: LadokAdapter, arkiv: ArchiveAdapter, *, settings: Settings,
             max_requests: int | None = None, crash: Callable[[str], None] | None = None,
-            after_send: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Package and send the queued instances, one at a time; returns outcome counts."""
+            after_send: Callable[[str], None] | None = None, lease: dt.timedelta = dt.timedelta(minutes=30),
+            now: dt.datetime | None = None) -> dict[str, int]:
+    """Package and send the queued subjects, one at a time, each claimed first; returns outcome
+    counts. A subject whose own data or package fails is backed off (dead after the outbox's
+    attempts) and the others go on; an unreachable peer stops the run (the task retries)."""
     sip = _sip()
-    done: dict[int, list[tuple[Built, ArchiveReceipt, str]]] = {}
+    outcomes: Counter[str] = Counter()
+    handled = 0
+    while max_requests is None or handled < max_requests:
+        job = _claim(store, lease, now)
+        if job is None:
+            break
+        handled += 1
+        try:
+            outcome, reason = _deliver_one(store, ladok, arkiv, sip, job, settings, crash, after_send)
+        except PeerError as e:
+            status = _failed(store, job, str(e), permanent=not e.transient)
+            outcomes[status] += 1
+            if e.transient:
+                raise
+            continue
+        except Exception as e:  # noqa: BLE001 - this subject's own trouble: back off, the rest goes on
+            log.warning("arkiv: %s %s: %s", job["payload"].get("kind"), job["payload"]["uid"], type(e).__name__)
+            outcomes[_failed(store, job, f"{type(e).__name__}: {e}")] += 1
+            continue
+        with store.transaction() as s:
+            m = s.get(OutboxMessage, job["id"])
+            if m is None:
+                continue
+            if outcome == "accepted":
+                ops.outbox_mark_sent(s, [m.id], response=f"mottaget: {reason}"[:4000])
+            else:
+                ops.outbox_mark_failed(s, m, mask(reason or "avvisat"), permanent=True)  # dead, quarantined with why
+        outcomes[outcome] += 1
+    return {**outcomes, "packages": handled}
 
-    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
-        m = group[0]
-        uid, kind = m.payload["uid"], m.payload.get("kind", KURSTILLFALLE)
-        with Staging() as st, tempfile.TemporaryDirectory(prefix="brygga-sip-") as out:
-            try:
-                _, protected = collect(ladok, sip, m.payload, st)
-            except ValueError as e:  # Ladok's document breaks its XSD: not sent, the operator sees why
-                return {m.idempotency_key: ("rejected", f"Ladoks data går inte att arkivera: {e}"[:500])}
-            content = st.content_sha256()
-            info = PackageInfo(
-                objid=package_id(kind, uid, content), label=m.payload.get("label") or f"{kind} {uid}",
-                created=_aware(m.created_at), subject_kind=kind, subject_uid=uid,
-                archival_creator=settings.archival_creator, submitter=settings.submitter,
-                submission_agreement=settings.submission_agreement,
-                period=(m.payload.get("start"), m.payload.get("end")), protected=protected)
-            sent = []
-            for built in build(sip, info, st, Path(out), max_part_bytes=settings.max_part_bytes, crash=crash):
-                receipt = arkiv.submit(built.path)
+
+def _failed(store: Store, job: dict[str, Any], error: str, *, permanent: bool = False) -> str:
+    with store.transaction() as s:
+        m = s.get(OutboxMessage, job["id"])
+        return "dead" if m is None else ops.outbox_mark_failed(s, m, mask(error)[:2000], permanent=permanent)
+
+
+def _deliver_one(store: Store, ladok: LadokAdapter, arkiv: ArchiveAdapter, sip: SipV1, job: dict[str, Any],
+                 settings: Settings, crash: Callable[[str], None] | None,
+                 after_send: Callable[[str], None] | None) -> tuple[str, str | None]:
+    payload = job["payload"]
+    kind, uid = payload.get("kind", KURSTILLFALLE), payload["uid"]
+    # 1. an earlier attempt the archive may hold already (it accepted, then Brygga died before
+    #    recording it): ask the archive, so Ladok data changed since cannot make a second package
+    with store.transaction() as s:
+        earlier = {content: [(r.package_id, r.status) for r in parts] for content, parts in _sets(s, kind, uid).items()}
+    for attempt in earlier.values():
+        for objid, status in attempt:
+            if status == "built":
+                receipt = arkiv.held(objid)
+                if receipt is not None:
+                    _record(store, objid, receipt)
+    with store.transaction() as s:
+        for held in _sets(s, kind, uid).values():
+            if _complete(held):
+                return "accepted", ", ".join(p.archive_id or "" for p in held)
+    # 2. the package, from Ladok's documents as they are now
+    with Staging() as st, tempfile.TemporaryDirectory(prefix="brygga-sip-") as out:
+        try:
+            _, protected = collect(ladok, sip, payload, st)
+        except ValueError as e:  # Ladok's document breaks its XSD: not sent, the operator sees why
+            return "rejected", f"Ladoks data går inte att arkivera: {e}"[:2000]
+        content = st.content_sha256()
+        base = package_id(kind, uid, content)
+        ids = part_ids(base, len(plan_parts(st.files, settings.max_part_bytes)))
+        with store.transaction() as s:  # the set, before anything is sent
+            have = {r.package_id: r.status for r in s.scalars(select(ArchivePackage)
+                                                              .where(ArchivePackage.package_id.in_(ids)))}
+            for number, objid in enumerate(ids, start=1):
+                if objid not in have:
+                    s.add(ArchivePackage(package_id=objid, subject_kind=kind, subject_uid=uid, part=number,
+                                         parts=len(ids), content_sha256=content, status="built",
+                                         created_at=job["created"]))
+        info = PackageInfo(
+            objid=base, label=payload.get("label") or f"{kind} {uid}", created=job["created"], subject_kind=kind,
+            subject_uid=uid, archival_creator=settings.archival_creator, submitter=settings.submitter,
+            submission_agreement=settings.submission_agreement, period=(payload.get("start"), payload.get("end")),
+            protected=protected)
+        archive_ids = []
+        for built in build(sip, info, st, Path(out), max_part_bytes=settings.max_part_bytes, crash=crash):
+            if have.get(built.objid) == "accepted":
                 built.path.unlink()
-                sent.append((built, receipt, content))
-                log.info("arkiv: %s del %d/%d: %s%s", built.objid, built.part, built.parts, receipt.status,
-                         f" ({receipt.archive_id})" if receipt.archive_id else "")
-        done[m.id] = sent
-        refused = [r for _, r, _ in sent if not r.accepted]
-        if refused:
-            reasons = "; ".join(f"{rule}: {text}" for r in refused for rule, text in r.reasons)
-            return {m.idempotency_key: ("rejected", f"Arkivet avvisade paketet: {reasons}"[:2000])}
-        return {m.idempotency_key: ("accepted", ", ".join(r.archive_id or "" for _, r, _ in sent))}
-
-    def apply(s: Session, group: list[OutboxMessage], results: dict[str, tuple[str, str | None]],
-              outcomes: Counter[str], rid: str) -> None:
-        m = group[0]
-        outcome, reason = results[m.idempotency_key]
-        for built, receipt, content in done.pop(m.id, []):
-            row = s.scalar(select(ArchivePackage).where(ArchivePackage.package_id == built.objid))
-            if row is None:
-                row = ArchivePackage(package_id=built.objid, subject_kind=m.payload.get("kind", KURSTILLFALLE),
-                                     subject_uid=m.payload["uid"],
-                                     part=built.part, parts=built.parts, content_sha256=content,
-                                     created_at=_aware(m.created_at))
-                s.add(row)
-            row.size, row.files = built.size, built.files
-            row.status = "accepted" if receipt.accepted else "rejected"
-            row.archive_id = receipt.archive_id
-            row.reasons = "; ".join(f"{rule}: {text}" for rule, text in receipt.reasons)[:10000] or None
-            row.received_at = utcnow() if receipt.accepted else None
-        if outcome == "accepted":
-            ops.outbox_mark_sent(s, [m.id], response=f"mottaget: {reason}")
-            outcomes["accepted"] += 1
-        else:
-            ops.outbox_mark_failed(s, m, reason or "avvisat", permanent=True)  # dead, and quarantined with why
-            outcomes["rejected"] += 1
-
-    counts, requests, failure = send_groups(store, DESTINATION, KIND, prefix="arkiv", send=send, apply=apply,
-                                            batch=1, max_requests=max_requests, after_send=after_send)
-    if failure is not None:
-        raise failure
-    return {**counts, "packages": requests}
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    t = t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-    return t.replace(microsecond=0)
+                continue
+            receipt = arkiv.submit(built.path)
+            built.path.unlink()
+            if after_send is not None:
+                after_send(built.objid)
+            _record(store, built.objid, receipt, built)
+            log.info("arkiv: %s del %d/%d: %s%s", built.objid, built.part, built.parts, receipt.status,
+                     f" ({receipt.archive_id})" if receipt.archive_id else "")
+            if not receipt.accepted:  # the first refusal ends the set: no further part is sent
+                reasons = "; ".join(f"{rule}: {text}" for rule, text in receipt.reasons)
+                return "rejected", f"Arkivet avvisade {built.objid}: {reasons}"[:2000]
+            archive_ids.append(receipt.archive_id or "")
+    return "accepted", ", ".join(archive_ids)
 
 
 def resend(store: Store, uid: str, actor: str) -> bool:
