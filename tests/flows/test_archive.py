@@ -77,6 +77,20 @@ def adapters(ladok_env, arkiv_env):
     return LadokAdapter(PeerConfig("ladok", ladok_env.url)), ArchiveAdapter(PeerConfig("arkiv", arkiv_env.url))
 
 
+def keep_sent(arkiv, where: Path) -> list[Path]:
+    """Every package the adapter submits, copied to ``where`` before it goes (the flow deletes it)."""
+    sent: list[Path] = []
+    real = arkiv.submit
+
+    def keep(path):
+        sent.append(where / path.name)
+        sent[-1].write_bytes(path.read_bytes())
+        return real(path)
+
+    arkiv.submit = keep
+    return sent
+
+
 def rows(store, model):
     with store.transaction() as s:
         out = list(s.scalars(select(model)))
@@ -112,16 +126,7 @@ def test_package_holds_ladoks_documents_and_no_protected_identity_or_address(sto
     t = next(t for t in ladok_env.ended if any(a.student_uid == ladok_env.protected.uid
                                                 for a in ladok_env.state.by_tillfalle[t.uid]))
     delivery.plan(store, ladok, up_to=UP_TO, settings=SETTINGS, only=[t.uid])
-    sent = []
-    real = arkiv.submit
-
-    def keep(path):
-        copy = tmp_path / path.name
-        copy.write_bytes(path.read_bytes())
-        sent.append(copy)
-        return real(path)
-
-    arkiv.submit = keep
+    sent = keep_sent(arkiv, tmp_path)
     assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS)["accepted"] == 1
     with zipfile.ZipFile(sent[0]) as z:
         entries = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
@@ -284,15 +289,7 @@ def test_parts_name_each_other_and_a_refused_part_stops_the_set_until_resent(sto
     small = delivery.Settings(**{**SETTINGS.__dict__, "max_part_bytes": 6000})
     delivery.plan(store, ladok, up_to=UP_TO, settings=small, only=[t.uid])
     arkiv_env.state.refuse_matching = "-del2av"
-    sent = []
-    real = arkiv.submit
-
-    def keep(path):
-        sent.append(tmp_path / path.name)
-        sent[-1].write_bytes(path.read_bytes())
-        return real(path)
-
-    arkiv.submit = keep
+    sent = keep_sent(arkiv, tmp_path)
     assert delivery.deliver(store, ladok, arkiv, settings=small)["rejected"] == 1
     parts = sorted(rows(store, ArchivePackage), key=lambda p: p.part)
     assert len(parts) >= 3
@@ -348,15 +345,7 @@ def test_degrees_issued_in_a_period_are_archived_with_the_students_results(store
     assert [d["protected"] for d in sorted(dry["would_package"], key=lambda d: d["end"])] == [1, 0, 0]
     planned = delivery.plan(store, ladok, what="examina", period=period, settings=SETTINGS)
     assert planned["queued"] == 3
-    sent = []
-    real = arkiv.submit
-
-    def keep(path):
-        sent.append(tmp_path / path.name)
-        sent[-1].write_bytes(path.read_bytes())
-        return real(path)
-
-    arkiv.submit = keep
+    sent = keep_sent(arkiv, tmp_path)
     assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS)["accepted"] == 3
     packages = {p.subject_uid: p for p in rows(store, ArchivePackage)}
     assert set(packages) == set(ladok_env.state.bevis_for_test)

@@ -48,7 +48,6 @@ log = get_logger("brygga.flows.archive")
 DESTINATION = "arkiv"
 KIND = "archive-package"
 KURSTILLFALLE, EXAMEN = "kurstillfalle", "examen"
-SUBJECT = KURSTILLFALLE  # (the default kind)
 WHAT = {"kurstillfallen": KURSTILLFALLE, "examina": EXAMEN}  # the trigger form's choice -> subject kind
 UI = "{http://schemas.ladok.se/utbildningsinformation}"
 SD = "{http://schemas.ladok.se/studiedeltagande}"
