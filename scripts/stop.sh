@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Stop everything `make run` started. Each part was started as a session of its own (setsid),
+# Stop everything `make run` (or `make run-celery`) started. Each part was started as a session of its own (setsid),
 # recorded in var/run/<part>.pgid as "<session id> <boot time>"; every process of those sessions
 # gets SIGTERM, and SIGKILL if it is still there after the grace (BRYGGA_STOP_GRACE, 20 s). A
 # session, not a process group: Airflow 3 runs each task in a process group of its own, inside the
 # scheduler's session. A record from before the last boot is stale and only removed.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="${BRYGGA_VAR:-$ROOT/var}/run"
+# BRYGGA_VAR: that run's parts; unset: both run modes' (make run: var/, make run-celery: var/celery/)
+if [ -n "${BRYGGA_VAR:-}" ]; then RUNS=("$BRYGGA_VAR/run"); else RUNS=("$ROOT/var/run" "$ROOT/var/celery/run"); fi
 quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ "$quiet" = 1 ] || echo "$@"; }
 boot="$(awk '/^btime/ {print $2}' /proc/stat)"
@@ -29,7 +30,7 @@ signal() {  # signal $1 to every process of session $2
 }
 
 sessions=()
-for f in "$RUN"/*.pgid; do
+for f in "${RUNS[0]}"/*.pgid ${RUNS[1]:+"${RUNS[1]}"/*.pgid}; do
   [ -f "$f" ] || continue
   read -r sid started < "$f" || true
   rm -f "$f"
