@@ -50,10 +50,16 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     nya.register_people = people  # applicants are people the register knows
     if admissions:
         _admitted(nya, ladok, admissions, seed)
-        # merits for the merit sync: a degree issued to every twentieth applicant who is a student
-        programme = next(t for t in ladok.tillfallen.values() if t.utbildning.typ == "program" and t.startperiod == "HT2027")
+        # merits for the merit sync: a degree on a programme of their study plan, issued to the
+        # first N/20 applicants who are students (Ladok issues a degree only on a plan's programme)
+        from simulators.ladok.state import Placering
+
+        programmes_ht = [t for t in ladok.tillfallen.values() if t.utbildning.typ == "program" and not t.installt]
         for i, student in enumerate(already[: admissions // 20]):
+            programme = programmes_ht[i % len(programmes_ht)]
+            ladok.placera(Placering(student.uid, programme.uid, f"ALUMN-{i:06d}"))
             ladok.utfarda_bevis(student.uid, dt.date(2026, 6, 1) + dt.timedelta(days=i % 28), programme.uid)
+        ladok.placements_created = 0  # the counters are the admission import's
     return {
         "ladok": ladok_app(ladok),
         "nya": nya_app(nya),
