@@ -4,7 +4,7 @@ Starts ``scripts/run-celery.sh`` (PostgreSQL for Airflow and the store, Redis, a
 scheduler, dag-processor, triggerer, two Celery workers, the simulators seeded with N accepted
 admissions and N/20 degree events in Ladok's feed) in a var/ of its own, then runs
 ``brygga_admission_import`` with 4 shards, ``brygga_merit_sync`` and ``brygga_aterbud`` at the same
-time and asserts:
+time (their first scheduled runs: the DAGs start paused and are unpaused together) and asserts:
 
 * every admission placed exactly once in the Ladok simulator (N created, none posted twice), and
   N rows placed in Brygga's store;
@@ -20,6 +20,7 @@ Everything it started is stopped at the end. Exit 0 when every assertion holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -72,6 +73,22 @@ class Airflow:
         r.raise_for_status()
         return r.json()["dag_run_id"]
 
+    def unpause(self, dag_id: str) -> None:
+        r = requests.patch(f"{API}/api/v2/dags/{dag_id}", headers=self.h, json={"is_paused": False}, timeout=30)
+        r.raise_for_status()
+
+    def first_runs(self, dags: tuple[str, ...], deadline: float) -> dict[str, str]:
+        """Unpause ``dags`` (the stack starts them paused) and return their first runs' ids: the
+        scheduled runs, at once, as in production."""
+        for d in dags:
+            self.unpause(d)
+
+        def first() -> dict[str, str] | None:
+            got = {d: self.get(f"/dags/{d}/dagRuns", order_by="run_after", limit=1)["dag_runs"] for d in dags}
+            return all(got.values()) and {d: r[0]["dag_run_id"] for d, r in got.items()}
+
+        return wait("the first runs", first, deadline, every=0.5)
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 
@@ -84,22 +101,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--admissions", type=int, default=20_000)
     ap.add_argument("--timeout", type=float, default=1500)
     args = ap.parse_args(argv)
-    n, merits = args.admissions, args.admissions // 20
-    deadline = time.monotonic() + args.timeout
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # .ci/run's timeout: still stop everything
+    with stack(2, args.admissions, args.timeout) as (proc, var, deadline):
+        return check(args.admissions, args.admissions // 20, deadline, proc, var)
+
+
+@contextlib.contextmanager
+def stack(workers: int, n: int, timeout: float, concurrency: int = 4):
+    """``make run-celery`` with ``workers`` Celery workers, fresh databases and the simulators
+    seeded with ``n`` admissions, in a var/ of its own; stopped (everything) on leaving."""
+    deadline = time.monotonic() + timeout
     var = Path(tempfile.mkdtemp(prefix="brygga-celery-"))
     env = {**os.environ, "BRYGGA_VAR": str(var), "BRYGGA_SIMULATOR_ARGS": f"--admissions {n}",
            "BRYGGA_CELERY_AIRFLOW_DB": AIRFLOW_DB, "BRYGGA_CELERY_STORE_DB": "brygga_celery_store",
-           "BRYGGA_STOP_GRACE": "15"}
-    # a fresh Airflow and store each check
+           "BRYGGA_STOP_GRACE": "15", "BRYGGA_WORKERS": str(workers),
+           "BRYGGA_WORKER_CONCURRENCY": str(concurrency),
+           "BRYGGA_DAGS_PAUSED": "1", "BRYGGA_ADMISSION_SHARDS": "4"}  # started when unpaused
+    # a fresh Airflow and store each time
     subprocess.run(["bash", "scripts/postgres.sh"], cwd=ROOT, check=True)
     for db in (AIRFLOW_DB, "brygga_celery_store"):
         subprocess.run(["su", "postgres", "-c", f"dropdb --if-exists {db}"], check=True)
-    log(f"starting make run-celery (2 workers) with {n:,} admissions; logs in {var}/log")
+    log(f"starting make run-celery ({workers} worker(s)) with {n:,} admissions; logs in {var}/log")
     proc = subprocess.Popen(["bash", "scripts/run-celery.sh"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                             stdout=open(var / "run-celery.out", "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        return check(n, merits, deadline, proc, var)
+        yield proc, var, deadline
     finally:
         log("stopping")
         if proc.poll() is None:
@@ -111,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=env)
 
 
-def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Path) -> int:
+def ready(proc: subprocess.Popen, var: Path, deadline: float, dags: tuple[str, ...]) -> Airflow:
+    """Once Airflow, the simulators and ``dags`` are up: a client of Airflow's REST API."""
     def up():
         if proc.poll() is not None:
             raise SystemExit(f"run-celery.sh ended ({proc.returncode}):\n"
@@ -121,13 +149,16 @@ def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Pat
 
     wait("Airflow and the simulators", up, deadline)
     af = Airflow()
-    dags = ("brygga_admission_import", "brygga_merit_sync", "brygga_aterbud")
     wait("the DAGs parsed", lambda: all(af.get(f"/dags/{d}")["dag_id"] for d in dags), deadline)
+    return af
+
+
+def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Path) -> int:
+    dags = ("brygga_admission_import", "brygga_merit_sync", "brygga_aterbud")
+    af = ready(proc, var, deadline, dags)
     started = time.monotonic()
-    runs = {"brygga_admission_import": af.trigger("brygga_admission_import", {"round": "HT2027", "shards": 4}),
-            "brygga_merit_sync": af.trigger("brygga_merit_sync", {}),
-            "brygga_aterbud": af.trigger("brygga_aterbud", {})}
-    log(f"triggered {', '.join(runs)}")
+    runs = af.first_runs(dags, deadline)  # their scheduled runs, the import's with 4 shards
+    log(f"started {', '.join(runs)}")
     engine = create_engine(STORE)
 
     def placed() -> int:

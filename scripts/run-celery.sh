@@ -17,7 +17,7 @@ STORE_DB="${BRYGGA_CELERY_STORE_DB:-brygga_store}"
 bash scripts/postgres.sh "$AIRFLOW_DB" "$STORE_DB"
 if ! command -v redis-server >/dev/null; then
   echo "==> installing redis-server"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
@@ -30,6 +30,8 @@ export AIRFLOW__CORE__HOSTNAME_CALLABLE=brygga.airflow_hosts.hostname
 export AIRFLOW__CORE__PARALLELISM=16
 export BRYGGA_STORE_URL="postgresql+psycopg://brygga:brygga@127.0.0.1:5432/$STORE_DB"
 source scripts/airflow-env.sh
+# BRYGGA_DAGS_PAUSED=1: DAGs start paused (the scale-out check and benchmark unpause what they run)
+[ -n "${BRYGGA_DAGS_PAUSED:-}" ] && export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 
 echo "==> migrating Brygga's store and Airflow's metadata DB (PostgreSQL)"
 brygga db upgrade

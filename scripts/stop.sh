@@ -3,7 +3,8 @@
 # recorded in var/run/<part>.pgid as "<session id> <boot time>"; every process of those sessions
 # gets SIGTERM, and SIGKILL if it is still there after the grace (BRYGGA_STOP_GRACE, 20 s). A
 # session, not a process group: Airflow 3 runs each task in a process group of its own, inside the
-# scheduler's session. A record from before the last boot is stale and only removed.
+# scheduler's session. A record from before the last boot is stale and only removed (btime read
+# when it was made, a second of jitter allowed).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # BRYGGA_VAR: that run's parts; unset: both run modes' (make run: var/, make run-celery: var/celery/)
@@ -35,7 +36,8 @@ for f in "${RUNS[0]}"/*.pgid ${RUNS[1]:+"${RUNS[1]}"/*.pgid}; do
   read -r sid started < "$f" || true
   rm -f "$f"
   [[ "$sid" =~ ^[0-9]+$ ]] || continue
-  if [ -n "${started:-}" ] && [ "$started" != "$boot" ]; then
+  # btime is derived from the clock and uptime: it can differ by a second between two reads
+  if [[ "${started:-}" =~ ^[0-9]+$ ]] && (( started - boot > 2 || boot - started > 2 )); then
     say "    $(basename "$f" .pgid): recorded before the last boot, nothing to stop"
     continue
   fi
