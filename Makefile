@@ -1,6 +1,8 @@
 .PHONY: run stop test bench install clean
 run:      ## simulators + Airflow on the embedded default (SQLite), UI on http://127.0.0.1:8080
 	bash scripts/run.sh
+run-celery: ## scale-out: CeleryExecutor, 2 workers, PostgreSQL + Redis (needs root the first time)
+	bash scripts/run-celery.sh
 stop:     ## stop everything make run started (also what a killed make run left behind)
 	bash scripts/stop.sh
 test:     ## the whole test suite

@@ -30,7 +30,7 @@ def _connections(args: argparse.Namespace) -> int:
 def _simulators(args: argparse.Namespace) -> int:
     from simulators.all import run_all
 
-    run_all(host=args.host, seed=args.seed)
+    run_all(host=args.host, seed=args.seed, admissions=args.admissions)
     return 0
 
 
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("simulators", help="run the Ladok, NyA and population-register simulators")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--admissions", type=int, default=0,
+                   help="also N accepted admissions in HT2027 (the scale-out check)")
     s.set_defaults(func=_simulators)
 
     # Operator command groups live next to their flows; each module has register(subparsers).

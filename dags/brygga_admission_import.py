@@ -10,6 +10,7 @@ cannot be placed go to the *ej hanterade antagningar* queue; handle them with th
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
@@ -31,7 +32,8 @@ ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
     params={
         "round": Param("", type="string", pattern=r"^((HT|VT)\d{4})?$", title="Antagningsomgång",
                        description="Only this round (empty: every open round in NyA)"),
-        "shards": Param(2, type="integer", minimum=1, maximum=10, title="Parallel placement tasks",
+        # the scheduled runs' shards: BRYGGA_ADMISSION_SHARDS (a deployment's setting, docs/deployment.md)
+        "shards": Param(int(os.environ.get("BRYGGA_ADMISSION_SHARDS", "2")), type="integer", minimum=1, maximum=10, title="Parallel placement tasks",
                         description="Pending admissions are split by the personnummer's check digit; each "
                                     "part is placed by its own task (more workers on CeleryExecutor)"),
     },

@@ -34,7 +34,7 @@ def brygga_healthcheck():
         return check_peer(dagkit.peer(name))
 
     store_schema()
-    peer_reachable.expand(name=["ladok", "nya", "folkbokforing", "schema"])
+    peer_reachable.expand(name=["ladok", "nya", "folkbokforing", "schema", "arkiv"])
 
 
 brygga_healthcheck()

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Stop everything `make run` started. Each part was started as a session of its own (setsid),
+# Stop everything `make run` (or `make run-celery`) started. Each part was started as a session of its own (setsid),
 # recorded in var/run/<part>.pgid as "<session id> <boot time>"; every process of those sessions
 # gets SIGTERM, and SIGKILL if it is still there after the grace (BRYGGA_STOP_GRACE, 20 s). A
 # session, not a process group: Airflow 3 runs each task in a process group of its own, inside the
-# scheduler's session. A record from before the last boot is stale and only removed.
+# scheduler's session. A record from before the last boot is stale and only removed (btime read
+# when it was made, a second of jitter allowed).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="${BRYGGA_VAR:-$ROOT/var}/run"
+# BRYGGA_VAR: that run's parts; unset: both run modes' (make run: var/, make run-celery: var/celery/)
+if [ -n "${BRYGGA_VAR:-}" ]; then RUNS=("$BRYGGA_VAR/run"); else RUNS=("$ROOT/var/run" "$ROOT/var/celery/run"); fi
 quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
 say() { [ "$quiet" = 1 ] || echo "$@"; }
 boot="$(awk '/^btime/ {print $2}' /proc/stat)"
@@ -29,12 +31,13 @@ signal() {  # signal $1 to every process of session $2
 }
 
 sessions=()
-for f in "$RUN"/*.pgid; do
+for f in "${RUNS[0]}"/*.pgid ${RUNS[1]:+"${RUNS[1]}"/*.pgid}; do
   [ -f "$f" ] || continue
   read -r sid started < "$f" || true
   rm -f "$f"
   [[ "$sid" =~ ^[0-9]+$ ]] || continue
-  if [ -n "${started:-}" ] && [ "$started" != "$boot" ]; then
+  # btime is derived from the clock and uptime: it can differ by a second between two reads
+  if [[ "${started:-}" =~ ^[0-9]+$ ]] && (( started - boot > 2 || boot - started > 2 )); then
     say "    $(basename "$f" .pgid): recorded before the last boot, nothing to stop"
     continue
   fi

@@ -14,7 +14,10 @@ from brygga.connections import PEERS
 from simulators._server import serve_in_thread
 
 
-def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6):
+def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6, admissions: int = 0):
+    """The simulators' apps, seeded. ``admissions``: besides, N applicants admitted to the course
+    instances of HT2027 and accepted in NyA (one admission each), 30 % of them already students in
+    Ladok, and a degree (an UtfardatBevisEvent in Ladok's feed) for N/20 of those (the scale-out check)."""
     from simulators.arkiv.app import create_app as arkiv_app
     from simulators.folkbokforing.app import create_app as fbf_app
     from simulators.folkbokforing.state import FolkbokforingState
@@ -28,7 +31,9 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
 
     ladok = LadokState()
     seed_catalogue(ladok, seed, courses, programmes, "HT2027")
-    ladok.seed_students(200, seed)  # the register's first 200 people are already students
+    people = max(people, admissions)
+    # the register's first people are already students (200, or 30 % of the admissions)
+    already = ladok.seed_students(max(200, admissions * 3 // 10), seed)
     # students of earlier terms already in the instances (the scheduling system's groups); other
     # people than NyA's applicants, so the admission import never meets them
     enrolled = ladok.seed_students(300, seed + 1000)
@@ -43,6 +48,18 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
         ladok.utfarda_bevis(student.uid, dt.date(2026, 6, 10 + i), programmes[i % len(programmes)].uid, emit=False)
     nya = nya_seed(NyaState(), seed)
     nya.register_people = people  # applicants are people the register knows
+    if admissions:
+        _admitted(nya, ladok, admissions, seed)
+        # merits for the merit sync: a degree on a programme of their study plan, issued to the
+        # first N/20 applicants who are students (Ladok issues a degree only on a plan's programme)
+        from simulators.ladok.state import Placering
+
+        programmes_ht = [t for t in ladok.tillfallen.values() if t.utbildning.typ == "program" and not t.installt]
+        for i, student in enumerate(already[: admissions // 20]):
+            programme = programmes_ht[i % len(programmes_ht)]
+            ladok.placera(Placering(student.uid, programme.uid, f"ALUMN-{i:06d}"))
+            ladok.utfarda_bevis(student.uid, dt.date(2026, 6, 1) + dt.timedelta(days=i % 28), programme.uid)
+        ladok.placements_created = 0  # the counters are the admission import's
     return {
         "ladok": ladok_app(ladok),
         "nya": nya_app(nya),
@@ -52,9 +69,29 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
     }
 
 
-def run_all(host: str = "127.0.0.1", seed: int = 1) -> None:
+def _admitted(nya, ladok, n: int, seed: int) -> None:
+    """``n`` accepted admissions in HT2027, one per person of the register, on the course instances
+    (NyA's OfferId is the Ladok instance's UID, as the offer export publishes it)."""
+    from decimal import Decimal
+
+    from simulators import datagen
+    from simulators.nya.state import ENG6, Applicant, Offer
+
+    courses = [t for t in ladok.tillfallen.values()
+               if t.startperiod == "HT2027" and t.utbildning.typ == "kurs" and not t.installt]
+    nya.publish_offers("HT2027", "ordinary", [
+        Offer(t.uid, "ordinary", t.utbildning.kod, t.kod, t.utbildning.sv, None, Decimal(t.utbildning.omfattning),
+              t.start, t.slut, None, 100, n) for t in courses])
+    nya.add_applicants("HT2027", [
+        Applicant(p.personnummer, p.fornamn, p.efternamn, [courses[i % len(courses)].uid], 10.0,
+                  fee_liable=i % 20 == 0, conditions=(ENG6,) if i % 10 == 0 else (), auto_accept=True)
+        for i, p in enumerate(datagen.people(n, seed))])
+    nya.run_selection("HT2027")
+
+
+def run_all(host: str = "127.0.0.1", seed: int = 1, admissions: int = 0) -> None:
     servers = []
-    for name, app in build_apps(seed).items():
+    for name, app in build_apps(seed, admissions=admissions).items():
         srv = serve_in_thread(app, host=host, port=PEERS[name].default_port, log_level="info")
         print(f"{name:14s} {srv.url}", flush=True)
         servers.append(srv)

@@ -87,3 +87,14 @@ def store(request, empty_store_factory) -> Store:
     s = empty_store_factory(request.param)
     migrate.upgrade(s)
     return s
+
+
+def needs_eark_validator() -> pytest.MarkDecorator:
+    """Tests that run eark-validator (``.venv-eark``, made by ``scripts/bootstrap.sh``): skipped
+    where it is not installed, except in CI (``CI`` set), where a missing validator is a failure."""
+    from simulators.arkiv.app import eark_command
+
+    if eark_command() is None and os.environ.get("CI"):
+        raise RuntimeError("CI: eark-validator (.venv-eark) is not installed; scripts/bootstrap.sh makes it")
+    return pytest.mark.skipif(eark_command() is None, reason="eark-validator (.venv-eark) not installed: "
+                              "run scripts/bootstrap.sh")

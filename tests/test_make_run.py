@@ -121,3 +121,19 @@ def test_a_record_from_before_the_last_boot_is_only_removed(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_record_a_second_off_the_boot_time_is_still_stopped(tmp_path):
+    """/proc/stat's btime is the clock minus the uptime: two reads in one boot can differ by a second."""
+    boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run = tmp_path / "var" / "run"
+        run.mkdir(parents=True)
+        (run / "part.pgid").write_text(f"{other.pid} {boot - 1}\n")
+        out = subprocess.run(["bash", "scripts/stop.sh"], cwd=ROOT, env=_env(tmp_path / "var"), capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and "SIGTERM" in out.stdout, out.stdout
+        assert other.wait(10) is not None
+    finally:
+        other.kill()

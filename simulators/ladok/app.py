@@ -539,6 +539,13 @@ def c_feed_raw(s, r, b):
     return {"events": s.feed.count, "last_page": s.feed.last}
 
 
+def c_stats(s, r, b):
+    with s.lock:
+        return {"students": len(s.students), "antagningar": len(s.antagningar), "placements_created":
+                s.placements_created, "placements_replayed": s.placements_replayed, "bevis": len(s.bevis),
+                "feed_events": s.feed.count}
+
+
 def c_feed_stats(s, r, b):
     return {"events": s.feed.count, "page_size": s.feed.page_size, "first_page": s.feed.first_available,
             "last_page": s.feed.last}
@@ -575,7 +582,7 @@ def create_app(state: LadokState) -> Starlette:
         Route("/handelser/feed/{n}", feed_page),
     ]
     ctl = [
-        ("GET", "/sim/health", c_health), ("POST", "/sim/reset", c_reset), ("POST", "/sim/seed", c_seed),
+        ("GET", "/sim/health", c_health), ("GET", "/sim/stats", c_stats), ("POST", "/sim/reset", c_reset), ("POST", "/sim/seed", c_seed),
         ("POST", "/sim/student", c_create_student), ("GET", "/sim/student/{uid}", c_get_student),
         ("GET", "/sim/student/{uid}/plan", c_plan),
         ("POST", "/sim/utbildningstillfalle", c_create_tillfalle),

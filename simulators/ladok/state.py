@@ -339,6 +339,7 @@ class LadokState:
             self.resultat: dict[str, list[Resultat]] = {}
             self.tillgodo: dict[str, list[Tillgodoraknande]] = {}
             self.bevis: dict[str, Bevis] = {}  # utfärdade bevis by uid
+            self.placements_created = self.placements_replayed = 0  # POST tillfallesantagning: new / the same again
             self._index: dict[tuple[str, str], list[Tillfalle]] = {}  # (field, value) -> instances
 
     def _emit(self, e: ev.Event) -> None:
@@ -513,6 +514,7 @@ class LadokState:
                 if (existing.student_uid, existing.tillfalle.uid) != (p.student_uid, p.tillfalle_uid):
                     raise _hinder("anmalningsnummer.konflikt",
                                   "Anmälningsnumret är redan använt för en annan student eller ett annat tillfälle")
+                self.placements_replayed += 1
                 return existing, False
             self.student(p.student_uid)
             t = self.tillfalle(p.tillfalle_uid)
@@ -534,6 +536,7 @@ class LadokState:
             plan.append(a)
             self.antagningar[a.uid] = self.by_anmalningsnummer[p.anmalningsnummer] = a
             self.by_tillfalle.setdefault(t.uid, []).append(a)
+            self.placements_created += 1
             self._emit(ev.forvantat_deltagande(a))
             return a, True
 

@@ -219,6 +219,7 @@ class NyaState:
             self.rounds: dict[str, RoundState] = {}
             self.merits: dict[str, Merit] = {}
             self.merits_by_pnr: dict[str, list[str]] = {}
+            self.merit_duplicates = 0  # merits sent again with the same content
             self.replies: dict[str, tuple[str, str, bytes]] = {}
             self._seq = 0
             self.seed = 1
@@ -526,6 +527,7 @@ class NyaState:
                     out.append((m.merit_id, "rejected", "a resultat needs a Grade"))
                     continue
                 if cur is not None and cur.content() == m.content():
+                    self.merit_duplicates += 1
                     out.append((m.merit_id, "duplicate", f"already received {cur.received.isoformat()}"))
                     continue
                 m.received, m.request_id = now, request_id
@@ -560,7 +562,7 @@ class NyaState:
         with self.lock:
             return {
                 "sequence": self._seq,
-                "merits": len(self.merits),
+                "merits": len(self.merits), "merit_duplicates": self.merit_duplicates,
                 "rounds": {c: {"status": rs.round.status, "offers": len(rs.offers), "applicants": len(rs.applicants),
                                "admissions": len(rs.admissions), "aterbud": len(rs.aterbud),
                                "condition_changes": len(rs.changes)} for c, rs in self.rounds.items()},

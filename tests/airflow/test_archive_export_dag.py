@@ -4,11 +4,11 @@ import pytest
 from sqlalchemy import select
 
 from simulators._server import serve_in_thread
-from simulators.arkiv.app import eark_command
 from tests.airflow.conftest import load_dag
+from tests.conftest import needs_eark_validator
 
 pytestmark = [pytest.mark.airflow,
-              pytest.mark.skipif(eark_command() is None, reason="eark-validator (.venv-eark) not installed")]
+              needs_eark_validator()]
 
 
 @pytest.fixture

@@ -26,14 +26,16 @@ def _dag(dag_id):
 
 def test_healthcheck_succeeds_against_running_peers(airflow_db, airflow_connections, store, folkbokforing_url):
     airflow_connections(store.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
-                                    "folkbokforing": folkbokforing_url, "schema": folkbokforing_url})
+                                    "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
+                                    "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
     assert dr.state == "success"
 
 
 def test_healthcheck_fails_when_a_peer_is_down(airflow_db, airflow_connections, store, folkbokforing_url):
     airflow_connections(store.url, {"ladok": "http://127.0.0.1:9", "nya": folkbokforing_url,
-                                    "folkbokforing": folkbokforing_url, "schema": folkbokforing_url})
+                                    "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
+                                    "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
     assert dr.state == "failed"
     states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): ti.state
@@ -46,6 +48,7 @@ def test_healthcheck_fails_when_a_peer_is_down(airflow_db, airflow_connections, 
 def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, empty_store_factory, folkbokforing_url):
     s = empty_store_factory("sqlite")
     airflow_connections(s.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
-                                "folkbokforing": folkbokforing_url, "schema": folkbokforing_url})
+                                "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
+                                    "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["store_schema"] == "failed"

@@ -24,19 +24,18 @@ from brygga.flows.archive import delivery
 from brygga.store.models import ArchivePackage, OutboxMessage, Quarantine
 from simulators._server import serve_in_thread
 from simulators.arkiv.app import create_app as arkiv_app
-from simulators.arkiv.app import eark_command
 from simulators.arkiv.state import ArchiveState
 from simulators.ladok.app import create_app as ladok_app
 from simulators.ladok.catalogue import seed_catalogue
 from simulators.ladok.state import Adress, LadokState
+from tests.conftest import needs_eark_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 UP_TO = dt.date(2026, 12, 1)
 SETTINGS = delivery.Settings(archival_creator=("Testuniversitetet", "2021001234"),
                              submitter=("Testuniversitetet, Brygga", "2021001234"), closing_days=90)
 
-pytestmark = pytest.mark.skipif(eark_command() is None, reason="eark-validator (.venv-eark) not installed: "
-                                "run scripts/bootstrap.sh")
+pytestmark = needs_eark_validator()
 
 
 @pytest.fixture

@@ -15,14 +15,15 @@ from brygga.flows.archive.packaging import Staging, build, package_id
 from mappings import registry
 from mappings.arkiv.sip import PackageInfo
 from simulators._server import serve_in_thread
-from simulators.arkiv.app import create_app, eark_command
+from simulators.arkiv.app import create_app
 from simulators.arkiv.state import ArchiveState
 from simulators.ladok import representations as rep
 from simulators.ladok.catalogue import seed_catalogue
 from simulators.ladok.state import LadokState
 from simulators.ladok.xml import tostring
+from tests.conftest import needs_eark_validator
 
-pytestmark = pytest.mark.skipif(eark_command() is None, reason="eark-validator (.venv-eark) not installed")
+pytestmark = needs_eark_validator()
 UI = "{http://schemas.ladok.se/utbildningsinformation}Utbildningstillfalle"
 SIP = registry.get("arkiv", "sip", 1)
 
