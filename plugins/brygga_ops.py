@@ -136,6 +136,9 @@ def trigger(dag_id: str, run_id: str, conf: dict[str, Any], user: str) -> str:
                     triggering_user_name=user)
     except DagRunAlreadyExists:
         return "exists"
+    except Exception as e:  # not parsed yet, parameters refused ...: the operator reads why
+        log.warning("Brygga operations: could not trigger %s: %s", dag_id, e)
+        raise LookupError(f"Airflow kunde inte starta {dag_id}: {type(e).__name__}: {e}") from None
     return "created"
 
 

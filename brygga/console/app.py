@@ -89,13 +89,18 @@ def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any],
     async def _unauth(request: Request, exc: Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="airflow"'}
         if "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path + "/":
-            return HTMLResponse(render("login.html", root=_root(request), detail=exc.detail, login_url=exc.login_url,
-                                       title="Inte inloggad", me=None), status_code=401, headers=headers)
+            return HTMLResponse(render("message.html", root=_root(request), detail=exc.detail, login_url=exc.login_url,
+                                       title="Inte inloggad", me=None, now=dt.datetime.now(LOCAL)),
+                                status_code=401, headers=headers)
         return JSONResponse({"detail": exc.detail}, status_code=401, headers=headers)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden):
-        return JSONResponse({"detail": mask(str(exc)) or "Forbidden"}, status_code=403)
+        detail = mask(str(exc)) or "Forbidden"
+        if "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path + "/":
+            return HTMLResponse(render("message.html", root=_root(request), detail=detail, login_url=None,
+                                       title="Inte tillåtet", me=None, now=dt.datetime.now(LOCAL)), status_code=403)
+        return JSONResponse({"detail": detail}, status_code=403)
 
     def page(request: Request, template: str, title: str, **ctx: Any) -> HTMLResponse:
         me: Principal = request.state.principal

@@ -106,6 +106,8 @@ def test_a_user_without_the_right_gets_403_and_no_buttons(store):
                        (f"/publications/{ids['dry']}/publish", {}), ("/unhandled-admissions/bulk-omprova", {})):
         assert c.post(path, data={**data, "csrf": ""}).status_code == 403, path
     assert _audit(store, "admission.handled") == [] and _audit(store, "aterbud_case.close") == []
+    page = c.post("/aterbud-cases/1/close", data={"note": "x"}, headers={"Accept": "text/html"})
+    assert page.status_code == 403 and "Inte tillåtet" in page.text and "vera.viewer får inte" in page.text
     # the right to one area is not the right to another
     cases_only = _client(store, may=frozenset({"cases"}))
     assert cases_only.post("/unhandled-admissions/ADM-0/handled", data={"note": "x", "csrf": ""}).status_code == 403
