@@ -1,4 +1,7 @@
-"""Operator health check: store schema at the expected revision and every peer reachable."""
+"""Operator health check: store schema at the expected revision, every peer reachable, and no
+certificate (a Connection's client certificate, a peer's server certificate) within 7 days of
+expiry: the run fails then, so Airflow's own alerting fires a week ahead (the console's
+Certifikat page warns from 90 days)."""
 
 from __future__ import annotations
 
@@ -33,8 +36,16 @@ def brygga_healthcheck():
 
         return check_peer(dagkit.peer(name))
 
+    @task(retries=0)
+    def certificates(names: list[str]) -> list[dict]:
+        from brygga import certificates as certs
+
+        return certs.check([dagkit.peer(n) for n in names])
+
+    peers = ["ladok", "nya", "folkbokforing", "schema", "arkiv"]
     store_schema()
-    peer_reachable.expand(name=["ladok", "nya", "folkbokforing", "schema", "arkiv"])
+    peer_reachable.expand(name=peers)
+    certificates(peers)
 
 
 brygga_healthcheck()

@@ -39,6 +39,9 @@ OFFERS_ASSET = Asset("brygga://nya/offers")
                        description="Tillfälleskod or utbildningskod, one per line (selection = codes)"),
         "dry_run": Param(True, type="boolean", title="Dry run", description="Show the diff, send nothing"),
         "places": Param(30, type="integer", minimum=0, title="Places per instance (default)"),
+        "plan_of": Param(0, type="integer", minimum=0, title="Publish the plan of dry run #",
+                         description="Set by the console's Publicera: the run fails, sending nothing, if the plan "
+                                     "differs from that dry run's; 0 = no such check"),
     },
 )
 def brygga_offer_export():
@@ -55,7 +58,7 @@ def brygga_offer_export():
             raise AirflowFailException("selection 'codes' needs at least one code")
         return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=codes,
                             dry_run=bool(p["dry_run"]), triggered_by=dagkit.actor(ctx),
-                            run_id=ctx["run_id"], places=int(p["places"]))
+                            run_id=ctx["run_id"], places=int(p["places"]), plan_of=int(p.get("plan_of") or 0) or None)
 
     @task(pool="ladok_api")
     def collect(publication_id: int) -> dict:
@@ -72,6 +75,12 @@ def brygga_offer_export():
         if p["dry_run"]:
             return {"sent": 0, "dry_run": True}
         store = dagkit.store()
+        differences = offers.plan_differences(store, publication_id)
+        if differences:  # Ladok changed since the dry run: publish nothing, the operator looks again
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"the plan differs from dry run #{p['plan_of']} in {len(differences)} offer(s) "
+                                       "(make a new dry run): " + "; ".join(differences[:20]))
         queued = offers.enqueue(store, publication_id)
         result = {"queued": queued, **offers.send(store, dagkit.nya(), p["round"], p["kind"])}
         ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}

@@ -23,7 +23,30 @@ PY
 fi
 # shellcheck disable=SC1090
 source "$SECRETS"
-# The embedded default's known operator login (README); change it in var/airflow/passwords.json.
-if [ ! -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ]; then
-  (umask 077; echo "{\"operator\": \"${BRYGGA_OPERATOR_PASSWORD:-brygga}\"}" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
-fi
+# The embedded default's known logins (README): operator (admin) and viewer (read-only); change
+# them in var/airflow/passwords.json. A file from before the viewer existed gets the viewer added.
+(umask 077; "$ROOT/.venv/bin/python" - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+users = json.load(open(path)) if os.path.exists(path) else {}
+wanted = {"operator": os.environ.get("BRYGGA_OPERATOR_PASSWORD", "brygga"),
+          "viewer": os.environ.get("BRYGGA_VIEWER_PASSWORD", "brygga-viewer")}
+if any(u not in users for u in wanted):
+    json.dump({**wanted, **users}, open(path, "w"))
+PY
+)
+
+# Migrate both databases, import the Connections (brygga connections-json with the given flags) and
+# set the pools (ladok_api and nya_api sizes as arguments; schema_api 2, arkiv_api 1): make run and
+# make run-celery share it.
+brygga_airflow_setup() {
+  local ladok="$1" nya="$2"; shift 2
+  brygga db upgrade
+  airflow db migrate > "$BRYGGA_VAR/log/airflow-migrate.log" 2>&1
+  brygga connections-json "$@" > "$BRYGGA_VAR/connections.json"
+  airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/null
+  airflow pools set ladok_api "$ladok" "Concurrent calls to Ladok" > /dev/null
+  airflow pools set nya_api "$nya" "Concurrent calls to NyA" > /dev/null
+  airflow pools set schema_api 2 "Concurrent calls to the scheduling system" > /dev/null
+  airflow pools set arkiv_api 1 "Concurrent deliveries to the archive" > /dev/null
+}

@@ -67,12 +67,6 @@ class Airflow:
         r.raise_for_status()
         return r.json()
 
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        r = requests.post(f"{API}/api/v2/dags/{dag_id}/dagRuns", headers=self.h, timeout=30,
-                          json={"conf": conf, "logical_date": None})
-        r.raise_for_status()
-        return r.json()["dag_run_id"]
-
     def unpause(self, dag_id: str) -> None:
         r = requests.patch(f"{API}/api/v2/dags/{dag_id}", headers=self.h, json={"is_paused": False}, timeout=30)
         r.raise_for_status()

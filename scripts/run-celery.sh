@@ -34,14 +34,7 @@ source scripts/airflow-env.sh
 [ -n "${BRYGGA_DAGS_PAUSED:-}" ] && export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 
 echo "==> migrating Brygga's store and Airflow's metadata DB (PostgreSQL)"
-brygga db upgrade
-airflow db migrate > "$BRYGGA_VAR/log/airflow-migrate.log" 2>&1
-brygga connections-json --store-url "$BRYGGA_STORE_URL" > "$BRYGGA_VAR/connections.json"
-airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/null
-airflow pools set ladok_api 8 "Concurrent calls to Ladok" > /dev/null
-airflow pools set nya_api 4 "Concurrent calls to NyA" > /dev/null
-airflow pools set schema_api 2 "Concurrent calls to the scheduling system" > /dev/null
-airflow pools set arkiv_api 1 "Concurrent deliveries to the archive" > /dev/null
+brygga_airflow_setup 8 4 --store-url "$BRYGGA_STORE_URL"
 
 mkdir -p "$BRYGGA_VAR/run"
 bash scripts/stop.sh --quiet

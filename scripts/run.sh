@@ -8,14 +8,7 @@ cd "$ROOT"
 source scripts/airflow-env.sh
 
 echo "==> migrating Brygga's store and Airflow's metadata DB"
-brygga db upgrade
-airflow db migrate > "$BRYGGA_VAR/log/airflow-migrate.log" 2>&1
-brygga connections-json > "$BRYGGA_VAR/connections.json"
-airflow connections import --overwrite "$BRYGGA_VAR/connections.json" > /dev/null
-airflow pools set ladok_api 4 "Concurrent calls to Ladok" > /dev/null
-airflow pools set nya_api 2 "Concurrent calls to NyA" > /dev/null
-airflow pools set schema_api 2 "Concurrent calls to the scheduling system" > /dev/null
-airflow pools set arkiv_api 1 "Concurrent deliveries to the archive" > /dev/null
+brygga_airflow_setup 4 2
 mkdir -p "$BRYGGA_VAR/oneroster"
 
 # Each part runs in a session of its own (setsid), recorded in var/run/; stopping (Ctrl-C, SIGTERM,

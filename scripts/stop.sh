@@ -18,7 +18,7 @@ boot="$(awk '/^btime/ {print $2}' /proc/stat)"
 members() {
   local f line state sid pid
   for f in /proc/[0-9]*/stat; do
-    read -r line < "$f" 2>/dev/null || continue
+    { read -r line < "$f"; } 2>/dev/null || continue  # the process may be gone meanwhile
     read -r state _ _ sid _ <<< "${line##*) }"
     if [ "$sid" = "$1" ] && [ "$state" != Z ]; then
       pid="${f#/proc/}"; echo "${pid%/stat}"

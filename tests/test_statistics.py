@@ -74,3 +74,55 @@ def test_from_the_command_line(seeded, capsys):
     assert out[0] == "kind,handled,median_hours,p90_hours" and "queue:redan.paborjat,2,13.0,21.8" in out
     assert cli.main(["stats", "backlog", "--days", "2", "--url", seeded.url]) == 0
     assert "queue" in capsys.readouterr().out
+
+
+def test_daily_opened_resolved_and_backlog_per_local_day(seeded):
+    df = statistics.daily(seeded, days=3, today=TODAY)
+    assert list(df.columns) == ["day", "kind", "group", "opened", "resolved", "backlog"]
+    rows = {(str(r.day), r.kind, r.group): (r.opened, r.resolved, r.backlog) for r in df.itertuples()}
+    assert rows[("2027-09-01", "queue", "redan.paborjat")] == (2, 1, 1)  # A1 and A2 opened, A2 handled
+    assert rows[("2027-09-02", "queue", "redan.paborjat")] == (0, 1, 0)
+    # 22:30 UTC on 2 Sep is 00:30 on 3 Sep in Stockholm (summer time)
+    assert rows[("2027-09-02", "queue", "ovrigt")] == (0, 0, 0)
+    assert rows[("2027-09-03", "queue", "ovrigt")] == (1, 0, 1)
+    assert rows[("2027-09-03", "cases", "registered")] == (0, 1, 1)
+    assert len(df) == 3 * 3  # every day for every group
+
+
+def test_round_filter_and_resolved_at_over_a_later_update(store):
+    with store.transaction() as s:
+        s.add_all([
+            # handled after 2 h; retention touched the row a year later (updated_at moves, resolved_at not)
+            UnhandledAdmission(nya_admission_id="R1", round="HT2027", hinder="ovrigt", reason="r", admission={},
+                               status="resolved", created_at=_at(1, 10), resolved_at=_at(1, 12),
+                               updated_at=dt.datetime(2028, 9, 1, tzinfo=UTC)),
+            UnhandledAdmission(nya_admission_id="R2", round="VT2028", hinder="ovrigt", reason="r", admission={},
+                               status="resolved", created_at=_at(1, 10), resolved_at=_at(1, 20), updated_at=_at(1, 20)),
+            AterbudCase(nya_aterbud_id="C9", round="VT2028", cause="registered", suggested_action="avbrott",
+                        status="open", created_at=_at(1, 8)),
+        ])
+    ht = statistics.handling_times(store, round="HT2027")
+    assert ht.to_dict("records") == [{"kind": "queue:ovrigt", "handled": 1, "median_hours": 2.0, "p90_hours": 2.0}]
+    both = statistics.handling_times(store)
+    assert both.to_dict("records")[0]["median_hours"] == 6.0  # 2 h and 10 h
+    assert statistics.rounds(store) == ["HT2027", "VT2028"]
+    vt = statistics.daily(store, days=1, today=dt.date(2027, 9, 1), round="VT2028")
+    assert sorted(vt["kind"] + ":" + vt["group"]) == ["cases:registered", "queue:ovrigt"]
+
+
+def test_the_queue_records_when_an_entry_was_resolved(store):
+    from brygga.flows.admissions import queue
+    from brygga.store.models import NyaAdmission
+
+    with store.transaction() as s:
+        s.add(NyaAdmission(admission_id="Q1", round="HT2027", sequence=1, state="unhandled"))
+        queue.queue(s, "Q1", "HT2027", None, None, "11001", "ovrigt", "r", [], {"programme_code": "TKDAT"})
+    with store.transaction() as s:
+        assert s.query(UnhandledAdmission).one().programme_code == "TKDAT"  # a column: the console filters by it
+        queue.resolve(s, "Q1", "ompröva", "anna")
+    with store.transaction() as s:
+        u = s.query(UnhandledAdmission).one()
+        assert u.status == "resolved" and u.resolved_at is not None
+        queue.queue(s, "Q1", "HT2027", None, None, "11001", "ovrigt", "again", [], {})  # back in the queue
+    with store.transaction() as s:
+        assert s.query(UnhandledAdmission).one().resolved_at is None

@@ -70,6 +70,18 @@ def _release(args) -> int:
     return 0
 
 
+def _retry(args) -> int:
+    from brygga.flows import checkpoints
+
+    try:
+        res = checkpoints.retry(_store(args), args.id, actor=args.actor, note=args.note)
+    except (KeyError, ValueError) as e:
+        print(f"brygga quarantine retry: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, ensure_ascii=False))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="store URL (default: BRYGGA_STORE_URL or var/brygga.db)")
@@ -105,3 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rl.add_argument("--actor", default=getpass.getuser())
     common(rl)
     rl.set_defaults(func=_release)
+    rt = qa.add_parser("retry", help="send a message given up on again (its outbox row back to pending)")
+    rt.add_argument("id", type=int)
+    rt.add_argument("--note", default="")
+    rt.add_argument("--actor", default=getpass.getuser())
+    common(rt)
+    rt.set_defaults(func=_retry)

@@ -1,6 +1,6 @@
 """``brygga publications list|show ID``: the offer-export history (utbud to NyA), read-only.
 
-The same queries as the "Brygga operations" pages (``brygga.opsview``); the store is ``--url``,
+The same queries as the "Brygga operations" pages (``brygga.views``); the store is ``--url``,
 else ``BRYGGA_STORE_URL``, else ``var/brygga.db`` (like ``brygga db``). Personnummer are masked.
 """
 
@@ -51,7 +51,7 @@ def _store(args):
 
 
 def _list(args: argparse.Namespace) -> int:
-    from brygga import opsview
+    from brygga import views as opsview
 
     store = _store(args)
     try:
@@ -74,7 +74,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from brygga import opsview
+    from brygga import views as opsview
 
     store = _store(args)
     try:

@@ -1,14 +1,18 @@
 """Operator actions on where flows stand: set a checkpoint (read a feed again from a page, move a
-round's NyA stream past a reply that cannot be read) and release a quarantined row once handled.
-Every action is audited with the actor, the reason and what it was before."""
+round's NyA stream past a reply that cannot be read), release (dismiss) a quarantined row once
+handled, and retry one: an outbox message given up on goes back to the outbox, to be sent on the
+flow's next run. Every action is audited with the actor, the reason and what it was before."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy import select
 
 from brygga.logmask import get_logger
 from brygga.store import Store, ops
-from brygga.store.models import Quarantine, utcnow
+from brygga.store.models import OutboxMessage, Quarantine, utcnow
 
 log = get_logger("brygga.flows.checkpoints")
 
@@ -35,6 +39,8 @@ def set_position(store: Store, name: str, position: int, *, actor: str, reason: 
 
 def release(store: Store, quarantine_id: int, *, actor: str, note: str) -> dict[str, Any]:
     """Mark a quarantined row handled (released), with who and why."""
+    if not note.strip():
+        raise ValueError("a note is required")
     with store.transaction() as s:
         q = s.get(Quarantine, quarantine_id)
         if q is None:
@@ -45,3 +51,48 @@ def release(store: Store, quarantine_id: int, *, actor: str, note: str) -> dict[
         ops.audit(s, actor, "quarantine.release", "quarantine", str(q.id), source=q.source, kind=q.kind,
                   message_id=q.message_id, note=note)
         return {"id": q.id, "released_at": q.released_at.isoformat(), "already": False}
+
+
+def _dead_letter(s: Any, q: Quarantine) -> OutboxMessage | None:
+    """The outbox message a quarantined row stands for, if it is one given up on."""
+    if not q.message_id:
+        return None
+    return s.scalars(select(OutboxMessage).where(OutboxMessage.destination == q.source,
+                                                 OutboxMessage.idempotency_key == q.message_id,
+                                                 OutboxMessage.status == "dead")).first()
+
+
+def retryable(store: Store, quarantine_ids: Iterable[int]) -> set[int]:
+    """Which of these open quarantined rows can be retried (an outbox message given up on)."""
+    ids = list(quarantine_ids)
+    if not ids:
+        return set()
+    with store.transaction() as s:
+        rows = s.execute(select(Quarantine.id).join(OutboxMessage, (OutboxMessage.destination == Quarantine.source)
+                                                    & (OutboxMessage.idempotency_key == Quarantine.message_id))
+                         .where(Quarantine.id.in_(ids), Quarantine.released_at.is_(None),
+                                OutboxMessage.status == "dead")).all()
+        return {i for (i,) in rows}
+
+
+def retry(store: Store, quarantine_id: int, *, actor: str, note: str = "") -> dict[str, Any]:
+    """Send a message given up on again: its outbox row back to pending (attempts from zero), the
+    quarantined row released. Retrying a row already released changes nothing. Input that is read
+    again anyway (a feed page, a NyA reply at a checkpoint) or a record the sender must correct
+    cannot be retried here (``ValueError`` says what to do instead)."""
+    with store.transaction() as s:
+        q = s.get(Quarantine, quarantine_id)
+        if q is None:
+            raise KeyError(f"no quarantined row {quarantine_id}")
+        if q.released_at is not None:
+            return {"id": q.id, "already": True}
+        m = _dead_letter(s, q)
+        if m is None:
+            raise ValueError(f"quarantined row {quarantine_id} ({q.source}, {q.kind}) is not a message given up on: "
+                             "it is read again when its sender corrects it, or move its checkpoint; dismiss it when handled")
+        before = {"status": m.status, "attempts": m.attempts}
+        m.status, m.attempts, m.next_attempt_at = "pending", 0, utcnow()
+        q.released_at = utcnow()
+        ops.audit(s, actor, "quarantine.retry", "quarantine", str(q.id), source=q.source, kind=q.kind,
+                  message_id=q.message_id, outbox_id=m.id, before=before, note=note)
+        return {"id": q.id, "outbox_id": m.id, "already": False}

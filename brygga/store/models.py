@@ -96,7 +96,9 @@ class UnhandledAdmission(Base):
     """Ej hanterad antagning: an admission that could not be placed, with its hinder."""
 
     __tablename__ = "unhandled_admission"
-    __table_args__ = (Index("ix_unhandled_round_hinder_status", "round", "hinder", "status"),)
+    __table_args__ = (Index("ix_unhandled_round_hinder_status", "round", "hinder", "status"),
+                      Index("ix_unhandled_status_created", "status", "created_at"),
+                      Index("ix_unhandled_status_programme", "status", "programme_code"))
 
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     nya_admission_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -104,6 +106,7 @@ class UnhandledAdmission(Base):
     personnummer: Mapped[str | None] = mapped_column(String(12))
     utbildningstillfalle_uid: Mapped[str | None] = mapped_column(String(64))
     tillfalleskod: Mapped[str | None] = mapped_column(String(32))
+    programme_code: Mapped[str | None] = mapped_column(String(32))  # the admission's programme, if any
     hinder: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # package options to choose from
@@ -113,6 +116,7 @@ class UnhandledAdmission(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     resolved_by: Mapped[str | None] = mapped_column(String(128))
     resolution: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # left the queue (or None)
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed
 
 

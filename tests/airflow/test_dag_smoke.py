@@ -52,3 +52,22 @@ def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, 
                                     "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["store_schema"] == "failed"
+
+
+def test_healthcheck_fails_a_week_before_a_client_certificate_expires(airflow_db, airflow_connections, store,
+                                                                        folkbokforing_url, tmp_path):
+    import datetime as dt
+
+    from tests.unit.test_certificates import _cert
+
+    soon = _cert(tmp_path, "brygga.example.se", 6.5, now=dt.datetime.now(dt.UTC))
+    later = _cert(tmp_path, "later.example.se", 45, now=dt.datetime.now(dt.UTC))
+    urls = dict.fromkeys(("ladok", "nya", "folkbokforing", "schema", "arkiv"), folkbokforing_url)
+    airflow_connections(store.url, urls, extras={"nya": {"cert": later[0], "key": later[1]}})
+    assert {ti.task_id: ti.state for ti in _dag("brygga_healthcheck").test().get_task_instances()
+            }["certificates"] == "success"  # 45 days: a warning on the console, not a failure
+    airflow_connections(store.url, urls, extras={"ladok": {"cert": soon[0], "key": soon[1]}})
+    dr = _dag("brygga_healthcheck").test()
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances() if ti.map_index < 0}
+    assert states["certificates"] == "failed" and states["store_schema"] == "success"

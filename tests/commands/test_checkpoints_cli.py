@@ -69,3 +69,36 @@ def test_retention_from_the_command_line(store, capsys):
     with store.transaction() as s:
         assert s.scalars(select(OutboxMessage.payload)).one() == {"purged": True}
         assert s.scalars(select(AuditLog.actor).where(AuditLog.action == "retention.purge")).one() == "kim"
+
+
+def test_retry_sends_a_message_given_up_on_again_and_only_such_a_message(store, capsys):
+    from brygga.flows import checkpoints
+
+    with store.transaction() as s:
+        ops.outbox_enqueue(s, [{"destination": "nya", "kind": "merit", "idempotency_key": "nya:merit:h-1",
+                                "correlation": "merits", "payload": {"x": 1}}])
+        m = ops.outbox_due(s, "nya", kind="merit")[0]
+        ops.outbox_mark_failed(s, m, "NyA: 500 after retries", permanent=True)
+        other = ops.quarantine(s, source="nya", message_id="A-7", kind="Admission", reason="Personnummer: ogiltigt")
+        s.flush()
+        other_id = other.id
+    with store.transaction() as s:
+        dead_q = s.scalars(select(Quarantine).where(Quarantine.message_id == "nya:merit:h-1")).one().id
+    assert checkpoints.retryable(store, [dead_q, other_id]) == {dead_q}
+
+    code, out, err = _run(capsys, "quarantine", "retry", str(other_id), "--url", store.url, "--actor", "kim")
+    assert code == 2 and "not a message given up on" in err  # a bad record is corrected by its sender
+
+    code, out, _ = _run(capsys, "quarantine", "retry", str(dead_q), "--url", store.url, "--actor", "kim",
+                        "--note", "NyA är uppe igen")
+    assert code == 0 and json.loads(out)["already"] is False
+    with store.transaction() as s:
+        m = s.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == "nya:merit:h-1")).one()
+        assert (m.status, m.attempts) == ("pending", 0)  # due again: the flow's next run sends it
+        assert s.get(Quarantine, dead_q).released_at is not None
+        (a,) = s.scalars(select(AuditLog).where(AuditLog.action == "quarantine.retry")).all()
+        assert a.actor == "kim" and a.detail["before"] == {"status": "dead", "attempts": 1}
+    again = checkpoints.retry(store, dead_q, actor="kim")
+    assert again["already"] is True and checkpoints.retryable(store, [dead_q]) == set()
+    with store.transaction() as s:
+        assert s.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == "nya:merit:h-1")).one().attempts == 0

@@ -284,3 +284,37 @@ def test_a_round_larger_than_one_publish_request_is_validated_per_batch(store):
     with store.transaction() as s:
         bad = s.scalars(select(PublicationItem).where(PublicationItem.action == "invalid")).one()
     assert bad.tillfalleskod == "14321" and "Studietakt" in bad.message
+
+
+def test_publishing_a_dry_runs_plan_exactly_and_its_field_diff(store, sims):
+    """The console's Publicera: the real run gets the dry run's parameters and must plan the very
+    same changes; a change in Ladok since the dry run makes it differ (the DAG then sends nothing).
+    The dry run's diff shows a changed offer field by field against what NyA has."""
+    from brygga.console import queries
+
+    _publish(store, sims, dry_run=False)
+    uid = sorted(_expected(sims))[0]
+    t = sims["ladok_state"].tillfallen[uid]
+    old_pace = t.takt
+    t.takt = 50 if t.takt != 50 else 100
+    dry = _publish(store, sims, dry_run=True)["publication_id"]
+    (changed,) = queries.publication_diff(store, dry)["groups"]["changed"]
+    assert [(f["field"], f["old"], f["new"]) for f in changed["fields"]] == [("studietakt", old_pace, t.takt)]
+
+    conf = offers.publish_conf(store, dry)
+    assert conf == {"round": "HT2027", "kind": "ordinary", "selection": "all", "codes": [], "dry_run": False,
+                    "places": 30, "plan_of": dry}
+    real = offers.start(store, round_code="HT2027", kind="ordinary", codes=[], dry_run=False, triggered_by="op",
+                        plan_of=conf["plan_of"])
+    offers.collect(store, sims["ladok"], real)
+    assert offers.plan_differences(store, real) == []  # exactly that plan
+    assert queries.publication_diff(store, dry)["published_as"] == real
+
+    t.takt = 75 if t.takt != 75 else 25  # Ladok changes again before the real run
+    again = offers.start(store, round_code="HT2027", kind="ordinary", codes=[], dry_run=False, triggered_by="op",
+                         plan_of=dry)
+    offers.collect(store, sims["ladok"], again)
+    (diff,) = offers.plan_differences(store, again)
+    assert diff.startswith(changed["offer_id"]) and "content changed" in diff
+    with pytest.raises(ValueError, match="not a dry run"):
+        offers.publish_conf(store, real)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from brygga.store import ops
-from brygga.store.models import AterbudCase, OutboxMessage, Publication, PublicationItem, UnhandledAdmission
+from brygga.store.models import (
+    AterbudCase,
+    NyaAdmission,
+    OutboxMessage,
+    Publication,
+    PublicationItem,
+    UnhandledAdmission,
+)
 
 PNR_A = "199001011239"
 PNR_B = "20010203-4567"  # as people write it; stored as 12 digits
@@ -83,6 +90,9 @@ def seed(store) -> dict[str, int]:
                 reason=f"Kan inte placeras: {hinder}" + (f" för {pnr}" if pnr else ""),
                 candidates=[], admission={"personnummer": pnr and pnr.replace("-", "")}, status=status,
                 created_at=t0 + dt.timedelta(minutes=i)))
+            s.add(NyaAdmission(admission_id=f"ADM-{i}", round=rnd, sequence=i, personnummer=pnr and pnr.replace("-", ""),
+                               tillfalleskod=f"2761{i}", state="unhandled" if status == "open" else "placed",
+                               created_at=t0 + dt.timedelta(minutes=i)))
         for i, (rnd, status, cause) in enumerate(ATERBUD):
             s.add(AterbudCase(
                 nya_aterbud_id=f"ATB-{i}", round=rnd, nya_admission_id=f"ADM-{i}",

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from brygga import views
 from brygga.flows.admissions.hinder import HINDER
+from brygga.limits import bounded
 from brygga.states import AdmissionState, Hinder, QueueStatus
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, UnhandledAdmission
+from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
 
 ACTOR = "brygga:admission-import"
 
@@ -21,13 +22,16 @@ def queue(s: Session, admission_id: str, round_code: str, personnummer: str | No
           tillfalleskod: str | None, hinder: str, reason: str, candidates: list[Any], record: dict[str, Any]) -> None:
     """Put the admission in the queue (or update its entry there) with its hinder, audited."""
     u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
+    programme = bounded(str(record.get("programme_code")), 32) if record.get("programme_code") else None
     if u is None:
         s.add(UnhandledAdmission(nya_admission_id=admission_id, round=round_code, personnummer=personnummer,
                                  utbildningstillfalle_uid=tillfalle_uid, tillfalleskod=tillfalleskod, hinder=hinder,
-                                 reason=reason, candidates=candidates, admission=record, status=QueueStatus.OPEN))
+                                 reason=reason, candidates=candidates, admission=record, status=QueueStatus.OPEN,
+                                 programme_code=programme))
     else:
-        u.hinder, u.reason, u.candidates, u.status = hinder, reason, candidates, QueueStatus.OPEN
+        u.hinder, u.reason, u.candidates, u.status, u.resolved_at = hinder, reason, candidates, QueueStatus.OPEN, None
         u.utbildningstillfalle_uid = tillfalle_uid or u.utbildningstillfalle_uid
+        u.programme_code = programme or u.programme_code
     ops.audit(s, ACTOR, "admission.unhandled", "nya_admission", admission_id, hinder=hinder, reason=reason)
 
 
@@ -35,7 +39,7 @@ def resolve(s: Session, admission_id: str, resolution: str, actor: str) -> None:
     """Close the admission's open queue entry, if it has one."""
     u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
     if u is not None and u.status == QueueStatus.OPEN:
-        u.status, u.resolution, u.resolved_by = QueueStatus.RESOLVED, resolution, actor
+        u.status, u.resolution, u.resolved_by, u.resolved_at = QueueStatus.RESOLVED, resolution, actor, utcnow()
 
 
 def placed_while_declined(s: Session, placed: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:

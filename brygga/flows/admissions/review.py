@@ -99,5 +99,6 @@ def mark_handled(store: Store, admission_id: str, *, actor: str, note: str = "")
         u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == admission_id)).first()
         if u is not None:
             u.status, u.resolution, u.resolved_by = QueueStatus.MANUAL, note or "hanterad manuellt", actor
+            u.resolved_at = utcnow()
         ops.audit(s, actor, "admission.handled", "nya_admission", admission_id, note=note)
         return {"admission_id": admission_id, "state": row.state}

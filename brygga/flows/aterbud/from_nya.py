@@ -35,7 +35,7 @@ from brygga.logmask import get_logger
 from brygga.records import NyaAterbud, Utbildningstillfalle
 from brygga.states import AdmissionState, CaseCause, CaseStatus, InboxStatus, QueueStatus
 from brygga.store import Store, ops
-from brygga.store.models import AterbudCase, NyaAdmission, UnhandledAdmission
+from brygga.store.models import AterbudCase, NyaAdmission, UnhandledAdmission, utcnow
 from mappings.base import RecordError
 
 log = get_logger("brygga.flows.aterbud")
@@ -245,7 +245,7 @@ def _decline(s: Session, round_code: str, row: NyaAdmission, o: Outcome) -> None
     row.state = AdmissionState.DECLINED
     u = s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id == row.admission_id)).first()
     if u is not None and u.status == QueueStatus.OPEN:
-        u.status, u.resolution, u.resolved_by = QueueStatus.RESOLVED, "återbud", ACTOR
+        u.status, u.resolution, u.resolved_by, u.resolved_at = QueueStatus.RESOLVED, "återbud", ACTOR, utcnow()
     ops.audit(s, ACTOR, "aterbud.declined", "nya_admission", row.admission_id, aterbud_id=o.aterbud_id,
               previous_state=old)
 

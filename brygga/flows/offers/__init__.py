@@ -18,11 +18,22 @@ from brygga.flows.offers.plan import (
     programme_offer_id,
     to_offer,
 )
-from brygga.flows.offers.publishing import BATCH, FETCH_WORKERS, collect, enqueue, finish, send, start
+from brygga.flows.offers.publishing import (
+    BATCH,
+    FETCH_WORKERS,
+    collect,
+    enqueue,
+    finish,
+    plan_differences,
+    publish_conf,
+    send,
+    start,
+)
 from brygga.records import Offer
 
 __all__ = [
     "BATCH", "DESTINATION", "FETCH_WORKERS", "KINDS", "Offer", "collect", "content_hash", "enqueue", "finish",
-    "idempotency_key", "offer_dict", "offerable", "plan", "programme_offer_id", "publishing", "send", "start",
+    "idempotency_key", "offer_dict", "offerable", "plan", "plan_differences", "programme_offer_id", "publish_conf",
+    "publishing", "send", "start",
     "to_offer",
 ]

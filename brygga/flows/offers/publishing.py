@@ -33,11 +33,15 @@ SENT = ("created", "updated", "unchanged", "withdrawn")  # NyA's outcomes that m
 
 
 def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run: bool,
-          triggered_by: str | None, run_id: str | None = None, places: int = 30) -> int:
+          triggered_by: str | None, run_id: str | None = None, places: int = 30, plan_of: int | None = None) -> int:
+    """``plan_of``: the dry run whose plan this (real) publication must publish exactly."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (expected one of {sorted(KINDS)})")
+    selection: dict[str, Any] = {"codes": codes, "places": places}
+    if plan_of:
+        selection["plan_of"] = int(plan_of)
     with store.transaction() as s:
-        pub = Publication(round=round_code, kind=kind, selection={"codes": codes, "places": places},
+        pub = Publication(round=round_code, kind=kind, selection=selection,
                           dry_run=dry_run, triggered_by=triggered_by or "unknown", run_id=run_id)
         s.add(pub)
         s.flush()
@@ -128,6 +132,46 @@ def _default_mapping(message: str) -> Any:
     from mappings import registry
 
     return registry.select("nya", message)
+
+
+def publish_conf(store: Store, dry_run_id: int) -> dict[str, Any]:
+    """The trigger parameters of the real run that publishes a dry run's plan: the same round,
+    kind, selection and places, ``plan_of`` naming the dry run (``plan_differences`` holds it to it)."""
+    with store.transaction() as s:
+        pub = s.get(Publication, dry_run_id)
+        if pub is None:
+            raise KeyError(f"no publication {dry_run_id}")
+        if not pub.dry_run:
+            raise ValueError(f"publication {dry_run_id} is not a dry run: it was published already")
+        if pub.status != "done":
+            raise ValueError(f"dry run {dry_run_id} is {pub.status}: publish a finished dry run")
+        codes = list((pub.selection or {}).get("codes") or [])
+        return {"round": pub.round, "kind": pub.kind, "selection": "codes" if codes else "all", "codes": codes,
+                "dry_run": False, "places": int((pub.selection or {}).get("places") or 30), "plan_of": pub.id}
+
+
+def plan_differences(store: Store, publication_id: int) -> list[str]:
+    """How a real publication's plan differs from the dry run it is to publish (``plan_of``):
+    offers whose action or content is not the same (empty: exactly that plan, or no ``plan_of``)."""
+    with store.transaction() as s:
+        pub = ops.one(s, Publication, publication_id)
+        dry = (pub.selection or {}).get("plan_of")
+        if not dry:
+            return []
+
+        def plan_of(pid: int) -> dict[str, tuple[str, str | None]]:
+            return {oid: (action, h) for oid, action, h in s.execute(
+                select(PublicationItem.offer_id, PublicationItem.action, PublicationItem.content_hash)
+                .where(PublicationItem.publication_id == pid, PublicationItem.action != "unchanged"))}
+
+        now, then = plan_of(publication_id), plan_of(int(dry))
+    out = []
+    for oid in sorted(set(now) | set(then)):
+        a, b = then.get(oid), now.get(oid)
+        if a != b:
+            out.append(f"{oid}: {a[0] if a else 'not in the dry run'} -> {b[0] if b else 'not planned now'}"
+                       + (" (content changed)" if a and b and a[0] == b[0] else ""))
+    return out
 
 
 def enqueue(store: Store, publication_id: int) -> int:

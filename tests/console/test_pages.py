@@ -1,19 +1,20 @@
-"""Brygga operations (``brygga.opsview``): read-only pages and JSON over a seeded store, on SQLite
-and PostgreSQL, behind an authentication check. The Airflow login itself is tested in
-``test_airflow_plugin.py``."""
+"""The console (``brygga.console``): its pages and JSON over a seeded store, on SQLite and
+PostgreSQL, behind an authentication check. The Airflow login itself is tested in
+``tests/plugins/test_airflow_plugin.py``, the actions in ``test_actions.py``."""
 
 import pytest
 from fastapi.testclient import TestClient
 
-from brygga import opsview
+from brygga import console
 from tests.plugins.seed import ATERBUD, PNR_A, PNR_B, UNHANDLED, seed
 
 TOKEN = {"Authorization": "Bearer let-me-in"}
+SECRET = "test-secret"
 
 
 async def _auth(request):
     if request.headers.get("authorization") != TOKEN["Authorization"]:
-        raise opsview.Unauthenticated("Not authenticated", "/auth/login")
+        raise console.Unauthenticated("Not authenticated", "/auth/login")
     return "anna.operator"
 
 
@@ -25,7 +26,7 @@ def seeded(store):
 @pytest.fixture
 def client(seeded):
     store, _ = seeded
-    return TestClient(opsview.create_app(store, _auth))
+    return TestClient(console.create_app(store, _auth, secret=SECRET))
 
 
 def _no_full_pnr(text: str) -> None:
@@ -54,9 +55,9 @@ def test_forbidden_is_403(seeded):
     store, _ = seeded
 
     def no(request):
-        raise opsview.Forbidden("viewer may not")
+        raise console.Forbidden("viewer may not")
 
-    assert TestClient(opsview.create_app(store, no)).get("/api/overview").status_code == 403
+    assert TestClient(console.create_app(store, no, secret=SECRET)).get("/api/overview").status_code == 403
 
 
 def test_publication_list_and_filters(client, seeded):
@@ -79,7 +80,7 @@ def test_publication_list_and_filters(client, seeded):
     assert page["total"] == 3 and [r["id"] for r in page["rows"]] == [ids["dry"]]
 
     html = client.get("/publications", params={"round": "HT2027"}, headers=TOKEN).text
-    assert "anna.operator" in html and "bo.operator" in html and "dry run" in html
+    assert "anna.operator" in html and "bo.operator" in html and "provkörning" in html
     assert f'href="/publications/{ids["real"]}"' in html
 
 
@@ -107,7 +108,8 @@ def test_publication_detail_shows_what_was_sent_and_nyas_answer(client, seeded):
     html = client.get(f"/publications/{ids['real']}", headers=TOKEN).text
     assert "anna.operator" in html and "already published" in html and "withdrawn" in html
     assert "Studietakt" in html
-    assert "TDA357 Databaser, 7.5 hp, 2027-08-30–2027-10-29, 100 %, Umeå, 30 places" in html  # the offer sent
+    new = html.split('id="diff-new"')[1].split("</table>")[0]  # the plan: the offers sent, field by field
+    assert "TDA357 Databaser" in new and "Umeå" in new and "2027-08-30–2027-10-29" in new and ">100<" in new
     _no_full_pnr(html)
     _no_full_pnr(str(d))
     assert client.get("/api/publications/99999", headers=TOKEN).status_code == 404
@@ -173,7 +175,7 @@ def test_overview(client):
     assert o["aterbud_cases"] == {"closed": 1, "open": 3}
     assert o["outbox"] == {"dead": 1, "sent": 1}
     html = client.get("/", headers=TOKEN).text
-    assert "Logged in as anna.operator" in html
+    assert "Inloggad som <strong id=\"user\">anna.operator</strong>" in html
 
 
 def test_html_escapes_what_it_shows(store):
@@ -181,7 +183,7 @@ def test_html_escapes_what_it_shows(store):
 
     pid = offers.start(store, round_code="HT2027", kind="ordinary", codes=["<script>x</script>"], dry_run=True,
                        triggered_by="<b>mallory</b>")
-    c = TestClient(opsview.create_app(store, _auth))
+    c = TestClient(console.create_app(store, _auth, secret=SECRET))
     for path in ("/publications", f"/publications/{pid}"):
         text = c.get(path, headers=TOKEN).text
         assert "<script>x</script>" not in text and "<b>mallory</b>" not in text
@@ -210,3 +212,26 @@ def test_archive_page_shows_receipts_reasons_and_what_is_not_delivered(client, s
     d = client.get("/api/archive", headers=TOKEN, params={"status": "accepted"}).json()
     assert [x["archive_id"] for x in d["rows"]] == ["SE-ARKIV-000007"]
     assert d["not_delivered"][0]["status"] == "dead"
+
+
+def test_statistics_page_charts_and_csv(client):
+    import json
+    import re
+
+    page = client.get("/statistics", params={"days": 400 // 2}, headers=TOKEN)
+    assert page.status_code == 200
+    data = json.loads(re.search(r'<script type="application/json" id="stats-data">(.*?)</script>', page.text,
+                                re.S).group(1))
+    assert len(data["days"]) == 200 and data["backlog"] and data["flow"]
+    labels = {s["label"] for s in data["backlog"]}
+    assert any(lbl.startswith("Antagningar: ") for lbl in labels) and any(lbl.startswith("Ärenden: ") for lbl in labels)
+    assert '/static/vendor/chart.umd.js' in page.text  # served by Brygga, no CDN
+    assert "https://" not in page.text.split("<footer")[0].split("</nav>")[1]
+    assert client.get("/static/vendor/chart.umd.js").status_code == 200
+    csv = client.get("/statistics.csv", params={"table": "daily", "days": 7}, headers=TOKEN)
+    assert csv.status_code == 200 and csv.text.splitlines()[0] == "day,kind,group,opened,resolved,backlog"
+    handling = client.get("/statistics.csv", params={"table": "handling"}, headers=TOKEN)
+    assert handling.text.splitlines()[0] == "kind,handled,median_hours,p90_hours"
+    assert client.get("/statistics.csv", params={"table": "x"}, headers=TOKEN).status_code == 404
+    ht = client.get("/statistics", params={"round": "VT2028"}, headers=TOKEN)
+    assert ht.status_code == 200 and '<option selected>VT2028</option>' in ht.text

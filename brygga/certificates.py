@@ -1,0 +1,107 @@
+"""Certificates and when they expire: each Connection's client certificate (the PEM file its
+``extra.cert`` names) and each peer's TLS server certificate, with warnings at 90 / 30 / 7 days.
+The console shows them; the ``brygga_healthcheck`` DAG fails at 7 days (:func:`check`), so
+Airflow's own alerting fires a week before a certificate stops a flow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+import urllib.parse
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cryptography import x509
+
+from brygga.connections import PeerConfig
+from brygga.health import Unhealthy
+
+WARN_DAYS = (90, 30, 7)
+FAIL_DAYS = 7
+LEVEL_TEXT = {"expired": "Har gått ut", "7": "Går ut inom 7 dagar", "30": "Går ut inom 30 dagar",
+              "90": "Går ut inom 90 dagar", "ok": "Giltigt"}
+
+
+def level(days_left: int) -> str:
+    """The tightest warning a certificate with ``days_left`` is within."""
+    if days_left < 0:
+        return "expired"
+    for days in sorted(WARN_DAYS):
+        if days_left <= days:
+            return str(days)
+    return "ok"
+
+
+def describe(cert: x509.Certificate, *, peer: str, kind: str, now: dt.datetime) -> dict[str, Any]:
+    not_after = cert.not_valid_after_utc
+    days_left = (not_after - now).days  # floor: 6 days 23 hours is 6
+    return {"peer": peer, "kind": kind, "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(), "not_after": not_after.isoformat(), "days_left": days_left,
+            "level": level(days_left)}
+
+
+def _client(peer: PeerConfig, now: dt.datetime) -> dict[str, Any] | None:
+    path = peer.extra.get("cert")
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError) as e:
+        return {"peer": peer.name, "kind": "client", "path": path, "level": None,
+                "error": f"klientcertifikatet {path} kan inte läsas: {e}"}
+    return {**describe(cert, peer=peer.name, kind="client", now=now), "path": path}
+
+
+def _server(peer: PeerConfig, now: dt.datetime, timeout: float) -> dict[str, Any]:
+    url = urllib.parse.urlsplit(peer.base_url)
+    if url.scheme != "https":
+        return {"peer": peer.name, "kind": "server", "level": None, "note": f"{url.scheme}: ingen TLS"}
+    host, port = url.hostname or "", url.port or 443
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # read it, whoever signed it
+    if peer.client_cert:
+        try:
+            ctx.load_cert_chain(*peer.client_cert)
+        except (OSError, ssl.SSLError):
+            pass  # the client certificate's own row says what is wrong with it
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock, \
+                ctx.wrap_socket(sock, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as e:
+        return {"peer": peer.name, "kind": "server", "level": None,
+                "error": f"servercertifikatet kunde inte hämtas från {host}:{port}: {e}"}
+    if not der:
+        return {"peer": peer.name, "kind": "server", "level": None, "error": f"{host}:{port} visade inget certifikat"}
+    return describe(x509.load_der_x509_certificate(der), peer=peer.name, kind="server", now=now)
+
+
+def inspect(peers: Iterable[PeerConfig], *, now: dt.datetime | None = None, timeout: float = 5.0,
+            fetch_server: bool = True) -> list[dict[str, Any]]:
+    """Every peer's client certificate (if its Connection has one) and server certificate (https
+    peers; asked concurrently, each within ``timeout``), as JSON-able dicts."""
+    now = now or dt.datetime.now(dt.UTC)
+    peers = list(peers)
+    out: list[dict[str, Any]] = [c for c in (_client(p, now) for p in peers) if c is not None]
+    if fetch_server and peers:
+        with ThreadPoolExecutor(max_workers=min(len(peers), 8)) as pool:
+            out += list(pool.map(lambda p: _server(p, now, timeout), peers))
+    return sorted(out, key=lambda c: (c["peer"], c["kind"]))
+
+
+def check(peers: Iterable[PeerConfig], **kw: Any) -> list[dict[str, Any]]:
+    """:func:`inspect`, failing (``Unhealthy``) when a certificate expires within ``FAIL_DAYS``
+    or has expired, or a configured client certificate cannot be read. A server that cannot be
+    reached does not fail this check (``peer_reachable`` does)."""
+    certs = inspect(peers, **kw)
+    bad = [c for c in certs if c.get("level") in ("expired", str(FAIL_DAYS))
+           or (c["kind"] == "client" and c.get("error"))]
+    if bad:
+        raise Unhealthy("certificates: " + "; ".join(
+            c["error"] if c.get("error") else
+            f"{c['peer']} {c['kind']} certificate {c['subject']} expires {c['not_after']} ({c['days_left']} days left)"
+            for c in bad))
+    return certs

@@ -1,0 +1,250 @@
+"""The console's actions through its HTTP interface, on both stores: each calls the flow function
+(against the real simulators where it talks to Ladok), is audited with the user, is safe to repeat,
+needs the right to act and, for a browser session, the session's CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from brygga import console
+from brygga.store import ops
+from brygga.store.models import AterbudCase, AuditLog, NyaAdmission, OutboxMessage, Quarantine, UnhandledAdmission
+from tests.flows.test_admissions import _admission_of, _run, make_world
+from tests.plugins.seed import PNR_A, PNR_B, seed
+
+SECRET = "test-secret"
+ALL = frozenset(console.AREAS)
+
+
+def _client(store, *, who="anna.operator", may=ALL, session=None, airflow=None):
+    def auth(request):
+        return console.Principal(who, may, session)
+    return TestClient(console.create_app(store, auth, secret=SECRET, airflow=airflow), follow_redirects=False)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]*)"', html).group(1)
+
+
+def _nonce(html: str) -> str:
+    return re.search(r'name="nonce" value="([0-9a-f]+)"', html).group(1)
+
+
+def _flash(client, r) -> str:
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    page = client.get(r.headers["location"]).text
+    m = re.search(r'id="flash">([^<]*)<', page)
+    return m.group(1) if m else ""
+
+
+def _audit(store, action):
+    with store.transaction() as s:
+        return [(a.actor, a.object_id, a.detail) for a in s.scalars(select(AuditLog).where(AuditLog.action == action))]
+
+
+@pytest.fixture
+def world():
+    with make_world() as w:
+        yield w
+
+
+def test_ompröva_in_a_chosen_package_places_the_admission_once(store, world):
+    w = world
+    _run(store, w)
+    (a_d,) = _admission_of(w, "d")  # in the queue: the course is in two of the student's programmes
+    aid = a_d.admission_id
+    peers = {"ladok": w["ladok"].peer, "folkbokforing": w["folk"].peer}
+    c = _client(store, airflow=console.Airflow(peer=peers.__getitem__))
+    page = c.get(f"/unhandled-admissions/{aid}").text
+    assert "Ompröva" in page and "Placera som fristående" in page
+    pt1, pt3 = w["t"]["pt1"].uid, w["t"]["pt3"].uid
+    assert f'value="package:{pt1}"' in page
+
+    r = c.post(f"/unhandled-admissions/{aid}/omprova", data={"choice": f"package:{pt3}", "csrf": ""})
+    assert "inte en av antagningens kandidater" in _flash(c, r)  # only the queue's candidates
+    r = c.post(f"/unhandled-admissions/{aid}/omprova", data={"choice": f"package:{pt1}", "csrf": ""})
+    assert "placerad i Ladok" in _flash(c, r)
+    detail = c.get(f"/unhandled-admissions/{aid}").text
+    assert 'class="state resolved"' in detail and "Omprövning" in detail and "anna.operator" in detail
+    assert 'id="omprova"' not in detail  # resolved: no more actions
+    r = c.post(f"/unhandled-admissions/{aid}/omprova", data={"choice": f"package:{pt1}", "csrf": ""})
+    assert "redan gjort" in _flash(c, r)  # a double click does it once
+    assert w["L"].by_anmalningsnummer[aid].paket.tillfalle is w["t"]["pt1"]
+    assert [(a, o) for a, o, _ in _audit(store, "admission.retry")] == [("anna.operator", aid)]
+    with store.transaction() as s:
+        assert s.get(NyaAdmission, aid).state == "placed"
+
+
+def test_mark_handled_needs_a_note_and_is_audited_once(store):
+    seed(store)
+    c = _client(store)
+    r = c.post("/unhandled-admissions/ADM-0/handled", data={"note": "  ", "csrf": ""})
+    assert "anteckning" in _flash(c, r)
+    for _ in range(2):
+        r = c.post("/unhandled-admissions/ADM-0/handled", data={"note": f"placerad för hand ({PNR_A})", "csrf": ""})
+    assert "redan gjort" in _flash(c, r)
+    (entry,) = _audit(store, "admission.handled")
+    assert entry[0] == "anna.operator"
+    page = c.get("/unhandled-admissions/ADM-0").text
+    assert "hanterad manuellt" in page and PNR_A not in page and "19900101-****" in page
+
+
+def test_a_user_without_the_right_gets_403_and_no_buttons(store):
+    ids = seed(store)
+    c = _client(store, who="vera.viewer", may=frozenset())
+    for path in ("/unhandled-admissions/ADM-0", "/aterbud-cases/1", f"/publications/{ids['dry']}", "/quarantine",
+                 "/unhandled-admissions"):
+        page = c.get(path)
+        assert page.status_code == 200 and "<button type=\"submit\">Filtrera" not in page.text.replace(
+            "Filtrera", "") and 'method="post"' not in page.text.replace('id="person-search"', ""), path
+    for path, data in (("/unhandled-admissions/ADM-0/handled", {"note": "x"}),
+                       ("/aterbud-cases/1/close", {"note": "x"}), ("/quarantine/1/dismiss", {"note": "x"}),
+                       (f"/publications/{ids['dry']}/publish", {}), ("/unhandled-admissions/bulk-omprova", {})):
+        assert c.post(path, data={**data, "csrf": ""}).status_code == 403, path
+    assert _audit(store, "admission.handled") == [] and _audit(store, "aterbud_case.close") == []
+    page = c.post("/aterbud-cases/1/close", data={"note": "x"}, headers={"Accept": "text/html"})
+    assert page.status_code == 403 and "Inte tillåtet" in page.text and "vera.viewer får inte" in page.text
+    # the right to one area is not the right to another
+    cases_only = _client(store, may=frozenset({"cases"}))
+    assert cases_only.post("/unhandled-admissions/ADM-0/handled", data={"note": "x", "csrf": ""}).status_code == 403
+    assert cases_only.post("/aterbud-cases/1/close", data={"note": "x", "csrf": ""}).status_code == 303
+
+
+def test_a_browser_session_must_send_its_csrf_token(store):
+    seed(store)
+    c = _client(store, session="jwt-of-this-session")
+    page = c.get("/aterbud-cases/1").text
+    token = _csrf(page)
+    assert token
+    assert c.post("/aterbud-cases/1/close", data={"note": "x"}).status_code == 403
+    assert c.post("/aterbud-cases/1/close", data={"note": "x", "csrf": "0" * 40}).status_code == 403
+    other = _client(store, session="another-session")
+    assert other.post("/aterbud-cases/1/close", data={"note": "x", "csrf": token}).status_code == 403
+    r = c.post("/aterbud-cases/1/close", data={"note": "ringde studenten", "csrf": token})
+    assert "avslutat" in _flash(c, r)
+    with store.transaction() as s:
+        case = s.get(AterbudCase, 1)
+        assert case.status == "closed" and case.closed_by == "anna.operator" and case.note == "ringde studenten"
+
+
+def test_quarantine_retry_and_dismiss(store):
+    with store.transaction() as s:
+        ops.outbox_enqueue(s, [{"destination": "nya", "kind": "merit", "idempotency_key": "nya:merit:x",
+                                "correlation": "m", "payload": {}}])
+        ops.outbox_mark_failed(s, ops.outbox_due(s, "nya", kind="merit")[0], "NyA: 503", permanent=True)
+        ops.quarantine(s, source="nya", message_id="A-1", kind="Admission", reason=f"Personnummer {PNR_B}: ogiltigt")
+    with store.transaction() as s:
+        dead, bad = (q.id for q in s.scalars(select(Quarantine).order_by(Quarantine.id)))
+    c = _client(store)
+    page = c.get("/quarantine").text
+    assert page.count("Försök igen") == 1 and page.count("Avfärda") == 2  # retry only where it means something
+    assert PNR_B not in page and "20010203-****" in page
+    assert "skickas igen" in _flash(c, c.post(f"/quarantine/{dead}/retry", data={"csrf": ""}))
+    with store.transaction() as s:
+        assert s.scalars(select(OutboxMessage.status)).one() == "pending"
+    assert "anteckning" in _flash(c, c.post(f"/quarantine/{bad}/dismiss", data={"note": "", "csrf": ""}))
+    assert "avfärdad" in _flash(c, c.post(f"/quarantine/{bad}/dismiss", data={"note": "rättat i NyA", "csrf": ""}))
+    assert "Inget i karantän" in c.get("/quarantine").text
+    assert {a for a, *_ in _audit(store, "quarantine.release")} == {"anna.operator"}
+
+
+class FakeAirflow:
+    def __init__(self):
+        self.runs: dict[str, tuple[str, dict, str]] = {}
+
+    def trigger(self, dag_id, run_id, conf, user):
+        if run_id in self.runs:
+            return "exists"
+        self.runs[run_id] = (dag_id, conf, user)
+        return "created"
+
+
+def test_bulk_ompröva_starts_one_review_run_for_the_filtered_set(store):
+    seed(store)
+    fake = FakeAirflow()
+    c = _client(store, airflow=console.Airflow(trigger=fake.trigger))
+    page = c.get("/unhandled-admissions", params={"round": "HT2027", "hinder": "studieplan.saknar.paket"}).text
+    assert "Ompröva alla 2 i urvalet" in page
+    form = {"csrf": "", "nonce": _nonce(page), "round": "HT2027", "hinder": "studieplan.saknar.paket", "status": "open"}
+    for _ in range(2):  # a double click: the same form, the same run
+        r = c.post("/unhandled-admissions/bulk-omprova", data=form)
+    assert "redan startad" in _flash(c, r)
+    ((run_id, (dag_id, conf, user)),) = fake.runs.items()
+    assert dag_id == "brygga_admission_review" and user == "anna.operator" and conf["action"] == "ompröva"
+    assert conf["admission_ids"] == ["ADM-0", "ADM-1"]  # oldest first, only the filtered set
+    assert [(a, o) for a, o, _ in _audit(store, "console.bulk_retry")] == [("anna.operator", run_id)]
+
+
+def test_publicera_sends_the_dry_runs_parameters(store):
+    ids = seed(store)
+    fake = FakeAirflow()
+    c = _client(store, airflow=console.Airflow(trigger=fake.trigger))
+    assert 'id="publish"' in c.get(f"/publications/{ids['dry']}").text
+    assert 'id="publish"' not in c.get(f"/publications/{ids['real']}").text  # not a dry run
+    assert "startad" in _flash(c, c.post(f"/publications/{ids['dry']}/publish", data={"csrf": ""}))
+    (dag_id, conf, user), = fake.runs.values()
+    assert dag_id == "brygga_offer_export" and user == "anna.operator"
+    assert conf["plan_of"] == ids["dry"] and conf["dry_run"] is False and conf["codes"] == ["TKDAT"]
+    assert "inte en provkörning" not in _flash(c, c.post(f"/publications/{ids['real']}/publish", data={"csrf": ""}))
+
+
+def test_audit_search_by_personnummer_never_puts_it_in_a_url(store):
+    seed(store)
+    c = _client(store, session="s")
+    page = c.get("/audit").text
+    with store.transaction() as s:
+        ops.audit(s, "anna.operator", "admission.handled", "nya_admission", "ADM-0", note="x")
+        ops.audit(s, "bo.operator", "aterbud_case.close", "aterbud_case", "2", note="y")
+        ops.audit(s, "bo.operator", "admission.handled", "nya_admission", "ADM-1", note="z")
+    r = c.post("/audit", data={"personnummer": "19900101-1239", "csrf": _csrf(page)})
+    assert r.status_code == 303
+    url = r.headers["location"]
+    assert "19900101" not in url and "1239" not in url and "person=" in url
+    found = c.get(url).text
+    rows = re.findall(r"<tr><td>[^<]+</td><td>([^<]+)</td><td>([^<]+) <code", found)
+    # PNR_A's admission ADM-0 and case 2 (seed), not ADM-1 (no personnummer)
+    assert sorted(rows) == [("anna.operator", "Markerad som hanterad"), ("bo.operator", "Ärende avslutat")]
+    assert "19900101-****" in found and PNR_A not in found
+    assert "inte ett giltigt" in _flash(c, c.post("/audit", data={"personnummer": "20010203-4567",
+                                                                  "csrf": _csrf(page)}))
+    forged = c.get("/audit", params={"person": "not-a-token"}).text
+    assert "Inga poster matchar" in forged
+    csv = c.get(url.replace("/audit?", "/audit.csv?"))
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0] == "at,actor,action,object_type,object_id,detail" and len(lines) == 3
+    assert all("+01:00" in ln or "+02:00" in ln for ln in lines[1:])  # local time with offset
+
+
+def test_overview_shows_runs_lag_and_links(store):
+    seed(store)
+    import datetime as dt
+
+    runs = {"brygga_merit_sync": {"run_id": "scheduled__x", "state": "failed", "url": "/dags/x/runs/y",
+                                  "start_date": dt.datetime(2027, 4, 1, 10, 0, tzinfo=dt.UTC), "end_date": None}}
+    with store.transaction() as s:
+        ops.checkpoint_set(s, "ladok-merits", 40, "e-1")
+    c = _client(store, airflow=console.Airflow(dag_runs=lambda ids: runs, feed_head=lambda: 52))
+    page = c.get("/").text
+    assert "misslyckades" in page or "failed" in page
+    assert "2027-04-01 12:00:00 +02:00" in page  # Stockholm summer time, with its offset
+    assert re.search(r"sida <strong>40</strong> av 52:\s*<strong>12</strong> sidor efter", page)
+    assert 'href="/unhandled-admissions"' in page and '<span class="n">4</span> ej hanterade' in page
+    broken = _client(store, airflow=console.Airflow(dag_runs=lambda ids: 1 / 0, feed_head=lambda: 1 / 0))
+    page = broken.get("/").text  # Airflow or Ladok failing never takes the page down
+    assert "kunde inte läsas" in page and "Ladok svarar inte" in page
+
+
+def test_certificates_page_shows_levels(store):
+    certs = [{"peer": "ladok", "kind": "client", "subject": "CN=brygga.umu.se", "issuer": "CN=Sectigo",
+              "not_after": "2027-01-02T00:00:00+00:00", "days_left": 5, "level": "7"},
+             {"peer": "nya", "kind": "server", "note": "http: ingen TLS", "level": None}]
+    c = _client(store, airflow=console.Airflow(certificates=lambda: certs))
+    page = c.get("/certificates").text
+    assert "CN=brygga.umu.se" in page and "Går ut inom 7 dagar" in page and 'class="level-7"' in page
+    assert "2027-01-02 01:00:00 +01:00" in page
+    assert '<span class="n">1</span> certifikat' in c.get("/").text
