@@ -17,21 +17,24 @@ import io
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from brygga import views
 from brygga.connections import PeerConfig
-from brygga.console import queries
+from brygga.console import actions, queries
+from brygga.console.actions import ActionError
+from brygga.console.forms import int_or_none, root
 from brygga.console.render import LOCAL, render
 from brygga.console.security import Forbidden, Principal, Tokens, Unauthenticated
-from brygga.personnummer import canonical, mask
+from brygga.personnummer import mask
 from brygga.store import Store
 
 TITLE = "Brygga operations"
@@ -51,11 +54,6 @@ class Airflow:
     ui_url: str = ""  # Airflow's UI, for links to DAG runs
     certificates: Callable[[], list[dict[str, Any]]] | None = None
     feed_head: Callable[[], int | None] | None = None
-    locks: dict[str, threading.Lock] = field(default_factory=dict)
-
-
-class ActionError(Exception):
-    """An action could not be done; its message goes back to the page."""
 
 
 def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any], Awaitable[Any] | Any], *,
@@ -63,7 +61,7 @@ def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any],
     the_store = store if callable(store) and not isinstance(store, Store) else (lambda: store)
     af = airflow or Airflow()
     tokens = Tokens(secret)
-    guard = threading.Lock()
+    locks = [threading.Lock() for _ in range(64)]
 
     async def principal(request: Request) -> Principal:
         result = authenticate(request)
@@ -87,30 +85,22 @@ def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any],
 
     @app.exception_handler(Unauthenticated)
     async def _unauth(request: Request, exc: Unauthenticated):
-        headers = {"WWW-Authenticate": 'Bearer realm="airflow"'}
-        if "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path + "/":
-            return HTMLResponse(render("message.html", root=_root(request), detail=exc.detail, login_url=exc.login_url,
-                                       title="Inte inloggad", me=None, now=dt.datetime.now(LOCAL)),
-                                status_code=401, headers=headers)
-        return JSONResponse({"detail": exc.detail}, status_code=401, headers=headers)
+        return _refusal(request, 401, "Inte inloggad", exc.detail, exc.login_url,
+                        {"WWW-Authenticate": 'Bearer realm="airflow"'})
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden):
-        detail = mask(str(exc)) or "Forbidden"
-        if "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path + "/":
-            return HTMLResponse(render("message.html", root=_root(request), detail=detail, login_url=None,
-                                       title="Inte tillåtet", me=None, now=dt.datetime.now(LOCAL)), status_code=403)
-        return JSONResponse({"detail": detail}, status_code=403)
+        return _refusal(request, 403, "Inte tillåtet", mask(str(exc)) or "Forbidden")
 
     def page(request: Request, template: str, title: str, **ctx: Any) -> HTMLResponse:
         me: Principal = request.state.principal
         flash = tokens.unflash(request.query_params.get("flash"))
-        return HTMLResponse(render(template, root=_root(request), title=title, me=me, csrf=tokens.csrf(me.session),
+        return HTMLResponse(render(template, root=root(request), title=title, me=me, csrf=tokens.csrf(me.session),
                                    nonce=uuid.uuid4().hex, flash=flash, ui=af.ui_url, request=request,
                                    now=dt.datetime.now(LOCAL), **ctx))
 
     def done(request: Request, path: str, ok: bool, text: str) -> RedirectResponse:
-        return RedirectResponse(f"{_root(request)}{path}?flash={tokens.flash(ok, mask(text))}", status_code=303)
+        return RedirectResponse(f"{root(request)}{path}?flash={tokens.flash(ok, mask(text))}", status_code=303)
 
     def allowed(request: Request, area: str, csrf: str | None) -> Principal:
         me: Principal = request.state.principal
@@ -120,9 +110,9 @@ def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any],
         return me
 
     def once(key: str) -> threading.Lock:
-        """One action at a time per object in this process: a double click waits, then finds it done."""
-        with guard:
-            return af.locks.setdefault(key, threading.Lock())
+        """One action at a time per object in this process (a lock of a fixed stripe, by the
+        object's key): a double click waits, then finds the work done."""
+        return locks[zlib.crc32(key.encode()) % len(locks)]
 
     def peer(name: str) -> PeerConfig:
         if af.peer is None:
@@ -132,23 +122,21 @@ def create_app(store: Callable[[], Store] | Store, authenticate: Callable[[Any],
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _json_routes(app, the_store)
     _pages(app, the_store, af, page, tokens)
-    _actions(app, the_store, af, allowed, done, once, peer, tokens)
+    actions.register(app, the_store, af, allowed, done, once, peer, tokens)
     return app
 
 
-def _root(request: Request) -> str:
-    return (request.scope.get("root_path") or "").rstrip("/")
+def _refusal(request: Request, status: int, title: str, detail: str, login_url: str | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+    """A refused request: a page saying why for a browser, JSON for the API."""
+    if "text/html" in request.headers.get("accept", "") and "/api/" not in request.url.path + "/":
+        return HTMLResponse(render("message.html", root=root(request), detail=detail, login_url=login_url,
+                                   title=title, me=None, now=dt.datetime.now(LOCAL)), status_code=status, headers=headers)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def _bool(v: str | None) -> bool | None:
     return None if v in (None, "") else v.lower() in ("1", "true", "yes")
-
-
-def _int(v: str | None) -> int | None:
-    try:
-        return int(v) if v not in (None, "") else None
-    except ValueError:
-        return None
 
 
 def _date(v: str | None, *, end: bool = False) -> dt.datetime | None:
@@ -230,7 +218,7 @@ def _queue_filters(request: Request) -> dict[str, Any]:
     status = q.get("status", "open")
     return {"round": q.get("round") or None, "hinder": q.get("hinder") or None,
             "status": None if status == "all" else status or "open", "instance": q.get("instance") or None,
-            "programme": q.get("programme") or None, "older_than_days": _int(q.get("older_than_days"))}
+            "programme": q.get("programme") or None, "older_than_days": int_or_none(q.get("older_than_days"))}
 
 
 def _pages(app: Any, the_store: Callable[[], Store], af: Airflow, page: Callable[..., HTMLResponse],
@@ -407,174 +395,3 @@ def _local_iso(v: Any) -> str:
     if isinstance(v, dt.datetime):
         return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(LOCAL).isoformat(timespec="seconds")
     return "" if v is None else str(v)
-
-
-# ============================================================================ actions
-
-def _actions(app: Any, the_store: Callable[[], Store], af: Airflow, allowed: Callable[..., Principal],
-             done: Callable[..., RedirectResponse], once: Callable[[str], threading.Lock],
-             peer: Callable[[str], PeerConfig], tokens: Tokens) -> None:
-    from adapters.http import PeerError
-    from brygga.flows import admissions
-    from brygga.flows import checkpoints as cp_flow
-    from brygga.flows.aterbud import cases as case_flow
-
-    expected = (KeyError, ValueError, LookupError, PeerError, case_flow.CaseError, ActionError)
-
-    def act(request: Request, back: str, fn: Callable[[], str]) -> RedirectResponse:
-        try:
-            return done(request, back, True, fn())
-        except expected as e:
-            text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-            return done(request, back, False, f"Det gick inte: {text}")
-
-    @app.post("/unhandled-admissions/{admission_id}/omprova")
-    def omprova(request: Request, admission_id: str, csrf: str = Form(""), choice: str = Form("")):
-        me = allowed(request, "admissions", csrf)
-        back = f"/unhandled-admissions/{admission_id}"
-
-        def run() -> str:
-            from adapters.folkbokforing import FolkbokforingAdapter
-            from adapters.ladok import LadokAdapter
-
-            package = choice[len("package:"):] if choice.startswith("package:") else None
-            detail = queries.admission_detail(the_store(), admission_id)
-            if package and detail and package not in {c["package_uid"] for c in detail["entry"]["candidates"]}:
-                raise ActionError("kurspaketeringen är inte en av antagningens kandidater")
-            with once(f"admission:{admission_id}"):
-                r = admissions.retry(the_store(), LadokAdapter(peer("ladok")), FolkbokforingAdapter(peer("folkbokforing")),
-                                     admission_id, actor=me.name, package_uid=package,
-                                     fristaende=choice == "fristaende")
-            if r["outcome"] in ("placed", "handled"):
-                return "Antagningen är placerad i Ladok" + (" (redan gjort)" if r.get("already") else "") + "."
-            raise ActionError(f"Ladok kunde fortfarande inte placera antagningen: {r.get('reason')}")
-        return act(request, back, run)
-
-    @app.post("/unhandled-admissions/{admission_id}/handled")
-    def handled(request: Request, admission_id: str, csrf: str = Form(""), note: str = Form("")):
-        me = allowed(request, "admissions", csrf)
-
-        def run() -> str:
-            if not note.strip():
-                raise ActionError("skriv en anteckning om vad som gjordes i Ladok")
-            with once(f"admission:{admission_id}"):
-                r = admissions.mark_handled(the_store(), admission_id, actor=me.name, note=note.strip())
-            return "Markerad som hanterad" + (" (redan gjort)." if r.get("already") else ".")
-        return act(request, f"/unhandled-admissions/{admission_id}", run)
-
-    @app.post("/unhandled-admissions/bulk-omprova")
-    def bulk(request: Request, csrf: str = Form(""), nonce: str = Form(""), round: str = Form(""),
-             hinder: str = Form(""), status: str = Form("open"), instance: str = Form(""), programme: str = Form(""),
-             older_than_days: str = Form("")):
-        me = allowed(request, "admissions", csrf)
-        f = {"round": round or None, "hinder": hinder or None, "status": status or "open", "instance": instance or None,
-             "programme": programme or None, "older_than_days": _int(older_than_days)}
-        back = "/unhandled-admissions"
-
-        def run() -> str:
-            if af.trigger is None:
-                raise ActionError("Airflow kan inte starta körningar härifrån")
-            if f["status"] != "open":
-                raise ActionError("bara öppna antagningar kan omprövas")
-            ids, total = queries.queue_ids(the_store(), **f)
-            if not ids:
-                raise ActionError("inga antagningar matchar urvalet")
-            run_id = f"console__omprova__{_nonce(nonce)}"
-            state = af.trigger("brygga_admission_review", run_id, {"admission_ids": ids, "action": "ompröva",
-                                                                   "package_uid": "", "note": "massomprövning"}, me.name)
-            if state == "created":
-                _audit(the_store(), me.name, "console.bulk_retry", "dag_run", run_id, count=len(ids), filters=f)
-            more = f" (de {len(ids)} äldsta av {total})" if total > len(ids) else ""
-            return (f"Omprövning av {len(ids)} antagningar{more} startad som körning {run_id} av "
-                    f"brygga_admission_review" if state == "created" else f"Körningen {run_id} är redan startad")
-        return act(request, back, run)
-
-    @app.post("/aterbud-cases/{case_id}/apply")
-    def apply(request: Request, case_id: int, csrf: str = Form(""), note: str = Form("")):
-        me = allowed(request, "cases", csrf)
-
-        def run() -> str:
-            from adapters.ladok import LadokAdapter
-
-            with once(f"case:{case_id}"):
-                r = case_flow.apply_case(the_store(), LadokAdapter(peer("ladok")), case_id, actor=me.name,
-                                         note=note.strip())
-            if r.get("result") == "already closed":
-                return "Ärendet var redan avslutat."
-            if r.get("status") != "closed":
-                return f"Ladok: {r.get('result')}"
-            return "Föreslagen åtgärd utförd i Ladok och ärendet avslutat."
-        return act(request, f"/aterbud-cases/{case_id}", run)
-
-    @app.post("/aterbud-cases/{case_id}/close")
-    def close(request: Request, case_id: int, csrf: str = Form(""), note: str = Form("")):
-        me = allowed(request, "cases", csrf)
-
-        def run() -> str:
-            if not note.strip():
-                raise ActionError("skriv en anteckning om hur ärendet hanterades")
-            case_flow.close_case(the_store(), case_id, actor=me.name, note=note.strip())
-            return "Ärendet är avslutat."
-        return act(request, f"/aterbud-cases/{case_id}", run)
-
-    @app.post("/quarantine/{quarantine_id}/retry")
-    def q_retry(request: Request, quarantine_id: int, csrf: str = Form(""), note: str = Form("")):
-        me = allowed(request, "quarantine", csrf)
-
-        def run() -> str:
-            r = cp_flow.retry(the_store(), quarantine_id, actor=me.name, note=note.strip())
-            return "Redan hanterad." if r.get("already") else "Meddelandet skickas igen vid flödets nästa körning."
-        return act(request, "/quarantine", run)
-
-    @app.post("/quarantine/{quarantine_id}/dismiss")
-    def q_dismiss(request: Request, quarantine_id: int, csrf: str = Form(""), note: str = Form("")):
-        me = allowed(request, "quarantine", csrf)
-
-        def run() -> str:
-            if not note.strip():
-                raise ActionError("skriv en anteckning om varför raden avfärdas")
-            r = cp_flow.release(the_store(), quarantine_id, actor=me.name, note=note.strip())
-            return "Redan avfärdad." if r.get("already") else "Raden är avfärdad."
-        return act(request, "/quarantine", run)
-
-    @app.post("/publications/{publication_id}/publish")
-    def publish(request: Request, publication_id: int, csrf: str = Form("")):
-        me = allowed(request, "offers", csrf)
-        back = f"/publications/{publication_id}"
-
-        def run() -> str:
-            if af.trigger is None:
-                raise ActionError("Airflow kan inte starta körningar härifrån")
-            from brygga.flows.offers import publish_conf
-
-            conf = publish_conf(the_store(), publication_id)
-            run_id = f"console__publicera__{publication_id}"
-            state = af.trigger("brygga_offer_export", run_id, conf, me.name)
-            if state == "created":
-                _audit(the_store(), me.name, "console.publish", "publication", str(publication_id), run_id=run_id)
-                return f"Publiceringen av planen är startad som körning {run_id} av brygga_offer_export."
-            return f"Planen är redan publicerad ({run_id})."
-        return act(request, back, run)
-
-    @app.post("/audit")
-    def audit_person(request: Request, csrf: str = Form(""), personnummer: str = Form("")):
-        me: Principal = request.state.principal
-        tokens.check_csrf(me, csrf)
-        try:
-            pnr = canonical(personnummer.strip())
-        except ValueError:
-            return done(request, "/audit", False, "Det är inte ett giltigt personnummer.")
-        return RedirectResponse(f"{_root(request)}/audit?person={tokens.person(pnr)}", status_code=303)
-
-
-def _nonce(v: str) -> str:
-    """The form's one-time key (a double click sends the same one): hex, bounded."""
-    v = "".join(c for c in v if c in "0123456789abcdef")[:32]
-    return v or uuid.uuid4().hex
-
-
-def _audit(store: Store, actor: str, action: str, object_type: str, object_id: str, **detail: Any) -> None:
-    from brygga.store import ops
-
-    with store.transaction() as s:
-        ops.audit(s, actor, action, object_type, object_id, **detail)
