@@ -79,8 +79,10 @@ def brygga_offer_export():
         if differences:  # Ladok changed since the dry run: publish nothing, the operator looks again
             from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(f"the plan differs from dry run #{p['plan_of']} in {len(differences)} offer(s) "
-                                       "(make a new dry run): " + "; ".join(differences[:20]))
+            reason = (f"the plan differs from dry run #{p['plan_of']} in {len(differences)} offer(s) "
+                      "(make a new dry run): " + "; ".join(differences[:20]))
+            offers.refuse(store, publication_id, reason)
+            raise AirflowFailException(reason)
         queued = offers.enqueue(store, publication_id)
         result = {"queued": queued, **offers.send(store, dagkit.nya(), p["round"], p["kind"])}
         ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}

@@ -51,7 +51,8 @@ AUDIT_ACTION_TEXT = {
     "admission.unhandled": "Till ej hanterade", "aterbud_case.apply": "Föreslagen åtgärd utförd",
     "aterbud_case.close": "Ärende avslutat", "quarantine.release": "Karantän avfärdad",
     "quarantine.retry": "Karantän försökt igen", "publication.start": "Publicering startad",
-    "publication.finish": "Publicering klar", "checkpoint.set": "Kontrollpunkt flyttad",
+    "publication.finish": "Publicering klar",
+    "publication.refused": "Publicering stoppad: planen hade ändrats", "checkpoint.set": "Kontrollpunkt flyttad",
     "console.bulk_retry": "Massomprövning startad", "console.publish": "Publicering beställd",
 }
 

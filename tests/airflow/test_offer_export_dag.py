@@ -64,3 +64,30 @@ def test_codes_selection_without_codes_fails_clearly(airflow_db, airflow_connect
     dr = load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "selection": "codes", "codes": []})
     assert dr.state == "failed"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["start"] == "failed"
+
+
+def test_publishing_a_dry_runs_plan_sends_it_or_nothing(airflow_db, airflow_connections, dag_store, peers):
+    """The console's Publicera: the run with plan_of sends exactly the dry run's plan; when Ladok
+    changed since, it fails, sends nothing and the publication says so."""
+    from brygga.flows import offers
+    from brygga.store.models import OutboxMessage, Publication
+
+    airflow_connections(dag_store.url, peers["urls"])
+    assert load_dag("brygga_offer_export").test(run_conf={"round": "HT2027", "dry_run": True}).state == "success"
+    with dag_store.transaction() as s:
+        dry = s.scalars(select(Publication.id)).one()
+    uid = sorted(t.uid for t in peers["ladok"].tillfallen.values() if "HT2027" in t.omgangar and t.utannonserat
+                 and not t.installt)[0]
+    peers["ladok"].tillfallen[uid].installt = True  # cancelled after the dry run: the plan is no longer that plan
+    dr = load_dag("brygga_offer_export").test(run_conf=offers.publish_conf(dag_store, dry))
+    assert dr.state == "failed"
+    with dag_store.transaction() as s:
+        refused = s.scalars(select(Publication).order_by(Publication.id.desc())).first()
+        assert refused.status == "failed" and refused.selection["plan_of"] == dry
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    peers["ladok"].tillfallen[uid].installt = False
+    dr = load_dag("brygga_offer_export").test(run_conf=offers.publish_conf(dag_store, dry))
+    assert dr.state == "success"
+    with dag_store.transaction() as s:
+        assert s.scalars(select(Publication.status).order_by(Publication.id.desc())).first() == "done"
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) > 0

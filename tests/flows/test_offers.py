@@ -316,5 +316,13 @@ def test_publishing_a_dry_runs_plan_exactly_and_its_field_diff(store, sims):
     offers.collect(store, sims["ladok"], again)
     (diff,) = offers.plan_differences(store, again)
     assert diff.startswith(changed["offer_id"]) and "content changed" in diff
+    offers.refuse(store, again, diff)  # what the DAG does then: nothing is queued, the history says why
+    with store.transaction() as s:
+        from brygga.store.models import AuditLog, OutboxMessage, Publication
+
+        assert s.get(Publication, again).status == "failed"
+        assert s.query(AuditLog).filter_by(action="publication.refused", object_id=str(again)).one().detail[
+            "plan_of"] == dry
+        assert s.query(OutboxMessage).filter(OutboxMessage.created_at > s.get(Publication, again).started_at).count() == 0
     with pytest.raises(ValueError, match="not a dry run"):
         offers.publish_conf(store, real)

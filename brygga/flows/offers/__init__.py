@@ -26,6 +26,7 @@ from brygga.flows.offers.publishing import (
     finish,
     plan_differences,
     publish_conf,
+    refuse,
     send,
     start,
 )
@@ -34,6 +35,6 @@ from brygga.records import Offer
 __all__ = [
     "BATCH", "DESTINATION", "FETCH_WORKERS", "KINDS", "Offer", "collect", "content_hash", "enqueue", "finish",
     "idempotency_key", "offer_dict", "offerable", "plan", "plan_differences", "programme_offer_id", "publish_conf",
-    "publishing", "send", "start",
+    "publishing", "refuse", "send", "start",
     "to_offer",
 ]

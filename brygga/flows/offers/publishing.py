@@ -174,6 +174,15 @@ def plan_differences(store: Store, publication_id: int) -> list[str]:
     return out
 
 
+def refuse(store: Store, publication_id: int, reason: str) -> None:
+    """Close a publication that sends nothing because its plan is not the dry run's (``failed``)."""
+    with store.transaction() as s:
+        pub = ops.one(s, Publication, publication_id)
+        pub.status, pub.finished_at = "failed", utcnow()
+        ops.audit(s, pub.triggered_by or "unknown", "publication.refused", "publication", str(pub.id),
+                  plan_of=(pub.selection or {}).get("plan_of"), reason=reason[:2000])
+
+
 def enqueue(store: Store, publication_id: int) -> int:
     """Outbox rows for the planned changes of a (non dry-run) publication; returns new rows.
 
