@@ -92,16 +92,23 @@ def inspect(peers: Iterable[PeerConfig], *, now: dt.datetime | None = None, time
     return sorted(out, key=lambda c: (c["peer"], c["kind"]))
 
 
-def check(peers: Iterable[PeerConfig], **kw: Any) -> list[dict[str, Any]]:
+def check(peers: Iterable[PeerConfig], *, now: dt.datetime | None = None, timeout: float = 5.0,
+          fetch_server: bool = True) -> list[dict[str, Any]]:
     """:func:`inspect`, failing (``Unhealthy``) when a certificate expires within ``FAIL_DAYS``
     or has expired, or a configured client certificate cannot be read. A server that cannot be
     reached does not fail this check (``peer_reachable`` does)."""
-    certs = inspect(peers, **kw)
+    certs = inspect(peers, now=now, timeout=timeout, fetch_server=fetch_server)
     bad = [c for c in certs if c.get("level") in ("expired", str(FAIL_DAYS))
            or (c["kind"] == "client" and c.get("error"))]
     if bad:
-        raise Unhealthy("certificates: " + "; ".join(
-            c["error"] if c.get("error") else
-            f"{c['peer']} {c['kind']} certificate {c['subject']} expires {c['not_after']} ({c['days_left']} days left)"
-            for c in bad))
+        raise Unhealthy("certificates: " + "; ".join(_problem(c) for c in bad))
     return certs
+
+
+def _problem(c: dict[str, Any]) -> str:
+    what = f"{c['peer']} {c['kind']} certificate"
+    if c.get("error"):
+        return f"{what}: {c['error']}"
+    if c["level"] == "expired":
+        return f"{what} {c['subject']} expired {c['not_after']} ({-c['days_left']} days ago)"
+    return f"{what} {c['subject']} expires {c['not_after']} ({c['days_left']} days left)"
