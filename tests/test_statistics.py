@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from brygga import statistics
-from brygga.store.models import AterbudCase, UnhandledAdmission
+from brygga.store.models import AterbudCase, UnhandledAdmission, as_utc
 
 UTC = dt.UTC
 TODAY = dt.date(2027, 9, 3)
@@ -126,3 +126,68 @@ def test_the_queue_records_when_an_entry_was_resolved(store):
         queue.queue(s, "Q1", "HT2027", None, None, "11001", "ovrigt", "again", [], {})  # back in the queue
     with store.transaction() as s:
         assert s.query(UnhandledAdmission).one().resolved_at is None
+
+
+def _entry(aid: str, created: dt.datetime, resolved: dt.datetime | None = None, *, hinder: str = "ovrigt",
+           round: str = "HT2027") -> UnhandledAdmission:
+    return UnhandledAdmission(nya_admission_id=aid, round=round, hinder=hinder, reason="r", admission={},
+                              status="open" if resolved is None else "resolved", created_at=created,
+                              resolved_at=resolved, updated_at=resolved or created)
+
+
+def test_local_day_boundaries_in_summer_winter_and_on_the_dst_day(store):
+    t = dt.datetime
+    with store.transaction() as s:
+        s.add_all([
+            # summer (UTC+2): 23:30 UTC is 01:30 the next day, 21:59 UTC is 23:59 the same day
+            _entry("S1", t(2027, 7, 15, 23, 30, tzinfo=UTC), hinder="summer"),
+            _entry("S2", t(2027, 7, 15, 21, 59, tzinfo=UTC), t(2027, 7, 15, 22, 0, tzinfo=UTC), hinder="summer"),
+            # winter (UTC+1): 22:30 UTC is 23:30 the same day, 23:00 UTC is midnight of the next
+            _entry("W1", t(2027, 1, 15, 22, 30, tzinfo=UTC), t(2027, 1, 15, 23, 0, tzinfo=UTC), hinder="winter"),
+            # 31 Oct 2027 has 25 hours: it ends at 23:00 UTC, so 22:30 UTC still belongs to it
+            _entry("D1", t(2027, 10, 31, 22, 30, tzinfo=UTC), hinder="dst"),
+        ])
+
+    def rows(today: dt.date, days: int) -> dict[tuple[str, str], tuple[int, int, int]]:
+        df = statistics.daily(store, days=days, today=today)
+        return {(str(r.day), r.group): (r.opened, r.resolved, r.backlog) for r in df.itertuples()}
+
+    summer = rows(dt.date(2027, 7, 16), 2)
+    assert summer[("2027-07-15", "summer")] == (1, 0, 1)  # S2 opened 23:59 local, resolved at 00:00 the 16th
+    assert summer[("2027-07-16", "summer")] == (1, 1, 1)  # S1 opened 01:30 local; S2 resolved
+    winter = rows(dt.date(2027, 1, 16), 2)
+    assert winter[("2027-01-15", "winter")] == (1, 0, 1)
+    assert winter[("2027-01-16", "winter")] == (0, 1, 0)
+    dst = rows(dt.date(2027, 11, 1), 2)
+    assert dst[("2027-10-31", "dst")] == (1, 0, 1) and dst[("2027-11-01", "dst")] == (0, 0, 1)
+    b = statistics.backlog(store, days=2, today=dt.date(2027, 11, 1))
+    assert list(b["queue:dst"]) == [1, 1] and list(b["queue:winter"]) == [0, 0]
+
+
+def test_a_later_update_moves_updated_at_but_not_the_handling_time(store):
+    with store.transaction() as s:
+        s.add_all([_entry("P1", _at(1, 10), _at(1, 13)),
+                   # from before resolved_at existed (and not backfilled): updated_at is its handling time
+                   UnhandledAdmission(nya_admission_id="P2", round="HT2027", hinder="legacy", reason="r",
+                                      admission={}, status="manual", created_at=_at(1, 10), updated_at=_at(1, 11))])
+    with store.transaction() as s:  # the retention purge: an ORM update, which bumps updated_at
+        u = s.query(UnhandledAdmission).filter_by(nya_admission_id="P1").one()
+        u.personnummer, u.admission, u.purged_at = None, {}, dt.datetime(2028, 9, 1, tzinfo=UTC)
+    with store.transaction() as s:
+        u = s.query(UnhandledAdmission).filter_by(nya_admission_id="P1").one()
+        assert as_utc(u.updated_at) != _at(1, 13)  # moved (to now): handling from updated_at would be wrong
+    h = statistics.handling_times(store).set_index("kind")
+    assert h.loc["queue:ovrigt", "median_hours"] == 3.0
+    assert h.loc["queue:legacy", "median_hours"] == 1.0
+    df = statistics.daily(store, days=2, today=dt.date(2027, 9, 2))
+    assert df[df["group"] == "ovrigt"][["opened", "resolved", "backlog"]].values.tolist() == [[1, 1, 0], [0, 0, 0]]
+
+
+def test_daily_and_rounds_of_an_empty_store(store):
+    df = statistics.daily(store, days=3, today=TODAY)
+    assert df.empty and list(df.columns) == ["day", "kind", "group", "opened", "resolved", "backlog"]
+    assert statistics.rounds(store) == []
+    with store.transaction() as s:  # a case without a round (from before rounds were recorded) is no round
+        s.add(AterbudCase(nya_aterbud_id="C0", cause="registered", suggested_action="avbrott", status="open"))
+    assert statistics.rounds(store) == []
+    assert statistics.daily(store, days=1, round="HT2027").empty
