@@ -32,7 +32,7 @@ from brygga.connections import PeerConfig
 from brygga.console import actions, queries
 from brygga.console.actions import ActionError
 from brygga.console.forms import int_or_none, root
-from brygga.console.render import LOCAL, render
+from brygga.console.render import LOCAL, render, to_local
 from brygga.console.security import Forbidden, Principal, Tokens, Unauthenticated
 from brygga.personnummer import mask
 from brygga.store import Store
@@ -236,8 +236,7 @@ def _pages(app: Any, the_store: Callable[[], Store], af: Airflow, page: Callable
         certs = [c for c in (_safe(lambda: af.certificates() if af.certificates else None) or [])
                  if c.get("level") not in (None, "ok")]
         return page(request, "overview.html", "Översikt", o=o, runs=runs, dag_ids=DAG_IDS, merit=merit, head=head,
-                    pending=queries.pending_per_round(store), dead=queries.dead_letters(store),
-                    quarantine=queries.quarantine_counts(store), certs=certs,
+                    pending=queries.pending_per_round(store), dead=queries.dead_letters(store), certs=certs,
                     certs_known=af.certificates is not None)
 
     @app.get("/unhandled-admissions", response_class=HTMLResponse)
@@ -390,8 +389,6 @@ def _csv_value(v: Any) -> str:
 
 
 def _local_iso(v: Any) -> str:
-    if isinstance(v, str):
-        v = dt.datetime.fromisoformat(v)
-    if isinstance(v, dt.datetime):
-        return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(LOCAL).isoformat(timespec="seconds")
-    return "" if v is None else str(v)
+    """A time for the CSV: ISO 8601 in Stockholm time, with its offset."""
+    t = to_local(v)
+    return t.isoformat(timespec="seconds") if isinstance(t, dt.datetime) else "" if t is None else str(t)

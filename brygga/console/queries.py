@@ -20,11 +20,12 @@ from brygga.store.models import (
     PublicationItem,
     Quarantine,
     UnhandledAdmission,
+    as_utc,
     utcnow,
 )
-from brygga.views import MAX_LIMIT, _filters, _iso, _limit, _masked, unhandled_row
+from brygga.views import MAX_LIMIT, _filters, _limit, _masked, unhandled_row
 
-#: How the queue list can be sorted: key -> (column, default direction)
+#: The keys the queue list can be sorted by (``_order`` maps them to columns)
 QUEUE_SORTS = ("age", "round", "hinder", "instance", "programme")
 BULK_MAX = 500  # admissions one bulk ompröva may take (one review DAG run)
 
@@ -70,7 +71,7 @@ def unhandled_page(store: Store, *, sort: str = "age", desc: bool = False, limit
     for u in rows:
         r = unhandled_row(u)
         r["programme_code"] = u.programme_code
-        r["age_days"] = max((now - _aware(u.created_at)).days, 0)
+        r["age_days"] = max((now - as_utc(u.created_at)).days, 0)
         out.append(r)
     return {"rows": out, "total": total, "limit": lim, "offset": off, "counts_per_hinder": per_hinder,
             "rounds": rounds, "sort": sort, "desc": desc}
@@ -84,10 +85,6 @@ def queue_ids(store: Store, *, limit: int = BULK_MAX, **filters: Any) -> tuple[l
         total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
         ids = [i for (i,) in s.execute(q.with_only_columns(U.nya_admission_id).order_by(U.created_at, U.id).limit(limit))]
     return ids, total
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def admission_detail(store: Store, admission_id: str) -> dict[str, Any] | None:
@@ -252,6 +249,3 @@ def pending_per_round(store: Store) -> dict[str, int]:
         return {str(k): n for k, n in s.execute(select(NyaAdmission.round, func.count()).where(
             NyaAdmission.state == "pending").group_by(NyaAdmission.round).order_by(NyaAdmission.round))}
 
-
-def iso(v: Any) -> Any:
-    return _iso(v)

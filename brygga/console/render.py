@@ -57,22 +57,30 @@ AUDIT_ACTION_TEXT = {
 }
 
 
-def local_time(v: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A stored time (aware, naive UTC, or an ISO string) as Stockholm time with its offset."""
-    if v in (None, ""):
-        return "–"
+def to_local(v: Any) -> Any:
+    """A stored time (aware, naive UTC, or an ISO string) as an aware Stockholm time; anything else
+    (a date, text that is no time) as it is."""
     if isinstance(v, str):
         try:
             v = dt.datetime.fromisoformat(v)
         except ValueError:
             return v
     if isinstance(v, dt.datetime):
-        t = (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(LOCAL)
+        return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).astimezone(LOCAL)
+    return v
+
+
+def local_time(v: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored time as Stockholm time with its offset, for a page."""
+    if v in (None, ""):
+        return "–"
+    t = to_local(v)
+    if isinstance(t, dt.datetime):
         off = t.strftime("%z")
         return f"{t.strftime(fmt)} {off[:3]}:{off[3:]}"
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
+    if isinstance(t, dt.date):
+        return t.isoformat()
+    return str(t)
 
 
 def _query(params: dict[str, Any], **changes: Any) -> str:
