@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from adapters.http import PeerError, TransportError, segment, session, transport_error
-from brygga import xmlsafe
-from brygga.connections import PeerConfig
+from adapters.http import TransportError, reading, segment, session, status_error, transport_error
+from brygga.config import ArchiveSettings, PeerConfig, settings_as
 from brygga.records import ArchiveReceipt
 from mappings import registry
 
@@ -24,16 +23,14 @@ class ArchiveAdapter:
         self.peer = peer
         self.base = peer.base_url.rstrip("/")
         self.http = session(peer, pool=2)
-        self.receipts = registry.select("arkiv", "kvittens", peer.extra.get("mappings"))
+        self.receipts = registry.select("arkiv", "kvittens", peer.mappings)
         # a package is large: its upload gets its own deadline (seconds), at least the exchange's
-        self.upload_timeout = float(peer.extra.get("upload_timeout", max(600.0, peer.timeout)))
+        self.settings = settings_as(peer, ArchiveSettings)
+        self.upload_timeout = self.settings.upload_timeout or max(600.0, peer.timeout)
 
     def _receipt(self, what: str, status: int, content: bytes) -> ArchiveReceipt:
-        try:
+        with reading("arkiv", f"{what} (HTTP {status})", len(content), transient=status >= 500):
             return self.receipts.read(content)
-        except xmlsafe.UnreadableXML as e:
-            raise PeerError("arkiv", f"{what}: HTTP {status}: the reply is not a kvittens: {e}"[:500],
-                            status=status, transient=status >= 500) from None
 
     def submit(self, package: Path) -> ArchiveReceipt:
         """Deliver one package (a zip on disk, streamed); the archive's receipt."""
@@ -53,8 +50,7 @@ class ArchiveAdapter:
             refused = self._receipt("POST /arkiv/v1/paket", 409, content)
             held = self.held(refused.package_id)
             return refused if held is None else replace(held, status="redan-mottaget")
-        raise PeerError("arkiv", f"POST /arkiv/v1/paket: HTTP {r.status_code}: {content[:300]!r}",
-                        status=r.status_code, transient=r.status_code >= 500 or r.status_code in (408, 429))
+        raise status_error("arkiv", "POST /arkiv/v1/paket", r.status_code, r.headers, f"{content[:300]!r}")
 
     def held(self, objid: str) -> ArchiveReceipt | None:
         """The archive's receipt of an accepted package, or None if it holds no such package."""
@@ -66,6 +62,5 @@ class ArchiveAdapter:
         if r.status_code == 404:
             return None
         if r.status_code != 200:
-            raise PeerError("arkiv", f"GET /arkiv/v1/paket/{objid}: HTTP {r.status_code}", status=r.status_code,
-                            transient=r.status_code >= 500 or r.status_code == 429)
+            raise status_error("arkiv", f"GET /arkiv/v1/paket/{objid}", r.status_code, r.headers)
         return self._receipt("GET /arkiv/v1/paket", 200, content)

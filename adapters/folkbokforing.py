@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from adapters.http import PeerError, TransportError, session, transport_error
-from brygga.connections import PeerConfig
+from adapters.http import TransportError, reading, session, status_error, transport_error
+from brygga.config import PeerConfig
 from brygga.records import Student
 from mappings import registry
 from mappings.base import RecordError
@@ -19,7 +19,7 @@ class FolkbokforingAdapter:
         self.base = peer.base_url.rstrip("/")
         self.http = session(peer)
         self.people = registry.select("folkbokforing", "person",
-                                      mappings if mappings is not None else peer.extra.get("mappings"))
+                                      mappings if mappings is not None else peer.mappings)
 
     def lookup(self, personnummer: Iterable[str]) -> dict[str, Student | None | RecordError]:
         """{number: Student (protected people without address) | None (not in the register) | RecordError}."""
@@ -34,12 +34,12 @@ class FolkbokforingAdapter:
                 raise transport_error("folkbokforing", e) from None
             try:
                 if r.status_code != 200:
-                    raise PeerError("folkbokforing", f"POST /folkbokforing/personer: HTTP {r.status_code}",
-                                    status=r.status_code, transient=r.status_code >= 500 or r.status_code == 429)
-                try:
+                    raise status_error("folkbokforing", "POST /folkbokforing/personer", r.status_code, r.headers)
+                # A reply that cannot be read (cut short, an HTML page, a DTD) or does not answer what
+                # was asked is used not at all, and is transient like any other failure of the
+                # register: the batch's students stay pending and are looked up again next run.
+                with reading("folkbokforing", "POST /folkbokforing/personer", transient=True, also=(ValueError,)):
                     out.update(self.people.read_batch(r.raw, chunk))
-                except ValueError as e:  # a reply that does not answer what was asked: use none of it
-                    raise PeerError("folkbokforing", f"unusable reply: {e}") from None
             finally:
                 r.close()
         return out

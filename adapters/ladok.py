@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from adapters.http import PeerError, Response, TransportError, UnreadableReply, segment, session, transport_error
+from adapters.http import (
+    PeerError,
+    Response,
+    TransportError,
+    UnreadableReply,
+    reading,
+    segment,
+    session,
+    status_error,
+    transport_error,
+)
 from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
-from brygga.connections import PeerConfig
+from brygga.config import LadokSettings, PeerConfig, settings_as
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, Hinder, Placement, PlanNode, Student, Utbildningstillfalle
 from mappings import registry
@@ -17,6 +27,7 @@ from mappings.base import RecordError
 from mappings.ladok.events import MAX_PAGE_BYTES
 
 log = get_logger("adapters.ladok")
+T = TypeVar("T")
 
 ACCEPT = {s: f"application/vnd.ladok-{s}+xml" for s in
           ("studentinformation", "studiedeltagande", "utbildningsinformation", "resultat", "examen")}
@@ -70,7 +81,7 @@ class LadokAdapter:
         self.peer = peer
         self.base = peer.base_url.rstrip("/")
         self.http = session(peer)
-        m = mappings if mappings is not None else peer.extra.get("mappings")
+        m = mappings if mappings is not None else peer.mappings
         self.events = registry.select("ladok", "events", m)
         self.students = registry.select("ladok", "student", m)
         self.tillfallen = registry.select("ladok", "utbildningstillfalle", m)
@@ -80,6 +91,12 @@ class LadokAdapter:
         self.aterbud_mapping = registry.select("ladok", "aterbud", m)
         self.deltagare = registry.select("ladok", "deltagare", m)
         self._no_student_search = False  # set when Ladok answers the student search with 404/405
+        self.settings = settings_as(peer, LadokSettings)
+
+    @property
+    def concurrency(self) -> int:
+        """Concurrent GETs a bulk read may make (the Connection's ``concurrency``)."""
+        return self.settings.concurrency
 
     # ------------------------------------------------------------------ plumbing
     def _request(self, method: str, path: str, service: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Response:
@@ -100,8 +117,12 @@ class LadokAdapter:
                 hinder = None
             if hinder is not None and hinder.key:
                 raise Refused(hinder, r.status_code)
-        raise PeerError("ladok", f"{method} {path}: HTTP {r.status_code}", status=r.status_code,
-                        transient=r.status_code >= 500 or r.status_code == 429)
+        raise status_error("ladok", f"{method} {path}", r.status_code, r.headers)
+
+    def _read(self, operation: str, read: Callable[[bytes], T], data: bytes) -> T:
+        """A reply read by its mapping; one that cannot be read is an ``UnreadableReply``."""
+        with reading("ladok", operation, len(data)):
+            return read(data)
 
     # ------------------------------------------------------------------ feed
     def feed_page(self, number: int | None = None, *, url: str | None = None) -> FeedPage:
@@ -167,7 +188,7 @@ class LadokAdapter:
         while True:
             r = self._request("GET", "/utbildningsinformation/utbildningstillfalle/filtrera", "utbildningsinformation",
                               params={**params, "page": page, "limit": limit})
-            total, uids = self.tillfallen.read_search(r.content)
+            total, uids = self._read("search_tillfallen", self.tillfallen.read_search, r.content)
             yield from uids
             seen += len(uids)
             if not uids or seen >= total:
@@ -184,7 +205,7 @@ class LadokAdapter:
             r = self._request("GET", "/studiedeltagande/deltagare/kurstillfalle", "studiedeltagande",
                               params=[("utbildningstillfalleUID", u) for u in instance_uids]
                               + [("limit", limit), ("page", page)])
-            total, hits = self.deltagare.read_search(r.content)
+            total, hits = self._read("participants", self.deltagare.read_search, r.content)
             yield from hits
             seen += len(hits)
             if not hits or seen >= total:
@@ -209,7 +230,7 @@ class LadokAdapter:
         if r.status_code == 404:
             _ = r.content  # release the connection
             return None
-        return self.students.read(r.content)
+        return self._read("student_by_personnummer", self.students.read, r.content)
 
     def students_by_personnummer(self, pnrs: list[str], *, batch: int = 200) -> dict[str, Student]:
         """The students among ``pnrs``, keyed by canonical personnummer; absent = not a student (yet).
@@ -240,7 +261,7 @@ class LadokAdapter:
                     log.warning("Ladok has no student search (HTTP %s): students are looked up one by one", e.status)
                     self._no_student_search = True
                     return {**found, **self._students_one_by_one(numbers[i:])}
-                total, students = self.students.read_search(r.content)
+                total, students = self._read("students_by_personnummer", self.students.read_search, r.content)
                 found.update((s.personnummer, s) for s in students if s.personnummer in wanted)
                 seen += len(students)
                 if total > len(chunk):
@@ -262,34 +283,34 @@ class LadokAdapter:
 
     def student(self, uid: str) -> Student:
         r = self._request("GET", f"/studentinformation/student/{segment(uid)}", "studentinformation")
-        return self.students.read(r.content)
+        return self._read("student", self.students.read, r.content)
 
     def establish(self, student: Student) -> Student:
         r = self._request("POST", "/studentinformation/student", "studentinformation",
                           data=self.students.write(student), ok=(200, 201))
-        return self.students.read(r.content)
+        return self._read("establish", self.students.read, r.content)
 
     # ------------------------------------------------------------------ study plan
     def place(self, placement: Placement) -> dict[str, str | None]:
         """Place an admission; idempotent on its Anmalningsnummer. Raises Refused with the Hinder."""
         r = self._request("POST", "/studiedeltagande/tillfallesantagning", "studiedeltagande",
                           data=self.placements.write(placement), ok=(200, 201))
-        return self.placements.read(r.content)
+        return self._read("place", self.placements.read, r.content)
 
     def study_plan(self, student_uid: str) -> list[PlanNode]:
         """Every admission in the student's study plan (packages and the courses inside them)."""
         r = self._request("GET", f"/studiedeltagande/tillfallesdeltagande/student/{segment(student_uid)}", "studiedeltagande")
-        return self.plans.read(r.content)
+        return self._read("study_plan", self.plans.read, r.content)
 
     def villkor(self, antagning_uid: str) -> list[str]:
         r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/behorighetsvillkor",
                           "studiedeltagande")
-        return self.conditions.read(r.content)
+        return self._read("villkor", self.conditions.read, r.content)
 
     def set_villkor(self, antagning_uid: str, codes: list[str]) -> list[str]:
         r = self._request("PUT", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/behorighetsvillkor",
                           "studiedeltagande", data=self.conditions.write(codes))
-        return self.conditions.read(r.content)
+        return self._read("set_villkor", self.conditions.read, r.content)
 
     def lift_villkor(self, antagning_uid: str, code: str) -> bool:
         """Remove one villkor; False when it is not there (e.g. already removed by hand in Ladok)."""
@@ -328,7 +349,7 @@ class LadokAdapter:
         r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/aterbud", "studiedeltagande",
                           data=self.aterbud_mapping.write_aterbud(date, cause=cause, externt_system=externt_system),
                           ok=(200, 201))
-        return self.aterbud_mapping.read_aterbud(r.content)
+        return self._read("aterbud", self.aterbud_mapping.read_aterbud, r.content)
 
     def existing_aterbud(self, antagning_uid: str) -> dict[str, str | None] | None:
         """The återbud recorded on the admission (``externt_system`` = where it came from), or None."""
@@ -343,14 +364,14 @@ class LadokAdapter:
             if e.status == 404:
                 return None
             raise
-        return self.aterbud_mapping.read_aterbud(r.content)
+        return self._read("existing_aterbud", self.aterbud_mapping.read_aterbud, r.content)
 
     def avbrott(self, antagning_uid: str, date: dt.date | str, *, externreferens: str | None = None) -> dict[str, Any]:
         """Record avbrott; Ladok makes it an early avbrott (registrations withdrawn) before study
         start + 21 days. Raises Refused with ``hinder.key`` avbrott.finns / ej.registrerad."""
         r = self._request("POST", f"/studiedeltagande/tillfallesantagning/{segment(antagning_uid)}/avbrott", "studiedeltagande",
                           data=self.aterbud_mapping.write_avbrott(date, externreferens=externreferens), ok=(200, 201))
-        return self.aterbud_mapping.read_avbrott(r.content)
+        return self._read("avbrott", self.aterbud_mapping.read_avbrott, r.content)
 
     # ------------------------------------------------------------------ archive (Ladok's own documents)
     def document(self, path: str, service: str, *, max_bytes: int = 64 * 1024 * 1024) -> bytes | None:
@@ -382,7 +403,7 @@ class LadokAdapter:
                                  f"&limit={limit}&page={page}", "studiedeltagande")
             if data is None:
                 return
-            total, hits = self.deltagare.read_search(data)
+            total, hits = self._read("deltagare_documents", self.deltagare.read_search, data)
             yield data, hits
             seen += len(hits)
             if not hits or seen >= total:
@@ -397,7 +418,7 @@ class LadokAdapter:
         """Whether the student has skyddade personuppgifter (si:SkyddadePersonuppgifter; 404: none)."""
         data = self.document(f"/studentinformation/student/{segment(student_uid)}/skyddadepersonuppgifter",
                              "studentinformation", max_bytes=1024 * 1024)
-        return data is not None and self.students.read_protection(data)
+        return data is not None and self._read("is_protected", self.students.read_protection, data)
 
     def bevis_document(self, uid: str) -> bytes | None:
         """One issued degree certificate (ex:UtfardatBevisLista with it)."""

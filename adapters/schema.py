@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapters.http import PeerError, TransportError, session, transport_error
-from brygga.connections import PeerConfig
+from adapters.http import PeerError, TransportError, reading, session, status_error, transport_error
+from brygga.config import PeerConfig, ScheduleSettings, settings_as
 from mappings import registry
 from mappings.base import RecordError
 
@@ -32,12 +32,13 @@ Results = dict[str, tuple[str, "str | None"]]
 class ScheduleAdapter:
     def __init__(self, peer: PeerConfig, *, format: str | None = None):
         self.peer = peer
-        self.format = format or peer.extra.get("format") or "timeedit"
+        self.settings = settings_as(peer, ScheduleSettings)
+        self.format = format or self.settings.format
         if self.format not in FORMATS:
             raise ValueError(f"unknown schedule format {self.format!r} (expected one of {', '.join(FORMATS)})")
         self.base = peer.base_url.rstrip("/")
         self.http = session(peer)
-        self.mapping = registry.select("schema", self.format, peer.extra.get("mappings"))
+        self.mapping = registry.select("schema", self.format, peer.mappings)
 
     @property
     def target(self) -> str:
@@ -53,8 +54,7 @@ class ScheduleAdapter:
         except TransportError as e:
             raise transport_error("schema", e) from None
         if r.status_code not in (200, 207):
-            raise PeerError("schema", f"POST {path}: HTTP {r.status_code}: {r.content[:300]!r}", status=r.status_code,
-                            transient=r.status_code >= 500 or r.status_code == 429)
+            raise status_error("schema", f"POST {path}", r.status_code, r.headers, f"{r.content[:300]!r}")
         return r.content
 
     def send(self, changes: list[dict[str, Any]], request_id: str, *, mode: str = "delta") -> tuple[Results, list[RecordError]]:
@@ -93,9 +93,9 @@ class ScheduleAdapter:
             except TransportError as e:
                 raise transport_error("schema", e) from None
             if r.status_code != 200:
-                raise PeerError("schema", f"GET /api/v1/objects: HTTP {r.status_code}", status=r.status_code,
-                                transient=r.status_code >= 500 or r.status_code == 429)
-            total, held = self.mapping.read_objects(r.content)
+                raise status_error("schema", "GET /api/v1/objects", r.status_code, r.headers)
+            with reading("schema", "GET /api/v1/objects", len(r.content), also=(ValueError, TypeError, AttributeError)):
+                total, held = self.mapping.read_objects(r.content)
             if held:
                 yield held
             if not held or page * limit >= total:
@@ -103,7 +103,7 @@ class ScheduleAdapter:
             page += 1
 
     def _write_package(self, body: bytes, request_id: str) -> None:
-        directory = Path(self.peer.extra.get("directory") or "")
+        directory = Path(self.settings.directory or "")
         if not str(directory) or not directory.is_dir():
             raise PeerError("schema", f"OneRoster delivery directory {str(directory) or '(not set)'} does not exist",
                             transient=True)

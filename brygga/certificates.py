@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
-from brygga.connections import PeerConfig
+from brygga.config import PeerConfig
 from brygga.health import Unhealthy
 
 WARN_DAYS = (90, 30, 7)
@@ -43,7 +43,7 @@ def describe(cert: x509.Certificate, *, peer: str, kind: str, now: dt.datetime) 
 
 
 def _client(peer: PeerConfig, now: dt.datetime) -> dict[str, Any] | None:
-    path = peer.extra.get("cert")
+    path = peer.settings.cert
     if not path:
         return None
     try:

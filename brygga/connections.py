@@ -1,88 +1,17 @@
-"""The peers Brygga talks to and their embedded defaults (the local simulators).
-
-Airflow-free: used by the CLI to write the Connections that ``make run`` imports, and by tests.
-In Airflow, task code reads the Connections (``brygga.dagkit.peer``); credentials live only there.
+"""The peers' Connections for the operator CLI and ``make run``: the embedded defaults (the local
+simulators) and a peer from the environment. The peers and their typed settings are in
+:mod:`brygga.config` (re-exported here); in Airflow, task code reads the Connections
+(``brygga.dagkit.peer``); credentials live only there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from brygga.store.db import store_url
+from brygga.config import PEERS, STORE_CONN_ID, Peer, PeerConfig, default_peer, from_connection
 
-
-@dataclass(frozen=True)
-class Peer:
-    name: str
-    conn_id: str
-    default_port: int
-    description: str
-
-
-PEERS: dict[str, Peer] = {
-    p.name: p
-    for p in (
-        Peer("ladok", "brygga_ladok", 8701, "Ladok REST API and Atom feed (simulator by default)"),
-        Peer("nya", "brygga_nya", 8702, "NyA SOAP service (simulator by default)"),
-        Peer("folkbokforing", "brygga_folkbokforing", 8703, "Population register lookup (simulator by default)"),
-        Peer("schema", "brygga_schema", 8704, "Scheduling system (schemaläggning)"),
-        Peer("arkiv", "brygga_arkiv", 8705, "Digital archive (e-arkiv), E-ARK SIP delivery"),
-    )
-}
-STORE_CONN_ID = "brygga_store"
-
-
-@dataclass(frozen=True)
-class PeerConfig:
-    """What an adapter needs to reach its peer; built from an Airflow Connection or defaults."""
-
-    name: str
-    base_url: str
-    login: str | None = None
-    password: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def verify(self) -> bool | str:
-        return self.extra.get("verify", True)
-
-    @property
-    def client_cert(self) -> tuple[str, str] | None:
-        cert, key = self.extra.get("cert"), self.extra.get("key")
-        return (cert, key) if cert and key else None
-
-    @property
-    def timeout(self) -> float:
-        """Seconds an exchange may take (retries included); a streamed reply must start within it
-        and may not stall longer."""
-        return float(self.extra.get("timeout", 30))
-
-    @property
-    def stream_timeout(self) -> float:
-        """Seconds a streamed reply (a bulk answer read while it arrives) may take in all."""
-        return float(self.extra.get("stream_timeout", 900))
-
-    @property
-    def proxy(self) -> str | None:
-        """HTTP(S) proxy URL; None: libcurl takes ``http_proxy``/``HTTPS_PROXY`` from the environment,
-        "": no proxy even if the environment names one."""
-        return self.extra.get("proxy")
-
-    @property
-    def no_proxy(self) -> str | None:
-        """Hosts reached without the proxy (comma-separated, as ``NO_PROXY``); None: the environment's."""
-        return self.extra.get("no_proxy")
-
-    @property
-    def crl(self) -> str | None:
-        """A PEM file of revoked certificates (CRL) the peer's certificate is checked against."""
-        return self.extra.get("crl")
-
-
-def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:
-    p = PEERS[name]
-    return PeerConfig(name, f"http://{host}:{p.default_port}")
+__all__ = ["PEERS", "STORE_CONN_ID", "Peer", "PeerConfig", "cli_peer", "connections_document", "default_peer",
+           "from_connection"]
 
 
 def cli_peer(name: str) -> PeerConfig:
@@ -109,16 +38,6 @@ def cli_peer(name: str) -> PeerConfig:
     return default_peer(name)
 
 
-def from_connection(name: str, *, conn_type: str | None, host: str | None, port: int | None,
-                    schema: str | None, login: str | None, password: str | None,
-                    extra: dict[str, Any]) -> PeerConfig:
-    scheme = extra.get("scheme") or ("https" if conn_type == "https" else "http")
-    base = f"{scheme}://{host}" + (f":{port}" if port else "")
-    if schema:
-        base += "/" + schema.strip("/")
-    return PeerConfig(name, base, login or None, password or None, dict(extra))
-
-
 def _var() -> Any:
     from brygga.paths import var_dir
 
@@ -127,6 +46,8 @@ def _var() -> Any:
 
 def connections_document(host: str = "127.0.0.1", store: str | None = None) -> dict[str, Any]:
     """The embedded-default Connections, in the format of ``airflow connections import``."""
+    from brygga.store.db import store_url
+
     doc: dict[str, Any] = {
         p.conn_id: {"conn_type": "http", "host": host, "port": p.default_port, "description": p.description,
                     "extra": {"timeout": 30}}  # (http is the default scheme: no short "http" value for

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from brygga.connections import PeerConfig
+from brygga.config import PeerConfig
 from brygga.store import Store, migrate
 
 

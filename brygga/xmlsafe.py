@@ -77,6 +77,15 @@ def fromstring(data: bytes | str) -> etree._Element:
     return root
 
 
+def root(data: bytes | str, tag: str) -> etree._Element:
+    """Parse a whole (small) reply and require its root element to be ``tag`` ({ns}name): another
+    operation's reply is refused (``UnexpectedReply``), never read as empty."""
+    el = fromstring(data)
+    if el.tag != tag:
+        raise UnexpectedReply(f"the reply is a {etree.QName(el).localname}, not a {etree.QName(tag).localname}")
+    return el
+
+
 def _open(source: bytes | str | Path | IO[bytes]) -> tuple[IO[bytes], IO[bytes] | None]:
     """(a binary stream of ``source``, the file opened for it or None)."""
     if isinstance(source, (bytes, bytearray)):

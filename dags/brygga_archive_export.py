@@ -63,17 +63,16 @@ def brygga_archive_export():
         from brygga.flows.archive import delivery
 
         p = get_current_context()["params"]
-        extra = dagkit.peer("arkiv").extra
+        settings = delivery.Settings.of(dagkit.arkiv().settings)
         today = dt.date.today()
         up_to = dt.date.fromisoformat(p["up_to"]) if p["up_to"] else today
-        period = (dt.date.fromisoformat(p["degrees_from"] or extra.get("degrees_from") or "2020-01-01"),
-                  dt.date.fromisoformat(p["degrees_to"]) if p["degrees_to"] else today)
+        period = settings.period(p["degrees_from"], p["degrees_to"], today)
         only = [u.strip() for u in p["instances"] if u.strip()] or None
         out: dict = {"dry_run": bool(p["dry_run"])}
         for what in (["kurstillfallen", "examina"] if p["what"] == "alla" else [p["what"]]):
             summary = delivery.plan(dagkit.store(), dagkit.ladok(), what=what, up_to=up_to, period=period,
                                     dry_run=bool(p["dry_run"]), only=only,
-                                    settings=delivery.Settings.from_extra(extra))
+                                    settings=settings)
             for row in summary.get("would_package", [])[:200]:
                 dagkit.log.info("would package %s %s (%s): %d files, %d bytes of data, %d part(s)", row["kind"],
                                 row["uid"], row["label"], row["files"], row["data_bytes"], row["parts"])
@@ -92,7 +91,7 @@ def brygga_archive_export():
         ctx = get_current_context()
         arkiv = dagkit.arkiv()
         result = delivery.deliver(dagkit.store(), dagkit.ladok(), arkiv,
-                                  settings=delivery.Settings.from_extra(arkiv.peer.extra))
+                                  settings=delivery.Settings.of(arkiv.settings))
         ctx["outlet_events"][ARCHIVE].extra = result
         return result
 

@@ -192,11 +192,8 @@ def feed_head() -> int | None:
     """The number of the Ladok feed's newest page (for the merit sync's lag)."""
     def read():
         from adapters.ladok import LadokAdapter
-        from brygga.connections import PeerConfig
 
-        p = peer("ladok")
-        quick = PeerConfig(p.name, p.base_url, p.login, p.password, {**p.extra, "timeout": 3})
-        return LadokAdapter(quick).feed_page().number
+        return LadokAdapter(peer("ladok").with_extra(timeout=3)).feed_page().number
     return _cached("feed_head", 30, read)
 
 

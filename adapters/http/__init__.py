@@ -42,12 +42,22 @@ from urllib.parse import quote, urlencode
 import pycurl
 
 from adapters.http.curl import STREAM_BUFFER, FileBody, _decoder, _Easy, _Failed, _generation, _Local, _Transfer
-from adapters.http.errors import PeerError, TransportError, UnreadableReply, if_found, transport_error
+from adapters.http.errors import (
+    PeerError,
+    TransportError,
+    UnreadableReply,
+    if_found,
+    reading,
+    retry_after,
+    status_error,
+    transport_error,
+)
+from adapters.http.errors import retry_after as errors_retry_after
 from adapters.http.reply import Headers, Response
-from brygga.connections import PeerConfig
+from brygga.config import PeerConfig
 
 __all__ = ["segment", "IDEMPOTENT", "IDLE_MAX", "RETRY_STATUS", "STREAM_BUFFER", "Client", "Headers", "PeerError", "Response",
-           "TransportError", "UnreadableReply", "if_found", "session", "transport_error"]
+           "TransportError", "UnreadableReply", "if_found", "reading", "retry_after", "session", "status_error", "transport_error"]
 
 def segment(value: object) -> str:
     """A value as one URL path segment: every reserved character percent-encoded ("/" too), and the
@@ -58,7 +68,7 @@ def segment(value: object) -> str:
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-RETRY_STATUS = frozenset({502, 503, 504})
+RETRY_STATUS = frozenset({429, 502, 503, 504})  # retried (idempotent requests), after Retry-After if given
 #: A kept-alive connection idle longer than this is not reused: load balancers and firewalls drop
 #: idle connections (commonly after 60 s), often without a FIN that libcurl's check could see.
 IDLE_MAX = 50.0
@@ -262,10 +272,9 @@ class Client:
     def _sleep(self, attempt: int, deadline: float, retry_after: str | None = None) -> bool:
         """Back off before attempt ``attempt``; False when that would pass the exchange's deadline."""
         delay = self.backoff * 2 ** (attempt - 1)
-        try:
-            delay = max(0.0, min(float(int((retry_after or "").strip())), 30.0)) if retry_after else delay
-        except ValueError:  # an HTTP date or garbage: our own backoff
-            pass
+        asked = errors_retry_after(retry_after)  # seconds or an HTTP date; garbage: our own backoff
+        if asked is not None:
+            delay = min(asked, 30.0)
         if time.monotonic() + delay >= deadline:
             return False
         time.sleep(delay)

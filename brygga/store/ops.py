@@ -215,9 +215,11 @@ def outbox_mark_failed(
     max_attempts: int = 8,
     base_seconds: float = 30.0,
     permanent: bool = False,
+    not_before: float | None = None,
 ) -> str:
-    """Record a failed attempt. Retries later with exponential backoff; after ``max_attempts``
-    (or at once when ``permanent``) the message is dead and quarantined with its reason."""
+    """Record a failed attempt. Retries later with exponential backoff, at least ``not_before``
+    seconds from now (the peer's ``Retry-After``); after ``max_attempts`` (or at once when
+    ``permanent``) the message is dead and quarantined with its reason."""
     message.attempts += 1
     message.last_error = error[:4000]
     if permanent or message.attempts >= max_attempts:
@@ -232,7 +234,10 @@ def outbox_mark_failed(
         )
     else:
         message.status = "failed"
-        message.next_attempt_at = utcnow() + backoff_delay(message.attempts, base_seconds)
+        delay = backoff_delay(message.attempts, base_seconds)
+        if not_before is not None:
+            delay = max(delay, dt.timedelta(seconds=min(not_before, 24 * 3600.0)))
+        message.next_attempt_at = utcnow() + delay
     return message.status
 
 

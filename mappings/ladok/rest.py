@@ -49,7 +49,7 @@ class StudentV1(Mapping):
     description = "si:Student read; establishment (etablering) request with folkbokföringsadress"
 
     def read(self, body: bytes) -> Student:
-        root = xmlsafe.fromstring(body)
+        root = xmlsafe.root(body, SI + "Student")
         return Student(
             personnummer=(root.findtext(SI + "Personnummer") or "").strip(),
             fornamn=(root.findtext(SI + "Fornamn") or "").strip(),

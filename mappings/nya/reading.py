@@ -158,7 +158,10 @@ class Reply:
         for el, parent in xmlsafe.iterparse_records(source, (NEXT_SEQUENCE, tag), (response,)):
             if el.tag == NEXT_SEQUENCE:
                 head = parent
-                self.next_sequence = sequence({"NextSequence": el.text}, "NextSequence")
+                try:
+                    self.next_sequence = sequence({"NextSequence": el.text}, "NextSequence")
+                except ValueError as e:  # the reply's own position: the reply cannot be used
+                    raise UnexpectedReply(f"the reply's {e}") from None
                 continue
             try:
                 yield convert(el)

@@ -30,10 +30,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.arkiv import ArchiveAdapter
 from adapters.http import PeerError
-from adapters.ladok import LadokAdapter
+from brygga.config import ArchiveSettings
 from brygga.flows.archive.packaging import Built, Staging, build, package_id, part_ids, plan_parts
+from brygga.flows.kit.flow import Flow
+from brygga.flows.ports import Archive, Ladok
 from brygga.logmask import get_logger
 from brygga.personnummer import mask
 from brygga.records import ArchiveReceipt, Participant, Utbildningstillfalle
@@ -45,8 +46,9 @@ from mappings.base import RecordError
 
 log = get_logger("brygga.flows.archive")
 
-DESTINATION = "arkiv"
-KIND = "archive-package"
+FLOW = Flow("archive-export", "brygga_archive_export", destination="arkiv", kinds=("archive-package",))
+DESTINATION = FLOW.destination
+KIND = FLOW.kinds[0]
 KURSTILLFALLE, EXAMEN = "kurstillfalle", "examen"
 WHAT = {"kurstillfallen": KURSTILLFALLE, "examina": EXAMEN}  # the trigger form's choice -> subject kind
 UI = "{http://schemas.ladok.se/utbildningsinformation}"
@@ -64,14 +66,23 @@ class Settings:
     closing_days: int = 90  # after the study period's end, results are expected to be attested
     max_part_bytes: int = 512 * 1024 * 1024
 
+    degrees_from: str = "2020-01-01"  # the degree period archived by default starts here (ISO date)
+
     @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> Settings:
+    def of(cls, settings: ArchiveSettings) -> Settings:
+        """The archive export's settings from the ``brygga_arkiv`` Connection's (defaults where unset)."""
         d = cls()
-        return cls(archival_creator=tuple(extra.get("archival_creator") or d.archival_creator),
-                   submitter=tuple(extra.get("submitter") or d.submitter),
-                   submission_agreement=extra.get("submission_agreement"),
-                   closing_days=int(extra.get("closing_days", d.closing_days)),
-                   max_part_bytes=int(extra.get("max_part_bytes", d.max_part_bytes)))
+        return cls(archival_creator=settings.archival_creator or d.archival_creator,
+                   submitter=settings.submitter or d.submitter,
+                   submission_agreement=settings.submission_agreement,
+                   closing_days=d.closing_days if settings.closing_days is None else settings.closing_days,
+                   max_part_bytes=settings.max_part_bytes or d.max_part_bytes,
+                   degrees_from=settings.degrees_from or d.degrees_from)
+
+    def period(self, degrees_from: str | None, degrees_to: str | None, today: dt.date) -> tuple[dt.date, dt.date]:
+        """The degree period of a run: the form's dates, else from ``degrees_from`` up to today."""
+        return (dt.date.fromisoformat(degrees_from or self.degrees_from),
+                dt.date.fromisoformat(degrees_to) if degrees_to else today)
 
 
 def _sip() -> SipV1:
@@ -91,7 +102,7 @@ def ended(t: Utbildningstillfalle, up_to: dt.date, closing_days: int) -> bool:
     return dt.date.fromisoformat(t.end[:10]) + dt.timedelta(days=closing_days) <= up_to
 
 
-def plan(store: Store, ladok: LadokAdapter, *, settings: Settings, what: str = "kurstillfallen",
+def plan(store: Store, ladok: Ladok, *, settings: Settings, what: str = "kurstillfallen",
          up_to: dt.date | None = None, period: tuple[dt.date, dt.date] | None = None, dry_run: bool = False,
          only: list[str] | None = None) -> dict[str, Any]:
     """Enqueue what to archive (or, dry run, list it with data sizes): ``what`` ``kurstillfallen``
@@ -120,7 +131,7 @@ def plan(store: Store, ladok: LadokAdapter, *, settings: Settings, what: str = "
     return {"dry_run": False, "what": what, "subjects": len(chosen), "queued": queued, "unreadable": unreadable}
 
 
-def _instances(store: Store, ladok: LadokAdapter, up_to: dt.date, settings: Settings,
+def _instances(store: Store, ladok: Ladok, up_to: dt.date, settings: Settings,
                only: list[str] | None) -> tuple[list[dict[str, Any]], int]:
     chosen: list[dict[str, Any]] = []
     unreadable = 0
@@ -140,7 +151,7 @@ def _instances(store: Store, ladok: LadokAdapter, up_to: dt.date, settings: Sett
     return chosen, unreadable
 
 
-def _degrees(store: Store, ladok: LadokAdapter, period: tuple[dt.date, dt.date],
+def _degrees(store: Store, ladok: Ladok, period: tuple[dt.date, dt.date],
              only: list[str] | None) -> tuple[list[dict[str, Any]], int]:
     """Certificates issued within ``period`` (the search's pages, read by the mapping)."""
     sip = _sip()
@@ -174,7 +185,7 @@ def _label(t: Utbildningstillfalle) -> str:
     return f"Kurstillfälle {t.utbildningskod} {t.tillfalleskod} {t.name_sv or ''}".strip()[:200]
 
 
-def collect(ladok: LadokAdapter, sip: SipV1, subject: dict[str, Any], staging: Staging) -> tuple[int, int]:
+def collect(ladok: Ladok, sip: SipV1, subject: dict[str, Any], staging: Staging) -> tuple[int, int]:
     """Stage the subject's documents from Ladok, each checked against the Ladok XSDs; returns
     (persons, of whom protected). A document that breaks the XSD raises ValueError."""
     if subject.get("kind", KURSTILLFALLE) == EXAMEN:
@@ -182,7 +193,7 @@ def collect(ladok: LadokAdapter, sip: SipV1, subject: dict[str, Any], staging: S
     return collect_instance(ladok, sip, subject["uid"], staging)
 
 
-def collect_degree(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging) -> tuple[int, int]:
+def collect_degree(ladok: Ladok, sip: SipV1, uid: str, staging: Staging) -> tuple[int, int]:
     """An issued certificate and the student's attested results (Ladok lists them by UID only)."""
     data = ladok.bevis_document(uid)
     if data is None:
@@ -200,7 +211,7 @@ def collect_degree(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging) 
     return 1, int(protected)
 
 
-def collect_instance(ladok: LadokAdapter, sip: SipV1, uid: str, staging: Staging) -> tuple[int, int]:
+def collect_instance(ladok: Ladok, sip: SipV1, uid: str, staging: Staging) -> tuple[int, int]:
     """The instance's catalogue data, its participants' pages and their attested results on it."""
     data = ladok.tillfalle_document(uid)
     if data is None:
@@ -285,7 +296,7 @@ def _record(store: Store, objid: str, receipt: ArchiveReceipt, built: Built | No
         row.received_at = utcnow() if receipt.accepted else None
 
 
-def deliver(store: Store, ladok: LadokAdapter, arkiv: ArchiveAdapter, *, settings: Settings,
+def deliver(store: Store, ladok: Ladok, arkiv: Archive, *, settings: Settings,
             max_requests: int | None = None, crash: Callable[[str], None] | None = None,
             after_send: Callable[[str], None] | None = None, lease: dt.timedelta = dt.timedelta(minutes=30),
             now: dt.datetime | None = None) -> dict[str, int]:
@@ -330,7 +341,7 @@ def _failed(store: Store, job: dict[str, Any], error: str, *, permanent: bool = 
         return "dead" if m is None else ops.outbox_mark_failed(s, m, mask(error)[:2000], permanent=permanent)
 
 
-def _deliver_one(store: Store, ladok: LadokAdapter, arkiv: ArchiveAdapter, sip: SipV1, job: dict[str, Any],
+def _deliver_one(store: Store, ladok: Ladok, arkiv: Archive, sip: SipV1, job: dict[str, Any],
                  settings: Settings, crash: Callable[[str], None] | None,
                  after_send: Callable[[str], None] | None) -> tuple[str, str | None]:
     payload = job["payload"]
