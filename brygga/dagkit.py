@@ -6,9 +6,10 @@ store from Airflow Connections here, so the same code runs on LocalExecutor and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from brygga import logmask
@@ -104,14 +105,31 @@ def arkiv():
     return ArchiveAdapter(peer("arkiv"))
 
 
-def actor(context: dict[str, Any]) -> str:
-    """Who acts in a run, for the audit log: the user who triggered it, else the DAG itself
-    (``airflow:<dag_id>``, a scheduled run)."""
+def actor(context: dict[str, Any], flow: Any = None) -> str:
+    """Who acts in a run, for the audit log: the user who triggered it, else the flow's actor
+    (``brygga:<flow>``, its descriptor's) when given, else the DAG itself (``airflow:<dag_id>``)."""
     run = context.get("dag_run")
     user = getattr(run, "triggering_user_name", None)
     if user:
         return str(user)
+    if flow is not None:
+        return str(flow.actor)
     return f"airflow:{getattr(run, 'dag_id', None) or getattr(context.get('dag'), 'dag_id', 'unknown')}"
+
+
+@contextlib.contextmanager
+def no_retry() -> Iterator[None]:
+    """A run that cannot go on because of its configuration (``NotConfigured``: a form value, a
+    Connection setting, a plan that is no longer the dry run's) fails the task at once: no retry
+    makes it right."""
+    from brygga.flows.kit.flow import NotConfigured
+
+    try:
+        yield
+    except NotConfigured as e:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(e)) from e
 
 
 def total(counts: Iterable[dict[str, Any]]) -> dict[str, int]:

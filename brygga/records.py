@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,3 +251,53 @@ class ArchiveReceipt:
     @property
     def accepted(self) -> bool:
         return self.status in ("mottaget", "redan-mottaget")
+
+
+# ----------------------------------------------------------------------------- scheduling objects
+# What a scheduling system gets from Ladok (the schedule export's model, brygga/flows/schedule/model.py,
+# builds them; the mappings in mappings/schema/ write them in each format).
+
+KINDS = ("student", "instance", "group", "membership")  # the order objects are sent in (references first)
+ORDER = {k: i for i, k in enumerate(KINDS)}
+
+
+@dataclass(frozen=True)
+class ScheduleObject:
+    kind: str
+    ext_id: str
+    fields: dict[str, Any]
+    active: bool = True
+    instance_uid: str | None = None  # the instance it belongs to (None: a student)
+    term: str | None = None  # that instance's start term and organisation unit: the scope it was
+    organisation: str | None = None  # exported in (kept beside the object, not part of its content)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.ext_id}"
+
+    @functools.cached_property
+    def content_hash(self) -> str:  # computed once (diff, row and payload all ask)
+        return content_hash(self.kind, self.fields, self.active)
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ext_id": self.ext_id, "fields": self.fields, "active": self.active,
+                "instance_uid": self.instance_uid}
+
+
+def content_hash(kind: str, fields: dict[str, Any], active: bool) -> str:
+    """The same for the same content, whoever computes it (canonical JSON; an empty field, None,
+    is the same as an absent one: PATCH clears a field by sending it empty)."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    raw = json.dumps([kind, fields, active], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+#: Every field of each kind: an upsert names them all (None clears one in the system).
+FIELDS = {
+    "instance": ("typ", "kod", "tillfalleskod", "namn_sv", "namn_en", "omfattning", "start", "slut", "studietakt",
+                 "undervisningstid", "studieort", "undervisningssprak", "organisation", "period", "antal_antagna",
+                 "antal_forvantade", "antal_registrerade", "antal_aterbud", "antal_avbrott", "kurstillfallen"),
+    "group": ("namn", "tillfalle"),
+    "student": ("fornamn", "efternamn", "epost", "skyddad"),
+    "membership": ("grupp", "student", "roll"),
+}

@@ -119,3 +119,13 @@ ACTION_TEXT: dict[str, str] = {
     CaseAction.NONE: "Ingen åtgärd; avsluta ärendet",
     CaseAction.ATERBUD: "Lägg in återbudet i Ladok om det ska gälla; avsluta sedan ärendet",
 }
+
+
+#: What an operator is advised to do, per hinder.
+HINDER_ADVICE: dict[str, str] = {
+    Hinder.KUNDE_INTE_PLACERAS_I_PLAN: "Ompröva med vald kurspaketering, eller placera som fristående.",
+    Hinder.REDAN_PABORJAT: "Gör tillfällesbyte i Ladok, markera sedan som hanterad.",
+    Hinder.PERSONNUMMER_OKANT: "Kontrollera personnumret med NyA/studenten; etablera manuellt och ompröva.",
+    Hinder.PERSONNUMMER_OGILTIGT: "Rätta personnumret i NyA; markera som hanterad.",
+    Hinder.UTBILDNINGSTILLFALLE_SAKNAS: "Kontrollera utbudet; ompröva när tillfället finns.",
+}

@@ -41,13 +41,9 @@ ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
 def brygga_admission_import():
     @task(pool="nya_api")
     def rounds() -> list[str]:
-        chosen = get_current_context()["params"]["round"]
-        if chosen:
-            return [chosen]
         from brygga.flows import admissions
 
-        # Open rounds, and any round that still has admissions waiting (e.g. after an outage at close).
-        return sorted(set(dagkit.nya().open_rounds()) | set(admissions.rounds_with_pending(dagkit.store())))
+        return admissions.rounds_to_import(dagkit.store(), dagkit.nya(), get_current_context()["params"]["round"])
 
     @task(pool="nya_api", retries=4)
     def fetch(round_code: str) -> dict:
@@ -73,10 +69,9 @@ def brygga_admission_import():
     @task(outlets=[ADMISSIONS_ASSET])
     def report(placed: list[dict]) -> dict:
         from brygga import views
-        from brygga.flows import admissions
 
         total = dagkit.total(placed)
-        dagkit.log.info("placed: %s; queue per hinder: %s", total, admissions.count_unhandled(dagkit.store()))
+        dagkit.log.info("placed: %s; queue per hinder: %s", total, views.count_unhandled(dagkit.store(), status="open"))
         waiting = views.long_pending(dagkit.store())
         if waiting:  # a peer keeps failing them (an outage leaves admissions pending, never 'ovrigt')
             dagkit.log.warning("admissions pending for over 6 hours, per round: %s", waiting)

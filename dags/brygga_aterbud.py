@@ -5,7 +5,7 @@ round, from the stored sequence) in Ladok, or opens an återbudsärende when Lad
 (registered / återbud already there); `ladok_to_nya` follows Ladok's Atom feed for återbud entered
 in Ladok and queues them for NyA (checkpoint, inbox and outbox in one transaction); `send` reports
 them (ReportAterbud) and publishes the `brygga://nya/aterbud` asset. Nothing is echoed back either
-way. Rules: `brygga/flows/aterbud.py`, docs/flows/aterbud.md.
+way. Rules: `brygga/flows/aterbud/`, docs/flows/aterbud.md.
 
 `brygga_aterbud_cases` (manual, trigger form): close återbudsärenden with a note, or carry out the
 suggested action in Ladok (avbrott from the date the återbud was reported — early avbrott within

@@ -51,14 +51,11 @@ def brygga_offer_export():
 
         ctx = get_current_context()
         p = ctx["params"]
-        codes = [c.strip() for c in p["codes"] if c.strip()] if p["selection"] == "codes" else []
-        if p["selection"] == "codes" and not codes:  # a form filled in wrongly: no retry makes it right
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException("selection 'codes' needs at least one code")
-        return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=codes,
-                            dry_run=bool(p["dry_run"]), triggered_by=dagkit.actor(ctx),
-                            run_id=ctx["run_id"], places=int(p["places"]), plan_of=int(p.get("plan_of") or 0) or None)
+        with dagkit.no_retry():
+            return offers.start(dagkit.store(), round_code=p["round"], kind=p["kind"], codes=p["codes"],
+                                selection=p["selection"], dry_run=bool(p["dry_run"]), triggered_by=dagkit.actor(ctx),
+                                run_id=ctx["run_id"], places=int(p["places"]),
+                                plan_of=int(p.get("plan_of") or 0) or None)
 
     @task(pool="ladok_api")
     def collect(publication_id: int) -> dict:
@@ -72,20 +69,10 @@ def brygga_offer_export():
 
         ctx = get_current_context()
         p = ctx["params"]
-        if p["dry_run"]:
-            return {"sent": 0, "dry_run": True}
-        store = dagkit.store()
-        differences = offers.plan_differences(store, publication_id)
-        if differences:  # Ladok changed since the dry run: publish nothing, the operator looks again
-            from airflow.sdk.exceptions import AirflowFailException
-
-            reason = (f"the plan differs from dry run #{p['plan_of']} in {len(differences)} offer(s) "
-                      "(make a new dry run): " + "; ".join(differences[:20]))
-            offers.refuse(store, publication_id, reason)
-            raise AirflowFailException(reason)
-        queued = offers.enqueue(store, publication_id)
-        result = {"queued": queued, **offers.send(store, dagkit.nya(), p["round"], p["kind"])}
-        ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}
+        with dagkit.no_retry():  # Ladok changed since the dry run: publish nothing, the operator looks again
+            result = offers.publish(dagkit.store(), dagkit.nya(), publication_id)
+        if not result.get("dry_run"):
+            ctx["outlet_events"][OFFERS_ASSET].extra = {"round": p["round"], "kind": p["kind"], **result}
         return result
 
     @task

@@ -26,7 +26,6 @@ from brygga import dagkit
 
 FORMATS = ("timeedit", "lis", "oneroster")
 ASSETS = {f: Asset(f"brygga://schema/{f}") for f in FORMATS}
-LOCAL = "Europe/Stockholm"
 
 
 def _scheduled(ctx: dict) -> bool:
@@ -70,32 +69,14 @@ def brygga_schedule_export():
 
     @task(pool="ladok_api")
     def plan(_followed: dict) -> dict:
-        import zoneinfo
-
-        from brygga.flows.schedule import planning
+        from brygga.flows.schedule import FLOW, planning
 
         ctx = get_current_context()
         p = ctx["params"]
-        schedule = dagkit.schedule(p["format"] or None)
-        store = dagkit.store()
-        # the first scheduled run from 02:00 local time that finds no reconciliation since then
-        nightly = _scheduled(ctx) and planning.reconcile_due(store, schedule.target, dt.datetime.now(dt.UTC),
-                                                             zoneinfo.ZoneInfo(LOCAL))
-        mode = "reconcile" if nightly else p["mode"]
-        scope = planning.Scope.of(schedule.peer.extra, [t.strip() for t in p["terms"] if t.strip()],
-                                  p["organisation"].strip() or None)
-        if not scope.terms:  # configuration, not a peer: no retry makes it right
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException("no term to export: choose terms in the trigger form or set the "
-                                       "brygga_schema Connection's extra.terms (e.g. [\"HT2027\"])")
-        summary = planning.plan(store, dagkit.ladok(), schedule, mode="delta" if mode == "delta" else "full",
-                                scope=scope, dry_run=bool(p["dry_run"]), reconcile=mode == "reconcile",
-                                run_id=ctx["run_id"], actor=dagkit.actor(ctx))
-        for key, reason in list((summary.get("would_be_refused") or {}).items())[:50]:
-            dagkit.log.warning("would be refused: %s: %s", key, reason)
-        return {k: v for k, v in summary.items() if k != "would_be_refused"} | {
-            "would_be_refused": len(summary.get("would_be_refused") or {})}
+        with dagkit.no_retry():
+            return planning.run(dagkit.store(), dagkit.ladok(), dagkit.schedule(p["format"] or None), mode=p["mode"],
+                                terms=p["terms"], organisation=p["organisation"], dry_run=bool(p["dry_run"]),
+                                scheduled=_scheduled(ctx), run_id=ctx["run_id"], actor=dagkit.actor(ctx, FLOW))
 
     @task.branch
     def route(planned: dict) -> list[str]:

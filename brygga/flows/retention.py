@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Table, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from brygga.flows.kit.flow import Flow
 from brygga.logmask import get_logger
 from brygga.personnummer import mask
 from brygga.states import AdmissionState
@@ -55,7 +56,8 @@ from brygga.store.models import (
 
 log = get_logger("brygga.flows.retention")
 
-ACTOR = "brygga-retention"
+FLOW = Flow("retention", "brygga_retention")
+ACTOR = FLOW.actor
 BATCH = 1000
 _OPEN_STATES = (AdmissionState.PENDING, AdmissionState.UNHANDLED)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from brygga.flows.schedule.model import FIELDS, content_hash
+from brygga.records import FIELDS, content_hash
 from mappings.base import Mapping, MappingKey, RecordError
 from mappings.registry import mapping
 

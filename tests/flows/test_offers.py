@@ -169,14 +169,14 @@ def test_rejected_offer_is_quarantined(store, sims, monkeypatch):
     offers.collect(store, sims["ladok"], pid)
     offers.enqueue(store, pid)
     victim = sorted(_expected(sims))[0]
-    real = offers.publishing._send_batch
+    real = offers.publishing.OfferSender.send
 
-    def reject_one(nya, msg_kind, round_code, kind, due, request_id):
-        res = real(nya, msg_kind, round_code, kind, due, request_id)
+    def reject_one(self, group, request_id):
+        res = real(self, group, request_id)
         res[victim] = ("rejected", "utbildningskod okänd hos NyA")
         return res
 
-    monkeypatch.setattr(offers.publishing, "_send_batch", reject_one)
+    monkeypatch.setattr(offers.publishing.OfferSender, "send", reject_one)
     offers.send(store, sims["nya"], "HT2027", "ordinary")
     summary = offers.finish(store, pid)
     assert summary["status"] == "partial"
@@ -263,7 +263,7 @@ def test_a_round_larger_than_one_publish_request_is_validated_per_batch(store):
     from brygga.records import Utbildningstillfalle
 
     class Ladok:
-        peer = PeerConfig("ladok", "http://unused")
+        concurrency = 8
 
         def __init__(self, n):
             self.t = {f"00000000-0000-4000-8000-{i:012d}": Utbildningstillfalle(
@@ -290,7 +290,7 @@ def test_publishing_a_dry_runs_plan_exactly_and_its_field_diff(store, sims):
     """The console's Publicera: the real run gets the dry run's parameters and must plan the very
     same changes; a change in Ladok since the dry run makes it differ (the DAG then sends nothing).
     The dry run's diff shows a changed offer field by field against what NyA has."""
-    from brygga.console import queries
+    from brygga import views as queries
 
     _publish(store, sims, dry_run=False)
     uid = sorted(_expected(sims))[0]

@@ -93,7 +93,7 @@ def test_a_dry_run_counts_and_changes_nothing(seeded):
 
 
 def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_trail(seeded):
-    from brygga import statistics
+    from brygga.views import statistics
 
     summary_before = {r: admissions.summary(seeded, r) for r in ("VT2025", "HT2025", "HT2027")}
     handling_before = statistics.handling_times(seeded).to_dict()
@@ -129,7 +129,7 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
 
     with seeded.transaction() as s:
         (purge,) = s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge"))
-        assert purge.actor == "brygga-retention" and purge.detail["rounds"] == ["VT2025"]
+        assert purge.actor == "brygga:retention" and purge.detail["rounds"] == ["VT2025"]
         assert purge.detail["admissions"] == 3 and purge.detail["retention_days"]["admissions"] == 548
 
     again = retention.purge(seeded, now=NOW)  # nothing twice, no audit row for nothing

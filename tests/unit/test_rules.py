@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 
 from brygga import dagkit
-from brygga.flows import outbox
+from brygga.flows.kit import outbox
 from brygga.flows.admissions import hinder
 from brygga.flows.aterbud import rules as aterbud_rules
-from brygga.flows.feed import Batch, page_entries
+from brygga.flows.kit.feed import Batch, page_entries
 from brygga.flows.merits import rules as merit_rules
 from brygga.flows.offers import plan as offer_plan
 from brygga.records import FeedPage, LadokEvent, NyaAterbud, Offer, Utbildningstillfalle

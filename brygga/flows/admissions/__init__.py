@@ -2,9 +2,9 @@
 
 Three steps, each safe to repeat and to kill at any point:
 
-* ``fetch`` (``fetch.py``): a round's admitted-and-accepted admissions from NyA into
+* ``fetch`` (``fetching.py``): a round's admitted-and-accepted admissions from NyA into
   ``nya_admission``, with the round's checkpoint;
-* ``place`` (``place.py``): pending admissions into the students' study plans in Ladok
+* ``place`` (``placing.py``): pending admissions into the students' study plans in Ladok
   (establishing new students from the population register); what cannot be placed becomes an
   *ej hanterad antagning* (``queue.py``) with its hinder (``hinder.py``);
 * ``sync_conditions`` (``conditions.py``): NyA's villkor changes applied to placed admissions.
@@ -14,16 +14,18 @@ free-standing, or mark it handled by hand (``review.py``); each action is audite
 """
 
 from brygga.flows.admissions import fetching, placing, resolving
-from brygga.flows.admissions.conditions import conditions_checkpoint, sync_conditions
-from brygga.flows.admissions.fetching import CHUNK, checkpoint_name, fetch
+from brygga.flows.admissions.conditions import sync_conditions
+from brygga.flows.admissions.fetching import CHUNK, fetch, rounds_to_import
 from brygga.flows.admissions.hinder import ADVICE, HINDER, LADOK_HINDER
-from brygga.flows.admissions.placing import WORKERS, Work, place
-from brygga.flows.admissions.queue import ACTOR, count_unhandled, list_unhandled, rounds_with_pending, summary
+from brygga.flows.admissions.placing import WORKERS, place
+from brygga.flows.admissions.queue import rounds_with_pending, summary
 from brygga.flows.admissions.resolving import LOOKUP_BATCH, Catalogue
 from brygga.flows.admissions.review import mark_handled, retry
+from brygga.flows.admissions.rules import ACTOR, FLOW, checkpoint_name, conditions_checkpoint
+from brygga.flows.admissions.work import Work
 
 __all__ = [
-    "fetching", "placing", "resolving", "ACTOR", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
-    "checkpoint_name", "conditions_checkpoint", "count_unhandled", "fetch", "list_unhandled", "mark_handled",
-    "place", "retry", "rounds_with_pending", "summary", "sync_conditions",
+    "fetching", "placing", "resolving", "ACTOR", "FLOW", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
+    "checkpoint_name", "conditions_checkpoint", "fetch", "mark_handled",
+    "place", "retry", "rounds_to_import", "rounds_with_pending", "summary", "sync_conditions",
 ]

@@ -2,69 +2,77 @@
 
 A lifted villkor is removed from the tillfällesantagning (one already removed by hand in Ladok is
 left alone — and nothing is ever sent back to NyA), an added one is put on it. The reply is read
-in chunks, like the fetch: per chunk, decide in one short transaction, call Ladok outside it (no
-store lock held while Ladok answers), record in a second one with the inbox; the round's
-checkpoint goes with the last chunk. A repeat after a crash in between is harmless: lifting a
+by the kit's sequence follower, in chunks like the fetch: per chunk, decide in one short
+transaction, call Ladok outside it (no store lock held while Ladok answers), record in a second
+one with the inbox and the round's checkpoint. A repeat after a crash in between is harmless: lifting a
 villkor that is gone, or adding one that is there, changes nothing. A change Ladok refuses (e.g.
 the tillfällesantagning has återbud) is quarantined; the rest go on."""
 
 from __future__ import annotations
 
-from itertools import islice
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from adapters.http import PeerError, UnreadableReply
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter
-from brygga.flows.admissions.queue import ACTOR
-from brygga.flows.unreadable import quarantine_reply
+from adapters.http import PeerError
+from brygga.flows.admissions.rules import ACTOR, FLOW, VILLKOR_INBOX
+from brygga.flows.kit.sequence import SequenceFollower
+from brygga.flows.ports import Ladok, Nya, SequenceReply
 from brygga.records import ConditionChange
 from brygga.states import AdmissionState, InboxStatus
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, table, utcnow
 from mappings.base import RecordError
 
-INBOX = "nya-villkor"
+INBOX = VILLKOR_INBOX
 CHUNK = 2000
 
 Row = tuple[str, str | None, list[dict[str, Any]]]  # (state, antagning uid, villkor)
 
 
-def conditions_checkpoint(round_code: str) -> str:
-    return f"nya-villkor:{round_code}"
+class ConditionStream(SequenceFollower[ConditionChange]):
+    """A round's villkor changes from NyA: per chunk, decided in a short read, carried out in Ladok
+    outside any transaction, recorded with the inbox and the checkpoint."""
+
+    flow, which = FLOW, 1
+    chunk = CHUNK
+
+    def __init__(self, store: Store, nya: Nya, ladok: Ladok, round_code: str, **kw: Any):
+        super().__init__(store, round_code, **kw)
+        self.nya, self.ladok = nya, ladok
+        self.counts = {"read": 0, "lifted": 0, "added": 0, "already_removed": 0, "unchanged": 0, "not_placed": 0,
+                       "invalid": 0, "refused": 0}
+
+    def open(self, from_sequence: int) -> AbstractContextManager[SequenceReply[ConditionChange]]:
+        return self.nya.condition_changes(self.round, from_sequence)
+
+    def prepare(self, part: list[ConditionChange | RecordError]) -> Any:
+        good = [c for c in part if not isinstance(c, RecordError)]
+        with self.store.transaction() as s:
+            seen = ops.inbox_seen(s, INBOX, [_key(self.round, c) for c in good])
+            rows = _rows(s, {c.admission_id for c in good})
+        todo = [c for c in good if _key(self.round, c) not in seen]
+        results = {c.sequence: r for c in todo if (r := _in_ladok(self.ladok, c, rows.get(c.admission_id))) is not None}
+        return todo, rows, results
+
+    def apply(self, s: Session, part: list[ConditionChange | RecordError], prepared: Any) -> None:
+        todo, rows, results = prepared
+        self.counts["read"] += len(part)
+        for c in part:
+            if isinstance(c, RecordError):
+                self.counts["invalid"] += 1
+                ops.quarantine(s, source="nya", message_id=c.record_id, kind="ConditionChange", reason=str(c))
+        _record(s, self.round, todo, rows, results, self.counts)
 
 
-def sync_conditions(store: Store, nya: NyaAdapter, ladok: LadokAdapter, round_code: str, *,
+def sync_conditions(store: Store, nya: Nya, ladok: Ladok, round_code: str, *,
                     chunk: int = CHUNK) -> dict[str, int]:
     """Apply NyA's behörighetsvillkor changes since the round's checkpoint; returns counts."""
-    with store.transaction() as s:
-        cp = ops.checkpoint_get(s, conditions_checkpoint(round_code))
-        from_seq = cp.page if cp else 0
-    m = nya.mapping("villkor")
-    counts = {"read": 0, "lifted": 0, "added": 0, "already_removed": 0, "unchanged": 0, "not_placed": 0,
-              "invalid": 0, "refused": 0}
-    last_seq = 0  # the last applied change's sequence (replies are in sequence order)
-    try:
-        with nya.call("GetConditionChanges", nya.body("GetConditionChanges", Round=round_code,
-                                                      FromSequence=from_seq or None)) as reply:
-            changes = m.read(reply)
-            while part := list(islice(changes, chunk)):
-                _apply_chunk(store, ladok, round_code, part, counts)
-                last_seq = max([last_seq, *(c.sequence for c in part if isinstance(c, ConditionChange))])
-            next_seq = changes.next_sequence
-    except UnreadableReply as e:  # the chunks applied stand; the checkpoint to just after them
-        resume = max(last_seq + 1, from_seq)
-        with store.transaction() as s:
-            ops.checkpoint_set(s, conditions_checkpoint(round_code), resume, None, add_seen=counts["read"])
-            quarantine_reply(s, e, checkpoint=conditions_checkpoint(round_code), resume=resume, kept=counts["read"])
-        raise
-    if next_seq is not None:
-        with store.transaction() as s:
-            ops.checkpoint_set(s, conditions_checkpoint(round_code), next_seq, None, add_seen=counts["read"])
-    return counts
+    stream = ConditionStream(store, nya, ladok, round_code, chunk=chunk)
+    stream.follow()
+    return stream.counts
 
 
 def _rows(s: Session, ids: set[str], *, batch: int = 1000) -> dict[str, Row]:
@@ -82,23 +90,7 @@ def _key(round_code: str, c: ConditionChange) -> str:
     return f"{round_code}:{c.sequence}"
 
 
-def _apply_chunk(store: Store, ladok: LadokAdapter, round_code: str, part: list[Any], counts: dict[str, int]) -> None:
-    good = [c for c in part if not isinstance(c, RecordError)]
-    counts["read"] += len(part)
-    with store.transaction() as s:
-        seen = ops.inbox_seen(s, INBOX, [_key(round_code, c) for c in good])
-        rows = _rows(s, {c.admission_id for c in good})
-    todo = [c for c in good if _key(round_code, c) not in seen]
-    results = {c.sequence: r for c in todo if (r := _in_ladok(ladok, c, rows.get(c.admission_id))) is not None}
-    with store.transaction() as s:
-        for c in part:
-            if isinstance(c, RecordError):
-                counts["invalid"] += 1
-                ops.quarantine(s, source="nya", message_id=c.record_id, kind="ConditionChange", reason=str(c))
-        _record(s, round_code, todo, rows, results, counts)
-
-
-def _in_ladok(ladok: LadokAdapter, c: ConditionChange, row: Row | None) -> tuple[str, str | None] | None:
+def _in_ladok(ladok: Ladok, c: ConditionChange, row: Row | None) -> tuple[str, str | None] | None:
     """Carry one change out on a placed admission (None: not placed; the placement takes the row's
     villkor). Updates the row's villkor in place: ``lifted`` as NyA says, ``in_ladok`` as Ladok is."""
     if row is None or row[0] != AdmissionState.PLACED or not row[1]:

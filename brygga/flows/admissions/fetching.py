@@ -2,25 +2,27 @@
 the round's stored sequence, streamed) into ``nya_admission``, keyed by NyA's AdmissionId.
 
 A new admission becomes ``pending``; a re-sent one (its sequence moved: accepted, villkor lifted,
-återbud) updates the stored record. Rows are written in chunks; the round's checkpoint
-(NextSequence) is written in the same transaction as the last chunk, so a re-read after a crash
-only rewrites the same rows. Records NyA sent broken are quarantined, and queued when they carry
+återbud) updates the stored record. The reply is read by the kit's sequence follower, chunk by
+chunk: each chunk's rows and the round's checkpoint (just after the chunk; NyA's NextSequence at
+the end) in one transaction, so a re-read after a crash only rewrites the same rows. Records NyA sent broken are quarantined, and queued when they carry
 an AdmissionId an operator could act on."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from adapters.http import UnreadableReply
-from adapters.nya import NyaAdapter
 from brygga.flows.admissions.hinder import HINDER
-from brygga.flows.admissions.queue import ACTOR, queue, resolve
-from brygga.flows.unreadable import quarantine_reply
+from brygga.flows.admissions.queue import queue, resolve, rounds_with_pending
+from brygga.flows.admissions.rules import ACTOR, FLOW, checkpoint_name
+from brygga.flows.kit.quarantine import unreadable
+from brygga.flows.kit.sequence import SequenceFollower
+from brygga.flows.ports import Nya, SequenceReply
 from brygga.logmask import get_logger
 from brygga.records import Admission
 from brygga.states import AdmissionState, Hinder
@@ -28,51 +30,49 @@ from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, table, utcnow
 from mappings.base import RecordError
 
+__all__ = ["CHUNK", "AdmissionStream", "checkpoint_name", "fetch", "rounds_to_import", "store_admissions"]
+
 log = get_logger("brygga.flows.admissions")
 
 CHUNK = 2000
 _ADMISSION_FIELDS = tuple(f.name for f in dataclasses.fields(Admission))
 
 
-def checkpoint_name(round_code: str) -> str:
-    return f"nya-admissions:{round_code}"
+class AdmissionStream(SequenceFollower[Admission]):
+    """A round's accepted admissions from NyA into ``nya_admission``, chunk by chunk (the round's
+    checkpoint moves with each chunk)."""
+
+    flow = FLOW
+    chunk = CHUNK
+
+    def __init__(self, store: Store, nya: Nya, round_code: str, **kw: Any):
+        super().__init__(store, round_code, **kw)
+        self.nya = nya
+        self.counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
+
+    def open(self, from_sequence: int) -> AbstractContextManager[SequenceReply[Admission]]:
+        return self.nya.admissions(self.round, from_sequence)
+
+    def apply(self, s: Session, part: list[Admission | RecordError], prepared: Any) -> None:
+        store_admissions(s, self.round, part, self.counts)
 
 
-def fetch(store: Store, nya: NyaAdapter, round_code: str, *, chunk: int = CHUNK) -> dict[str, int]:
+def rounds_to_import(store: Store, nya: Nya, chosen: str | None = None) -> list[str]:
+    """The rounds a run imports: the one chosen, else every open round and any round that still
+    has admissions waiting (e.g. after an outage at its close)."""
+    if chosen:
+        return [chosen]
+    with unreadable(store, consumer="the admission import"):
+        open_rounds = nya.open_rounds()
+    return sorted(set(open_rounds) | set(rounds_with_pending(store)))
+
+
+def fetch(store: Store, nya: Nya, round_code: str, *, chunk: int = CHUNK) -> dict[str, int]:
     """Read new and changed accepted admissions of ``round_code`` into the store."""
-    with store.transaction() as s:
-        cp = ops.checkpoint_get(s, checkpoint_name(round_code))
-        from_seq = cp.page if cp else 0
-    m = nya.mapping("admission")
-    counts = {"read": 0, "new": 0, "updated": 0, "invalid": 0, "declined": 0}
-    batch: list[Admission | RecordError] = []
-    last_seq = 0  # the last good admission's sequence (replies are in sequence order)
-    try:
-        with nya.call("GetAdmissions", nya.body("GetAdmissions", Round=round_code, FromSequence=from_seq or None,
-                                                OnlyAccepted=True)) as reply:
-            reader = m.read(reply)
-            for item in reader:
-                batch.append(item)
-                if item.__class__ is Admission:
-                    last_seq = item.sequence
-                if len(batch) >= chunk:
-                    with store.transaction() as s:
-                        store_admissions(s, round_code, batch, counts)
-                    batch = []
-            next_seq = reader.next_sequence
-    except UnreadableReply as e:  # keep what was read; the checkpoint to just after it; quarantine
-        resume = max(last_seq + 1, from_seq)
-        with store.transaction() as s:
-            store_admissions(s, round_code, batch, counts)
-            ops.checkpoint_set(s, checkpoint_name(round_code), resume, None, add_seen=counts["read"])
-            quarantine_reply(s, e, checkpoint=checkpoint_name(round_code), resume=resume, kept=counts["read"])
-        raise
-    with store.transaction() as s:
-        store_admissions(s, round_code, batch, counts)
-        if next_seq is not None:
-            ops.checkpoint_set(s, checkpoint_name(round_code), next_seq, None, add_seen=counts["read"])
-    log.info("fetched admissions of %s from sequence %s: %s", round_code, from_seq, counts)
-    return counts
+    stream = AdmissionStream(store, nya, round_code, chunk=chunk)
+    done = stream.follow()
+    log.info("fetched admissions of %s from sequence %s: %s", round_code, done.start, stream.counts)
+    return stream.counts
 
 
 def _row(a: Admission) -> dict[str, Any]:

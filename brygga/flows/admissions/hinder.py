@@ -4,7 +4,7 @@ means which. Pure."""
 
 from __future__ import annotations
 
-from brygga.states import HINDER_TEXT, Hinder
+from brygga.states import HINDER_ADVICE, HINDER_TEXT, Hinder
 
 #: Our hinder codes and the text operators see (``brygga.states.HINDER_TEXT``).
 HINDER: dict[str, str] = HINDER_TEXT
@@ -23,14 +23,8 @@ LADOK_HINDER: dict[str, Hinder] = {
     "studentinformation.hinder.personnummer.ogiltigt": Hinder.PERSONNUMMER_OGILTIGT,
 }
 
-#: What an operator is advised to do, per hinder.
-ADVICE: dict[str, str] = {
-    Hinder.KUNDE_INTE_PLACERAS_I_PLAN: "Ompröva med vald kurspaketering, eller placera som fristående.",
-    Hinder.REDAN_PABORJAT: "Gör tillfällesbyte i Ladok, markera sedan som hanterad.",
-    Hinder.PERSONNUMMER_OKANT: "Kontrollera personnumret med NyA/studenten; etablera manuellt och ompröva.",
-    Hinder.PERSONNUMMER_OGILTIGT: "Rätta personnumret i NyA; markera som hanterad.",
-    Hinder.UTBILDNINGSTILLFALLE_SAKNAS: "Kontrollera utbudet; ompröva när tillfället finns.",
-}
+#: What an operator is advised to do, per hinder (``brygga.states.HINDER_ADVICE``).
+ADVICE: dict[str, str] = HINDER_ADVICE
 
 
 def of_ladok(key: str) -> Hinder:

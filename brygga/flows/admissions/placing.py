@@ -18,7 +18,6 @@ so the trouble is this admission's). In an outage everything stays pending and :
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,15 +25,17 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.http import PeerError
-from adapters.ladok import LadokAdapter, Refused
+from adapters.ladok import Refused
 from brygga.flows.admissions import claims
 from brygga.flows.admissions import hinder as hinders
-from brygga.flows.admissions.queue import ACTOR, placed_while_declined, queue
+from brygga.flows.admissions.queue import placed_while_declined, queue
 from brygga.flows.admissions.resolving import Catalogue, resolve_all
+from brygga.flows.admissions.rules import ACTOR
+from brygga.flows.admissions.work import WORK_COLUMNS, Work, work
+from brygga.flows.ports import Ladok, PopulationRegister
 from brygga.logmask import get_logger
-from brygga.records import Placement, Utbildningstillfalle
+from brygga.records import Placement
 from brygga.states import AdmissionState, Hinder
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, as_utc, table, utcnow
@@ -46,71 +47,7 @@ WORKERS = 8
 OVRIGT_AFTER = 5  # transient failures in a row (in runs where the peer placed others)
 
 
-@dataclasses.dataclass
-class Work:
-    """One admission being placed (plain data, detached from the session)."""
-
-    admission_id: str
-    round: str
-    personnummer: str | None
-    record: dict[str, Any]
-    utbildningskod: str | None
-    tillfalleskod: str | None
-    programme_internal: bool
-    package_id: str | None
-    fee_liable: bool
-    application_fee_paid: bool | None
-    conditions: list[dict[str, Any]]
-    attempts: int
-    transient_failures: int = 0
-    failing_since: dt.datetime | None = None
-    post_failed: bool = False  # the placement POST itself failed transiently (not a lookup before it)
-    tillfalle: Utbildningstillfalle | None = None
-    student_uid: str | None = None
-    outcome: str | None = None  # placed | unhandled | retry
-    hinder: str | None = None
-    reason: str | None = None
-    candidates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    placed: dict[str, Any] | None = None
-    established: bool = False
-
-    @property
-    def instance(self) -> Utbildningstillfalle:
-        """The utbildningstillfälle, once it was found (before placing)."""
-        assert self.tillfalle is not None, f"{self.admission_id}: placed before its instance was found"
-        return self.tillfalle
-
-    @property
-    def student(self) -> str:
-        """The student's Ladok uid, once the student was found or established (before placing)."""
-        assert self.student_uid is not None, f"{self.admission_id}: placed before its student was found"
-        return self.student_uid
-
-    @property
-    def placement(self) -> dict[str, Any]:
-        """Ladok's answer to the placement (once placed)."""
-        assert self.placed is not None, f"{self.admission_id}: not placed"
-        return self.placed
-
-    def unhandled(self, code: str, reason: str) -> None:
-        self.outcome, self.hinder, self.reason = "unhandled", code, reason
-
-    def retry(self, e: Exception) -> None:
-        self.outcome, self.reason = "retry", str(e)
-
-
-WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningskod", "tillfalleskod",
-                "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts",
-                "transient_failures", "failing_since")
-
-
-def work(r: Any) -> Work:
-    return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
-                r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
-                r.attempts, r.transient_failures or 0, r.failing_since)
-
-
-def place(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, round_code: str | None = None, *,
+def place(store: Store, ladok: Ladok, folk: PopulationRegister, round_code: str | None = None, *,
           chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None, shard: int = 0,
           shards: int = 1) -> dict[str, int]:
     """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder.
@@ -184,7 +121,7 @@ def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str]
     return items, rows[-1].personnummer or ""
 
 
-def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
+def _place_all(items: list[Work], ladok: Ladok, catalogue: Catalogue, pool: ThreadPoolExecutor) -> None:
     """Place per student in order (programmes before the courses that may sit inside them);
     students in parallel."""
     by_student: dict[str | None, list[Work]] = {}
@@ -200,7 +137,7 @@ def _place_all(items: list[Work], ladok: LadokAdapter, catalogue: Catalogue, poo
     list(pool.map(place_student, groups))
 
 
-def place_one(w: Work, ladok: LadokAdapter, catalogue: Catalogue, *, package_uid: str | None = None,
+def place_one(w: Work, ladok: Ladok, catalogue: Catalogue, *, package_uid: str | None = None,
               fristaende: bool = False) -> None:
     p = Placement(
         student_uid=w.student, utbildningstillfalle_uid=w.instance.uid, anmalningsnummer=w.admission_id,
@@ -233,7 +170,7 @@ def placed_conditions(w: Work) -> list[dict[str, Any]]:
     return [{**c, "in_ladok": not c.get("lifted")} for c in w.conditions]
 
 
-def _package_candidates(ladok: LadokAdapter, catalogue: Catalogue, w: Work) -> list[dict[str, Any]]:
+def _package_candidates(ladok: Ladok, catalogue: Catalogue, w: Work) -> list[dict[str, Any]]:
     """The programme admissions in the student's plan whose package contains the course."""
     out = []
     for node in ladok.study_plan(w.student):

@@ -1,5 +1,5 @@
 """The unhandled-admission queue (ej hanterade antagningar): putting an admission in it with its
-hinder, resolving it, and what operators count and list of it (through ``brygga.views``)."""
+hinder and resolving it. What operators list and count of it is in ``brygga.views.queue``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from brygga import views
 from brygga.flows.admissions.hinder import HINDER
+from brygga.flows.admissions.rules import ACTOR
 from brygga.limits import bounded
 from brygga.states import AdmissionState, Hinder, QueueStatus
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
-
-ACTOR = "brygga:admission-import"
 
 
 def queue(s: Session, admission_id: str, round_code: str, personnummer: str | None, tillfalle_uid: str | None,
@@ -58,18 +56,6 @@ def placed_while_declined(s: Session, placed: dict[str, dict[str, Any]], counts:
               Hinder.ATERBUD_UNDER_PLACERING, reason, [], row.record)
         counts["placed"] -= 1
         counts["unhandled"] += 1
-
-
-def list_unhandled(store: Store, *, round_code: str | None = None, hinder: str | None = None,
-                   status: str | None = QueueStatus.OPEN, limit: int = 500) -> list[dict[str, Any]]:
-    """Queued admissions, oldest first (personnummer masked)."""
-    return views.list_unhandled(store, round=round_code, hinder=hinder, status=status, limit=limit,
-                                oldest_first=True)["rows"]
-
-
-def count_unhandled(store: Store, *, round_code: str | None = None,
-                    status: str | None = QueueStatus.OPEN) -> dict[str, int]:
-    return views.count_unhandled(store, round=round_code, status=status)
 
 
 def summary(store: Store, round_code: str | None = None) -> dict[str, int]:

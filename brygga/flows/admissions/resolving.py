@@ -10,18 +10,16 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.http import PeerError
-from adapters.ladok import LadokAdapter, Refused
+from adapters.ladok import Refused
 from brygga.flows.admissions import hinder as hinders
+from brygga.flows.admissions.work import Work
+from brygga.flows.ports import Ladok, PopulationRegister
 from brygga.records import Student, Utbildningstillfalle
 from brygga.states import Hinder
 from mappings.base import RecordError
-
-if TYPE_CHECKING:
-    from brygga.flows.admissions.placing import Work
 
 LOOKUP_BATCH = 200  # personnummer per Ladok student search
 T = TypeVar("T")
@@ -30,7 +28,7 @@ T = TypeVar("T")
 class Catalogue:
     """Utbildningstillfällen by (Utbildningskod, Tillfälleskod) and by uid, cached for a run."""
 
-    def __init__(self, ladok: LadokAdapter):
+    def __init__(self, ladok: Ladok):
         self.ladok = ladok
         self.by_code: dict[tuple[str | None, str | None], Utbildningstillfalle | None] = {}
         self.by_uid: dict[str, Utbildningstillfalle] = {}
@@ -52,7 +50,7 @@ class Catalogue:
         return self.by_code[key]
 
 
-def resolve_all(items: list[Work], catalogue: Catalogue, ladok: LadokAdapter, folk: FolkbokforingAdapter,
+def resolve_all(items: list[Work], catalogue: Catalogue, ladok: Ladok, folk: PopulationRegister,
                 students: dict[str, str], pool: ThreadPoolExecutor) -> None:
     """Find each admission's utbildningstillfälle and student (establishing new students)."""
     _find_tillfallen(items, catalogue, pool)
@@ -82,7 +80,7 @@ def _find_tillfallen(items: list[Work], catalogue: Catalogue, pool: ThreadPoolEx
                 Hinder.UTBILDNINGSTILLFALLE_INSTALLT, f"{w.utbildningskod}/{w.tillfalleskod}"))
 
 
-def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAdapter, students: dict[str, str],
+def _find_students(todo: list[Work], ladok: Ladok, folk: PopulationRegister, students: dict[str, str],
                    pool: ThreadPoolExecutor) -> dict[str, Exception]:
     """Students into ``students`` (found in Ladok, or established); why the others are not there."""
     unknown = sorted({w.personnummer for w in todo if w.personnummer and w.personnummer not in students})
@@ -99,7 +97,7 @@ def _find_students(todo: list[Work], ladok: LadokAdapter, folk: FolkbokforingAda
     return errors
 
 
-def _establish_missing(todo: list[Work], missing: list[str], ladok: LadokAdapter, folk: FolkbokforingAdapter,
+def _establish_missing(todo: list[Work], missing: list[str], ladok: Ladok, folk: PopulationRegister,
                        students: dict[str, str], errors: dict[str, Exception], pool: ThreadPoolExecutor) -> None:
     """Students not in Ladok, established from the population register."""
     register: dict[str, Student | RecordError | PeerError | None]
@@ -143,7 +141,7 @@ def _no_student(w: Work, e: Exception | None) -> None:
         w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
 
 
-def _establish(ladok: LadokAdapter, person: Student) -> tuple[str, bool]:
+def _establish(ladok: Ladok, person: Student) -> tuple[str, bool]:
     """Establish a student from the population register; a protected person without address.
     Returns the uid and whether this call established the student."""
     student = dataclasses.replace(person, address=None) if person.protected else person

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.http import PeerError
-from adapters.ladok import LadokAdapter
 from brygga.flows.admissions.hinder import HINDER
-from brygga.flows.admissions.placing import Work, place_one, placed_conditions, work
+from brygga.flows.admissions.placing import place_one, placed_conditions
 from brygga.flows.admissions.queue import placed_while_declined, queue, resolve
 from brygga.flows.admissions.resolving import Catalogue, resolve_all
+from brygga.flows.admissions.work import Work, work
+from brygga.flows.ports import Ladok, PopulationRegister
 from brygga.states import AdmissionState, Hinder, QueueStatus
 from brygga.store import Store, ops
 from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
@@ -22,7 +22,7 @@ from brygga.store.models import NyaAdmission, UnhandledAdmission, utcnow
 _RETRYABLE = (AdmissionState.UNHANDLED, AdmissionState.PENDING)
 
 
-def retry(store: Store, ladok: LadokAdapter, folk: FolkbokforingAdapter, admission_id: str, *, actor: str,
+def retry(store: Store, ladok: Ladok, folk: PopulationRegister, admission_id: str, *, actor: str,
           package_uid: str | None = None, fristaende: bool = False) -> dict[str, Any]:
     """Re-try (ompröva) an unhandled admission, optionally in a chosen package or as free-standing."""
     if package_uid and fristaende:

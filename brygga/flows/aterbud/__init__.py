@@ -18,9 +18,7 @@ No loops: an återbud NyA already knows, or that came from NyA, is never reporte
 
 from typing import Any
 
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter
-from brygga.flows.aterbud.cases import CaseError, apply_case, close_case, get_case, list_cases
+from brygga.flows.aterbud.cases import CaseError, apply_case, close_case
 from brygga.flows.aterbud.from_nya import _decide, nya_to_ladok
 from brygga.flows.aterbud.rules import (
     ACTOR,
@@ -43,12 +41,13 @@ from brygga.flows.aterbud.settings import (
     settings,
 )
 from brygga.flows.aterbud.to_nya import ladok_to_nya, pending_count, send_pending
+from brygga.flows.ports import Ladok, Nya
 from brygga.states import ACTION_TEXT as ACTIONS
 from brygga.states import CAUSE_TEXT as CAUSES
 from brygga.store import Store
 
 
-def sync(store: Store, nya: NyaAdapter, ladok: LadokAdapter, **kw: Any) -> dict[str, Any]:
+def sync(store: Store, nya: Nya, ladok: Ladok, **kw: Any) -> dict[str, Any]:
     """Both directions and the send, once (CLI and tests)."""
     a = nya_to_ladok(store, nya, ladok)
     b = ladok_to_nya(store, ladok)
@@ -59,7 +58,7 @@ def sync(store: Store, nya: NyaAdapter, ladok: LadokAdapter, **kw: Any) -> dict[
 __all__ = [
     "ACTIONS", "ACTOR", "CAUSES", "DESTINATION", "EARLY_AVBROTT_DAYS", "EXTERNT_SYSTEM", "KIND", "LADOK_CHECKPOINT",
     "LADOK_SOURCE", "NYA_SOURCE", "SETTINGS_DEFAULTS", "SETTING_ACCEPT_FROM_NYA", "SETTING_STUDENTS_MAY_ENTER",
-    "CaseError", "_decide", "apply_case", "checkpoint_name", "close_case", "get_case", "idempotency_key",
-    "ladok_to_nya", "list_cases", "nya_to_ladok", "pending_count", "send_pending", "set_settings", "settings",
+    "CaseError", "_decide", "apply_case", "checkpoint_name", "close_case", "idempotency_key",
+    "ladok_to_nya", "nya_to_ladok", "pending_count", "send_pending", "set_settings", "settings",
     "suggested_action", "sync",
 ]

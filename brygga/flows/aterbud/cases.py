@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter, Refused
-from brygga import views
+from adapters.ladok import Refused
 from brygga.flows.aterbud.rules import (
     CASE_OF_HINDER,
     EXTERNT_SYSTEM,
@@ -18,6 +17,7 @@ from brygga.flows.aterbud.rules import (
     HINDER_AVBROTT_FINNS,
     suggested_action,
 )
+from brygga.flows.ports import Ladok
 from brygga.states import CaseAction, CaseStatus
 from brygga.store import Store, ops
 from brygga.store.models import AterbudCase, utcnow
@@ -27,18 +27,11 @@ class CaseError(RuntimeError):
     """An action on a case could not be carried out (the case is unchanged)."""
 
 
-def list_cases(store: Store, *, status: str | None = None, round_code: str | None = None,
-               cause: str | None = None) -> list[dict[str, Any]]:
-    """Återbudsärenden, oldest first, filtered by status (open|closed), round and cause."""
-    return views.list_aterbud(store, status=status, round=round_code, cause=cause, limit=views.MAX_LIMIT,
-                              oldest_first=True)["rows"]
-
-
-def get_case(store: Store, case_id: int) -> dict[str, Any]:
-    case = views.get_case(store, case_id)
-    if case is None:
-        raise CaseError(f"no återbudsärende {case_id}")
-    return case
+def state(c: AterbudCase) -> dict[str, Any]:
+    """Where a case stands after an action (no personal data: the console and the CLI show the
+    case itself through ``brygga.views.cases``)."""
+    return {"id": c.id, "status": c.status, "cause": c.cause, "suggested_action": c.suggested_action,
+            "closed_by": c.closed_by, "closed_at": c.closed_at.isoformat() if c.closed_at else None, "note": c.note}
 
 
 def _close(s: Session, c: AterbudCase, actor: str, note: str) -> None:
@@ -54,10 +47,10 @@ def close_case(store: Store, case_id: int, *, actor: str, note: str = "") -> dic
             raise CaseError(f"no återbudsärende {case_id}")
         if c.status != CaseStatus.CLOSED:
             _close(s, c, actor, note)
-        return views.case_row(c)
+        return state(c)
 
 
-def apply_case(store: Store, ladok: LadokAdapter, case_id: int, *, actor: str, note: str = "") -> dict[str, Any]:
+def apply_case(store: Store, ladok: Ladok, case_id: int, *, actor: str, note: str = "") -> dict[str, Any]:
     """Carry out the suggested action in Ladok, then close the case (audited).
 
     ``early_avbrott`` / ``avbrott``: avbrott from the date the återbud was reported (Ladok makes it
@@ -69,7 +62,7 @@ def apply_case(store: Store, ladok: LadokAdapter, case_id: int, *, actor: str, n
         if c is None:
             raise CaseError(f"no återbudsärende {case_id}")
         if c.status == CaseStatus.CLOSED:
-            return {**views.case_row(c), "result": "already closed"}
+            return {**state(c), "result": "already closed"}
         action, auid, reported = c.suggested_action, c.antagning_uid, c.reported_at
     result: dict[str, Any] = {"performed": action}
     if action in (CaseAction.EARLY_AVBROTT, CaseAction.AVBROTT):
@@ -83,10 +76,10 @@ def apply_case(store: Store, ladok: LadokAdapter, case_id: int, *, actor: str, n
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), **result)
         if c.status != CaseStatus.CLOSED:
             _close(s, c, actor, note or f"suggested action carried out by Brygga: {action}")
-        return {**views.case_row(c), "result": result}
+        return {**state(c), "result": result}
 
 
-def _avbrott(store: Store, ladok: LadokAdapter, case_id: int, actor: str, action: str, auid: str | None,
+def _avbrott(store: Store, ladok: Ladok, case_id: int, actor: str, action: str, auid: str | None,
              reported: dt.date | None, result: dict[str, Any]) -> None:
     if not auid or reported is None:
         raise CaseError(f"case {case_id} has no tillfällesantagning or date: handle it in Ladok by hand")
@@ -100,7 +93,7 @@ def _avbrott(store: Store, ladok: LadokAdapter, case_id: int, actor: str, action
         result["already"] = "avbrott already recorded in Ladok"
 
 
-def _aterbud(store: Store, ladok: LadokAdapter, case_id: int, actor: str, auid: str | None,
+def _aterbud(store: Store, ladok: Ladok, case_id: int, actor: str, auid: str | None,
              reported: dt.date | None, result: dict[str, Any]) -> dict[str, Any] | None:
     """The återbud in Ladok; a case Ladok now refuses takes the new cause (returned, still open)."""
     if not auid:
@@ -124,7 +117,7 @@ def _aterbud(store: Store, ladok: LadokAdapter, case_id: int, actor: str, auid: 
         c.suggested_action = suggested_action(cause, c.reported_at, c.study_start)
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), performed=CaseAction.ATERBUD,
                   outcome="refused", hinder=key, new_cause=cause, new_suggested_action=c.suggested_action)
-        return {**views.case_row(c), "result": f"Ladok refused the återbud ({key}); case updated"}
+        return {**state(c), "result": f"Ladok refused the återbud ({key}); case updated"}
 
 
 def _audit_failure(store: Store, actor: str, case_id: int, action: str, e: Refused) -> None:

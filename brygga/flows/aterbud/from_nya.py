@@ -9,28 +9,30 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.http import UnreadableReply, if_found
-from adapters.ladok import LadokAdapter, Refused
-from adapters.nya import NyaAdapter
+from adapters.ladok import Refused
 from brygga.flows.aterbud.rules import (
     ACTOR,
     CASE_OF_HINDER,
     EXTERNT_SYSTEM,
+    FLOW,
     HINDER_ATERBUD_FINNS,
     NYA_SOURCE,
     Outcome,
     as_date,
-    checkpoint_name,
     suggested_action,
     triage,
 )
 from brygga.flows.aterbud.settings import SETTING_ACCEPT_FROM_NYA, settings
-from brygga.flows.unreadable import quarantine_reply
+from brygga.flows.kit.quarantine import unreadable
+from brygga.flows.kit.sequence import SequenceFollower
+from brygga.flows.ports import Ladok, Nya, SequenceReply
 from brygga.logmask import get_logger
 from brygga.records import NyaAterbud, Utbildningstillfalle
 from brygga.states import AdmissionState, CaseCause, CaseStatus, InboxStatus, QueueStatus
@@ -44,7 +46,7 @@ log = get_logger("brygga.flows.aterbud")
 class _Lookups:
     """Cached Ladok lookups for a run (instances, students' plans)."""
 
-    def __init__(self, ladok: LadokAdapter):
+    def __init__(self, ladok: Ladok):
         self.ladok = ladok
         self.tillfallen: dict[str, Utbildningstillfalle | None] = {}
 
@@ -87,7 +89,7 @@ def _case(item: NyaAterbud, cause: str, antagning_uid: str, tillfalle_uid: str |
     }
 
 
-def _decide(item: NyaAterbud | RecordError, row: dict[str, Any] | None, accept: bool, ladok: LadokAdapter,
+def _decide(item: NyaAterbud | RecordError, row: dict[str, Any] | None, accept: bool, ladok: Ladok,
             lookups: _Lookups) -> Outcome:
     decided = triage(item, row)
     if decided is not None:
@@ -133,83 +135,76 @@ def _row_dict(r: NyaAdmission) -> dict[str, Any]:
                                        "utbildningskod", "tillfalleskod", "package_uid", "aterbud_date")}
 
 
-def nya_to_ladok(store: Store, nya: NyaAdapter, ladok: LadokAdapter, *, rounds: Iterable[str] | None = None,
+class AterbudStream(SequenceFollower[NyaAterbud]):
+    """One round's återbud from NyA, chunk by chunk: decided outside the transaction (Ladok is
+    asked), then the inbox, cases, admission updates and audit with the round's checkpoint."""
+
+    flow = FLOW
+    chunk = 200
+
+    def __init__(self, store: Store, nya: Nya, ladok: Ladok, round_code: str, *, accept: bool, lookups: _Lookups,
+                 counts: Counter[str], **kw: Any):
+        super().__init__(store, round_code, **kw)
+        self.nya, self.ladok, self.accept, self.lookups, self.counts = nya, ladok, accept, lookups, counts
+
+    def open(self, from_sequence: int) -> AbstractContextManager[SequenceReply[NyaAterbud]]:
+        return self.nya.aterbud(self.round, from_sequence)
+
+    def prepare(self, part: list[NyaAterbud | RecordError]) -> list[Outcome]:
+        ids = [_id(x) for x in part]
+        with self.store.transaction() as s:
+            seen = ops.inbox_seen(s, NYA_SOURCE, ids) if ids else set()
+            adm_ids = [x.admission_id for x in part if isinstance(x, NyaAterbud)]
+            rows = {r.admission_id: _row_dict(r) for r in s.scalars(
+                select(NyaAdmission).where(NyaAdmission.admission_id.in_(adm_ids)))} if adm_ids else {}
+        outcomes: list[Outcome] = []
+        for x, xid in zip(part, ids, strict=True):
+            if xid in seen:
+                self.counts["already_seen"] += 1
+                continue
+            row = rows.get(x.admission_id) if isinstance(x, NyaAterbud) else None
+            outcomes.append(_decide(x, row, self.accept, self.ladok, self.lookups))  # Ladok: outside the transaction
+        return outcomes
+
+    def apply(self, s: Session, part: list[NyaAterbud | RecordError], outcomes: list[Outcome]) -> None:
+        self.counts["read"] += len(part)
+        again = ops.inbox_seen(s, NYA_SOURCE, [o.aterbud_id for o in outcomes]) if outcomes else set()
+        fresh = [o for o in outcomes if o.aterbud_id not in again]
+        self.counts["already_seen"] += len(outcomes) - len(fresh)
+        for o in fresh:
+            self.counts[o.action] += 1
+            _apply_outcome(s, self.round, o)
+        ops.inbox_record(s, NYA_SOURCE, [(o.aterbud_id, "aterbud", o.status) for o in fresh])
+
+
+def _id(x: NyaAterbud | RecordError) -> str:
+    return x.aterbud_id if isinstance(x, NyaAterbud) else x.record_id
+
+
+def nya_to_ladok(store: Store, nya: Nya, ladok: Ladok, *, rounds: Iterable[str] | None = None,
                  chunk: int = 200, after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Apply NyA's återbud of every open round (or ``rounds``) in Ladok; returns counts."""
+    """Apply NyA's återbud of every open round (or ``rounds``) in Ladok; returns counts. A round
+    whose reply cannot be read is quarantined there; the other rounds go on and the first such
+    failure is raised at the end."""
     counts: Counter[str] = Counter()
     lookups = _Lookups(ladok)
-    mapping = nya.mapping("aterbud")
     accept = settings(store)[SETTING_ACCEPT_FROM_NYA]
     failures: list[UnreadableReply] = []
-    for round_code in (list(rounds) if rounds is not None else nya.open_rounds()):
-        name = checkpoint_name(round_code)
-        with store.transaction() as s:
-            cp = ops.checkpoint_get(s, name)
-            start = cp.page if cp is not None and cp.page else 1
-        items: list[Any] = []
-        broken: UnreadableReply | None = None
+    if rounds is None:
+        with unreadable(store, consumer="the återbud sync"):
+            rounds = nya.open_rounds()
+    for round_code in rounds:
         try:
-            with nya.call("GetAterbud", nya.body("GetAterbud", Round=round_code, FromSequence=start)) as reply:
-                records = mapping.read(reply)
-                items.extend(records)
-            next_seq = records.next_sequence or start
-        except UnreadableReply as e:  # what was read before the break is applied, then the reply quarantined
-            broken = e
-            last_good = max((i for i, x in enumerate(items) if isinstance(x, NyaAterbud)), default=-1)
-            items = items[:last_good + 1]
-            next_seq = items[-1].sequence + 1 if items else start
-        counts["read"] += len(items)
-        expected = start
-        for i in range(0, max(len(items), 1), chunk):
-            part = items[i:i + chunk]
-            last = i + chunk >= len(items)
-            upto = next_seq if last else max(getattr(x, "sequence", 0) for x in part) + 1
-            if not part and upto == expected:
-                break
-            _commit_chunk(store, round_code, name, expected, upto, part, accept, ladok, lookups, counts)
-            expected = upto
-            if after_commit is not None:
-                after_commit({"round": round_code, "next_sequence": upto})
-        if broken is not None:  # the other rounds go on; the task fails at the end
-            with store.transaction() as s:
-                quarantine_reply(s, broken, checkpoint=name, resume=next_seq, kept=len(items))
-            failures.append(broken)
+            AterbudStream(store, nya, ladok, round_code, accept=accept, lookups=lookups, counts=counts, chunk=chunk,
+                          after_commit=after_commit).follow()
+        except UnreadableReply as e:  # quarantined by the follower; the other rounds go on
+            failures.append(e)
     if failures:
         raise failures[0]
     summary = {k: counts[k] for k in ("read", "applied", "already_applied", "case", "declined", "already_declined",
                                       "echo", "not_in_ladok", "quarantined", "already_seen")}
     log.info("återbud NyA → Ladok: %s", summary)
     return summary
-
-
-def _commit_chunk(store: Store, round_code: str, name: str, expected: int, upto: int, part: list[Any],
-                  accept: bool, ladok: LadokAdapter, lookups: _Lookups, counts: Counter[str]) -> None:
-    ids = [x.aterbud_id if isinstance(x, NyaAterbud) else x.record_id for x in part]
-    with store.transaction() as s:
-        seen = ops.inbox_seen(s, NYA_SOURCE, ids) if ids else set()
-        adm_ids = [x.admission_id for x in part if isinstance(x, NyaAterbud)]
-        rows = {r.admission_id: _row_dict(r) for r in s.scalars(
-            select(NyaAdmission).where(NyaAdmission.admission_id.in_(adm_ids)))} if adm_ids else {}
-    outcomes: list[Outcome] = []
-    for x, xid in zip(part, ids, strict=True):
-        if xid in seen:
-            counts["already_seen"] += 1
-            continue
-        row = rows.get(x.admission_id) if isinstance(x, NyaAterbud) else None
-        outcomes.append(_decide(x, row, accept, ladok, lookups))  # Ladok calls: outside the transaction
-    with store.transaction() as s:
-        cp = ops.checkpoint_get(s, name)
-        now = cp.page if cp is not None and cp.page else 1
-        if now != expected:
-            raise RuntimeError(f"checkpoint {name} moved from {expected} to {now} while reading; chunk dropped")
-        again = ops.inbox_seen(s, NYA_SOURCE, [o.aterbud_id for o in outcomes]) if outcomes else set()
-        fresh = [o for o in outcomes if o.aterbud_id not in again]
-        counts["already_seen"] += len(outcomes) - len(fresh)
-        for o in fresh:
-            counts[o.action] += 1
-            _apply_outcome(s, round_code, o)
-        ops.inbox_record(s, NYA_SOURCE, [(o.aterbud_id, "aterbud", o.status) for o in fresh])
-        ops.checkpoint_set(s, name, upto, None, add_seen=len(part))
 
 
 def _apply_outcome(s: Session, round_code: str, o: Outcome) -> None:

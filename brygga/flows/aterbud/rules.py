@@ -8,16 +8,20 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from brygga.flows.kit.flow import Flow
 from brygga.records import LadokEvent, NyaAterbud
 from brygga.states import AdmissionState, CaseAction, CaseCause, InboxStatus
 from mappings.base import RecordError
 
-ACTOR = "brygga:aterbud-sync"
-NYA_SOURCE = "nya-aterbud"  # inbox: NyA AterbudId
-LADOK_SOURCE = "ladok-aterbud"  # inbox: Ladok HandelseUID of AterbudEvents
-LADOK_CHECKPOINT = "ladok-aterbud"
-DESTINATION = "nya"
-KIND = "aterbud"
+#: NyA's återbud stream per round (checkpoint 0), Ladok's feed (checkpoint 1); inbox sources: NyA
+#: AterbudId, Ladok HandelseUID of AterbudEvents.
+FLOW = Flow("aterbud-sync", "brygga_aterbud", checkpoints=("nya-aterbud:{round}", "ladok-aterbud"),
+            destination="nya", kinds=("aterbud",), sources=("nya-aterbud", "ladok-aterbud"))
+ACTOR = FLOW.actor
+NYA_SOURCE, LADOK_SOURCE = FLOW.sources
+LADOK_CHECKPOINT = FLOW.checkpoint(which=1)
+DESTINATION = FLOW.destination
+KIND = FLOW.kinds[0]
 EXTERNT_SYSTEM = "NyA"  # sd:ExterntSystem on the återbud Brygga writes to Ladok
 STUDENT_REALM = "@student.ladok.se"  # events:Anvandarnamn of a student acting in Ladok's student web
 EARLY_AVBROTT_DAYS = 21  # avbrott before study start + 21 days is early (registration withdrawn)
@@ -36,7 +40,7 @@ CASE_OF_HINDER: dict[str, CaseCause] = {
 
 
 def checkpoint_name(round_code: str) -> str:
-    return f"nya-aterbud:{round_code}"
+    return FLOW.checkpoint(round_code)
 
 
 def idempotency_key(admission_id: str) -> str:

@@ -12,21 +12,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter
-from brygga.flows import outbox
 from brygga.flows.aterbud.rules import (
     ACTOR,
     DESTINATION,
     EXTERNT_SYSTEM,
+    FLOW,
     KIND,
-    LADOK_CHECKPOINT,
     LADOK_SOURCE,
     entered_by,
     idempotency_key,
 )
 from brygga.flows.aterbud.settings import SETTING_STUDENTS_MAY_ENTER
-from brygga.flows.feed import Batch, FeedFollower
+from brygga.flows.kit import outbox
+from brygga.flows.kit.feed import Batch, FeedFollower
+from brygga.flows.ports import Ladok, Nya
 from brygga.logmask import get_logger
 from brygga.records import AterbudReport, LadokEvent
 from brygga.states import OUTBOX_WAITING, InboxStatus
@@ -37,22 +36,34 @@ from mappings.base import RecordError
 log = get_logger("brygga.flows.aterbud")
 
 
-def _is_aterbud(item: Any) -> bool:
-    if item.__class__ is LadokEvent:
-        return item.event_type == "AterbudEvent"
-    return isinstance(item, RecordError) and (item.kind or "") == "AterbudEvent"
+class AterbudFeed(FeedFollower):
+    """Återbud entered in Ladok, from the feed: a batch's AterbudEvents as outbox rows for NyA."""
+
+    flow, which = FLOW, 1
+    consumer = "the återbud sync"
+    gap_id = "aterbud-feed-gap"
+    consequence = "Återbud entered in Ladok in the gap were not reported to NyA: reconcile them by hand"
+    audit_start = False
+
+    def __init__(self, store: Store, ladok: Ladok, **kw: Any):
+        super().__init__(store, ladok, **kw)
+        self.counts: Counter[str] = Counter()
+
+    def keep(self, item: Any) -> bool:
+        if item.__class__ is LadokEvent:
+            return bool(item.event_type == "AterbudEvent")
+        return isinstance(item, RecordError) and (item.kind or "") == "AterbudEvent"
+
+    def apply(self, s: Session, batch: Batch, prepared: Any) -> None:
+        _enqueue(s, batch, self.counts)
 
 
-def ladok_to_nya(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, batch_size: int = 1000,
+def ladok_to_nya(store: Store, ladok: Ladok, *, max_pages: int = 500, batch_size: int = 1000,
                  after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Follow Ladok's feed from the ``ladok-aterbud`` checkpoint and enqueue återbud for NyA."""
-    counts: Counter[str] = Counter()
-    follower = FeedFollower(
-        store, ladok, LADOK_CHECKPOINT, actor=ACTOR, consumer="the återbud sync", gap_id="aterbud-feed-gap",
-        consequence="Återbud entered in Ladok in the gap were not reported to NyA: reconcile them by hand",
-        keep=_is_aterbud, max_pages=max_pages, batch_size=batch_size, audit_start=False)
-    done = follower.follow(lambda s, batch, _: _enqueue(s, batch, counts), after_commit=after_commit)
-    summary = {"pages": done.pages, "events": done.entries, **{k: counts[k] for k in (
+    f = AterbudFeed(store, ladok, max_pages=max_pages, batch_size=batch_size, after_commit=after_commit)
+    done = f.follow()
+    summary = {"pages": done.pages, "events": done.entries, **{k: f.counts[k] for k in (
         "aterbud_events", "enqueued", "echo", "not_nya", "already_seen", "quarantined", "student_not_allowed")},
         "gaps": done.gaps, "page": done.page, "skipped_pages": done.skipped_pages}
     log.info("återbud Ladok → NyA: %s", summary)
@@ -123,23 +134,22 @@ def _report(s: Session, e: LadokEvent, row: NyaAdmission | None, students_may_en
     }
 
 
-def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
-                 base_seconds: float = 30.0, after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Send the due återbud to NyA, one ReportAterbud per round (at most ``batch`` items). Registered
-    and duplicate (NyA already had one) are both done; rejected is quarantined."""
-    mapping = nya.mapping("aterbud")
+class AterbudSender(outbox.OutboxSender):
+    """The outbox's återbud to NyA, one request per round. Registered and duplicate (NyA already
+    had one) are both done; rejected is quarantined."""
 
-    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
+    destination, kind, prefix = DESTINATION, KIND, "aterbud"
+
+    def __init__(self, store: Store, nya: Nya, **kw: Any):
+        super().__init__(store, **kw)
+        self.nya = nya
+
+    def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
         reports = [AterbudReport(**m.payload["report"]) for m in group]
-        body, errors = mapping.write(reports, round_code=group[0].payload["round"], request_id=rid)
-        results: outbox.Results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
-        if len(errors) < len(group):
-            with nya.call("ReportAterbud", body) as reply:
-                results.update(mapping.read_results(reply))
-        return results
+        return self.nya.report_aterbud(reports, group[0].payload["round"], rid)
 
-    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
-              rid: str) -> None:
+    def settle(self, s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+               rid: str) -> None:
         def reported(m: OutboxMessage, outcome: str, reason: str | None) -> None:
             adm = m.payload["report"]["admission_id"]
             row = s.get(NyaAdmission, adm)
@@ -150,11 +160,14 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
 
         outbox.settle(s, group, results, outcomes, key=lambda m: m.payload["report"]["admission_id"],
                       ok=("registered", "duplicate"), missing="NyA did not answer for this admission",
-                      max_attempts=max_attempts, base_seconds=base_seconds, on_ok=reported)
+                      max_attempts=self.max_attempts, base_seconds=self.base_seconds, on_ok=reported)
 
-    outcomes, requests, failure = outbox.send_groups(
-        store, DESTINATION, KIND, prefix="aterbud", send=send, apply=apply, batch=batch,
-        max_attempts=max_attempts, base_seconds=base_seconds, after_send=after_send)
+
+def send_pending(store: Store, nya: Nya, *, batch: int = 1000, max_attempts: int = 8,
+                 base_seconds: float = 30.0, after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Send the due återbud to NyA, one ReportAterbud per round (at most ``batch`` items)."""
+    outcomes, requests, failure = AterbudSender(store, nya, batch=batch, max_attempts=max_attempts,
+                                                base_seconds=base_seconds, after_send=after_send).run()
     if failure is not None:
         log.warning("återbud send: NyA failing, %s item(s) backed off: %s", outcomes["failed"], failure)
         raise failure

@@ -1,13 +1,14 @@
 """Following Ladok's Atom feed from a named checkpoint: the one feed follower every flow that reads
-the feed uses (the merit sync, återbud Ladok → NyA, the schedule export).
+the feed uses (the merit sync, återbud Ladok → NyA, the schedule export), as a class with hooks.
 
-``FeedFollower.follow(apply)`` reads the feed forward from the checkpoint (archive page + the id of
-the last entry handled on it), oldest first along ``next-archive``, optionally a few pages ahead
-in a thread. Entries are gathered into a ``Batch``; each batch is committed in ONE transaction
-that holds the caller's effects (``apply(session, batch, prepared)``: outbox, inbox, quarantine,
-audit rows), the gaps found and the new checkpoint, after a guard that nobody else moved the
-checkpoint meanwhile (``CheckpointMoved``). Work that talks to a peer goes in ``prepare(batch)``,
-outside the transaction. A crash before a commit leaves the checkpoint where it was (the batch is
+A flow subclasses ``FeedFollower``, declares its ``flow`` (checkpoint and actor), ``consumer`` and
+``consequence``, and implements ``apply(session, batch, prepared)``; it may override ``keep(item)``
+(which entries it wants) and ``prepare(batch)`` (its peer lookups, outside any transaction).
+``follow()`` reads the feed forward from the checkpoint (archive page + the id of the last entry
+handled on it), oldest first along ``next-archive``, optionally a few pages ahead in a thread.
+Entries are gathered into a ``Batch``; each batch is committed in ONE transaction that holds the
+flow's effects (``apply``: outbox, inbox, quarantine, audit rows), the gaps found and the new
+checkpoint, after a guard that nobody else moved the checkpoint meanwhile (``CheckpointMoved``). A crash before a commit leaves the checkpoint where it was (the batch is
 read again; the callers' inboxes and idempotency keys make that harmless); a crash after it has
 everything committed once.
 
@@ -26,15 +27,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter, UnreadablePage
-from brygga.flows.feed_pages import Entry, archived, oldest_available, page_entries, page_or_none, pages
+from adapters.ladok import UnreadablePage
+from brygga.flows.kit.feed_pages import Entry, archived, oldest_available, page_entries, page_or_none, pages
+from brygga.flows.kit.flow import Flow
+from brygga.flows.ports import Ladok
 from brygga.logmask import get_logger
 from brygga.records import FeedPage, LadokEvent
 from brygga.store import Store, ops
 from mappings.base import RecordError
 
 log = get_logger("brygga.flows.feed")
-
 
 
 class CheckpointMoved(RuntimeError):
@@ -94,26 +96,49 @@ class Followed:
     skipped_pages: list[int] = dataclasses.field(default_factory=list)  # unreadable pages moved past
 
 
-Prepare = Callable[[Batch], Any]
-Apply = Callable[[Session, Batch, Any], None]
-
-
 class FeedFollower:
-    """One feed consumer: its checkpoint, what it keeps of each page, how gaps are explained.
+    """One feed consumer: its checkpoint, what it keeps of each page, what a batch does, how gaps
+    are explained. Subclasses set:
 
-    ``consumer`` names it in messages ("the merit sync"); ``consequence`` completes a gap's reason: what was not done for the pruned pages
-    and what staff do about it (e.g. "Merit events in the gap were not sent to NyA: reconcile the
-    applicants' merits from Ladok")."""
+    * ``flow`` — the flow's descriptor: the checkpoint (its ``which``-th) and the actor of audit rows;
+    * ``consumer`` — names it in messages ("the merit sync");
+    * ``consequence`` — completes a gap's reason: what was not done for the pruned pages and what
+      staff do about it (e.g. "Merit events in the gap were not sent to NyA: reconcile the
+      applicants' merits from Ladok");
+    * ``gap_id``, ``audit_start``, ``skip_unreadable_after`` (move past an unreadable archive page
+      after this many attempts; None: an operator does);
 
-    def __init__(self, store: Store, ladok: LadokAdapter, checkpoint: str, *, actor: str, consumer: str,
-                 consequence: str, gap_id: str = "feed-gap", keep: Callable[[Any], bool] | None = None,
-                 max_pages: int = 500, batch_size: int = 1000, read_ahead: int = 0, audit_start: bool = True,
-                 skip_unreadable_after: int | None = None):
-        self.store, self.ladok, self.checkpoint, self.actor = store, ladok, checkpoint, actor
-        self.skip_unreadable_after = skip_unreadable_after
-        self.audit_start = audit_start
-        self.consumer, self.consequence, self.gap_id, self.keep = consumer, consequence, gap_id, keep
+    and implement ``apply``; ``keep`` and ``prepare`` are optional."""
+
+    flow: Flow
+    which = 0  # which of the flow's checkpoints is the feed's
+    consumer: str
+    consequence: str
+    gap_id = "feed-gap"
+    audit_start = True
+    skip_unreadable_after: int | None = None
+
+    def __init__(self, store: Store, ladok: Ladok, *, max_pages: int = 500, batch_size: int = 1000,
+                 read_ahead: int = 0, after_commit: Callable[[dict[str, Any]], None] | None = None):
+        self.store, self.ladok = store, ladok
+        self.checkpoint, self.actor = self.flow.checkpoint(which=self.which), self.flow.actor
         self.max_pages, self.batch_size, self.read_ahead = max_pages, batch_size, read_ahead
+        self.after_commit = after_commit  # called after each commit (tests crash there)
+        # the whole page as it is when the flow keeps every entry (no call per entry)
+        self._keep = None if type(self).keep is FeedFollower.keep else self.keep
+
+    # ------------------------------------------------------------------ the hooks
+    def keep(self, item: Any) -> bool:
+        """Whether the flow wants an entry (a ``LadokEvent`` or a ``RecordError``)."""
+        return True
+
+    def prepare(self, batch: Batch) -> Any:
+        """The batch's peer lookups, outside any transaction; handed to ``apply``."""
+        return None
+
+    def apply(self, s: Session, batch: Batch, prepared: Any) -> None:
+        """The batch's effects, in the transaction that moves the checkpoint."""
+        raise NotImplementedError
 
     def position(self) -> tuple[int | None, str | None]:
         with self.store.transaction() as s:
@@ -130,10 +155,9 @@ class FeedFollower:
         first = oldest_available(self.ladok)
         return first, Gap(first.number, start_page, start_entry)
 
-    def follow(self, apply: Apply, *, prepare: Prepare | None = None,
-               after_commit: Callable[[dict[str, Any]], None] | None = None) -> Followed:
+    def follow(self) -> Followed:
         """Read from the checkpoint up to the newest page (at most ``max_pages``) and commit the
-        batches. ``after_commit`` is called after each commit (tests crash there)."""
+        batches."""
         start_page, start_entry = self.position()
         expected = (start_page, start_entry)
         done = Followed(page=start_page)
@@ -153,25 +177,25 @@ class FeedFollower:
                 except StopIteration:
                     break
                 except UnreadablePage as e:  # the pages before it are committed; it is quarantined
-                    expected = self._commit(batch, expected, apply, prepare, done, after_commit)
+                    expected = self._commit(batch, expected, done)
                     batch = Batch()
                     if self._unreadable(e, expected, done):
                         break  # moved past it: the next run reads on from the page after
                     raise
                 except Exception:  # a peer failed mid-walk: what was read is committed, then the error
-                    self._commit(batch, expected, apply, prepare, done, after_commit)
+                    self._commit(batch, expected, done)
                     raise
                 number = page.number
                 entries, last = page_entries(page, start_entry if number == start_page else None)
-                batch.add(page, entries, self.keep)
+                batch.add(page, entries, self._keep)
                 batch.pages += 1
                 done.pages += 1
                 batch.page = number
                 batch.entry_id = last if last is not None else start_entry if number == start_page else None
                 if len(batch.events) >= self.batch_size:
-                    expected = self._commit(batch, expected, apply, prepare, done, after_commit)
+                    expected = self._commit(batch, expected, done)
                     batch = Batch()
-            self._commit(batch, expected, apply, prepare, done, after_commit)
+            self._commit(batch, expected, done)
         finally:
             read.close()
         done.caught_up = not done.skipped_pages and page is not None and not page.next_archive
@@ -207,22 +231,21 @@ class FeedFollower:
                   attempts, e.reason, self.consequence)
         return True
 
-    def _commit(self, batch: Batch, expected: tuple[int | None, str | None], apply: Apply,
-                prepare: Prepare | None, done: Followed,
-                after_commit: Callable[[dict[str, Any]], None] | None) -> tuple[int | None, str | None]:
+    def _commit(self, batch: Batch, expected: tuple[int | None, str | None],
+                done: Followed) -> tuple[int | None, str | None]:
         """One batch: prepare outside, then effects + gaps + checkpoint in one transaction."""
         position = (batch.page, batch.entry_id)
         if batch.page is None or (position == expected and not batch.events and not batch.errors
                                   and not batch.gaps):
             return expected  # nothing read, or nothing new: no transaction
-        prepared = prepare(batch) if prepare is not None else None
+        prepared = self.prepare(batch)
         with self.store.transaction() as s:
             cp = ops.checkpoint_get(s, self.checkpoint)
             now = (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
             if now != expected:
                 raise CheckpointMoved(f"checkpoint {self.checkpoint} moved from {expected} to {now} while "
                                       "reading; batch dropped")
-            apply(s, batch, prepared)
+            self.apply(s, batch, prepared)
             for gap in batch.gaps:
                 self._record_gap(s, gap)
             ops.checkpoint_set(s, self.checkpoint, batch.page, batch.entry_id, add_seen=len(batch.events))
@@ -231,8 +254,8 @@ class FeedFollower:
         done.unknown_types += sum(batch.skipped.values())
         done.gaps += sum(1 for g in batch.gaps if g.checkpoint_page is not None)
         done.page = batch.page
-        if after_commit is not None:
-            after_commit({"page": batch.page, "entry_id": batch.entry_id})
+        if self.after_commit is not None:
+            self.after_commit({"page": batch.page, "entry_id": batch.entry_id})
         return position
 
     def _record_gap(self, s: Session, gap: Gap) -> None:

@@ -1,6 +1,6 @@
 """Reading Ladok's Atom feed as pages: a page or None when pruned, the oldest page still served,
 the pages along ``next-archive`` (optionally read ahead in a thread) and a page's entries after a
-position. The feed follower (:mod:`brygga.flows.feed`) is built on these."""
+position. The feed follower (:mod:`brygga.flows.kit.feed`) is built on these."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import threading
 from collections.abc import Generator
 from typing import Any
 
-from adapters.ladok import FeedGone, LadokAdapter, UnreadablePage
+from adapters.ladok import FeedGone, UnreadablePage
+from brygga.flows.ports import Ladok
 from brygga.records import FeedPage
 
 Entry = tuple[str, Any]  # (Atom entry id, LadokEvent | RecordError | name of a skipped event type)
 
 
-def page_or_none(ladok: LadokAdapter, number: int) -> FeedPage | None:
+def page_or_none(ladok: Ladok, number: int) -> FeedPage | None:
     """Archive page ``number``, or None when the feed has pruned it."""
     try:
         return ladok.feed_page(number)
@@ -23,7 +24,7 @@ def page_or_none(ladok: LadokAdapter, number: int) -> FeedPage | None:
         return None
 
 
-def oldest_available(ladok: LadokAdapter) -> FeedPage:
+def oldest_available(ladok: Ladok) -> FeedPage:
     """The oldest archive page the feed still serves.
 
     Walks back from ``recent`` along ``prev-archive``, in doubling steps (pages are numbered, so
@@ -56,7 +57,7 @@ def oldest_available(ladok: LadokAdapter) -> FeedPage:
 _END = object()
 
 
-def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 0) -> Generator[FeedPage, None, None]:
+def pages(ladok: Ladok, first: FeedPage, *, max_pages: int, ahead: int = 0) -> Generator[FeedPage, None, None]:
     """``first``, then the pages along ``next-archive`` (at most ``max_pages`` in all).
 
     With ``ahead`` > 0 a thread fetches and parses up to ``ahead`` pages in advance while the
@@ -110,7 +111,7 @@ def pages(ladok: LadokAdapter, first: FeedPage, *, max_pages: int, ahead: int = 
         worker.join(timeout=2)
 
 
-def archived(ladok: LadokAdapter, number: int) -> bool:
+def archived(ladok: Ladok, number: int) -> bool:
     """Whether page ``number`` is an archive page (a later one exists): it will never change."""
     try:
         return page_or_none(ladok, number + 1) is not None

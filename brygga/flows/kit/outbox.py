@@ -1,4 +1,5 @@
-"""Sending outbox messages in groups: the loop the flows that push to a peer share.
+"""Sending outbox messages in groups: the loop every flow that pushes to a peer shares, as a class
+with hooks (``OutboxSender``).
 
 One request per group of due rows (the rows of one ``correlation``: an enqueue batch, a round),
 with a RequestId derived from their idempotency keys, so a crash after the peer applied a request
@@ -16,10 +17,11 @@ from collections.abc import Callable, Iterable
 from sqlalchemy.orm import Session
 
 from adapters.http import PeerError
+from brygga.flows.ports import Results
 from brygga.store import Store, ops
 from brygga.store.models import OutboxMessage
 
-Results = dict[str, tuple[str, "str | None"]]
+__all__ = ["OutboxSender", "Results", "request_id", "settle"]
 
 
 def request_id(prefix: str, keys: Iterable[str]) -> str:
@@ -28,50 +30,79 @@ def request_id(prefix: str, keys: Iterable[str]) -> str:
     return f"brygga-{prefix + '-' if prefix else ''}" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
 
 
-def send_groups(store: Store, destination: str, kind: str, *, prefix: str,
-                send: Callable[[list[OutboxMessage], str], Results],
-                apply: Callable[[Session, list[OutboxMessage], Results, Counter[str], str], None],
-                batch: int = 1000, max_attempts: int = 8, base_seconds: float = 30.0,
-                max_requests: int | None = None, correlation: str | None = None,
-                ready: Callable[[Session, list[OutboxMessage], Counter[str]], list[OutboxMessage]] | None = None,
-                after_send: Callable[[str], None] | None = None) -> tuple[Counter[str], int, PeerError | None]:
-    """Send due ``kind`` rows to ``destination`` group by group until none are due.
+class OutboxSender:
+    """Sends one kind of outbox message to its peer, group by group. Subclasses set ``destination``
+    and ``kind`` (and ``prefix``, the RequestId's) and implement the hooks:
 
-    ``send(group, request_id)`` builds and sends one request and returns {record id: (outcome,
-    reason)} (records its mapping refused included); ``apply(session, group, results, outcomes,
-    request_id)`` marks the rows in the same transaction. ``correlation`` keeps to one group (e.g.
-    a round); ``ready(session, group, outcomes)`` may leave rows out of a group before it is sent
-    (marking them itself). ``after_send`` is called with the RequestId after the peer answered and
-    before the rows are marked (tests crash there).
-    Returns (outcome counts, requests made, the transient error that stopped the loop or None)."""
-    outcomes: Counter[str] = Counter()
-    requests = 0
-    failure: PeerError | None = None
-    while failure is None and (max_requests is None or requests < max_requests):
-        with store.transaction() as s:
-            due = ops.outbox_due(s, destination, limit=batch, kind=kind, correlation=correlation)
-            if not due:
-                break
-            group = [m for m in due if m.correlation == due[0].correlation]
-            if ready is not None:
-                group = ready(s, group, outcomes)
+    * ``send(group, request_id)`` — build and send one request; {record id: (outcome, reason)}
+      (records its mapping refused included);
+    * ``settle(session, group, results, outcomes, request_id)`` — mark the rows by the answer, in
+      the transaction that claimed them (``settle`` below does the usual);
+    * ``ready(session, group, outcomes)`` (optional) — leave rows out of a group before it is sent
+      (marking them itself).
+
+    ``run()`` sends until nothing is due and returns (outcome counts, requests made, the transient
+    error that stopped it or None)."""
+
+    destination: str
+    kind: str
+    prefix: str = ""
+    batch = 1000
+    max_attempts = 8
+    base_seconds = 30.0
+
+    def __init__(self, store: Store, *, batch: int | None = None, max_attempts: int | None = None,
+                 base_seconds: float | None = None, max_requests: int | None = None, correlation: str | None = None,
+                 after_send: Callable[[str], None] | None = None):
+        self.store = store
+        self.batch = batch or self.batch
+        self.max_attempts = max_attempts or self.max_attempts
+        self.base_seconds = base_seconds if base_seconds is not None else self.base_seconds
+        self.max_requests, self.correlation = max_requests, correlation  # correlation: keep to one group (a round)
+        self.after_send = after_send  # called with the RequestId after the peer answered, before the rows are marked
+
+    # ------------------------------------------------------------------ the hooks
+    def ready(self, s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
+        return group
+
+    def send(self, group: list[OutboxMessage], rid: str) -> Results:
+        raise NotImplementedError
+
+    def settle(self, s: Session, group: list[OutboxMessage], results: Results, outcomes: Counter[str],
+               rid: str) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> tuple[Counter[str], int, PeerError | None]:
+        outcomes: Counter[str] = Counter()
+        requests = 0
+        failure: PeerError | None = None
+        while failure is None and (self.max_requests is None or requests < self.max_requests):
+            with self.store.transaction() as s:
+                due = ops.outbox_due(s, self.destination, limit=self.batch, kind=self.kind,
+                                     correlation=self.correlation)
+                if not due:
+                    break
+                group = [m for m in due if m.correlation == due[0].correlation]
+                group = self.ready(s, group, outcomes)
                 if not group:
                     continue
-            rid = request_id(prefix, (m.idempotency_key for m in group))
-            requests += 1
-            try:
-                results = send(group, rid)
-            except PeerError as e:
-                for m in group:
-                    ops.outbox_mark_failed(s, m, str(e), max_attempts=max_attempts, base_seconds=base_seconds,
-                                           permanent=not e.transient)
-                outcomes["failed" if e.transient else "dead"] += len(group)
-                failure = e if e.transient else None
-                continue
-            if after_send is not None:
-                after_send(rid)
-            apply(s, group, results, outcomes, rid)
-    return outcomes, requests, failure
+                rid = request_id(self.prefix, (m.idempotency_key for m in group))
+                requests += 1
+                try:
+                    results = self.send(group, rid)
+                except PeerError as e:
+                    for m in group:
+                        ops.outbox_mark_failed(s, m, str(e), max_attempts=self.max_attempts,
+                                               base_seconds=self.base_seconds, permanent=not e.transient,
+                                               not_before=e.retry_after)
+                    outcomes["failed" if e.transient else "dead"] += len(group)
+                    failure = e if e.transient else None
+                    continue
+                if self.after_send is not None:
+                    self.after_send(rid)
+                self.settle(s, group, results, outcomes, rid)
+        return outcomes, requests, failure
 
 
 def settle(s: Session, group: list[OutboxMessage], results: Results, outcomes: Counter[str], *,

@@ -3,7 +3,7 @@
 Two steps, each safe to repeat and to kill at any point (the DAG runs them every 30 seconds):
 
 * ``sync_once`` (``sync.py``) follows the feed from its checkpoint with the shared feed follower
-  (``brygga.flows.feed``), keeps the merit events (``rules.MERIT_TYPES``) of students who are
+  (``brygga.flows.kit.feed``), keeps the merit events (``rules.MERIT_TYPES``) of students who are
   applicants in an open NyA round, enriches them from Ladok REST (``lookups.py``: personnummer,
   Utbildningskod / Tillfälleskod; cached for the run) and turns them into ``Merit`` records
   (``rules.to_merit``; merit id = HandelseUID). Per batch of about ``batch_size`` events ONE
@@ -18,12 +18,13 @@ A feed that moved on while Brygga was away is recorded as a gap (quarantine ``fe
 See docs/flows/merits.md.
 """
 
-from brygga.flows.feed import CheckpointMoved
+from brygga.flows.kit.feed import CheckpointMoved
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
     ACTOR,
     CHECKPOINT,
     DESTINATION,
+    FLOW,
     GRADES,
     KIND,
     MERIT_TYPES,
@@ -35,7 +36,7 @@ from brygga.flows.merits.send import lag_seconds, send_pending
 from brygga.flows.merits.sync import reset_checkpoint, sync_once
 
 __all__ = [
-    "ACTOR", "CHECKPOINT", "DESTINATION", "GRADES", "KIND", "MERIT_TYPES", "SOURCE", "Applicants",
+    "ACTOR", "CHECKPOINT", "FLOW", "DESTINATION", "GRADES", "KIND", "MERIT_TYPES", "SOURCE", "Applicants",
     "CheckpointMoved", "Enricher", "idempotency_key", "lag_seconds", "reset_checkpoint", "send_pending",
     "sync_once", "to_merit",
 ]

@@ -3,10 +3,14 @@ a student uid is, which instance a merit belongs to."""
 
 from __future__ import annotations
 
+import contextlib
+
 from adapters.http import if_found
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter, NyaFault
+from adapters.nya import NyaFault
+from brygga.flows.kit.quarantine import unreadable
+from brygga.flows.ports import Ladok, Nya
 from brygga.records import Utbildningstillfalle
+from brygga.store import Store
 
 
 class Enricher:
@@ -15,7 +19,7 @@ class Enricher:
     Everything is cached (misses too), so a batch costs one request per distinct student and
     instance. Transient Ladok errors propagate (the task retries); 404 means "not there"."""
 
-    def __init__(self, ladok: LadokAdapter):
+    def __init__(self, ladok: Ladok):
         self.ladok = ladok
         self.students: dict[str, str | None] = {}
         self.tillfallen: dict[str, Utbildningstillfalle | None] = {}
@@ -45,10 +49,11 @@ class Enricher:
 
 
 class Applicants:
-    """Personnummer of the applicants in every open NyA round; read once per run, on first use."""
+    """Personnummer of the applicants in every open NyA round; read once per run, on first use. A
+    reply that cannot be read is quarantined in ``store`` (when given) and raised."""
 
-    def __init__(self, nya: NyaAdapter):
-        self.nya = nya
+    def __init__(self, nya: Nya, store: Store | None = None):
+        self.nya, self.store = nya, store
         self._set: set[str] | None = None
         self.rounds: list[str] = []
 
@@ -58,14 +63,17 @@ class Applicants:
     def load(self) -> set[str]:
         if self._set is None:
             found: set[str] = set()
-            for code in self.nya.open_rounds():
-                try:
-                    found |= self.nya.list_applicants(code)
-                except NyaFault as e:
-                    if e.code != "round-closed":  # closed between the two calls: not of interest
-                        raise
-                    continue
-                self.rounds.append(code)
+            guard = (unreadable(self.store, consumer="the merit sync") if self.store is not None
+                     else contextlib.nullcontext())
+            with guard:
+                for code in self.nya.open_rounds():
+                    try:
+                        found |= self.nya.applicants(code)
+                    except NyaFault as e:
+                        if e.code != "round-closed":  # closed between the two calls: not of interest
+                            raise
+                        continue
+                    self.rounds.append(code)
             self._set = found
         return self._set
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from brygga.flows.kit.flow import Flow
 from brygga.records import LadokEvent, Merit, Utbildningstillfalle
 
-CHECKPOINT = "ladok-merits"  # feed_checkpoint.name
-SOURCE = "ladok"  # inbox_message.source (HandelseUID)
-DESTINATION = "nya"
-KIND = "merit"
-ACTOR = "brygga:merit-sync"
+FLOW = Flow("merit-sync", "brygga_merit_sync", checkpoints=("ladok-merits",), destination="nya", kinds=("merit",),
+            sources=("ladok",))
+CHECKPOINT = FLOW.checkpoint()  # feed_checkpoint.name
+SOURCE = FLOW.sources[0]  # inbox_message.source (HandelseUID)
+DESTINATION = FLOW.destination
+KIND = FLOW.kinds[0]
+ACTOR = FLOW.actor
 
 #: Ladok event type -> NyA merit Type.
 MERIT_TYPES: dict[str, str] = {

@@ -4,14 +4,16 @@ enqueue batch, with a RequestId NyA replays after a crash; and the sync's health
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from adapters.nya import NyaAdapter
-from brygga.flows import outbox
+from brygga.flows.kit import outbox
 from brygga.flows.merits.rules import DESTINATION, KIND
+from brygga.flows.ports import Nya
 from brygga.logmask import get_logger
 from brygga.records import Merit
 from brygga.store import Store, ops
@@ -20,7 +22,26 @@ from brygga.store.models import OutboxMessage, as_utc
 log = get_logger("brygga.flows.merits")
 
 
-def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attempts: int = 8,
+class MeritSender(outbox.OutboxSender):
+    """The outbox's merits to NyA, one request per enqueue batch."""
+
+    destination, kind, prefix = DESTINATION, KIND, "merits"
+
+    def __init__(self, store: Store, nya: Nya, **kw: Any):
+        super().__init__(store, **kw)
+        self.nya = nya
+
+    def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
+        return self.nya.submit_merits([Merit(**m.payload["merit"]) for m in group], rid)
+
+    def settle(self, s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+               rid: str) -> None:
+        outbox.settle(s, group, results, outcomes, key=lambda m: m.payload["merit"]["merit_id"],
+                      ok=("accepted", "updated", "duplicate"), missing="NyA did not answer for this merit",
+                      max_attempts=self.max_attempts, base_seconds=self.base_seconds)
+
+
+def send_pending(store: Store, nya: Nya, *, batch: int = 1000, max_attempts: int = 8,
                  base_seconds: float = 30.0, max_requests: int | None = None,
                  after_send: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send the due merits, one SubmitMerits per enqueue batch (at most ``batch`` merits each).
@@ -28,24 +49,9 @@ def send_pending(store: Store, nya: NyaAdapter, *, batch: int = 1000, max_attemp
     Returns counts; raises the PeerError after recording it when NyA is unreachable or failing
     (the rows back off and the task retries). ``after_send`` is called with the RequestId after
     NyA answered and before the rows are marked (tests use it to crash there)."""
-    mapping = nya.mapping("merit")
-
-    def send(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
-        body, errors = mapping.write([Merit(**m.payload["merit"]) for m in group], request_id=rid)
-        results: outbox.Results = {e.record_id: ("rejected", f"field {e.field}: {e.rule}") for e in errors}
-        if len(errors) < len(group):
-            with nya.call("SubmitMerits", body) as reply:
-                results.update(mapping.read_results(reply))
-        return results
-
-    outcomes, requests, failure = outbox.send_groups(
-        store, DESTINATION, KIND, prefix="merits", send=send,
-        apply=lambda s, group, results, outcomes, _rid: outbox.settle(
-            s, group, results, outcomes, key=lambda m: m.payload["merit"]["merit_id"],
-            ok=("accepted", "updated", "duplicate"), missing="NyA did not answer for this merit",
-            max_attempts=max_attempts, base_seconds=base_seconds),
-        batch=batch, max_attempts=max_attempts, base_seconds=base_seconds, max_requests=max_requests,
-        after_send=after_send)
+    outcomes, requests, failure = MeritSender(
+        store, nya, batch=batch, max_attempts=max_attempts, base_seconds=base_seconds, max_requests=max_requests,
+        after_send=after_send).run()
     if failure is not None:
         log.warning("merit send: NyA failing, %s merit(s) backed off: %s", outcomes["failed"], failure)
         raise failure

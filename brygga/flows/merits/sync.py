@@ -11,21 +11,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter
-from brygga.flows import feed
-from brygga.flows.feed import Batch, FeedFollower
+from brygga.flows.kit import feed
+from brygga.flows.kit.feed import Batch, FeedFollower
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
-    ACTOR,
     CHECKPOINT,
     DESTINATION,
+    FLOW,
     KIND,
     MERIT_TYPES,
     SOURCE,
     idempotency_key,
     to_merit,
 )
+from brygga.flows.ports import Ladok, Nya
 from brygga.logmask import get_logger
 from brygga.records import Merit
 from brygga.store import Store, ops
@@ -42,13 +41,6 @@ _MERIT_FIELDS = tuple(f.name for f in dataclasses.fields(Merit))
 SKIP_UNREADABLE_AFTER = 3
 
 
-def follower(store: Store, ladok: LadokAdapter, **kw: Any) -> FeedFollower:
-    kw.setdefault("skip_unreadable_after", SKIP_UNREADABLE_AFTER)
-    return FeedFollower(store, ladok, CHECKPOINT, actor=ACTOR, consumer="the merit sync",
-                        consequence="Merit events in the gap were not sent to NyA: reconcile the applicants' "
-                                    "merits from Ladok", **kw)
-
-
 @dataclasses.dataclass
 class _Candidates:
     """What a batch becomes, decided outside the transaction (Ladok and NyA lookups)."""
@@ -58,40 +50,55 @@ class _Candidates:
     considered: list[str]  # HandelseUIDs of the merit events looked at
 
 
-def sync_once(store: Store, ladok: LadokAdapter, nya: NyaAdapter, *, max_pages: int = 500,
+class MeritFeed(FeedFollower):
+    """The merit sync's reading of the feed: a batch's merits of applicants found outside the
+    transaction (``prepare``), then queued with the inbox in the follower's transaction (``apply``)."""
+
+    flow = FLOW
+    consumer = "the merit sync"
+    consequence = "Merit events in the gap were not sent to NyA: reconcile the applicants' merits from Ladok"
+    skip_unreadable_after = SKIP_UNREADABLE_AFTER
+
+    def __init__(self, store: Store, ladok: Ladok, nya: Nya, *, enricher: Enricher | None = None,
+                 applicants: Applicants | None = None, **kw: Any):
+        super().__init__(store, ladok, **kw)
+        self.nya = nya
+        self.enricher = enricher or Enricher(ladok)
+        self.applicants = applicants or Applicants(nya, store)
+        self.counts: Counter[str] = Counter()
+        self.ignored: Counter[str] = Counter()
+
+    def prepare(self, batch: Batch) -> _Candidates:
+        return _candidates(batch, self.enricher, self.applicants, self.nya, self.ignored, self.counts)
+
+    def apply(self, s: Session, batch: Batch, prepared: _Candidates) -> None:
+        _apply(s, batch, prepared, self.counts)
+
+
+def sync_once(store: Store, ladok: Ladok, nya: Nya, *, max_pages: int = 500,
               batch_size: int = 1000, enricher: Enricher | None = None, applicants: Applicants | None = None,
               read_ahead_pages: int = 4,
               after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Read the feed from the checkpoint up to the newest page (at most ``max_pages`` pages) and
     enqueue the merits; returns counts. Pages are fetched ``read_ahead_pages`` ahead in a thread
     (0: none). ``after_commit`` is called after each batch's commit (tests crash there)."""
-    enricher = enricher or Enricher(ladok)
-    applicants = applicants or Applicants(nya)
-    mapping = nya.mapping("merit")
-    counts: Counter[str] = Counter()
-    ignored: Counter[str] = Counter()
-
-    def prepare(batch: Batch) -> _Candidates:
-        return _candidates(batch, enricher, applicants, mapping, ignored, counts)
-
-    def apply(s: Session, batch: Batch, found: _Candidates) -> None:
-        _apply(s, batch, found, counts)
-
-    done = follower(store, ladok, max_pages=max_pages, batch_size=batch_size, read_ahead=read_ahead_pages).follow(
-        apply, prepare=prepare, after_commit=after_commit)
+    f = MeritFeed(store, ladok, nya, enricher=enricher, applicants=applicants, max_pages=max_pages,
+                  batch_size=batch_size, read_ahead=read_ahead_pages, after_commit=after_commit)
+    done = f.follow()
+    counts = f.counts
     summary = {
         "pages": done.pages, "events": done.events, "merits": counts["merits"],
         "already_seen": counts["already_seen"], "not_applicant": counts["not_applicant"],
         "unknown_student": counts["unknown_student"], "quarantined": counts["quarantined"],
-        "not_merit": sum(ignored.values()), "unknown_types": done.unknown_types,
-        "gaps": done.gaps, "lookups": enricher.requests, "page": done.page, "caught_up": done.caught_up,
+        "not_merit": sum(f.ignored.values()), "unknown_types": done.unknown_types,
+        "gaps": done.gaps, "lookups": f.enricher.requests, "page": done.page, "caught_up": done.caught_up,
         "skipped_pages": done.skipped_pages,
     }
     log.info("merit sync: %s", summary)
     return summary
 
 
-def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mapping: Any, ignored: Counter[str],
+def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, nya: Nya, ignored: Counter[str],
                 counts: Counter[str]) -> _Candidates:
     """The merits of a batch's events. REST calls happen here, outside any transaction. The loop
     runs for every feed event, so the common cases (not a merit type; student known from the cache)
@@ -125,20 +132,19 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, mappin
                 found.rejected[huid] = m
             else:
                 found.merits.append(m)
-    _drop_invalid(found, mapping)
+    _drop_invalid(found, nya)
     return found
 
 
-def _drop_invalid(found: _Candidates, mapping: Any) -> None:
-    """What the NyA mapping would refuse (XSD), refused now rather than at sending time."""
+def _drop_invalid(found: _Candidates, nya: Nya) -> None:
+    """What NyA's contract would refuse, refused now rather than at sending time."""
     if not found.merits:
         return
-    _, errors = mapping.write(found.merits, request_id="validation")
-    for err in errors:
-        found.rejected[err.record_id] = f"not a valid NyA merit: field {err.field}: {err.rule}"
-    if errors:
-        bad = {err.record_id for err in errors}
-        found.merits = [m for m in found.merits if m.merit_id not in bad]
+    invalid = nya.invalid_merits(found.merits)
+    for merit_id, why in invalid.items():
+        found.rejected[merit_id] = f"not a valid NyA merit: {why}"
+    if invalid:
+        found.merits = [m for m in found.merits if m.merit_id not in invalid]
 
 
 def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter[str]) -> None:

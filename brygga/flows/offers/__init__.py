@@ -10,6 +10,7 @@ outbox key is round, kind, instance and content hash) and a crash resumes where 
 from brygga.flows.offers import plan, publishing
 from brygga.flows.offers.plan import (
     DESTINATION,
+    FLOW,
     KINDS,
     content_hash,
     idempotency_key,
@@ -25,6 +26,7 @@ from brygga.flows.offers.publishing import (
     enqueue,
     finish,
     plan_differences,
+    publish,
     publish_conf,
     refuse,
     send,
@@ -33,8 +35,8 @@ from brygga.flows.offers.publishing import (
 from brygga.records import Offer
 
 __all__ = [
-    "BATCH", "DESTINATION", "FETCH_WORKERS", "KINDS", "Offer", "collect", "content_hash", "enqueue", "finish",
+    "BATCH", "DESTINATION", "FLOW", "FETCH_WORKERS", "KINDS", "Offer", "collect", "content_hash", "enqueue", "finish",
     "idempotency_key", "offer_dict", "offerable", "plan", "plan_differences", "programme_offer_id", "publish_conf",
-    "publishing", "refuse", "send", "start",
+    "publish", "publishing", "refuse", "send", "start",
     "to_offer",
 ]

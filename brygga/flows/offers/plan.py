@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from brygga.flows.kit.flow import Flow
 from brygga.records import Offer, Utbildningstillfalle
 
-KINDS = {"ordinary": "offer", "programme-internal": "programme-offer"}
-DESTINATION = "nya"
+FLOW = Flow("offer-export", "brygga_offer_export", destination="nya", kinds=("offer", "offer-withdraw"))
+KINDS = ("ordinary", "programme-internal")  # what a publication offers: courses, or courses inside programmes
+DESTINATION = FLOW.destination
 _OFFER_FIELDS = tuple(f.name for f in dataclasses.fields(Offer))
 
 

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter
-from adapters.nya import NyaAdapter
-from brygga.flows import outbox
+from adapters.nya import NyaContract
+from brygga.flows.kit import outbox
+from brygga.flows.kit.flow import NotConfigured
 from brygga.flows.offers.plan import DESTINATION, KINDS, idempotency_key, offerable, plan, to_offer
+from brygga.flows.ports import Ladok, Nya, OfferContract
 from brygga.logmask import get_logger
 from brygga.records import Offer, Utbildningstillfalle
 from brygga.store import Store, ops
@@ -33,15 +34,22 @@ SENT = ("created", "updated", "unchanged", "withdrawn")  # NyA's outcomes that m
 
 
 def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run: bool,
-          triggered_by: str | None, run_id: str | None = None, places: int = 30, plan_of: int | None = None) -> int:
-    """``plan_of``: the dry run whose plan this (real) publication must publish exactly."""
+          triggered_by: str | None, run_id: str | None = None, places: int = 30, plan_of: int | None = None,
+          selection: str | None = None) -> int:
+    """``plan_of``: the dry run whose plan this (real) publication must publish exactly.
+    ``selection`` (the trigger form's): ``codes`` takes only ``codes`` (at least one), ``all`` every
+    instance of the round; None: ``codes`` as given (empty: all)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (expected one of {sorted(KINDS)})")
-    selection: dict[str, Any] = {"codes": codes, "places": places}
+    if selection is not None:
+        codes = [c.strip() for c in codes if c.strip()] if selection == "codes" else []
+        if selection == "codes" and not codes:  # a form filled in wrongly: no retry makes it right
+            raise NotConfigured("selection 'codes' needs at least one code")
+    chosen: dict[str, Any] = {"codes": codes, "places": places}
     if plan_of:
-        selection["plan_of"] = int(plan_of)
+        chosen["plan_of"] = int(plan_of)
     with store.transaction() as s:
-        pub = Publication(round=round_code, kind=kind, selection=selection,
+        pub = Publication(round=round_code, kind=kind, selection=chosen,
                           dry_run=dry_run, triggered_by=triggered_by or "unknown", run_id=run_id)
         s.add(pub)
         s.flush()
@@ -50,7 +58,7 @@ def start(store: Store, *, round_code: str, kind: str, codes: list[str], dry_run
         return pub.id
 
 
-def _fetch(ladok: LadokAdapter, uids: Iterable[str], workers: int) -> list[Utbildningstillfalle]:
+def _fetch(ladok: Ladok, uids: Iterable[str], workers: int) -> list[Utbildningstillfalle]:
     """One GET per instance (only the single GET carries the round and the package), ``workers`` at
     a time over the adapter's keep-alive pool; in the order of ``uids``. A failed GET fails the step."""
     uids = list(uids)
@@ -60,7 +68,7 @@ def _fetch(ladok: LadokAdapter, uids: Iterable[str], workers: int) -> list[Utbil
         return list(pool.map(ladok.tillfalle, uids))
 
 
-def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str], workers: int) -> list[Utbildningstillfalle]:
+def _candidates(ladok: Ladok, round_code: str, codes: list[str], workers: int) -> list[Utbildningstillfalle]:
     if codes:
         uids: dict[str, None] = {}
         for code in codes:
@@ -72,7 +80,7 @@ def _candidates(ladok: LadokAdapter, round_code: str, codes: list[str], workers:
     return _fetch(ladok, ladok.search_tillfallen(round_code=round_code), workers)
 
 
-def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfalle], places: int,
+def _offers(ladok: Ladok, kind: str, tillfallen: list[Utbildningstillfalle], places: int,
             workers: int = 1) -> tuple[list[Offer], list[str]]:
     """(offers to publish, offer ids of instances that must not be offered)."""
     if kind == "ordinary":
@@ -93,25 +101,24 @@ def _offers(ladok: LadokAdapter, kind: str, tillfallen: list[Utbildningstillfall
     return offers, not_offered
 
 
-def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, nya: NyaAdapter | None = None,
+def collect(store: Store, ladok: Ladok, publication_id: int, *, nya: OfferContract | None = None,
             workers: int | None = None) -> dict[str, int]:
     """Read and validate the selection, store the plan against what NyA has. Idempotent.
 
-    The NyA mapping is the one ``nya`` (its Connection) is configured with, else the default."""
+    Validated as ``nya`` (its Connection's mappings) would send it, else by NyA's default contract."""
     if workers is None:
-        workers = int(ladok.peer.extra.get("concurrency") or FETCH_WORKERS)
+        workers = ladok.concurrency
     with store.transaction() as s:
         pub = ops.one(s, Publication, publication_id)
         round_code, kind, codes = pub.round, pub.kind, pub.selection.get("codes") or []
         places = int(pub.selection.get("places") or 30)
     offers, not_offered = _offers(ladok, kind, _candidates(ladok, round_code, codes, workers), places, workers)
-    mapping = nya.mapping(KINDS[kind]) if nya is not None else _default_mapping(KINDS[kind])
+    contract = nya if nya is not None else NyaContract()
     # Validate in the batches they are sent in: one PublishOffer takes at most 5000 offers (XSD),
     # so a whole large round in one document would fail as a document, not per record.
     invalid: dict[str, str] = {}
     for i in range(0, len(offers), BATCH):
-        _, errors = mapping.write(offers[i:i + BATCH], round_code=round_code, request_id="validation")
-        invalid.update((e.record_id, str(e)) for e in errors)
+        invalid.update(contract.invalid_offers(kind, offers[i:i + BATCH], round_code))
     with store.transaction() as s:
         s.execute(delete(PublicationItem).where(PublicationItem.publication_id == publication_id))
         published = {oid: (h, status) for oid, h, status in s.execute(
@@ -126,12 +133,6 @@ def collect(store: Store, ladok: LadokAdapter, publication_id: int, *, nya: NyaA
         if "offers" in (pub.selection or {}):  # kept there by earlier versions; the items have it now
             pub.selection = {k: v for k, v in pub.selection.items() if k != "offers"}
     return counts
-
-
-def _default_mapping(message: str) -> Any:
-    from mappings import registry
-
-    return registry.select("nya", message)
 
 
 def publish_conf(store: Store, dry_run_id: int) -> dict[str, Any]:
@@ -206,51 +207,62 @@ def enqueue(store: Store, publication_id: int) -> int:
         return ops.outbox_enqueue(s, messages)
 
 
-def send(store: Store, nya: NyaAdapter, round_code: str, kind: str, *, batch: int = BATCH,
+def send(store: Store, nya: Nya, round_code: str, kind: str, *, batch: int = BATCH,
          max_attempts: int = 6) -> dict[str, int]:
     """Send due offer messages of (round, kind) in batches; resumes whatever an earlier run left.
 
     Raises PeerError when NyA could not be reached (after recording the attempt) so the task retries."""
     total: Counter[str] = Counter()
-    for msg_kind in ("offer", "offer-withdraw"):
-        outcomes, failure = _send_kind(store, nya, round_code, kind, msg_kind, batch, max_attempts)
+    for sender in (OfferSender, WithdrawalSender):
+        outcomes, _, failure = sender(store, nya, round_code, kind, batch=batch, max_attempts=max_attempts).run()
         total.update(outcomes)
         if failure is not None:
             raise failure
     return {"sent": total["sent"], "rejected": total["rejected"]}
 
 
-def _send_kind(store: Store, nya: NyaAdapter, round_code: str, kind: str, msg_kind: str, batch: int,
-               max_attempts: int) -> tuple[Counter[str], Exception | None]:
-    """One kind of message (offers, or withdrawals) through the outbox loop."""
-    offers_of: dict[int, dict[str, Any]] = {}  # message id -> the offer it sends
+class OfferSender(outbox.OutboxSender):
+    """A publication's offers (new and changed) to NyA, a batch per request; the offer itself is
+    read from its publication item, and one that changed after it was queued is not sent."""
 
-    def ready(s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
-        if msg_kind != "offer":
-            return group
+    destination, kind, prefix = DESTINATION, "offer", ""
+
+    def __init__(self, store: Store, nya: Nya, round_code: str, offer_kind: str, **kw: Any):
+        super().__init__(store, correlation=f"offers:{round_code}:{offer_kind}", **kw)
+        self.nya, self.round, self.offer_kind = nya, round_code, offer_kind
+        self.offers_of: dict[int, dict[str, Any]] = {}  # message id -> the offer it sends
+
+    def ready(self, s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
         pairs, stale = _with_offers(group, _items(s, group))
         for m in stale:
             ops.outbox_mark_failed(s, m, "superseded: the offer changed after it was queued",
-                                   max_attempts=max_attempts, permanent=True)
+                                   max_attempts=self.max_attempts, permanent=True)
         outcomes["rejected"] += len(stale)
-        offers_of.update((m.id, offer) for m, offer in pairs)
+        self.offers_of.update((m.id, offer) for m, offer in pairs)
         return [m for m, _ in pairs]
 
-    def send_one(group: list[OutboxMessage], rid: str) -> dict[str, tuple[str, str | None]]:
-        due = [(m, offers_of[m.id]) for m in group] if msg_kind == "offer" else group
-        return _send_batch(nya, msg_kind, round_code, kind, due, rid)
+    def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
+        return self.nya.publish_offers(self.offer_kind, [Offer(**self.offers_of[m.id]) for m in group], self.round, rid)
 
-    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
-              _rid: str) -> None:
-        sent, rejected = _apply_results(s, group, _items(s, group), results, round_code, kind, msg_kind,
-                                        max_attempts)
+    def settle(self, s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+               rid: str) -> None:
+        sent, rejected = _apply_results(s, group, _items(s, group), results, self.round, self.offer_kind, self.kind,
+                                        self.max_attempts)
         outcomes["sent"] += sent
         outcomes["rejected"] += rejected
 
-    outcomes, _, failure = outbox.send_groups(
-        store, DESTINATION, msg_kind, prefix="", send=send_one, apply=apply, ready=ready, batch=batch,
-        max_attempts=max_attempts, correlation=f"offers:{round_code}:{kind}")
-    return outcomes, failure
+
+class WithdrawalSender(OfferSender):
+    """Offers withdrawn from NyA (cancelled or no longer advertised in Ladok)."""
+
+    kind = "offer-withdraw"
+
+    def ready(self, s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
+        return group
+
+    def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
+        return self.nya.withdraw_offers([m.payload["offer_id"] for m in group], self.round,
+                                        "Inställt eller inte längre utannonserat i Ladok", rid)
 
 
 def _oid(m: OutboxMessage) -> str:
@@ -281,24 +293,6 @@ def _with_offers(due: list[OutboxMessage], items: dict[tuple[int, str], Publicat
         else:
             ready.append((m, offer))
     return ready, stale
-
-
-def _send_batch(nya: NyaAdapter, msg_kind: str, round_code: str, kind: str, due: list[Any],
-                request_id: str) -> dict[str, tuple[str, str | None]]:
-    """``due``: (message, offer) pairs for offers, messages for withdrawals."""
-    if msg_kind == "offer":
-        m = nya.mapping(KINDS[kind])
-        body, errors = m.write([Offer(**offer) for _, offer in due], round_code=round_code, request_id=request_id)
-        results: outbox.Results = {e.record_id: ("rejected", str(e)) for e in errors}
-        if len(errors) < len(due):
-            with nya.call("PublishOffer", body) as reply:
-                results.update(m.read_results(reply))
-        return results
-    m = nya.mapping("offer-withdraw")
-    body, _ = m.write([x.payload["offer_id"] for x in due], round_code=round_code,
-                      reason="Inställt eller inte längre utannonserat i Ladok", request_id=request_id)
-    with nya.call("WithdrawOffer", body) as reply:
-        return m.read_results(reply)
 
 
 def _apply_results(s: Session, due: list[Any], items: dict[tuple[int, str], PublicationItem],
@@ -332,6 +326,25 @@ def _apply_results(s: Session, due: list[Any], items: dict[tuple[int, str], Publ
                 item.status, item.message = "rejected", f"{outcome}: {reason}"
     ops.outbox_mark_sent(s, sent_ids, response="ok")
     return len(sent_ids), rejected
+
+
+def publish(store: Store, nya: Nya, publication_id: int) -> dict[str, Any]:
+    """A real publication's plan through the outbox to NyA (a dry run sends nothing). A run that
+    must publish a dry run's plan (``plan_of``) and plans otherwise — Ladok changed since — is
+    closed as failed, sending nothing (``NotConfigured``: the operator makes a new dry run)."""
+    with store.transaction() as s:
+        pub = ops.one(s, Publication, publication_id)
+        dry_run, round_code, kind, plan_of = pub.dry_run, pub.round, pub.kind, (pub.selection or {}).get("plan_of")
+    if dry_run:
+        return {"sent": 0, "dry_run": True}
+    differences = plan_differences(store, publication_id)
+    if differences:
+        reason = (f"the plan differs from dry run #{plan_of} in {len(differences)} offer(s) "
+                  "(make a new dry run): " + "; ".join(differences[:20]))
+        refuse(store, publication_id, reason)
+        raise NotConfigured(reason)
+    queued = enqueue(store, publication_id)
+    return {"queued": queued, **send(store, nya, round_code, kind)}
 
 
 def finish(store: Store, publication_id: int) -> dict[str, Any]:

@@ -9,21 +9,14 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter
-from brygga.flows.feed import Batch, FeedFollower
-from brygga.flows.schedule import ACTOR, CHECKPOINT
+from brygga.flows.kit.feed import Batch, FeedFollower
+from brygga.flows.ports import Ladok
+from brygga.flows.schedule import FLOW
 from brygga.store import Store
 from brygga.store.models import ScheduleDirty, utcnow
 
 FIELDS = ("UtbildningstillfalleUID", "KurstillfalleUID")
 MAX_UID = 64
-
-
-def follower(store: Store, ladok: LadokAdapter, **kw: Any) -> FeedFollower:
-    kw.setdefault("skip_unreadable_after", 3)  # the nightly full export repairs what a skipped page held
-    return FeedFollower(store, ladok, CHECKPOINT, actor=ACTOR, consumer="the schedule export",
-                        consequence="Instances changed in the gap reach the scheduling system with the next "
-                                    "full export (nightly)", **kw)
 
 
 def instances_of(batch: Batch) -> dict[str, int]:
@@ -36,10 +29,19 @@ def instances_of(batch: Batch) -> dict[str, int]:
     return marks
 
 
-def follow(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, **kw: Any) -> dict[str, Any]:
-    marked = {"instances": 0}
+class ScheduleFeed(FeedFollower):
+    """Marks the instances a batch's events name, with the checkpoint, in one transaction."""
 
-    def apply(s: Session, batch: Batch, _prepared: Any) -> None:
+    flow = FLOW
+    consumer = "the schedule export"
+    consequence = "Instances changed in the gap reach the scheduling system with the next full export (nightly)"
+    skip_unreadable_after = 3  # the nightly full export repairs what a skipped page held
+
+    def __init__(self, store: Store, ladok: Ladok, **kw: Any):
+        super().__init__(store, ladok, **kw)
+        self.marked = 0
+
+    def apply(self, s: Session, batch: Batch, prepared: Any) -> None:
         marks = instances_of(batch)
         if not marks:
             return
@@ -55,8 +57,11 @@ def follow(store: Store, ladok: LadokAdapter, *, max_pages: int = 500, **kw: Any
         new = [{"instance_uid": u, "marked_at": now, "events": marks[u]} for u in uids if u not in existing]
         if new:
             s.execute(insert(ScheduleDirty), new)
-        marked["instances"] += len(marks)
+        self.marked += len(marks)
 
-    done = follower(store, ladok, max_pages=max_pages, **kw).follow(apply)
-    return {"pages": done.pages, "events": done.events, "marked": marked["instances"], "page": done.page,
+
+def follow(store: Store, ladok: Ladok, *, max_pages: int = 500, **kw: Any) -> dict[str, Any]:
+    f = ScheduleFeed(store, ladok, max_pages=max_pages, **kw)
+    done = f.follow()
+    return {"pages": done.pages, "events": done.events, "marked": f.marked, "page": done.page,
             "caught_up": done.caught_up, "gaps": done.gaps, "skipped_pages": done.skipped_pages}

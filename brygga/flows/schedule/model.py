@@ -18,50 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from brygga.records import Participant, Utbildningstillfalle
+from brygga.records import FIELDS, KINDS, ORDER, Participant, ScheduleObject, Utbildningstillfalle, content_hash
 
-KINDS = ("student", "instance", "group", "membership")  # the order objects are sent in (references first)
-ORDER = {k: i for i, k in enumerate(KINDS)}
+__all__ = ["FIELDS", "KINDS", "ORDER", "ScheduleObject", "content_hash"]
+
 MEMBER_STATES = {"ej_paborjad": "antagen", "registrerad": "registrerad"}  # Ladok tillstånd -> role
 GONE_STATES = ("aterbud", "avbrott", "tidigtavbrott")
-
-
-@dataclasses.dataclass(frozen=True)
-class ScheduleObject:
-    kind: str
-    ext_id: str
-    fields: dict[str, Any]
-    active: bool = True
-    instance_uid: str | None = None  # the instance it belongs to (None: a student)
-    term: str | None = None  # that instance's start term and organisation unit: the scope it was
-    organisation: str | None = None  # exported in (kept beside the object, not part of its content)
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.ext_id}"
-
-    @functools.cached_property
-    def content_hash(self) -> str:  # computed once (diff, row and payload all ask)
-        return content_hash(self.kind, self.fields, self.active)
-
-    def payload(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ext_id": self.ext_id, "fields": self.fields, "active": self.active,
-                "instance_uid": self.instance_uid}
-
-
-def content_hash(kind: str, fields: dict[str, Any], active: bool) -> str:
-    """The same for the same content, whoever computes it (canonical JSON; an empty field, None,
-    is the same as an absent one: PATCH clears a field by sending it empty)."""
-    fields = {k: v for k, v in fields.items() if v is not None}
-    raw = json.dumps([kind, fields, active], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def startperiod(start: str | None) -> str | None:
@@ -89,17 +55,6 @@ def counts(participants: Iterable[Participant]) -> Counter[str]:
         c[f"{i}|" + {"ej_paborjad": "forvantade", "registrerad": "registrerade", "aterbud": "aterbud"}.get(
             p.state, "avbrott")] += 1
     return c
-
-
-#: Every field of each kind: an upsert names them all (None clears one in the system).
-FIELDS = {
-    "instance": ("typ", "kod", "tillfalleskod", "namn_sv", "namn_en", "omfattning", "start", "slut", "studietakt",
-                 "undervisningstid", "studieort", "undervisningssprak", "organisation", "period", "antal_antagna",
-                 "antal_forvantade", "antal_registrerade", "antal_aterbud", "antal_avbrott", "kurstillfallen"),
-    "group": ("namn", "tillfalle"),
-    "student": ("fornamn", "efternamn", "epost", "skyddad"),
-    "membership": ("grupp", "student", "roll"),
-}
 
 
 def _instance(t: Utbildningstillfalle, c: Counter[str]) -> ScheduleObject:

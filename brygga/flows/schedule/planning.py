@@ -14,15 +14,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import zoneinfo
 from collections import Counter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from adapters.ladok import LadokAdapter
-from adapters.schema import ScheduleAdapter
-from brygga.flows.schedule import KIND, destination, model, reading
+from brygga.config import ScheduleSettings
+from brygga.flows.kit.flow import NotConfigured
+from brygga.flows.ports import Ladok, Scheduling
+from brygga.flows.schedule import ACTOR, KIND, destination, model, reading
 from brygga.logmask import get_logger
 from brygga.records import Utbildningstillfalle
 from brygga.store import Store, ops
@@ -30,6 +32,7 @@ from brygga.store.models import OutboxMessage, ScheduleDirty, ScheduleObject, ut
 
 log = get_logger("brygga.flows.schedule")
 DELTA_LIMIT = 2000  # marked instances looked at per delta run
+LOCAL = zoneinfo.ZoneInfo("Europe/Stockholm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +43,10 @@ class Scope:
     organisation: str | None = None
 
     @classmethod
-    def of(cls, extra: dict[str, Any], terms: list[str] | None = None, organisation: str | None = None) -> Scope:
-        t = terms or extra.get("terms") or []
-        return cls(tuple(t if isinstance(t, list) else str(t).split(",")), organisation or extra.get("organisation"))
+    def of(cls, settings: ScheduleSettings, terms: list[str] | None = None, organisation: str | None = None) -> Scope:
+        """The form's terms and unit, else the Connection's."""
+        t = [x.strip() for x in terms or [] if x.strip()]
+        return cls(tuple(t) if t else settings.terms, (organisation or "").strip() or settings.organisation)
 
     def keeps(self, t: Utbildningstillfalle) -> bool:
         return model.in_scope(t, self.terms, self.organisation)
@@ -81,9 +85,9 @@ def _held(s: Session, target: str, *, instances: list[str] | None = None, studen
 CHUNK = 500  # instances read, built and committed together: memory stays flat in the term's size
 
 
-def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: str, scope: Scope,
+def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: Scope,
          dry_run: bool = False, reconcile: bool = False, run_id: str | None = None,
-         actor: str = "airflow:brygga_schedule_export", workers: int = reading.WORKERS,
+         actor: str = ACTOR, workers: int = reading.WORKERS,
          chunk: int = CHUNK) -> dict[str, Any]:
     """Read, build, diff and (unless ``dry_run``) enqueue, ``chunk`` instances at a time, each
     chunk in one transaction; returns what would change / changed."""
@@ -125,7 +129,7 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
             pending.extend(changes)
             return
         with store.transaction() as s:
-            totals["enqueued"] += _enqueue(s, target, changes, {k: h[5] for k, h in held.items()})
+            totals["enqueued"] += enqueue_changes(s, target, changes, {k: h[5] for k, h in held.items()})
             for e in errors:
                 _quarantine(s, e)
 
@@ -186,6 +190,27 @@ def plan(store: Store, ladok: LadokAdapter, schedule: ScheduleAdapter, *, mode: 
 _FULL_DONE = "schedule.full_export_done."  # + target: when the first full export to it finished
 _RECONCILED = "schedule.reconciled."  # + target: when the last reconciliation with it finished
 RECONCILE_AT = dt.time(2, 0)  # local time: the nightly reconciliation is due from then
+
+
+def run(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, terms: list[str] | None = None,
+        organisation: str | None = None, dry_run: bool = False, scheduled: bool = False, run_id: str | None = None,
+        actor: str = ACTOR, now: dt.datetime | None = None, tz: dt.tzinfo = LOCAL) -> dict[str, Any]:
+    """One run as the DAG asks for it: ``mode`` delta / full / reconcile — a scheduled run that is
+    the first from 02:00 local time without a reconciliation that night reconciles —, the form's
+    terms and unit or the Connection's (none at all: ``NotConfigured``). What the system would
+    refuse is logged (the first 50) and counted in the summary."""
+    if scheduled and reconcile_due(store, schedule.target, now or dt.datetime.now(dt.UTC), tz):
+        mode = "reconcile"
+    scope = Scope.of(schedule.settings, terms, organisation)
+    if not scope.terms:  # configuration, not a peer: no retry makes it right
+        raise NotConfigured("no term to export: choose terms in the trigger form or set the brygga_schema "
+                            "Connection's extra.terms (e.g. [\"HT2027\"])")
+    summary = plan(store, ladok, schedule, mode="delta" if mode == "delta" else "full", scope=scope,
+                   dry_run=dry_run, reconcile=mode == "reconcile", run_id=run_id, actor=actor)
+    refused = summary.get("would_be_refused") or {}
+    for key, reason in list(refused.items())[:50]:
+        log.warning("would be refused: %s: %s", key, reason)
+    return {**summary, "would_be_refused": len(refused)}
 
 
 def reconcile_due(store: Store, target: str, now: dt.datetime, tz: dt.tzinfo) -> bool:
@@ -268,7 +293,7 @@ def _members_elsewhere(store: Store, target: str, scope: Scope, kept: set[str]) 
     return found
 
 
-def mark_drift(store: Store, schedule: ScheduleAdapter, *, page: int = 5000) -> int:
+def mark_drift(store: Store, schedule: Scheduling, *, page: int = 5000) -> int:
     """Reconciliation: compare what the system holds with what it acknowledged from us
     (``schedule_object.sent_hash``) and mark every object that differs ``drift``, so the full run
     that follows sends it again (or ends it again): edited or lost there, or still there after we
@@ -361,7 +386,7 @@ def current_versions(s: Session, target: str, keys: list[str]) -> dict[str, int]
     return out
 
 
-def _enqueue(s: Session, target: str, changes: list[model.Change], versions: dict[str, int] | None = None) -> int:
+def enqueue_changes(s: Session, target: str, changes: list[model.Change], versions: dict[str, int] | None = None) -> int:
     """Bump each object's version and row, and enqueue its change under the new version's key.
     ``versions``: the current version of every object held among them, if the caller read them."""
     if not changes:

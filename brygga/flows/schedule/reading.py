@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import delete, insert, select
 
 from adapters.http import UnreadableReply
-from adapters.ladok import LadokAdapter
+from brygga.flows.ports import Ladok
 from brygga.records import Participant, Utbildningstillfalle
 from brygga.store import Store
 from brygga.store.models import LadokContact, as_utc, utcnow
@@ -50,11 +50,11 @@ def pool(workers: int = WORKERS) -> ThreadPoolExecutor | None:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ladok-get") if workers > 1 else None
 
 
-def term_uids(ladok: LadokAdapter, terms: Iterable[str]) -> list[str]:
+def term_uids(ladok: Ladok, terms: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(u for t in terms for u in ladok.search_tillfallen(startperiod=t)))
 
 
-def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: ThreadPoolExecutor | None = None,
+def read(store: Store, ladok: Ladok, uids: list[str], *, workers: ThreadPoolExecutor | None = None,
          email_max_age: dt.timedelta = EMAIL_MAX_AGE, known: set[str] = frozenset(),  # type: ignore[assignment]
          scope: Callable[[Utbildningstillfalle], bool] | None = None) -> Read:
     """The instances (those ``scope`` keeps), their participants and the e-mail addresses of their
@@ -87,7 +87,7 @@ def read(store: Store, ladok: LadokAdapter, uids: list[str], *, workers: ThreadP
     return out
 
 
-def emails(store: Store, ladok: LadokAdapter, student_uids: set[str], *, workers: ThreadPoolExecutor | None = None,
+def emails(store: Store, ladok: Ladok, student_uids: set[str], *, workers: ThreadPoolExecutor | None = None,
            max_age: dt.timedelta = EMAIL_MAX_AGE) -> tuple[dict[str, str | None], int, list[RecordError]]:
     """({student uid: e-mail or None}, lookups made, unreadable replies): from the cache, else
     asked of Ladok and cached. A student whose reply cannot be read goes out without an address

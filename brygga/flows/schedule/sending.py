@@ -1,4 +1,4 @@
-"""The schedule export's outbox → the scheduling system, batch by batch (``outbox.send_groups``:
+"""The schedule export's outbox → the scheduling system, batch by batch (the kit's ``OutboxSender``:
 one request per group, its RequestId the ``Idempotency-Key``, so a crash between the system's
 answer and our marking re-sends the same request, which the system answers from its replay store).
 
@@ -15,10 +15,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
-from adapters.schema import ScheduleAdapter
-from brygga.flows import outbox
+from brygga.flows.kit import outbox
+from brygga.flows.ports import Scheduling
 from brygga.flows.schedule import KIND, destination, model
-from brygga.flows.schedule.planning import _enqueue, current_versions
+from brygga.flows.schedule.planning import current_versions, enqueue_changes
 from brygga.logmask import get_logger
 from brygga.store import Store, ops
 from brygga.store.models import OutboxMessage, ScheduleObject
@@ -33,23 +33,25 @@ def _key(m: OutboxMessage) -> str:
     return f"{m.payload['kind']}:{m.payload['ext_id']}"
 
 
-def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, max_attempts: int = MAX_ATTEMPTS,
-         after_send: Any = None) -> dict[str, int]:
-    """Send every due change of the adapter's target; raises the transient PeerError that stopped
-    it (after recording it) so the task retries. A OneRoster package is one file per send: its
-    batch is 10,000 rows, a backlog goes out as several packages."""
-    target = schedule.target
-    if batch is None:
-        batch = ONEROSTER_BATCH if target == "oneroster" else BATCH
-    refused: dict[str, dict[str, str]] = {}
+class ScheduleSender(outbox.OutboxSender):
+    """One target system's outbox, batch by batch."""
 
-    def send_one(group: list[OutboxMessage], rid: str) -> outbox.Results:
-        results, errors = schedule.send([m.payload for m in group], rid)
-        refused[rid] = {e.record_id: f"{e.field}: {e.rule}" for e in errors}
-        return {**results, **{k: ("rejected", f"Brygga's mapping: {why}") for k, why in refused[rid].items()}}
+    kind, prefix = KIND, ""
 
-    def apply(s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
-              rid: str) -> None:
+    def __init__(self, store: Store, schedule: Scheduling, **kw: Any):
+        self.target = schedule.target
+        self.destination, self.prefix = destination(self.target), f"schema-{self.target}"
+        super().__init__(store, correlation=f"schedule:{self.target}", **kw)
+        self.schedule = schedule
+
+    def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
+        results, errors = self.schedule.send([m.payload for m in group], rid)
+        refused = {e.record_id: f"{e.field}: {e.rule}" for e in errors}
+        return {**results, **{k: ("rejected", f"Brygga's mapping: {why}") for k, why in refused.items()}}
+
+    def settle(self, s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
+               rid: str) -> None:
+        target, max_attempts = self.target, self.max_attempts
         sent: list[int] = []
         acknowledged: list[dict[str, Any]] = []
         for m in group:
@@ -64,7 +66,7 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
                 sent.append(m.id)
                 if current_versions(s, target, [_key(m)]).get(_key(m)) == p["version"]:
                     obj = model.ScheduleObject(p["kind"], p["ext_id"], {}, False, p.get("instance_uid"))
-                    _enqueue(s, target, [model.Change("deactivate", obj)])
+                    enqueue_changes(s, target, [model.Change("deactivate", obj)])
                     outcomes["deactivated_instead"] += 1
             elif outcome == "rejected":
                 ops.outbox_mark_failed(s, m, f"{target} refused: {reason}", max_attempts=max_attempts, permanent=True)
@@ -85,10 +87,16 @@ def send(store: Store, schedule: ScheduleAdapter, *, batch: int | None = None, m
         if sent:
             ops.outbox_mark_sent(s, sent, response="ok")
 
-    outcomes, requests, failure = outbox.send_groups(
-        store, destination(target), KIND, prefix=f"schema-{target}", send=send_one, apply=apply, batch=batch,
 
-        max_attempts=max_attempts, correlation=f"schedule:{target}", after_send=after_send)
+def send(store: Store, schedule: Scheduling, *, batch: int | None = None, max_attempts: int = MAX_ATTEMPTS,
+         after_send: Any = None) -> dict[str, int]:
+    """Send every due change of the adapter's target; raises the transient PeerError that stopped
+    it (after recording it) so the task retries. A OneRoster package is one file per send: its
+    batch is 10,000 rows, a backlog goes out as several packages."""
+    if batch is None:
+        batch = ONEROSTER_BATCH if schedule.target == "oneroster" else BATCH
+    outcomes, requests, failure = ScheduleSender(store, schedule, batch=batch, max_attempts=max_attempts,
+                                                 after_send=after_send).run()
     summary = {"requests": requests, **dict(outcomes)}
     log.info("schedule export sent: %s", summary)
     if failure is not None:
