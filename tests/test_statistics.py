@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from brygga import statistics
+from brygga.views import statistics
 from brygga.store.models import AterbudCase, UnhandledAdmission, as_utc
 
 UTC = dt.UTC

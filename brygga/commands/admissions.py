@@ -16,10 +16,11 @@ def _store(args):
 
 
 def _list(args) -> int:
-    from brygga.flows import admissions
+    from brygga import views
 
-    rows = admissions.list_unhandled(_store(args), round_code=args.round, hinder=args.hinder,
-                                     status=None if args.status == "all" else args.status, limit=args.limit)
+    rows = views.list_unhandled(_store(args), round=args.round, hinder=args.hinder,
+                                status=None if args.status == "all" else args.status, limit=args.limit,
+                                oldest_first=True)["rows"]
     if args.json:
         dump_json(rows)
         return 0
@@ -33,12 +34,12 @@ def _list(args) -> int:
 
 
 def _count(args) -> int:
-    from brygga.flows import admissions
+    from brygga import views
+    from brygga.states import HINDER_TEXT
 
-    counts = admissions.count_unhandled(_store(args), round_code=args.round,
-                                        status=None if args.status == "all" else args.status)
+    counts = views.count_unhandled(_store(args), round=args.round, status=None if args.status == "all" else args.status)
     for hinder, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-        print(f"{n:6d}  {hinder:28s} {admissions.HINDER.get(hinder, '')}")
+        print(f"{n:6d}  {hinder:28s} {HINDER_TEXT.get(hinder, '')}")
     print(f"{sum(counts.values()):6d}  total")
     return 0
 

@@ -78,20 +78,19 @@ def _print_cases(cases: list[dict], as_json: bool) -> None:
 
 
 def _cases(args) -> int:
-    from brygga.flows import aterbud
+    from brygga import views
 
-    _print_cases(aterbud.list_cases(_store(args), status=args.status, round_code=args.round, cause=args.cause),
-                 args.json)
+    _print_cases(views.list_aterbud(_store(args), status=args.status, round=args.round, cause=args.cause,
+                                    limit=views.MAX_LIMIT, oldest_first=True)["rows"], args.json)
     return 0
 
 
 def _show(args) -> int:
-    from brygga.flows import aterbud
+    from brygga import views
 
-    try:
-        c = aterbud.get_case(_store(args), args.id)
-    except aterbud.CaseError as e:
-        print(f"error: {e}", file=sys.stderr)
+    c = views.get_case(_store(args), args.id)
+    if c is None:
+        print(f"error: no återbudsärende {args.id}", file=sys.stderr)
         return 1
     dump_json(c)
     return 0

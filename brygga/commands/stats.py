@@ -7,8 +7,8 @@ import sys
 
 
 def _run(args) -> int:
-    from brygga import statistics
     from brygga.store import Store
+    from brygga.views import statistics
 
     store = Store(args.url)
     if args.what == "backlog":

@@ -1,13 +1,13 @@
-"""The statistics page's data: ``brygga.statistics`` (pandas) shaped for its tables, its charts
+"""The statistics page's data: ``brygga.views.statistics`` (pandas) shaped for its tables, its charts
 (series per hinder / cause, drawn by the vendored Chart.js) and its CSV downloads."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from brygga import statistics
 from brygga.states import CAUSE_TEXT, HINDER_TEXT
 from brygga.store import Store
+from brygga.views import statistics
 
 
 def _label(queue: str, group: str) -> str:

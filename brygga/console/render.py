@@ -97,13 +97,13 @@ def _value(v: Any) -> str:
     if v in (None, "", [], {}):
         return "–"
     if isinstance(v, dict):
-        return _detail(v)
+        return detail_text(v)
     if isinstance(v, list):
         return "; ".join(_value(x) for x in v)
     return str(v)
 
 
-def _detail(d: Any) -> str:
+def detail_text(d: Any) -> str:
     if not d:
         return ""
     if isinstance(d, dict):
@@ -126,7 +126,7 @@ def environment() -> Environment:
         "level_text": lambda c: LEVEL_TEXT.get(c, c),
         "field_text": lambda c: FIELD_TEXT.get(c, c),
     }
-    env.filters.update(local=local_time, detail=_detail, value=_value, **texts)
+    env.filters.update(local=local_time, detail=detail_text, value=_value, **texts)
     env.globals.update(query=_query, **texts)
     return env
 

@@ -43,6 +43,7 @@ def peers():
 
 
 def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_connections, dag_store, peers):
+    from brygga import views
     from brygga.flows import admissions
     from brygga.store.models import AuditLog, NyaAdmission
 
@@ -51,7 +52,7 @@ def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_conne
     assert dr.state == "success"
     assert admissions.summary(dag_store) == {"placed": 40, "unhandled": 1}
     assert len(peers["ladok"].antagningar) == 40 and len(peers["ladok"].students) == 40
-    assert admissions.count_unhandled(dag_store) == {"personnummer.okant": 1}
+    assert views.count_unhandled(dag_store, status="open") == {"personnummer.okant": 1}
 
     dr = load_dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
     assert dr.state == "success"
@@ -63,7 +64,7 @@ def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_conne
     dr = load_dag("brygga_admission_review").test(run_conf={"admission_ids": [unknown_id], "action": "handled",
                                                         "note": "etablerad manuellt"})
     assert dr.state == "success"
-    assert admissions.count_unhandled(dag_store) == {}
+    assert views.count_unhandled(dag_store, status="open") == {}
     with dag_store.transaction() as s:
         entry = s.scalars(select(AuditLog).where(AuditLog.action == "admission.handled")).one()
     assert entry.object_id == unknown_id and entry.detail["note"] == "etablerad manuellt"
@@ -80,6 +81,7 @@ def test_a_failing_task_never_prints_a_personnummer(airflow_db, airflow_connecti
     from airflow.sdk.exceptions import AirflowFailException
     from sqlalchemy import text
 
+    from brygga import views
     from brygga.flows import admissions
 
     def boom(s, items, counts):

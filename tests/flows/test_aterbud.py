@@ -15,6 +15,7 @@ from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
 from brygga.connections import PeerConfig
 from brygga.flows import aterbud
+from brygga import views
 from brygga.store.models import (
     AterbudCase,
     AuditLog,
@@ -225,14 +226,14 @@ def test_already_aterbud_in_ladok_becomes_a_case_that_staff_close(world, store):
     assert case.education == f"{course.utbildning.kod} {course.utbildning.sv}"
     assert case.study_start == course.start
 
-    listed = aterbud.list_cases(store, status="open", round_code=ROUND, cause="already_aterbud")
+    listed = views.list_aterbud(store, status="open", round=ROUND, cause="already_aterbud", oldest_first=True)["rows"]
     assert [c["id"] for c in listed] == [case.id]
     assert listed[0]["personnummer"].endswith("****")  # masked for people and logs
-    assert aterbud.list_cases(store, cause="registered") == []
+    assert views.list_aterbud(store, cause="registered")["rows"] == []
 
     closed = aterbud.close_case(store, case.id, actor="handlaggare@uni.se", note="Återbud fanns redan i Ladok")
     assert closed["status"] == "closed" and closed["closed_by"] == "handlaggare@uni.se"
-    assert aterbud.list_cases(store, status="open") == []
+    assert views.list_aterbud(store, status="open")["rows"] == []
     before = _snapshot(store)
     aterbud.close_case(store, case.id, actor="other@uni.se", note="again")  # closing twice changes nothing
     assert _snapshot(store) == before

@@ -1,0 +1,19 @@
+"""The console's routes, one ``APIRouter`` per area: its pages, its actions and its JSON. Each
+route takes the console's context (``brygga.console.context.Console``) by injection."""
+
+from brygga.console.routes import (
+                              archive,
+                              audit,
+                              cases,
+                              certificates,
+                              overview,
+                              publications,
+                              quarantine,
+                              queue,
+                              statistics,
+)
+
+ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, statistics, certificates,
+                              archive)]
+
+__all__ = ["ROUTERS"]
