@@ -1,4 +1,5 @@
-"""``brygga`` command line: store migrations, embedded-default connections, simulators."""
+"""``brygga`` command line: store migrations, embedded-default connections, the operators' command
+groups. The simulators (test doubles, never imported by production code) run as ``python -m simulators``."""
 
 from __future__ import annotations
 
@@ -27,13 +28,6 @@ def _connections(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulators(args: argparse.Namespace) -> int:
-    from simulators.all import run_all
-
-    run_all(host=args.host, seed=args.seed, admissions=args.admissions)
-    return 0
-
-
 COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.checkpoints",
                    "brygga.commands.publications", "brygga.commands.retention", "brygga.commands.stats",
                    "brygga.commands.archive")
@@ -53,13 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--store-url")
     c.set_defaults(func=_connections)
-
-    s = sub.add_parser("simulators", help="run the Ladok, NyA and population-register simulators")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--admissions", type=int, default=0,
-                   help="also N accepted admissions in HT2027 (the scale-out check)")
-    s.set_defaults(func=_simulators)
 
     # Operator command groups live next to their flows; each module has register(subparsers).
     import importlib

@@ -57,7 +57,7 @@ start() {  # start <part> <command...>: a session of its own, recorded for stop.
 
 echo "==> redis-server :$REDIS_PORT, simulators, api-server :8080, scheduler, dag-processor, triggerer, $WORKERS Celery workers; logs in $BRYGGA_VAR/log"
 start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
-start simulators brygga simulators --seed "${BRYGGA_SEED:-1}" ${BRYGGA_SIMULATOR_ARGS:-}
+start simulators python -m simulators --seed "${BRYGGA_SEED:-1}" ${BRYGGA_SIMULATOR_ARGS:-}
 start api-server airflow api-server
 start scheduler airflow scheduler
 start dag-processor airflow dag-processor

@@ -28,7 +28,7 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 
 echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703, schemaläggning :8704, e-arkiv :8705); log in var/log/simulators.log"
-setsid brygga simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
+setsid python -m simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
 SIM_PID=$!
 BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"  # a record from before a reboot is stale
 echo "$SIM_PID $BOOT" > "$BRYGGA_VAR/run/simulators.pgid"

@@ -8,6 +8,8 @@ cd "$ROOT"
 if [ "$#" -eq 0 ]; then  # the whole run: lint and types first (seconds), then the tests
   echo "==> ruff"
   .venv/bin/ruff check .
+  echo "==> import contracts (lint-imports: entry points -> views -> flows -> store -> adapters -> mappings -> records)"
+  .venv/bin/lint-imports --no-cache
   echo "==> mypy (strict: brygga/flows, brygga/store, adapters, mappings)"
   .venv/bin/mypy
 fi

@@ -1,4 +1,4 @@
-"""All simulators in one process, seeded consistently (``brygga simulators``, used by ``make run``).
+"""All simulators in one process, seeded consistently (``python -m simulators``, used by ``make run``).
 
 The same ``seed`` drives the people in NyA's applicants, the population register and Ladok's
 students, so an applicant not yet in Ladok is found in the population register.

@@ -33,7 +33,7 @@ def test_make_runs_ladok_has_enrolled_students_who_are_not_applicants():
 
 
 def test_the_scale_out_seed_gives_accepted_admissions_and_merits_the_sync_delivers(tmp_path):
-    """``brygga simulators --admissions N`` (the CeleryExecutor check's seed): N accepted admissions
+    """``python -m simulators --admissions N`` (the CeleryExecutor check's seed): N accepted admissions
     in NyA and N/20 degrees in Ladok's feed, each a merit the merit sync delivers, none quarantined."""
     from adapters.ladok import LadokAdapter
     from adapters.nya import NyaAdapter
