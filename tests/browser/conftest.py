@@ -53,7 +53,7 @@ class Stack:
     base_url: str  # the API server, e.g. http://127.0.0.1:41234 (the console: base_url + "/brygga-ops/")
     store: Any  # brygga.store.Store, the one behind the brygga_store Connection
     scenario: dict[str, Any]  # tests.browser.scenario.seed's ids
-    world: dict[str, Any]  # tests.flows.test_admissions.make_world(): adapters and simulator states
+    world: dict[str, Any]  # tests.flows.admissions_world.make_world(): adapters and simulator states
     simulators: dict[str, str]  # peer name (brygga.connections.PEERS) -> simulator URL
     log: Path  # the Airflow commands' and the API server's output
     airflow_home: Path
@@ -207,7 +207,7 @@ def console_stack(tmp_path_factory):
     from simulators.arkiv.app import create_app as arkiv_app
     from simulators.schema.app import create_app as schema_app
     from tests.browser.scenario import seed
-    from tests.flows.test_admissions import make_world
+    from tests.flows.admissions_world import make_world
 
     t0 = time.monotonic()
     timings: dict[str, float] = {}

@@ -1,5 +1,5 @@
 """What the browser tests find in the store: made by Brygga's own flows against the simulators of
-``tests.flows.test_admissions.make_world`` (real rules), not written by hand.
+``tests.flows.admissions_world.make_world`` (real rules), not written by hand.
 
 * the admission import (fetch + place): among others, student D's course admission lands in the
   queue — the course is in two programmes in D's study plan (hinder kunde.inte.placeras.i.plan,
@@ -49,7 +49,7 @@ def seed(store: Any, world: dict[str, Any]) -> dict[str, Any]:
         Quarantine,
         UnhandledAdmission,
     )
-    from tests.flows.test_admissions import ROUND, START, _admission_of, _run
+    from tests.flows.admissions_world import ROUND, START, _admission_of, _run
 
     w = world
     _run(store, w)

@@ -48,7 +48,7 @@ def test_the_scenario_is_real_the_flows_act_on_it(tmp_path):
     from brygga.store import Store, migrate
     from brygga.store.models import AuditLog, Publication, PublicationItem, Quarantine, UnhandledAdmission
     from tests.browser.scenario import SCENARIO_KEYS, seed
-    from tests.flows.test_admissions import make_world
+    from tests.flows.admissions_world import make_world
 
     store = Store(f"sqlite:///{tmp_path / 'brygga.db'}")
     migrate.upgrade(store)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from brygga import console
 from brygga.store import ops
 from brygga.store.models import AterbudCase, AuditLog, NyaAdmission, OutboxMessage, Quarantine, UnhandledAdmission
-from tests.flows.test_admissions import _admission_of, _run, make_world
+from tests.flows.admissions_world import _admission_of, _run, make_world
 from tests.plugins.seed import PNR_A, PNR_B, seed
 
 SECRET = "test-secret"
