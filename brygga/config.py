@@ -110,6 +110,10 @@ class HttpSettings:
     proxy: str | None = None
     no_proxy: str | None = None  # hosts reached without the proxy (comma-separated); None: the environment's
     mappings: dict[str, int] | None = None  # message -> mapping version (default: the lowest registered)
+    #: Requests a second to this peer from one worker host (a token bucket shared by its tasks),
+    #: bursts of ``rate_burst``; None: no limit (go_ladok takes 1/s, bursts of 30, against Ladok).
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
 
     @property
     def client_cert(self) -> tuple[str, str] | None:
@@ -120,6 +124,14 @@ class HttpSettings:
 class LadokSettings(HttpSettings):
     #: Concurrent GETs of a bulk read (the offer export's collect); 1 = one request at a time.
     concurrency: int = 8
+    #: Where the Atom feed is: ``{base}{feed_path}/{recent|first|N}``. Production and
+    #: integrationstest serve it at /uppfoljning/feed (the public reference page, KTH's fixtures,
+    #: go_ladok); go_ladok uses /handelser/feed only for an Int-test-API certificate.
+    feed_path: str = "/uppfoljning/feed"
+    #: The Ladok environment this Connection is meant for (produktion, integrationstest, test,
+    #: lokal); None: read from the client certificate (its second OU: Prod-API, Int-test-API,
+    #: Test-API, as go_ladok reads it), or lokal for a plain-http simulator.
+    environment: str | None = None
 
 
 @dataclass(frozen=True)

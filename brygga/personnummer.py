@@ -1,9 +1,17 @@
-"""Swedish personal identity numbers (personnummer) and co-ordination numbers (samordningsnummer).
+"""Swedish personal identity numbers (personnummer), co-ordination numbers (samordningsnummer)
+and interim numbers (interimspersonnummer).
 
-Internally a personnummer is 12 digits, ``YYYYMMDDNNNC``. Accepted input forms:
+Internally a personnummer is 12 characters, ``YYYYMMDDNNNC``. Accepted input forms:
 ``YYYYMMDDNNNC``, ``YYYYMMDD-NNNC``, ``YYMMDD-NNNC`` / ``YYMMDD+NNNC`` (``+`` = 100 years or older).
 The check digit C is the Luhn digit over the 9 digits ``YYMMDDNNN``. A samordningsnummer has
 60 added to the day of birth. Digits are ASCII digits only.
+
+An **interimspersonnummer** is what a student without a Swedish number gets at antagning.se (most
+fee-liable international applicants): the birth date and a serial whose first character is a
+letter, e.g. ``19880527-T281`` / ``880527-T281``, kept as ``19880527T281``. Its letter and date are
+checked; no check digit is known publicly for it, so none is required (docs/contracts/nya.md:
+to confirm). Such a person is in no population register: the admission import establishes them in
+Ladok from NyA's name, without an address.
 
 ``parse`` checks the canonical 12-digit form (what NyA and Ladok send) on a fast path: month and
 day are looked up in a fixed table of the possible ``MMDD`` (with their part of the Luhn sum; 29
@@ -19,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 _FORMS = re.compile(r"^(?:(\d{2})?(\d{6})([-+]?)(\d{4}))$", re.ASCII)
+_INTERIM = re.compile(r"^(?:(\d{2})?(\d{6})(-?)([A-Za-z])(\d{3}))$", re.ASCII)
 
 
 class InvalidPersonnummer(ValueError):
@@ -40,6 +49,11 @@ class Personnummer:
     @property
     def is_samordningsnummer(self) -> bool:
         return int(self.value[6:8]) > 60
+
+    @property
+    def is_interim(self) -> bool:
+        """An interimspersonnummer (a letter first in the serial)."""
+        return is_interim(self.value)
 
     @property
     def birth_date(self) -> _dt.date:
@@ -75,14 +89,32 @@ def canonical(raw: str, *, today: _dt.date | None = None) -> str:
     return _parse_full(raw, today)
 
 
+def is_interim(value: str) -> bool:
+    """Whether a canonical number is an interimspersonnummer (``YYYYMMDD`` + letter + 3 digits)."""
+    return len(value) == 12 and value[8].isalpha()
+
+
 def _parse_full(raw: str, today: _dt.date | None) -> str:
     if raw is None:
         raise InvalidPersonnummer("personnummer missing")
     s = str(raw).strip().replace(" ", "")
+    interim = _INTERIM.match(s)
+    if interim:
+        century, yymmdd, _, letter, serial = interim.groups()
+        return _dated(century, yymmdd, "", today, samordning=False) + letter.upper() + serial
     m = _FORMS.match(s)
     if not m:
-        raise InvalidPersonnummer("personnummer has wrong format (expected YYYYMMDD-NNNC)")
+        raise InvalidPersonnummer("personnummer has wrong format (expected YYYYMMDD-NNNC, or YYYYMMDD-TNNN for an "
+                                  "interimspersonnummer)")
     century, yymmdd, sep, tail = m.groups()
+    value = _dated(century, yymmdd, sep, today) + tail
+    if luhn_digit(value[2:11]) != int(value[11]):
+        raise InvalidPersonnummer("personnummer check digit (Luhn) is wrong")
+    return value
+
+
+def _dated(century: str | None, yymmdd: str, sep: str, today: _dt.date | None, *, samordning: bool = True) -> str:
+    """``YYYYMMDD`` of a number's date part (the century from ``today`` when not given), checked."""
     if century is None:
         today = today or _dt.date.today()
         yy = int(yymmdd[:2])
@@ -94,16 +126,14 @@ def _parse_full(raw: str, today: _dt.date | None) -> str:
         century = f"{full // 100:02d}"
     elif sep == "+":
         raise InvalidPersonnummer("'+' separator only allowed with a 10-digit personnummer")
-    value = century + yymmdd + tail
+    value = century + yymmdd
     month, day = int(value[4:6]), int(value[6:8])
-    if day > 60:
+    if day > 60 and samordning:
         day -= 60
     try:
         _dt.date(int(value[:4]), month, day)
     except ValueError:
         raise InvalidPersonnummer("personnummer has an impossible birth date") from None
-    if luhn_digit(value[2:11]) != int(value[11]):
-        raise InvalidPersonnummer("personnummer check digit (Luhn) is wrong")
     return value
 
 
@@ -137,9 +167,11 @@ def with_check_digit(first_eleven: str) -> str:
 # Masking: a 12-digit personnummer keeps its birth date, a 10-digit one too; the last four go.
 # Forms: YYYYMMDD[-+ ]NNNN and YYYYMMDDNNNN (any date-like digits: a false positive costs nothing),
 # YYMMDD[-+]NNNN, and YYMMDD NNNN / bare YYMMDDNNNN when the six digits are a plausible date (so
-# timestamps and ordinary 10-digit numbers stay readable).
+# timestamps and ordinary 10-digit numbers stay readable). An interimspersonnummer's serial (a
+# letter and three digits: 19880527-T281, 880527-T281, 19880527T281, and bare 880527T281 with a
+# capital letter and a plausible date, so lowercase hex ids stay readable) goes the same way.
 _MASK_RE = re.compile(
-    r"(?<![\d])(?:((?:18|19|20)\d{6})([-+ ]?)|(\d{6})([-+ ]?))(\d{4})(?![\d])"
+    r"(?<![\d])(?:((?:18|19|20)\d{6})([-+ ]?)|(\d{6})([-+ ]?))(\d{4}|[A-Za-z]\d{3})(?![\d])"
 )
 
 
@@ -149,9 +181,13 @@ def _plausible_date(yymmdd: str) -> bool:
 
 
 def _mask_match(m: re.Match[str]) -> str:
-    long_date, long_sep, short_date, short_sep, _ = m.groups()
+    long_date, long_sep, short_date, short_sep, serial = m.groups()
     if long_date:
         return f"{long_date}{long_sep or '-'}****"
+    if not serial[0].isdigit():  # an interim serial: written YYMMDD-TNNN, or bare with a capital letter
+        if short_sep == "-" or (serial[0].isupper() and _plausible_date(short_date)):  # (hex ids are lowercase)
+            return f"{short_date}{short_sep or ''}****"
+        return m.group(0)
     if short_sep in ("-", "+") or _plausible_date(short_date):
         return f"{short_date}{short_sep}****"
     return m.group(0)

@@ -34,10 +34,15 @@ class FeedPage:
     events: list[LadokEvent] = field(default_factory=list)
     errors: list[Any] = field(default_factory=list)  # mappings.base.RecordError
     skipped: Counter[str] = field(default_factory=Counter)  # unknown event types -> count
+    feed_id: str | None = None  # the page's Atom id, ``urn:id:N``
 
     @property
     def number(self) -> int | None:
-        """The archive page number, from the ``via`` (or ``self``) link's last path segment."""
+        """The archive page number: the page's id ``urn:id:N`` (as go_ladok reads it), else the
+        ``via`` (or ``self``) link's last path segment."""
+        tail = (self.feed_id or "").rsplit(":", 1)[-1]
+        if tail.isdigit():
+            return int(tail)
         for url in (self.via_url, self.self_url):
             tail = (url or "").rstrip("/").rsplit("/", 1)[-1]
             if tail.isdigit():
@@ -215,11 +220,76 @@ class Placement:
 
 @dataclass(frozen=True)
 class Hinder:
-    """A Ladok obstacle (base:Hinder) answered instead of doing what was asked."""
+    """A Ladok rule that stops what was asked: a ``base:Hinder`` of a rule result
+    (``sd:Regelresultat``), or a ``base:LadokException`` of a business rule (its Detaljkod)."""
 
     key: str
     text: str
     stoppande: bool = True
+    fel_uid: str | None = None  # the LadokException's FelUID, when it came as one
+
+    def describe(self) -> str:
+        """Ladok's words, the rule's key and the FelUID (which finds it in Ladok's own logs): what
+        a queue entry, a case and a quarantine row keep."""
+        return f"{self.text or 'Ladok refused'} ({self.key}" + (f", FelUID {self.fel_uid})" if self.fel_uid else ")")
+
+
+@dataclass(frozen=True)
+class LadokFel:
+    """A refusal or failure as Ladok answers it (``base:LadokException``): the codes say what kind
+    (``felkategori``: applikationsfel, valideringsfel, sakerhetsovertradelse …; ``felgrupp``:
+    domanregel, felaktigt_format …; ``detaljkod``: the rule or field), ``fel_uid`` finds it in
+    Ladok's own logs."""
+
+    felkategori: str | None = None
+    felkategori_text: str | None = None
+    felgrupp: str | None = None
+    felgrupp_text: str | None = None
+    detaljkod: str | None = None
+    detaljkod_text: str | None = None
+    fel_uid: str | None = None
+    felkalla_attribut: str | None = None
+    felkalla_objekt: str | None = None
+    meddelande: str | None = None
+
+    def describe(self) -> str:
+        """What an operator reads (and a quarantine row keeps): the texts, the codes, the FelUID."""
+        texts = "; ".join(t for t in (self.felkategori_text, self.felgrupp_text, self.detaljkod_text,
+                                      self.meddelande) if t)
+        codes = ", ".join(c for c in (self.felkategori, self.felgrupp, self.detaljkod) if c)
+        where = f" (attribut {self.felkalla_attribut})" if self.felkalla_attribut else ""
+        return f"{texts or 'Ladok refused'} [{codes}]{where}" + (f" FelUID {self.fel_uid}" if self.fel_uid else "")
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One grade of a Ladok grade scale (``ki:Betygsgrad``)."""
+
+    grade_id: str
+    code: str  # A, B, …, F, FX; P; G, VG, U …
+    valid_final: bool  # GiltigSomSlutbetyg: a pass that counts as a final grade
+    ordinal: int
+
+
+@dataclass(frozen=True)
+class GradeScale:
+    """A Ladok grade scale (``ki:Betygsskala``, grunddata): its grades."""
+
+    scale_id: str
+    code: str  # AF, PF, UV …
+    grades: tuple[Grade, ...]
+
+
+@dataclass(frozen=True)
+class LadokUser:
+    """Who the client certificate is in Ladok (``ki:Anvandare``) and what it may do: its
+    permission profiles and the system activities (rights) they grant, id -> level."""
+
+    uid: str | None
+    username: str | None
+    larosate_id: str | None
+    profiles: tuple[tuple[str, str, str], ...] = ()  # (uid, name, status AKTIV/INAKTIV/OBEHANDLAD)
+    activities: dict[int, str] = field(default_factory=dict)  # Systemaktivitet id -> Rattighetsniva
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlencode
 
 import pycurl
 
+from adapters.http import ratelimit
 from adapters.http.curl import STREAM_BUFFER, FileBody, _decoder, _Easy, _Failed, _generation, _Local, _Transfer
 from adapters.http.errors import (
     PeerError,
@@ -106,6 +107,8 @@ class Client:
             token = base64.b64encode(f"{peer.login}:{peer.password or ''}".encode()).decode("ascii")
             self.headers["Authorization"] = f"Basic {token}"
         self._options = self._fixed_options(peer, pool)
+        self._bucket = ratelimit.bucket(f"{peer.name}:{peer.base_url}", peer.settings.rate_per_second,
+                                        peer.settings.rate_burst)
         self._header_cache: dict[tuple[Any, ...], list[str]] = {}
         self._tls = threading.local()
         self._locals: list[_Local] = []
@@ -216,6 +219,8 @@ class Client:
         attempt = 0
         connect_ms, limit_ms = int(timeout * 1000) or 1, int(limit * 1000) or 1
         while True:
+            if self._bucket is not None:  # the peer's rate limit, every attempt
+                self._bucket.take()
             local = self._local()
             easy = local.stream_easy() if stream else local.easy
             now = start

@@ -8,6 +8,7 @@ validated against the Ladok3 XSDs in ``schemas/ladok/`` (used for the simulator'
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,27 +29,47 @@ ENTRY, LINK, ENTRY_ID, UPDATED, CONTENT = (ATOM + n for n in ("entry", "link", "
 HANDELSE_UID = EVENTS_NS + "HandelseUID"
 _LINKS = {"self": "self_url", "via": "via_url", "prev-archive": "prev_archive", "next-archive": "next_archive"}
 
-#: Event types Brygga handles, with the fields each must carry.
+#: Event types Brygga handles, with the fields each must carry (required in the XSDs, or what Brygga
+#: cannot act without). Every other type is skipped and counted (PaborjatUtbildningstillfalleEvent,
+#: PaborjadUtbildningEvent and the Aterkallad* that follow a registration or an early avbrott,
+#: catalogue events …).
 KNOWN_EVENTS: dict[str, tuple[str, ...]] = {
-    # studiedeltagande: merits, admissions, återbud
+    # studiedeltagande: merits, admissions, återbud, the schedule's groups
     "RegistreringEvent": ("StudentUID", "KurstillfalleUID", "RegistreringUID", "StudieperiodStart"),
-    "AterkalladregistreringEvent": ("StudentUID",),
+    "OmregistreringEvent": ("StudentUID", "KurstillfalleUID", "RegistreringUID"),
+    "AterkalladregistreringEvent": ("StudentUID", "RegistreringUID"),
+    "PaborjatUtbildningstillfalleEvent": ("StudentUID", "UtbildningstillfalleUID"),
+    "PaborjadUtbildningEvent": ("StudentUID", "UtbildningUID"),
+    "AterkallatPaborjatUtbildningstillfalleEvent": ("StudentUID", "UtbildningstillfalleUID"),
+    "AterkalladPaborjadUtbildningEvent": ("StudentUID", "UtbildningUID"),
     "AvbrottEvent": ("StudentUID", "UtbildningstillfalleUID"),
+    "AvbrottBorttagetEvent": ("StudentUID", "UtbildningstillfalleUID"),
     "UppehallEvent": ("StudentUID", "Startdatum", "PlaneratSlutdatum"),
+    "UppehallBorttagetEvent": ("StudentUID", "UppehallUID"),
     "AterbudEvent": ("StudentUID", "TillfallesantagningUID", "UtbildningstillfalleUID", "Aterbudsdatum"),
     "ForvantatDeltagandeSkapadEvent": ("StudentUID", "TillfallesantagningUID", "UtbildningstillfalleUID"),
+    "ForvantatDeltagandeBorttagetEvent": ("StudentUID", "TillfallesantagningUID", "UtbildningstillfalleUID"),
     "NuvarandeBehorighetsvillkorEvent": ("TillfallesantagningUID",),
     # resultat
     "ResultatPaModulAttesteratEvent": ("StudentUID", "Resultat"),
     "ResultatPaHelKursAttesteratEvent": ("StudentUID", "Resultat"),
+    "AttesteratResultatMakuleratEvent": ("StudentUID", "ResultatUID"),
     "TillgodoraknandeAttesteratEvent": ("StudentUID", "TillgodoraknandeUID"),
+    "TillgodoraknandeBorttagetEvent": ("StudentUID", "TillgodoraknandeUID"),
     # examen
     "UtfardatBevisEvent": ("StudentUID", "UtfardatBevisUID"),
-    # utbildningsinformation: what the offer export follows
+    "UtfardatBevisBorttagetEvent": ("StudentUID", "UtfardatBevisUID"),
+    # utbildningsinformation: what the offer and schedule exports follow
     "KurstillfalleTillStatusEvent": ("UtbildningstillfalleUID", "Status"),
+    "KurstillfalleUppdateratEvent": ("UtbildningstillfalleUID",),
     "UtbildningstillfalleInstalltEvent": ("UtbildningstillfalleUID",),
-    # studentinformation
+    "UtbildningstillfalleAteraktiveratEvent": ("UtbildningstillfalleUID",),
+    # studentinformation: a new student, a new personnummer, protection, contact details
+    "LokalStudentEvent": ("StudentUID",),
+    "StudentTillLarosateEvent": ("StudentUID",),
     "StudentEvent": ("StudentUID",),
+    "SkyddadePersonuppgifterEvent": ("StudentUID",),
+    "KontaktuppgifterEvent": ("StudentUID",),
 }
 
 
@@ -139,6 +160,20 @@ def _read_all(source: bytes | IO[bytes]) -> bytes:
         chunks.append(chunk)
 
 
+def xsd_order(event: etree._Element) -> etree._Element:
+    """The event with ``HandelseUID`` before ``EventContext`` as the XSDs' ``events:BaseEvent``
+    sequence has them; real pages (the 2017 reference page) put ``EventContext`` first."""
+    first = event[0] if len(event) else None
+    if first is None or first.tag != EVENTS_NS + "EventContext":
+        return event
+    reordered = copy.deepcopy(event)
+    uid = reordered.find(HANDELSE_UID)
+    if uid is not None:
+        reordered.remove(uid)
+        reordered.insert(0, uid)
+    return reordered
+
+
 @mapping
 class LadokEventsV1(Mapping):
     key = MappingKey("ladok", "events", 1)
@@ -164,6 +199,8 @@ class LadokEventsV1(Mapping):
                 attr = _LINKS.get(el.get("rel", ""))
                 if attr:
                     setattr(page, attr, el.get("href"))
+            elif tag == ENTRY_ID:
+                page.feed_id = (el.text or "").strip()[:100]
         entries.reverse()  # newest first in the document -> oldest first
         events = page.events
         for _, result in entries:
@@ -211,7 +248,7 @@ class LadokEventsV1(Mapping):
                                          f"not an event id of 1 to {HANDELSE_UID_MAX} letters, digits or '-'",
                                          name, has_id=False)
         record_id = handelse_uid
-        if schema is not None and not schema.validate(event):
+        if schema is not None and not schema.validate(xsd_order(event)):
             err = schema.error_log.last_error
             return entry_id, RecordError(record_id, name, f"not valid against the Ladok XSD: {err.message}", name)
         fields = element_to_value(event)

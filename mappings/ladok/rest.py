@@ -13,7 +13,7 @@ from lxml import etree
 
 from brygga import personnummer as pnr
 from brygga import xmlsafe
-from brygga.records import Hinder, Participant, Placement, Student, Utbildningstillfalle
+from brygga.records import Participant, Placement, Student, Utbildningstillfalle
 from mappings.base import Mapping, MappingKey, RecordError, stream_elements
 from mappings.registry import mapping
 
@@ -34,13 +34,6 @@ def _sub(parent: etree._Element, tag: str, value: Any) -> None:
     if value is None or value == "":
         return
     etree.SubElement(parent, tag).text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def read_hinder(body: bytes) -> Hinder:
-    root = xmlsafe.fromstring(body)
-    texts = [t.text for t in root.iter(BASE + "Text") if t.text and len(t) == 0]
-    return Hinder(key=(root.findtext(BASE + "I18nNyckel") or "").strip(), text=texts[0] if texts else "",
-                  stoppande=(root.findtext(BASE + "Stoppande") or "true").strip() == "true")
 
 
 @mapping
@@ -218,14 +211,13 @@ class PlacementV1(Mapping):
         return {"uid": (root.findtext(SD + "TillfallesantagningUID") or "").strip(),
                 "student_uid": (root.findtext(SD + "StudentUID") or "").strip(), "package_uid": package}
 
-    read_hinder = staticmethod(read_hinder)
 
 
 TILLSTAND = "studiedeltagande.domain.tillstandsdefinition.kurstillfallesdeltagande."
 _UID, _FORNAMN, _EFTERNAMN = BASE + "Uid", BASE + "Fornamn", BASE + "Efternamn"
 _STUDENT, _INSTANCE, _TILLSTAND = SD + "Student", SD + "UtbildningstillfalleUID", SD + "TillstandKurs"
 _DELTAGANDE = SD + "Tillfallesdeltagande"
-STATES = ("ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott")
+STATES = ("ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott", "tillfallesbyte")
 NAME_MAX = 100  # the schedule export's name columns
 
 

@@ -1,8 +1,11 @@
-"""Ladok studiedeltagande resources beyond placement: the study plan tree and behörighetsvillkor."""
+"""Ladok studiedeltagande resources beyond placement: the study structure tree
+(``/studiedeltagande/studiestruktur/student/{uid}``: ``sd:IngaendeKurspaketeringstillfalleLista``,
+as uppsala-university/ati-ladok3-rest-client and KTH/camel-ladok3 read it) and behörighetsvillkor
+(read at ``/studiedeltagande/behorighetsvillkor/tillfallesantagning/{uid}``:
+``sd:BehorighetsvillkorLista``, ati-ladok3-rest-client; written as ``sd:SkapaBehorighetsvillkor``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import IO
 
 from lxml import etree
@@ -50,21 +53,29 @@ class StudieplanV1(Mapping):
         for child in node.iterfind(SD + "Barn"):
             self._walk(child, uid, out)
 
+    def read_educations(self, source: bytes | IO[bytes]) -> list[dict[str, str | None]]:
+        """The educations of every node (``sd:Utbildningsinformation``): tillfälle uid,
+        utbildningsinstans uid, Utbildningskod and Tillfälleskod."""
+        return [{k: _t(el, SD + tag) for k, tag in (
+            ("tillfalle_uid", "UtbildningstillfalleUID"), ("instans_uid", "UtbildningsinstansUID"),
+            ("utbildningskod", "Utbildningskod"), ("tillfalleskod", "Utbildningstillfalleskod"))}
+            for el in stream_elements(source, SD + "Utbildningsinformation")]
+
 
 @mapping
 class VillkorV1(Mapping):
     key = MappingKey("ladok", "villkor", 1)
-    description = "sd:BehorighetsvillkorLista: behörighetsvillkor on a tillfällesantagning (ExternTextUID = NyA code)"
+    description = ("sd:BehorighetsvillkorLista (read; the code in sd:Typ) and sd:SkapaBehorighetsvillkor (write; "
+                   "the code as ExternTextUID): behörighetsvillkor on a tillfällesantagning")
 
-    def write(self, codes: Iterable[str]) -> bytes:
-        root = etree.Element(SD + "BehorighetsvillkorLista", nsmap={"sd": SD[1:-1]})
-        for code in codes:
-            v = etree.SubElement(root, SD + "Behorighetsvillkor")
-            etree.SubElement(v, SD + "Behorighetsvillkorstyp").text = VILLKORSTYP_OV
-            etree.SubElement(v, SD + "ExternTextUID").text = code
+    def write_one(self, code: str) -> bytes:
+        """One villkor to put on a tillfällesantagning: NyA's code as ``ExternTextUID``, type övrigt."""
+        root = etree.Element(SD + "SkapaBehorighetsvillkor", nsmap={"sd": SD[1:-1]})
+        etree.SubElement(root, SD + "ExternTextUID").text = code
+        etree.SubElement(root, SD + "Behorighetsvillkorstyp").text = VILLKORSTYP_OV
         return etree.tostring(root, encoding="UTF-8")
 
     def read(self, source: bytes | IO[bytes]) -> list[str]:
-        """The current (not removed) villkor codes."""
-        return [c for el in stream_elements(source, SD + "Behorighetsvillkor")
-                if (c := _t(el, SD + "ExternTextUID"))]
+        """The villkor codes now on the tillfällesantagning. Ladok's read type has no ExternTextUID:
+        the code is read from ``sd:Typ`` (Brygga's reading: to confirm against Ladok)."""
+        return [c for el in stream_elements(source, SD + "Behorighetsvillkor") if (c := _t(el, SD + "Typ"))]

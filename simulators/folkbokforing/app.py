@@ -6,6 +6,8 @@ Register API (XML, namespace ``urn:brygga:folkbokforing:1``):
 Control API (JSON):
   GET  /sim/health, GET /sim/stats, POST /sim/reset
   POST /sim/personer  (add/update), GET|PUT|DELETE /sim/personer/{personnummer}
+  POST /sim/fault     ``{"kind": "cut"|"html"|"doctype"|"503", "times": n}``: the next n batch
+                      replies broken so (cut short, an HTML page with 200, a DTD, unavailable)
 
 Requests are parsed with ``brygga.xmlsafe`` only; responses are built with lxml and are valid
 against ``schemas/folkbokforing/folkbokforing-1.xsd``. The address of a protected person
@@ -35,6 +37,19 @@ SCHEMA_PATH = SCHEMAS / "folkbokforing" / "folkbokforing-1.xsd"
 XML_MEDIA_TYPE = "application/xml; charset=utf-8"
 MAX_BATCH = 1000
 MAX_BODY = 1_000_000  # bytes; 1000 numbers in XML or JSON fit comfortably
+FAULTS = ("cut", "html", "doctype", "503")
+
+
+def broken_reply(kind: str, good: bytes) -> Response:
+    """A batch reply as a failing register (or what sits in front of it) might send it."""
+    if kind == "cut":  # the connection dropped half-way: 200 and half the document
+        return Response(good[: len(good) // 2], media_type=XML_MEDIA_TYPE)
+    if kind == "html":  # a proxy's error page with 200
+        return Response(b"<html><body><h1>Temporarily unavailable</h1></body></html>", media_type="text/html")
+    if kind == "doctype":
+        return Response(b'<?xml version="1.0"?><!DOCTYPE Personer [<!ENTITY x "x">]><Personer xmlns="' + NS.encode()
+                        + b'">&x;</Personer>', media_type=XML_MEDIA_TYPE)
+    return fel(503, "otillganglig", "the register is not available")
 
 
 def _q(tag: str) -> str:
@@ -156,9 +171,26 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
             return fel(400, e.kod, e.meddelande)
         if len(numbers) > MAX_BATCH:
             return fel(400, "for-manga", f"at most {MAX_BATCH} personnummer per request (got {len(numbers)})")
+        if faults:
+            kind = faults.pop(0)
+            return broken_reply(kind, etree.tostring(batch_element(state, numbers), xml_declaration=True,
+                                                     encoding="UTF-8"))
         return _xml(batch_element(state, numbers))
 
     # -- control API -------------------------------------------------------------------
+    faults: list[str] = []
+
+    async def fault(request: Request) -> Response:
+        try:
+            data = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _json_error(400, "body must be JSON")
+        kind, times = (data.get("kind"), data.get("times", 1)) if isinstance(data, dict) else (None, None)
+        if kind not in FAULTS or not isinstance(times, int) or isinstance(times, bool) or not 0 <= times <= 1000:
+            return _json_error(400, f"'kind' one of {', '.join(FAULTS)}; 'times' 0..1000")
+        faults.extend([kind] * times)
+        return JSONResponse({"pending": list(faults)})
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "people": len(state)})
 
@@ -228,6 +260,7 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
         Route("/sim/health", health, methods=["GET"]),
         Route("/sim/stats", stats, methods=["GET"]),
         Route("/sim/reset", reset, methods=["POST"]),
+        Route("/sim/fault", fault, methods=["POST"]),
         Route("/sim/personer", upsert, methods=["POST"]),
         Route("/sim/personer/{personnummer}", upsert, methods=["PUT"]),
         Route("/sim/personer/{personnummer}", control_person, methods=["GET", "DELETE"]),

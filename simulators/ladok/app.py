@@ -1,7 +1,10 @@
-"""Starlette app of the Ladok simulator: Ladok3-style REST (XML), the Atom feed, and ``/sim/`` control (JSON).
+"""Starlette app of the Ladok simulator: Ladok3 REST (XML) at the paths the public clients use, the
+Atom feed at ``/uppfoljning/feed``, and ``/sim/`` control (JSON).
 
-See docs/contracts/ladok.md for the exact contract. Requests are parsed with ``brygga.xmlsafe``;
-every XML response validates against the public Ladok3 XSDs (``schemas/ladok``).
+See docs/contracts/ladok.md for the exact contract: the app serves only what it lists. Requests
+are parsed with ``brygga.xmlsafe``; every XML response validates against the public Ladok3 XSDs
+(``schemas/ladok``). A refusal is a ``base:LadokException`` (a placement a rule stops: an
+``sd:Regelresultat`` with the rule's ``base:Hinder``).
 """
 
 from __future__ import annotations
@@ -34,8 +37,12 @@ def _xml(root: etree._Element, service: str, status: int = 200) -> Response:
     return Response(tostring(root), status_code=status, media_type=media_type(service))
 
 
-def _hinder(e: LadokError, service: str) -> Response:
-    return _xml(rep.hinder(e), service, e.status)
+def _refusal(e: LadokError, service: str, rule_result: bool = False) -> Response:
+    """A rule that stops an åtgärd as its rule result (``rule_result``), anything else as Ladok's
+    ``base:LadokException``."""
+    if rule_result and e.status == 409:
+        return _xml(rep.regelresultat(e), service, e.status)
+    return _xml(rep.ladok_exception(e), service, e.status)
 
 
 def _base(request: Request) -> str:
@@ -94,16 +101,29 @@ def _villkor(root: etree._Element) -> list[tuple[str, str]]:
     return out
 
 
-def rest(service: str):
-    """Decorator: run ``fn(state, request)`` and render ``LadokError`` as ``base:Hinder``."""
+def rest(service: str, *, rule_result: bool = False, params: tuple[str, ...] | None = None):
+    """Decorator: run ``fn(state, request)`` and render ``LadokError`` as Ladok does (see
+    ``_refusal``). ``params``: the query parameters the resource takes (others are refused)."""
     def wrap(fn: Callable):
         async def endpoint(request: Request) -> Response:
             try:
+                if params is not None:
+                    unknown = sorted(set(request.query_params) - set(params))
+                    if unknown:
+                        raise LadokError(400, "commons.fel.ogiltig.parameter",
+                                         f"Okänd parameter: {', '.join(unknown)}")
                 return await fn(request.app.state.ladok, request)
             except LadokError as e:
-                return _hinder(e, service)
+                return _refusal(e, service, rule_result)
         return endpoint
     return wrap
+
+
+def _ints(r: Request, name: str) -> list[int]:
+    try:
+        return [int(v) for v in r.query_params.getlist(name)]
+    except ValueError:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", f"{name} ska vara ett heltal") from None
 
 
 # --- studentinformation ---------------------------------------------------------------------
@@ -165,35 +185,74 @@ async def get_tillfalle(s: LadokState, r: Request) -> Response:
     return _xml(rep.utbildningstillfalle(s.tillfalle(r.path_params["uid"])), "utbildningsinformation")
 
 
-@rest("utbildningsinformation")
-async def get_kurspaketeringstillfalle(s: LadokState, r: Request) -> Response:
-    t = s.tillfalle(r.path_params["uid"])
-    if t.utbildning.typ != "program":
-        raise LadokError(404, "kurspaketeringstillfalle.hittades.ej", "Tillfället är inte ett kurspaketeringstillfälle")
-    return _xml(rep.kurspaketeringstillfalle(t, [s.tillfalle(c) for c in t.ingaende]), "utbildningsinformation")
+FILTRERA_PARAMS = ("utbildningstypID", "studieordningID", "benamning", "studieperiod", "startperiodID", "page", "limit",
+                   "skipCount", "onlyCount", "sprakkod", "utbildningstillfallestypID", "utbildningstillfalleskod",
+                   "utbildningskod", "organisationUID", "status", "antagningsomgang")
 
 
-@rest("utbildningsinformation")
+@rest("utbildningsinformation", params=FILTRERA_PARAMS)
 async def filtrera(s: LadokState, r: Request) -> Response:
+    """``filtrera`` with the parameters ati-ladok3-rest-client sends; ``antagningsomgang`` is
+    Brygga's own (to confirm). ``onlyCount``: the total only; ``skipCount``: no total (0)."""
     qp = r.query_params
-    total, hits = s.filtrera(antagningsomgang=qp.get("antagningsomgang"), tillfalleskod=qp.get("tillfalleskod"),
-                             utbildningskod=qp.get("utbildningskod"), startperiod=qp.get("startperiod"), page=_int(r, "page", 1, 1, 10**9),
-                             limit=_int(r, "limit", 400, 1, 1000))
+    startperiod = None
+    if qp.get("startperiodID"):
+        (pid,) = _ints(r, "startperiodID")
+        startperiod = s.period_kod(pid) or "-"
+    total, hits = s.filtrera(antagningsomgang=qp.get("antagningsomgang"),
+                             tillfalleskod=qp.getlist("utbildningstillfalleskod"),
+                             utbildningskod=qp.getlist("utbildningskod"), startperiod=startperiod,
+                             organisation=qp.getlist("organisationUID"), status=_ints(r, "status"),
+                             page=_int(r, "page", 1, 1, 10**9), limit=_int(r, "limit", 400, 1, 1000))
+    if qp.get("onlyCount") == "true":
+        hits = []
+    if qp.get("skipCount") == "true":
+        total = 0
     return _xml(rep.sokresultat(total, hits, _base(r)), "utbildningsinformation")
 
 
 # --- studiedeltagande ---------------------------------------------------------------------
-@rest("studiedeltagande")
-async def deltagare(s: LadokState, r: Request) -> Response:
-    """Participants of course or programme instances (``utbildningstillfalleUID`` repeated, as
-    sd:SokparametrarDeltagande names it), every state, paged."""
-    uids = r.query_params.getlist("utbildningstillfalleUID")
-    if not uids or len(uids) > 1000:
-        raise LadokError(400, "commons.fel.ogiltig.parameter", "utbildningstillfalleUID: 1 till 1000 tillfällen")
-    total, hits = s.deltagare(uids, page=_int(r, "page", 1, 1, 10**9), limit=_int(r, "limit", 400, 1, 5000))
+DELTAGARE_PARAMS = ("deltagaretillstand", "page", "limit", "orderBy")
+ORDER_BY = {f"{f}_{d}" for f in ("FORNAMN", "EFTERNAMN", "PERSONNUMMER", "UTBILDNINGSKOD") for d in ("ASC", "DESC")}
+TILLSTAND_ENUM = {"EJ_PABORJAD", "PAGAENDE", "REGISTRERAD", "PAGAENDE_MED_SPARR", "AVBROTT", "AVKLARAD",
+                  "EJ_PAGAENDE_TILLFALLESBYTE", "UPPEHALL", "ATERBUD", "EJ_PAGAENDE_INAKTIVITET", "PABORJAD",
+                  "FORVANTAD_DELTAGARE"}
+
+
+def _deltagare(s: LadokState, r: Request, uids: list[str]) -> Response:
+    states = r.query_params.getlist("deltagaretillstand")
+    if any(x not in TILLSTAND_ENUM for x in states):
+        raise LadokError(400, "commons.fel.ogiltig.parameter", "deltagaretillstand: okänt tillstånd")
+    order = r.query_params.get("orderBy")
+    if order is not None and order not in ORDER_BY:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", "orderBy: okänd sortering")
+    total, hits = s.deltagare(uids, tillstand=states, page=_int(r, "page", 1, 1, 10**9),
+                              limit=_int(r, "limit", 400, 1, 5000))
     with s.lock:
         root = rep.deltagare_sokresultat(total, hits, s.students)
     return _xml(root, "studiedeltagande")
+
+
+@rest("studiedeltagande", params=("kurstillfalleUID", "kanRegistreraPaPeriod", *DELTAGARE_PARAMS))
+async def deltagare(s: LadokState, r: Request) -> Response:
+    """Participants of course instances (``kurstillfalleUID`` repeated), in the states asked
+    (``deltagaretillstand`` repeated; none: every state), paged."""
+    uids = r.query_params.getlist("kurstillfalleUID")
+    if not uids or len(uids) > 1000:
+        raise LadokError(400, "commons.fel.ogiltig.parameter", "kurstillfalleUID: 1 till 1000 tillfällen")
+    with s.lock:
+        if any(s.tillfallen.get(u) is not None and s.tillfallen[u].utbildning.typ != "kurs" for u in uids):
+            raise LadokError(400, "commons.fel.ogiltig.parameter", "kurstillfalleUID: ett kurspaketeringstillfälle")
+    return _deltagare(s, r, uids)
+
+
+@rest("studiedeltagande", params=DELTAGARE_PARAMS)
+async def deltagare_paket(s: LadokState, r: Request) -> Response:
+    """Participants of a programme instance (kurspaketeringstillfälle)."""
+    t = s.tillfalle(r.path_params["uid"])
+    if t.utbildning.typ != "program":
+        raise LadokError(404, "kurspaketeringstillfalle.hittades.ej", "Tillfället är inte ett kurspaketeringstillfälle")
+    return _deltagare(s, r, [t.uid])
 
 
 @rest("studiedeltagande")
@@ -205,7 +264,7 @@ async def get_plan(s: LadokState, r: Request) -> Response:
     return _xml(root, "studiedeltagande")
 
 
-@rest("studiedeltagande")
+@rest("studiedeltagande", rule_result=True)
 async def post_antagning(s: LadokState, r: Request) -> Response:
     root = await _body(r)
     if root.tag != q("sd:Tillfallesantagning"):
@@ -227,22 +286,24 @@ async def post_antagning(s: LadokState, r: Request) -> Response:
 
 
 @rest("studiedeltagande")
-async def get_antagning(s: LadokState, r: Request) -> Response:
-    with s.lock:
-        return _xml(rep.tillfallesantagning(s.antagning(r.path_params["uid"]), _base(r)), "studiedeltagande")
-
-
-@rest("studiedeltagande")
 async def get_villkor(s: LadokState, r: Request) -> Response:
     with s.lock:
         return _xml(rep.villkor(s.antagning(r.path_params["uid"])), "studiedeltagande")
 
 
 @rest("studiedeltagande")
-async def put_villkor(s: LadokState, r: Request) -> Response:
+async def post_villkor(s: LadokState, r: Request) -> Response:
+    """One villkor put on the tillfällesantagning: ``sd:SkapaBehorighetsvillkor`` (Brygga's own
+    path: to confirm); the list now there."""
     root = await _body(r)
+    if root.tag != q("sd:SkapaBehorighetsvillkor"):
+        raise LadokError(400, "commons.fel.fel.rotelement", "Rotelementet ska vara sd:SkapaBehorighetsvillkor")
+    kod, typ = _text(root, "sd:ExternTextUID"), _text(root, "sd:Behorighetsvillkorstyp")
+    if not kod or not typ:
+        raise LadokError(400, "studiedeltagande.behorighetsvillkor.ofullstandigt",
+                         "Behörighetsvillkor kräver ExternTextUID och Behorighetsvillkorstyp")
     with s.lock:
-        return _xml(rep.villkor(s.satt_villkor(r.path_params["uid"], _villkor(root))), "studiedeltagande")
+        return _xml(rep.villkor(s.lagg_till_villkor(r.path_params["uid"], kod, typ)), "studiedeltagande", 201)
 
 
 @rest("studiedeltagande")
@@ -284,15 +345,6 @@ async def post_avbrott(s: LadokState, r: Request) -> Response:
 
 # --- examen -------------------------------------------------------------------------------
 @rest("examen")
-async def get_bevis_student(s: LadokState, r: Request) -> Response:
-    uid = r.path_params["uid"]
-    with s.lock:
-        s.student(uid)
-        rows = sorted((b for b in s.bevis.values() if b.student_uid == uid), key=lambda b: (b.datum, b.uid))
-        return _xml(rep.utfardade_bevis(rows), "examen")
-
-
-@rest("examen")
 async def get_bevis(s: LadokState, r: Request) -> Response:
     with s.lock:
         b = s.bevis.get(r.path_params["uid"])
@@ -326,28 +378,49 @@ async def get_resultat(s: LadokState, r: Request) -> Response:
         return _xml(rep.resultat(s.resultat.get(uid, [])), "resultat")
 
 
-@rest("resultat")
-async def get_tillgodo(s: LadokState, r: Request) -> Response:
-    uid = r.path_params["uid"]
+# --- kataloginformation --------------------------------------------------------------------------
+@rest("kataloginformation")
+async def get_betygsskalor(s: LadokState, r: Request) -> Response:
     with s.lock:
-        s.student(uid)
-        return _xml(rep.tillgodoraknanden(s.tillgodo.get(uid, [])), "resultat")
+        return _xml(rep.betygsskalor(s.betygsskalor), "kataloginformation")
+
+
+@rest("kataloginformation")
+async def get_perioder(s: LadokState, r: Request) -> Response:
+    return _xml(rep.perioder(s.perioder()), "kataloginformation")
+
+
+@rest("kataloginformation")
+async def get_autentiserad(s: LadokState, r: Request) -> Response:
+    return _xml(rep.anvandare(s.integration_uid, s.integration_anvandarnamn), "kataloginformation")
+
+
+@rest("kataloginformation")
+async def get_egna(s: LadokState, r: Request) -> Response:
+    with s.lock:
+        profiles = [(uid, namn, status) for uid, (namn, status, _) in s.behorighetsprofiler.items()]
+    return _xml(rep.anvandarbehorigheter(profiles, s.integration_uid), "kataloginformation")
+
+
+@rest("kataloginformation")
+async def get_behorighetsprofil(s: LadokState, r: Request) -> Response:
+    with s.lock:
+        p = s.behorighetsprofiler.get(r.path_params["uid"])
+        if p is None:
+            raise LadokError(404, "kataloginformation.behorighetsprofil.hittades.ej", "Behörighetsprofilen finns inte")
+        namn, _, aktiviteter = p
+        return _xml(rep.behorighetsprofil(namn, dict(aktiviteter)), "kataloginformation")
 
 
 # --- feed -----------------------------------------------------------------------------------
-async def feed_recent(request: Request) -> Response:
-    return _feed(request, None)
-
-
 async def feed_page(request: Request) -> Response:
-    try:
-        n = int(request.path_params["n"])
-    except ValueError:
+    which = request.path_params["n"]
+    if which not in ("recent", "first") and not which.isdigit():
         return Response("no such feed page", status_code=404, media_type="text/plain")
-    return _feed(request, n)
+    return _feed(request, which if not which.isdigit() else int(which))
 
 
-def _feed(request: Request, n: int | None) -> Response:
+def _feed(request: Request, n: int | str | None) -> Response:
     body = request.app.state.ladok.feed_page(n, _base(request))
     if body is None:
         return Response("no such feed page (never written or pruned)", status_code=404, media_type="text/plain")
@@ -449,9 +522,84 @@ def c_registrera(s, r, b):
 
 
 def c_resultat(s, r, b):
-    res = s.rapportera_resultat(_antagning_uid(s, b), b["modulkod"], b["betyg"],
-                                _d(b, "examinationsdatum", dt.date.today()))
-    return {"uid": res.uid, "modul_uid": res.modul.uid, "betygsgrad_id": res.betygsgrad_id}
+    """A module result (``modulkod``) or, without one, the grade on the whole course."""
+    res = s.rapportera_resultat(_antagning_uid(s, b), b.get("modulkod"), b["betyg"],
+                                _d(b, "examinationsdatum", dt.date.today()), b.get("betygsskala_id"))
+    return {"uid": res.uid, "modul_uid": res.modul.uid if res.modul else None, "betygsgrad_id": res.betygsgrad_id,
+            "betygsskala_id": res.betygsskala_id}
+
+
+def c_makulera(s, r, b):
+    s.makulera_resultat(r.path_params["uid"])
+    return {"makulerat": r.path_params["uid"]}
+
+
+def c_betygsskala(s, r, b):
+    """A new grade scale in grunddata: ``{id, kod, grader: {betyg: [id, giltig_som_slutbetyg]}}``."""
+    s.lagg_till_betygsskala(int(b["id"]), b["kod"], {k: (int(v[0]), bool(v[1])) for k, v in b["grader"].items()})
+    return {"betygsskalor": sorted(s.betygsskalor)}
+
+
+def c_personnummer(s, r, b):
+    return _student_json(s.byt_personnummer(r.path_params["uid"], b["personnummer"]))
+
+
+def c_skydda(s, r, b):
+    return _student_json(s.skydda(r.path_params["uid"]))
+
+
+def c_epost(s, r, b):
+    return _student_json(s.andra_epost(r.path_params["uid"], b.get("epost")))
+
+
+def c_omregistrera(s, r, b):
+    with s.lock:
+        return s.omregistrera(_antagning_uid(s, b), b["nytt_utbildningstillfalle_uid"], _d(b, "datum", None)
+                              if b.get("datum") else None).json()
+
+
+def c_forvantat_borttag(s, r, b):
+    return s.ta_bort_forvantat_deltagande(_antagning_uid(s, b), av_student=bool(b.get("av_student"))).json()
+
+
+def c_avbrott_borttag(s, r, b):
+    return s.ta_bort_avbrott(_antagning_uid(s, b)).json()
+
+
+def c_tillgodo_borttag(s, r, b):
+    s.ta_bort_tillgodoraknande(r.path_params["uid"])
+    return {"borttaget": r.path_params["uid"]}
+
+
+def c_uppehall_borttag(s, r, b):
+    s.ta_bort_uppehall(r.path_params["uid"])
+    return {"borttaget": r.path_params["uid"]}
+
+
+def c_bevis_borttag(s, r, b):
+    s.ta_bort_bevis(r.path_params["uid"])
+    return {"borttaget": r.path_params["uid"]}
+
+
+def c_ateraktivera(s, r, b):
+    return s.ateraktivera(r.path_params["uid"]).json()
+
+
+def c_uppdatera(s, r, b):
+    return s.uppdatera_tillfalle(r.path_params["uid"], start=_d(b, "start") if b.get("start") else None,
+                                 slut=_d(b, "slut") if b.get("slut") else None, takt=b.get("studietakt"),
+                                 studielokalisering_id=b.get("studielokalisering_id")).json()
+
+
+def c_behorigheter(s, r, b):
+    """The integration certificate's rights: ``{aktiviteter: [id, ...], status?}`` replaces its
+    profile's system activities (a Ladok administrator changing the profile)."""
+    with s.lock:
+        ((uid, (namn, status, akt)),) = s.behorighetsprofiler.items()
+        if r.method == "POST":
+            akt = dict.fromkeys((int(x) for x in b.get("aktiviteter", list(akt))), "rattighetsniva.las")
+            s.behorighetsprofiler[uid] = (namn, b.get("status", status), akt)
+        return {"profil": uid, "status": s.behorighetsprofiler[uid][1], "aktiviteter": sorted(akt)}
 
 
 def c_tillgodo(s, r, b):
@@ -561,25 +709,26 @@ def create_app(state: LadokState) -> Starlette:
         Route("/studentinformation/student/{uid}/skyddadepersonuppgifter", get_skyddade),
         Route("/utbildningsinformation/utbildningstillfalle/filtrera", filtrera),
         Route("/utbildningsinformation/utbildningstillfalle/{uid}", get_tillfalle),
-        Route("/utbildningsinformation/kurspaketeringstillfalle/{uid}", get_kurspaketeringstillfalle),
-        Route("/studiedeltagande/tillfallesdeltagande/student/{uid}", get_plan),
+        Route("/studiedeltagande/studiestruktur/student/{uid}", get_plan),
         Route("/studiedeltagande/deltagare/kurstillfalle", deltagare),
+        Route("/studiedeltagande/deltagare/kurspaketeringstillfalle/{uid}", deltagare_paket),
         Route("/studiedeltagande/tillfallesantagning", post_antagning, methods=["POST"]),
-        Route("/studiedeltagande/tillfallesantagning/{uid}", get_antagning),
-        Route("/studiedeltagande/tillfallesantagning/{uid}/behorighetsvillkor", get_villkor),
-        Route("/studiedeltagande/tillfallesantagning/{uid}/behorighetsvillkor", put_villkor, methods=["PUT"]),
-        Route("/studiedeltagande/tillfallesantagning/{uid}/behorighetsvillkor/{kod}", delete_villkor,
+        Route("/studiedeltagande/behorighetsvillkor/tillfallesantagning/{uid}", get_villkor),
+        Route("/studiedeltagande/behorighetsvillkor/tillfallesantagning/{uid}", post_villkor, methods=["POST"]),
+        Route("/studiedeltagande/behorighetsvillkor/tillfallesantagning/{uid}/{kod}", delete_villkor,
               methods=["DELETE"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", post_aterbud, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/avbrott", post_avbrott, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", get_aterbud, methods=["GET"]),
         Route("/examen/utfardatbevis/filtrera", filtrera_bevis),
-        Route("/examen/utfardatbevis/student/{uid}", get_bevis_student),
         Route("/examen/utfardatbevis/{uid}", get_bevis),
-        Route("/resultat/studieresultat/student/{uid}", get_resultat),
-        Route("/resultat/tillgodoraknande/student/{uid}", get_tillgodo),
-        Route("/handelser/feed/recent", feed_recent),
-        Route("/handelser/feed/{n}", feed_page),
+        Route("/resultat/studieresultat/resultat/student/{uid}", get_resultat),
+        Route("/kataloginformation/grunddata/betygsskala", get_betygsskalor),
+        Route("/kataloginformation/grunddata/period", get_perioder),
+        Route("/kataloginformation/anvandare/autentiserad", get_autentiserad),
+        Route("/kataloginformation/anvandarbehorighet/egna", get_egna),
+        Route("/kataloginformation/behorighetsprofil/{uid}", get_behorighetsprofil),
+        Route("/uppfoljning/feed/{n}", feed_page),
     ]
     ctl = [
         ("GET", "/sim/health", c_health), ("GET", "/sim/stats", c_stats), ("POST", "/sim/reset", c_reset), ("POST", "/sim/seed", c_seed),
@@ -597,6 +746,16 @@ def create_app(state: LadokState) -> Starlette:
         ("GET", "/sim/tillfallesantagning/{uid}", c_get_antagning),
         ("GET", "/sim/tillfallesantagning/anmalningsnummer/{nr}", c_antagning_by_anmalningsnummer),
         ("DELETE", "/sim/tillfallesantagning/{uid}/behorighetsvillkor/{kod}", c_villkor_manuellt),
+        ("POST", "/sim/resultat/{uid}/makulera", c_makulera), ("POST", "/sim/betygsskala", c_betygsskala),
+        ("POST", "/sim/student/{uid}/personnummer", c_personnummer), ("POST", "/sim/student/{uid}/skydda", c_skydda),
+        ("POST", "/sim/student/{uid}/kontaktuppgifter", c_epost), ("POST", "/sim/omregistrering", c_omregistrera),
+        ("POST", "/sim/forvantat-deltagande/borttag", c_forvantat_borttag),
+        ("POST", "/sim/avbrott/borttag", c_avbrott_borttag),
+        ("POST", "/sim/tillgodoraknande/{uid}/borttag", c_tillgodo_borttag),
+        ("POST", "/sim/uppehall/{uid}/borttag", c_uppehall_borttag), ("POST", "/sim/bevis/{uid}/borttag", c_bevis_borttag),
+        ("POST", "/sim/utbildningstillfalle/{uid}/ateraktivera", c_ateraktivera),
+        ("POST", "/sim/utbildningstillfalle/{uid}/uppdatera", c_uppdatera),
+        ("GET", "/sim/behorigheter", c_behorigheter), ("POST", "/sim/behorigheter", c_behorigheter),
         ("POST", "/sim/feed/prune", c_prune), ("POST", "/sim/feed/generate", c_generate),
         ("GET", "/sim/feed/stats", c_feed_stats), ("POST", "/sim/feed/raw", c_feed_raw),
     ]

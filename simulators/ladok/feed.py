@@ -1,9 +1,12 @@
-"""The Ladok Atom event feed: fixed-size pages, immutable once full, prunable.
+"""The Ladok Atom event feed at ``/uppfoljning/feed/{recent|first|N}``: pages immutable once
+closed, prunable, of uneven size as Ladok's (the real recent page has 53 entries).
 
-Page ``n`` (1-based) holds events ``(n-1)*page_size .. n*page_size-1``; the last page is the
-``recent`` one and still grows. As in Ladok, entries inside a page are newest first. Full pages
-are joined to bytes once and cached; a pruned page answers ``None`` (the app turns it into 404).
-Not thread-safe on its own: ``LadokState`` calls it under its lock.
+A page is closed once it holds ``page_size`` entries or more, at the end of an action: the events
+one action emits together (a registration and its PaborjatUtbildningstillfalleEvent, an early
+avbrott's three Aterkallad* …) are never split across pages, so a page may hold a few more. The
+last page is the ``recent`` one and still grows. As in Ladok, entries inside a page are newest
+first. Closed pages are joined to bytes once and cached; a pruned page answers ``None`` (the app
+turns it into 404). Not thread-safe on its own: ``LadokState`` calls it under its lock.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ def entry_bytes(name: str, event: etree._Element, updated: dt.datetime) -> bytes
     return head.encode() + etree.tostring(event, encoding="UTF-8") + b"</content></entry>"
 
 
+FEED_PATH = "/uppfoljning/feed"
+
+
 class Feed:
     def __init__(self, page_size: int = 50):
         if page_size < 1:
@@ -34,6 +40,7 @@ class Feed:
         self._pages: list[list[bytes] | None] = [[]]
         self._updated: list[str] = [text(dt.datetime.now(dt.UTC))]
         self._joined: dict[int, bytes] = {}
+        self._closed: set[int] = set()  # pages closed (immutable): every one but the recent
 
     @property
     def last(self) -> int:
@@ -44,18 +51,27 @@ class Feed:
         return next(i for i, p in enumerate(self._pages, 1) if p is not None)
 
     def append(self, name: str, event: etree._Element) -> None:
-        self.append_bytes(entry_bytes(name, event, dt.datetime.now(dt.UTC)))
+        self.append_action([(name, event)])
 
-    def append_bytes(self, entry: bytes) -> None:
-        """An ``<entry>`` as bytes, as sent: ``append`` for events, and the fault surface's way to
-        put what a broken Ladok might send (an odd entry, or bytes that break the page) on the feed."""
+    def append_action(self, events: list[tuple[str, etree._Element]]) -> None:
+        """The events of one action, on one page."""
+        now = dt.datetime.now(dt.UTC)
+        self.append_bytes(*(entry_bytes(name, e, now) for name, e in events))
+
+    def append_bytes(self, *entries: bytes) -> None:
+        """``<entry>`` elements as bytes, as sent, on one page: ``append_action`` for events, and
+        the fault surface's way to put what a broken Ladok might send (an odd entry, or bytes that
+        break the page) on the feed."""
+        if not entries:
+            return
         updated = dt.datetime.now(dt.UTC)
-        if len(self._pages[-1]) >= self.page_size:
+        if len(self._pages[-1]) >= self.page_size:  # the recent page is full: closed, a new one opens
+            self._closed.add(len(self._pages))
             self._pages.append([])
             self._updated.append("")
-        self._pages[-1].append(entry)
+        self._pages[-1].extend(entries)
         self._updated[-1] = text(updated)
-        self.count += 1
+        self.count += len(entries)
 
     def prune(self, keep_pages: int) -> int:
         """Drop all but the newest ``keep_pages`` pages (at least the recent one stays)."""
@@ -71,20 +87,29 @@ class Feed:
     def _entries(self, n: int) -> bytes:
         joined = self._joined.get(n)
         if joined is None:
-            joined = b"".join(reversed(self._pages[n - 1]))
-            if len(self._pages[n - 1]) == self.page_size:
+            page = self._pages[n - 1]
+            assert page is not None
+            joined = b"".join(reversed(page))
+            if n in self._closed:
                 self._joined[n] = joined
         return joined
 
-    def page(self, n: int | None, base_url: str) -> bytes | None:
-        """Page ``n`` as an Atom document (``None`` = the recent page); ``None`` if absent/pruned."""
-        recent = n is None
-        n = self.last if recent else n
+    def page(self, n: int | str | None, base_url: str) -> bytes | None:
+        """Page ``n`` as an Atom document (``None`` or ``recent``: the recent page; ``first``: the
+        oldest page still served); ``None`` if absent/pruned."""
+        name = "recent" if n is None else str(n)
+        if name == "recent":
+            n = self.last
+        elif name == "first":
+            n = self.first_available
+        elif isinstance(n, str):
+            return None
+        assert isinstance(n, int)
         if not 1 <= n <= self.last or self._pages[n - 1] is None:
             return None
-        feed = f"{base_url}/handelser/feed"
-        links = [("self", f"{feed}/recent" if recent else f"{feed}/{n}")]
-        if recent:
+        feed = f"{base_url}{FEED_PATH}"
+        links = [("self", f"{feed}/{name}" if name in ("recent", "first") else f"{feed}/{n}")]
+        if name in ("recent", "first"):
             links.append(("via", f"{feed}/{n}"))
         if n > 1:
             links.append(("prev-archive", f"{feed}/{n - 1}"))
@@ -95,8 +120,8 @@ class Feed:
         )
         return (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="{ATOM}">'
-            f'<title type="text">Events for Ladok3 (Brygga simulator)</title>{head}'
+            f'<title type="text">Events for Ladok3.Uppfoljning</title>{head}'
             f"<id>urn:id:{n}</id>"
-            f'<generator uri="http://ladok.se/handelser">Brygga Ladok simulator</generator>'
+            f'<generator uri="http://ladok.se/uppfoljning">Uppfoljning</generator>'
             f"<updated>{self._updated[n - 1]}</updated>"
         ).encode() + self._entries(n) + b"</feed>"

@@ -6,7 +6,7 @@ import uuid
 
 from lxml import etree
 
-from simulators.ladok.state import Antagning, LadokError, Resultat, Student, Tillfalle, Tillgodoraknande
+from simulators.ladok.state import Antagning, LadokError, Resultat, Student, Tillfalle
 from simulators.ladok.xml import LAROSATE_ID, benamningar, element, fill, link, q
 
 MALL_UID = {typ: str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://ladok.se/sim/utbildningsmall/{typ}"))
@@ -16,9 +16,52 @@ TILLSTAND = "studiedeltagande.domain.tillstandsdefinition."
 PROCESSSTATUS_ATTESTERAD = 3
 
 
-def hinder(e: LadokError) -> etree._Element:
-    return element("base:Hinder", [
-        ("base:I18nNyckel", e.key), ("base:Stoppande", True), ("base:Text", benamningar(e.text)),
+#: What kind of error a key is, as Ladok's LadokException says it (Felkategori, Felgrupp): the
+#: codes seen in public clients (go_ladok's mocks, ati-ladok3-rest-client's integration tests,
+#: KTH/lms-export-to-ladok-2's error handler); which key gets which is the simulator's reading.
+KATEGORI = {
+    "valideringsfel": ("commons.fel.kategori.valideringsfel", "Valideringsfel"),
+    "applikationsfel": ("commons.fel.kategori.applikationsfel", "Generellt fel i applikationen"),
+    "sakerhet": ("commons.fel.kategori.sakerhetsovertradelse", "Säkerhetsöverträdelse"),
+}
+GRUPP = {
+    "domanregel": ("commons.fel.grupp.domanregel", "Domänregel"),
+    "felaktigt_format": ("commons.fel.grupp.felaktigt_format", "Felaktigt format"),
+    "saknas": ("commons.fel.grupp.obligatoriskt_varde_saknas", "Obligatoriskt värde saknas"),
+    "auktorisering": ("commons.fel.grupp.auktorisering", "Auktorisering"),
+}
+
+
+def kind_of(e: LadokError) -> tuple[str, str]:
+    """(kategori, grupp) of an error: a business rule (a ``.hinder.`` key or a 409), a missing
+    object (404), a permission (403), a server failure (5xx), else a validation error."""
+    if e.status >= 500:
+        return "applikationsfel", "felaktigt_format"
+    if e.status == 403:
+        return "sakerhet", "auktorisering"
+    if e.status == 404:
+        return "valideringsfel", "saknas"
+    if ".hinder." in e.key or e.status == 409:
+        return "valideringsfel", "domanregel"
+    return "valideringsfel", "felaktigt_format"
+
+
+def ladok_exception(e: LadokError, *, attribut: str | None = None) -> etree._Element:
+    """``base:LadokException`` (schemas.ladok.se.xsd): the key as Detaljkod, its text, a FelUID."""
+    kategori, grupp = kind_of(e)
+    return element("base:LadokException", [
+        ("base:Detaljkod", e.key), ("base:DetaljkodText", e.text), ("base:FelUID", str(uuid.uuid4())),
+        ("base:Felgrupp", GRUPP[grupp][0]), ("base:FelgruppText", GRUPP[grupp][1]),
+        ("base:Felkategori", KATEGORI[kategori][0]), ("base:FelkategoriText", KATEGORI[kategori][1]),
+        ("base:FelkallaAttributID", attribut), ("base:Meddelande", e.text),
+    ])
+
+
+def regelresultat(e: LadokError) -> etree._Element:
+    """``sd:Regelresultat``: the rule that stops an åtgärd, as a stopping ``base:Hinder``."""
+    return element("sd:Regelresultat", [
+        ("sd:HinderLista", [("sd:Hinder", [("base:I18nNyckel", e.key), ("base:Stoppande", True),
+                                           ("base:Text", benamningar(e.text))])]),
     ])
 
 
@@ -113,13 +156,6 @@ def utbildningstillfalle(t: Tillfalle) -> etree._Element:
     return element("ui:Utbildningstillfalle", _utbildningstillfalle_items(t))
 
 
-def kurspaketeringstillfalle(t: Tillfalle, kurser: list[Tillfalle]) -> etree._Element:
-    """The programme instance followed by the course instances of its package."""
-    return element("ui:Utbildningstillfallen", [
-        ("ui:Utbildningstillfalle", _utbildningstillfalle_items(x)) for x in [t, *kurser]
-    ])
-
-
 def sokresultat(total: int, hits: list[Tillfalle], base_url: str) -> etree._Element:
     root = element("ui:SokresultatUtbildningstillfalleProjektion", [("base:TotaltAntalPoster", total)])
     for t in hits:
@@ -182,17 +218,72 @@ def tillfallesantagning(a: Antagning, base_url: str) -> etree._Element:
 
 
 def villkor(a: Antagning) -> etree._Element:
-    return element("sd:TillfallesantagningMedBehorighetsvillkorUtdata", [
-        ("base:Uid", a.uid),
-        ("sd:BehorighetsvillkorLista", [
-            ("sd:Behorighetsvillkor", [("sd:Behorighetsvillkorstyp", v.typ), ("sd:ExternTextUID", v.kod)])
-            for v in a.aktuella_villkor()
-        ]),
-        ("sd:Paborjad", a.registrerad),
-        ("sd:StudentUID", a.student_uid),
-        ("sd:TillfallesantagningUID", a.uid),
-        ("sd:UtbildningstillfalleUID", a.tillfalle.uid),
+    """``sd:BehorighetsvillkorLista``: the villkor now on the tillfällesantagning, each
+    ``sd:Behorighetsvillkor`` with its type, NyA's code in ``Typ`` (the read type has no
+    ExternTextUID: the simulator's reading) and the type's name."""
+    return element("sd:BehorighetsvillkorLista", [
+        ("sd:Behorighetsvillkor", [
+            ("sd:Behorighetsvillkorstyp", v.typ), ("sd:Typ", v.kod),
+            ("sd:TypBenamning", benamningar({"sb": "Särskild behörighet", "gba": "Grundläggande behörighet"}
+                                            .get(v.typ.rsplit(".", 1)[-1], "Övrigt villkor"))),
+        ]) for v in a.aktuella_villkor()
     ])
+
+
+def betygsskalor(skalor: dict[int, tuple[str, dict[str, tuple[int, bool]]]]) -> etree._Element:
+    """``ki:Betygsskalor`` (grunddata betygsskala): every scale with its grades in order."""
+    return element("ki:Betygsskalor", [
+        ("ki:Betygsskala", [
+            ("base:Benamningar", benamningar(kod)), ("base:Dolt", False), ("base:ID", str(sid)), ("base:Kod", kod),
+            *[("ki:Betygsgrader", [("base:Benamningar", benamningar(betyg)), ("base:Dolt", False),
+                                   ("base:ID", str(gid)), ("base:Kod", betyg), ("ki:GiltigSomSlutbetyg", valid),
+                                   ("ki:Ordningsnummer", i)])
+              for i, (betyg, (gid, valid)) in enumerate(grader.items(), 1)],
+        ]) for sid, (kod, grader) in skalor.items()
+    ])
+
+
+def perioder(rows: list) -> etree._Element:
+    """``ki:Perioder`` (grunddata period): the terms with their IDs."""
+    return element("ki:Perioder", [
+        ("ki:Period", [("base:Benamningar", benamningar(kod)), ("base:Dolt", False), ("base:ID", str(pid)),
+                       ("base:Kod", kod), ("ki:FromDatum", fran), ("ki:PeriodtypID", 1), ("ki:TomDatum", till)])
+        for pid, kod, fran, till in rows
+    ])
+
+
+def anvandare(uid: str, anvandarnamn: str) -> etree._Element:
+    return element("ki:Anvandare", [("dap:LarosateID", LAROSATE_ID), ("base:Uid", uid),
+                                    ("ki:Anvandarnamn", anvandarnamn), ("ki:Fornamn", "Brygga")])
+
+
+def anvandarbehorigheter(profiles: list[tuple[str, str, str]], anvandare_uid: str) -> etree._Element:
+    """``ki:AnvandarbehorighetLista``: the certificate's profiles (egna) with their status."""
+    return element("ki:AnvandarbehorighetLista", [
+        ("ki:Anvandarbehorighet", [
+            ("base:Uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:behorighet:{puid}"))),
+            ("ki:AnvandareRef", [("ki:Uid", anvandare_uid)]),
+            ("ki:BehorighetsprofilRef", [("base:Benamning", [("base:Sprakkod", "sv"), ("base:Text", namn)]),
+                                         ("base:Uid", puid)]),
+            ("ki:Status", status),
+        ]) for puid, namn, status in profiles
+    ])
+
+
+def behorighetsprofil(namn: str, aktiviteter: dict[int, str]) -> etree._Element:
+    """``ki:Behorighetsprofil``: the system activities (rights) a profile grants, with their level."""
+    return element("ki:Behorighetsprofil", [
+        ("ki:Benamningar", benamningar(namn)), ("ki:Rattighetsniva", "rattighetsniva.las"),
+        *[("ki:Systemaktiviteter", [("ki:Id", aid), ("ki:Betafunktion", False), ("ki:I18nNyckel", nyckel),
+                                    ("ki:KlarForProduktion", True), ("ki:Rattighetsniva", niva)])
+          for aid, (nyckel, niva) in _aktiviteter(aktiviteter).items()],
+    ])
+
+
+def _aktiviteter(aktiviteter: dict[int, str]) -> dict[int, tuple[str, str]]:
+    from brygga.rights import SYSTEMAKTIVITETER
+
+    return {aid: (SYSTEMAKTIVITETER.get(aid, f"systemaktivitet.{aid}"), niva) for aid, niva in aktiviteter.items()}
 
 
 def aterbud(a: Antagning) -> etree._Element:
@@ -250,7 +341,7 @@ def _tillfallesdeltagande(a: Antagning, base_url: str) -> etree._Element:
 def _studiestruktur(tag: str, parent: etree._Element, a: Antagning, base_url: str) -> None:
     node = etree.SubElement(parent, q(tag))
     link(node, "studiedeltagande/behorighetsvillkor",
-         f"{base_url}/studiedeltagande/tillfallesantagning/{a.uid}/behorighetsvillkor")
+         f"{base_url}/studiedeltagande/behorighetsvillkor/tillfallesantagning/{a.uid}")
     fill(node, [("base:Uid", a.uid)])
     for b in a.barn:
         _studiestruktur("sd:Barn", node, b, base_url)
@@ -287,17 +378,6 @@ def resultat(rows: list[Resultat]) -> etree._Element:
         ("rr:StudentUID", r.antagning.student_uid),
         ("rr:UtbildningsinstansUID", r.modul.uid),
     ]) for r in rows])
-
-
-def tillgodoraknanden(rows: list[Tillgodoraknande]) -> etree._Element:
-    return element("rr:Tillgodoraknanden", [("rr:Tillgodoraknande", [
-        ("base:Uid", tg.uid),
-        ("rr:Anteckning", f"{tg.benamning}, {tg.omfattning} hp"),
-        ("rr:AnvandsIUtfardatBevis", False),
-        ("rr:Beslutsdatum", tg.beslutsdatum),
-        ("rr:Beslutsfattare", "Handläggare (simulator)"),
-        ("rr:KopplatKurspaketeringstillfalleUID", tg.kurspaketeringstillfalle_uid),
-    ]) for tg in rows])
 
 
 def utfardade_bevis(rows: list) -> etree._Element:

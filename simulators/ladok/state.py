@@ -1,9 +1,10 @@
-"""In-memory Ladok domain: students, catalogue, study plans, and the rules of the REST API.
+"""In-memory Ladok domain: students, catalogue, study plans, grunddata, and the rules of the REST API.
 
 Everything is indexed (personnummer, uid, Anmalningsnummer) so each operation is O(1) apart
 from the per-student plan. All public methods take ``self.lock``; rule violations raise
-``LadokError`` (status, Ladok-style I18nNyckel, Swedish text), which the app renders as
-``base:Hinder``.
+``LadokError`` (status, Ladok-style key, Swedish text), which the app renders as Ladok does: a
+``base:LadokException`` (a rule's key as its Detaljkod), or a rule result (``sd:Regelresultat``
+with its ``base:Hinder``) for a placement a rule stops.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 from brygga import personnummer as pnr_mod
+from brygga.rights import SYSTEMAKTIVITETER
 from simulators import datagen
 from simulators.ladok import events as ev
 from simulators.ladok.events import new_uid
@@ -26,12 +29,26 @@ VILLKORSTYPER = {f"studiedeltagande.domain.behorighetsvillkor.typ.{t}" for t in 
 ORSAK = "studiedeltagande.domain.aterbudsorsak."
 ATERBUDSORSAKER = {ORSAK + "meddelat.av.studenten", ORSAK + "uteblev"}
 UTBILDNINGSTYP_ID = {"kurs": 22, "program": 42}
-BETYGSSKALOR = {  # BetygsskalaID -> {betyg: BetygsgradID}
-    2302: {"U": 2303, "G": 2304, "VG": 2305},
-    131657: {"F": 131658, "Fx": 131659, "E": 131660, "D": 131661, "C": 131662, "B": 131663, "A": 131664},
+#: Grade scales (grunddata betygsskala): BetygsskalaID -> (Kod, {betyg: (BetygsgradID, GiltigSomSlutbetyg)}).
+#: AF and PF with the ids KTH/transfer-to-ladok and KTH/course-survey-integration-api use against
+#: the real Ladok (131657 AF: 131661 A … 131697 F; 131656 PF: 131658 P, 131663 F); UV's scale id
+#: 101312 appears in go_ladok's mocks, its grade ids are the simulator's own.
+BETYGSSKALOR: dict[int, tuple[str, dict[str, tuple[int, bool]]]] = {
+    131657: ("AF", {"A": (131661, True), "B": (131667, True), "C": (131673, True), "D": (131679, True),
+                    "E": (131691, True), "FX": (131696, False), "F": (131697, False)}),
+    131656: ("PF", {"P": (131658, True), "F": (131663, False)}),
+    101312: ("UV", {"VG": (101313, True), "G": (101314, True), "U": (101315, False)}),
 }
 STUDIEORTER = {1: "Göteborg", 2: "Stockholm", 3: "Lund", 9: "Distans"}  # StudielokaliseringID
 ORGANISATIONER = ["DATA", "MATE", "FYSI", "EKON", "HUMA"]  # organisationsenhet codes, by utbildningskod
+PERIOD_ID_BASE = 100000  # grunddata period IDs are the simulator's own: 100000 + year*2 (+1 for HT)
+#: Ladok tillstånd of a participant -> sd:DeltagaretillstandEnum (what the participant search filters by).
+DELTAGARETILLSTAND = {"ej_paborjad": "EJ_PABORJAD", "registrerad": "REGISTRERAD", "aterbud": "ATERBUD",
+                      "avbrott": "AVBROTT", "tidigtavbrott": "AVBROTT", "tillfallesbyte": "EJ_PAGAENDE_TILLFALLESBYTE"}
+
+
+def organisation_uid(code: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://ladok.se/sim/organisation/{code}"))
 
 
 def _epost(fornamn: str, efternamn: str, pnr: str) -> str | None:
@@ -127,6 +144,11 @@ class Tillfalle:
         return self.organisation or ORGANISATIONER[sum(map(ord, self.utbildning.kod)) % len(ORGANISATIONER)]
 
     @property
+    def organisation_uid(self) -> str:
+        """The organisationsenhet's uid (what ``filtrera`` takes as ``organisationUID``)."""
+        return organisation_uid(self.organisationsenhet)
+
+    @property
     def reg_start(self) -> dt.date:
         return self.start - dt.timedelta(days=14)
 
@@ -212,6 +234,7 @@ class Antagning:
     registreringar: list[Registrering] = field(default_factory=list)
     barn: list[Antagning] = field(default_factory=list)
     anmalningsavgift_betald: bool | None = None
+    bytt_till: str | None = None  # the instance switch (omregistrering) that ended it: the new antagning
 
     def aktuella_villkor(self) -> list[Villkor]:
         return [v for v in self.villkor.values() if not v.borttaget]
@@ -232,10 +255,12 @@ class Antagning:
 
     @property
     def aktiv(self) -> bool:
-        return self.aterbud is None and self.avbrott is None
+        return self.aterbud is None and self.avbrott is None and self.bytt_till is None
 
     @property
     def tillstand(self) -> str:
+        if self.bytt_till:
+            return "tillfallesbyte"
         if self.aterbud:
             return "aterbud"
         if self.avbrott:
@@ -268,11 +293,21 @@ class Antagning:
 class Resultat:
     uid: str
     antagning: Antagning
-    modul: Modul
+    modul: Modul | None  # None: the grade on the whole course (ResultatPaHelKurs)
     betyg: str
     betygsskala_id: int
     betygsgrad_id: int
     examinationsdatum: dt.date
+    giltig_som_slutbetyg: bool = True
+    makulerat: bool = False
+
+
+@dataclass
+class Uppehall:
+    uid: str
+    antagning: Antagning
+    start: dt.date
+    slut: dt.date
 
 
 @dataclass
@@ -323,6 +358,14 @@ class LadokState:
         # Lärosätesinställning: may students enter återbud themselves in Ladok's student web?
         # A university setting, kept across reset().
         self.studenter_far_lamna_aterbud = True
+        # who the integration's client certificate is, and its permission profiles:
+        # uid -> (name, status AKTIV/INAKTIV/OBEHANDLAD, {Systemaktivitet id: Rattighetsniva})
+        self.integration_uid = "1a7e0000-1a7e-4000-8000-000000000027"
+        self.integration_anvandarnamn = "brygga-integration@larosatet.example.se"
+        self.behorighetsprofiler: dict[str, tuple[str, str, dict[int, str]]] = {
+            "9b0f0000-9b0f-4000-8000-000000000001": (
+                "Brygga (integration)", "AKTIV", dict.fromkeys(SYSTEMAKTIVITETER, "rattighetsniva.las")),
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -339,11 +382,14 @@ class LadokState:
             self.resultat: dict[str, list[Resultat]] = {}
             self.tillgodo: dict[str, list[Tillgodoraknande]] = {}
             self.bevis: dict[str, Bevis] = {}  # utfärdade bevis by uid
+            self.uppehall_by_uid: dict[str, Uppehall] = {}
+            self.betygsskalor = {k: (kod, dict(g)) for k, (kod, g) in BETYGSSKALOR.items()}
             self.placements_created = self.placements_replayed = 0  # POST tillfallesantagning: new / the same again
             self._index: dict[tuple[str, str], list[Tillfalle]] = {}  # (field, value) -> instances
 
-    def _emit(self, e: ev.Event) -> None:
-        self.feed.append(*e)
+    def _emit(self, *events: ev.Event) -> None:
+        """The events of one action, in order, on one feed page."""
+        self.feed.append_action(list(events))
 
     # --- students -------------------------------------------------------------------------
     def etablera_student(self, personnummer: str, fornamn: str, efternamn: str, *, skyddad: bool = False,
@@ -364,7 +410,43 @@ class LadokState:
             s = Student(new_uid(), pnr, fornamn, efternamn, skyddad, adress, _epost(fornamn, efternamn, pnr))
             self.students[s.uid] = self.by_pnr[pnr] = s
             if emit:
-                self._emit(ev.student(s))
+                self._emit(ev.lokal_student(s), ev.student_till_larosate(s))
+            return s
+
+    def byt_personnummer(self, student_uid: str, personnummer: str) -> Student:
+        """A student's personnummer changes (an interimspersonnummer replaced by a Swedish one, a
+        samordningsnummer by a personnummer): LokalStudentEvent UPPDATERAD with TidigarePersonnummer."""
+        try:
+            pnr = pnr_mod.parse(personnummer).value
+        except pnr_mod.InvalidPersonnummer as e:
+            raise LadokError(400, "studentinformation.hinder.personnummer.ogiltigt", f"Ogiltigt personnummer: {e}") from None
+        with self.lock:
+            s = self.student(student_uid)
+            if pnr in self.by_pnr and self.by_pnr[pnr] is not s:
+                raise LadokError(409, "studentinformation.hinder.personnummer.finns",
+                                 "Det finns redan en student med detta personnummer")
+            old = s.personnummer
+            del self.by_pnr[old]
+            s.personnummer = pnr
+            self.by_pnr[pnr] = s
+            self._emit(ev.lokal_student(s, "UPPDATERAD", old))
+            return s
+
+    def skydda(self, student_uid: str) -> Student:
+        """The student gets skyddade personuppgifter: name and address are no longer given out."""
+        with self.lock:
+            s = self.student(student_uid)
+            if not s.skyddad:
+                s.skyddad, s.adress, s.epost = True, None, None
+                self._emit(ev.skyddade_personuppgifter(s))
+            return s
+
+    def andra_epost(self, student_uid: str, epost: str | None) -> Student:
+        """The student changes their contact details in the student web."""
+        with self.lock:
+            s = self.student(student_uid)
+            s.epost = epost
+            self._emit(ev.kontaktuppgifter(s))
             return s
 
     def student(self, uid: str) -> Student:
@@ -445,29 +527,52 @@ class LadokState:
             raise _missing("utbildningstillfalle", uid)
         return t
 
-    def filtrera(self, *, antagningsomgang: str | None = None, tillfalleskod: str | None = None,
-                 utbildningskod: str | None = None, startperiod: str | None = None, page: int = 1,
+    def filtrera(self, *, antagningsomgang: str | None = None, tillfalleskod: list[str] = (),  # type: ignore[assignment]
+                 utbildningskod: list[str] = (), startperiod: str | None = None,  # type: ignore[assignment]
+                 organisation: list[str] = (), status: list[int] = (), page: int = 1,  # type: ignore[assignment]
                  limit: int = 400) -> tuple[int, list[Tillfalle]]:
-        criteria = {"antagningsomgang": antagningsomgang, "tillfalleskod": tillfalleskod,
-                    "utbildningskod": utbildningskod, "startperiod": startperiod}
-        given = [(k, v) for k, v in criteria.items() if v]
+        """``filtrera``: every criterion given must hold (a repeated one: any of its values);
+        ``startperiod`` is a term code (the app maps ``startperiodID`` to it), ``status`` Ladok's
+        utbildningstillfälle status (3 komplett, 4 avvecklad/inställd)."""
+        given = [("antagningsomgang", antagningsomgang), ("startperiod", startperiod)]
+        given = [(k, v) for k, v in given if v]
         with self.lock:
-            lists = [self._index.get(kv, []) for kv in given] or [self._index.get(("alla", ""), [])]
-            base = min(lists, key=len)
-            hits = [t for t in base if all(
-                (k == "antagningsomgang" and v in t.omgangar) or (k == "tillfalleskod" and t.kod == v)
-                or (k == "utbildningskod" and t.utbildning.kod == v)
-                or (k == "startperiod" and t.startperiod == v) for k, v in given)]
+            lists = [self._index.get(kv, []) for kv in given]
+            lists += [[t for v in tillfalleskod for t in self._index.get(("tillfalleskod", v), [])]] if tillfalleskod else []
+            lists += [[t for v in utbildningskod for t in self._index.get(("utbildningskod", v), [])]] if utbildningskod else []
+            base = min(lists, key=len) if lists else self._index.get(("alla", ""), [])
+            hits = [t for t in {t.uid: t for t in base}.values() if all(
+                (k == "antagningsomgang" and v in t.omgangar) or (k == "startperiod" and t.startperiod == v)
+                for k, v in given)
+                and (not tillfalleskod or t.kod in tillfalleskod)
+                and (not utbildningskod or t.utbildning.kod in utbildningskod)
+                and (not organisation or t.organisation_uid in organisation)
+                and (not status or (4 if t.installt else 3) in status)]
         start = (max(page, 1) - 1) * limit
         return len(hits), hits[start:start + limit]
 
-    def deltagare(self, tillfalle_uids: list[str], *, page: int = 1,
-                  limit: int = 400) -> tuple[int, list[Antagning]]:
-        """The participants (tillfällesantagningar, any state) of the instances, in their order."""
+    def deltagare(self, tillfalle_uids: list[str], *, tillstand: list[str] = (),  # type: ignore[assignment]
+                  page: int = 1, limit: int = 400) -> tuple[int, list[Antagning]]:
+        """The participants (tillfällesantagningar) of the instances, in their order, in the
+        ``tillstand`` asked (sd:DeltagaretillstandEnum values; none: every state)."""
+        wanted = set(tillstand)
         with self.lock:
-            hits = [a for uid in dict.fromkeys(tillfalle_uids) for a in self.by_tillfalle.get(uid, [])]
+            hits = [a for uid in dict.fromkeys(tillfalle_uids) for a in self.by_tillfalle.get(uid, [])
+                    if not wanted or DELTAGARETILLSTAND[a.tillstand] in wanted]
         start = (max(page, 1) - 1) * limit
         return len(hits), hits[start:start + limit]
+
+    def perioder(self) -> list[tuple[int, str, dt.date, dt.date]]:
+        """Grunddata period: (ID, Kod, FromDatum, TomDatum) of the terms 2020-2035 (HT: July-January,
+        VT: February-June, as the simulator's instances are put in terms)."""
+        out = []
+        for year in range(2020, 2036):
+            out.append((PERIOD_ID_BASE + year * 2, f"VT{year}", dt.date(year, 1, 1), dt.date(year, 6, 30)))
+            out.append((PERIOD_ID_BASE + year * 2 + 1, f"HT{year}", dt.date(year, 7, 1), dt.date(year, 12, 31)))
+        return out
+
+    def period_kod(self, period_id: int) -> str | None:
+        return next((kod for pid, kod, _, _ in self.perioder() if pid == period_id), None)
 
     def stall_in(self, tillfalle_uid: str) -> Tillfalle:
         with self.lock:
@@ -475,6 +580,29 @@ class LadokState:
             if not t.installt:
                 t.installt = True
                 self._emit(ev.utbildningstillfalle_installt(t))
+            return t
+
+    def ateraktivera(self, tillfalle_uid: str) -> Tillfalle:
+        """A cancelled instance is reactivated (UtbildningstillfalleAteraktiveratEvent)."""
+        with self.lock:
+            t = self.tillfalle(tillfalle_uid)
+            if t.installt:
+                t.installt = False
+                self._emit(ev.utbildningstillfalle_ateraktiverat(t))
+            return t
+
+    def uppdatera_tillfalle(self, tillfalle_uid: str, *, start: dt.date | None = None, slut: dt.date | None = None,
+                            takt: int | None = None, studielokalisering_id: int | None = None) -> Tillfalle:
+        """A course instance's facts change in the catalogue (KurstillfalleUppdateratEvent)."""
+        with self.lock:
+            t = self.tillfalle(tillfalle_uid)
+            if start is not None and start != t.start:
+                self.flytta_tillfalle(tillfalle_uid, start)
+            t.slut = slut or t.slut
+            t.takt = takt or t.takt
+            t.studielokalisering_id = studielokalisering_id or t.studielokalisering_id
+            if t.utbildning.typ == "kurs":
+                self._emit(ev.kurstillfalle_till_status(t, "ui:KurstillfalleUppdateratEvent"))
             return t
 
     def utannonsera(self, tillfalle_uid: str, utannonserat: bool) -> Tillfalle:
@@ -562,6 +690,27 @@ class LadokState:
                           "Studenten är inte antagen till något kurspaketeringstillfälle som innehåller tillfället")
         return candidates[0] if candidates else None
 
+    def ta_bort_forvantat_deltagande(self, antagning_uid: str, *, av_student: bool = False) -> Antagning:
+        """An expected participation (an anmälan inom program, a study choice) removed, by staff or
+        by the student in the student web: ForvantatDeltagandeBorttagetEvent. Not once registered."""
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.registreringar:
+                raise _hinder("registrerad", "Studenten är registrerad; det förväntade deltagandet kan inte tas bort")
+            plan = self.plan.get(a.student_uid, [])
+            if a in plan:
+                plan.remove(a)
+            if a in self.by_tillfalle.get(a.tillfalle.uid, []):
+                self.by_tillfalle[a.tillfalle.uid].remove(a)
+            if a.paket is not None and a in a.paket.barn:
+                a.paket.barn.remove(a)
+            self.antagningar.pop(a.uid, None)
+            if a.anmalningsnummer:
+                self.by_anmalningsnummer.pop(a.anmalningsnummer, None)
+            actor = ev.student_actor(self.students.get(a.student_uid), a.student_uid) if av_student else None
+            self._emit(ev.forvantat_deltagande_borttaget(a, actor))
+            return a
+
     def satt_villkor(self, antagning_uid: str, villkor: list[tuple[str, str]]) -> Antagning:
         for _, typ in villkor:
             if typ not in VILLKORSTYPER:
@@ -570,6 +719,19 @@ class LadokState:
             a = self.antagning(antagning_uid)
             a.villkor = {kod: Villkor(kod, typ) for kod, typ in villkor}
             self._emit(ev.nuvarande_villkor(a))
+            return a
+
+    def lagg_till_villkor(self, antagning_uid: str, kod: str, typ: str) -> Antagning:
+        """One villkor put on the tillfällesantagning (``sd:SkapaBehorighetsvillkor``); one that is
+        there already is left as it is."""
+        if typ not in VILLKORSTYPER:
+            raise LadokError(400, "studiedeltagande.behorighetsvillkor.typ.ogiltig", f"Okänd villkorstyp {typ}")
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            v = a.villkor.get(kod)
+            if v is None or v.borttaget:
+                a.villkor[kod] = Villkor(kod, typ)
+                self._emit(ev.nuvarande_villkor(a))
             return a
 
     def lyft_villkor(self, antagning_uid: str, kod: str, *, manuellt: bool = False) -> Antagning:
@@ -602,10 +764,13 @@ class LadokState:
                 raise _hinder("registrerad", "Studenten är registrerad på utbildningstillfället; återbud kan inte ges")
             if a.avbrott:
                 raise _hinder("avbrott.finns", "Studenten har avbrott på utbildningstillfället")
+            actor = ev.student_actor(self.students.get(a.student_uid), a.student_uid) if av_student else None
+            events = []
             for x in [a, *a.barn]:
                 if x.aterbud is None:
                     x.aterbud = Aterbud(new_uid(), datum, orsak, externt_system, av_student)
-                    self._emit(ev.aterbud(x))
+                    events.append(ev.aterbud(x, actor))
+            self._emit(*events)
             return a
 
     def avbrott(self, antagning_uid: str, datum: dt.date, externreferens: str | None = None) -> Antagning:
@@ -619,12 +784,30 @@ class LadokState:
                 raise _hinder("ej.registrerad", "Studenten är inte registrerad; avbrott kräver registrering")
             tidigt = datum < a.tillfalle.start + dt.timedelta(days=TIDIGT_AVBROTT_DAGAR)
             a.avbrott = Avbrott(new_uid(), datum, tidigt, externreferens)
-            if tidigt:
-                for x, r in regs:
-                    r.aterkallad = datum
-                    x.avbrott = x.avbrott or a.avbrott
-                    self._emit(ev.aterkallad_registrering(x, r))
-            self._emit(ev.avbrott(a))
+            if not tidigt:
+                self._emit(ev.avbrott(a))
+                return a
+            # early: the registrations are withdrawn and the education counts as never begun; real
+            # Ladok shows no avbrott (AterkalladRegistrering + AterkalladPaborjadUtbildning +
+            # AterkallatPaborjatUtbildningstillfalle)
+            events = []
+            for x, r in regs:
+                r.aterkallad = datum
+                x.avbrott = x.avbrott or a.avbrott
+                events.append(ev.aterkallad_registrering(x, r))
+            for x in {x.uid: x for x, _ in regs}.values():
+                events += [ev.aterkallad_paborjad_utbildning(x), ev.aterkallat_paborjat_tillfalle(x)]
+            self._emit(*events)
+            return a
+
+    def ta_bort_avbrott(self, antagning_uid: str) -> Antagning:
+        """An (ordinary) avbrott removed (entered by mistake): AvbrottBorttagetEvent."""
+        with self.lock:
+            a = self.antagning(antagning_uid)
+            if a.avbrott is None or a.avbrott.tidigt:
+                raise _missing("avbrott", antagning_uid)
+            a.avbrott = None
+            self._emit(ev.avbrott_borttaget(a))
             return a
 
     def registrera(self, antagning_uid: str, period: int = 1, datum: dt.date | None = None) -> Registrering:
@@ -636,27 +819,82 @@ class LadokState:
                 raise _hinder("registrering.ej.mojlig", "Återbud, avbrott eller inställt tillfälle")
             if any(r.period == period for r in a.aktiva_registreringar()):
                 raise _hinder("redan.registrerad", "Studenten är redan registrerad för perioden")
+            first_here = not a.registreringar
+            first_on_education = first_here and not any(
+                x.registreringar for x in self.plan.get(a.student_uid, []) if x is not a
+                and x.tillfalle.utbildning is a.tillfalle.utbildning)
             r = Registrering(new_uid(), period, datum or a.tillfalle.start)
             a.registreringar.append(r)
-            self._emit(ev.registrering(a, r))
+            events = [ev.registrering(a, r)]
+            if first_here:
+                events.append(ev.paborjat_tillfalle(a, r.datum))
+            if first_on_education:
+                events.append(ev.paborjad_utbildning(a))
+            self._emit(*events)
             return r
 
+    def omregistrera(self, antagning_uid: str, nytt_tillfalle_uid: str, datum: dt.date | None = None) -> Antagning:
+        """Tillfällesbyte: the student moves to another instance of the same course and registers
+        there (OmregistreringEvent + PaborjatUtbildningstillfalleEvent); the old participation ends
+        (EJ_PAGAENDE_TILLFALLESBYTE)."""
+        with self.lock:
+            old = self.antagning(antagning_uid)
+            t = self.tillfalle(nytt_tillfalle_uid)
+            if t.utbildning is not old.tillfalle.utbildning or t is old.tillfalle:
+                raise _hinder("tillfallesbyte.ej.mojligt", "Tillfällesbyte görs till ett annat tillfälle av samma kurs")
+            if not old.aktiv:
+                raise _hinder("registrering.ej.mojlig", "Återbud, avbrott eller redan bytt tillfälle")
+            a = Antagning(new_uid(), old.student_uid, t, None, old.avgift, old.paket)
+            r = Registrering(new_uid(), 1, datum or t.start)
+            a.registreringar.append(r)
+            old.bytt_till = a.uid
+            for x in old.aktiva_registreringar():
+                x.aterkallad = r.datum
+            if old.paket is not None:
+                old.paket.barn.append(a)
+            self.plan.setdefault(a.student_uid, []).append(a)
+            self.antagningar[a.uid] = a
+            self.by_tillfalle.setdefault(t.uid, []).append(a)
+            self._emit(ev.omregistrering(a, r, old), ev.paborjat_tillfalle(a, r.datum, old))
+            return a
+
     # --- results, breaks, degrees ---------------------------------------------------------
-    def rapportera_resultat(self, antagning_uid: str, modulkod: str, betyg: str,
-                            examinationsdatum: dt.date) -> Resultat:
+    def rapportera_resultat(self, antagning_uid: str, modulkod: str | None, betyg: str,
+                            examinationsdatum: dt.date, skala: int | None = None) -> Resultat:
+        """An attested result on a module, or (``modulkod`` None) the grade on the whole course;
+        ``skala``: the BetygsskalaID (default: the first scale with that grade)."""
         with self.lock:
             a = self.antagning(antagning_uid)
-            modul = next((m for m in a.tillfalle.utbildning.moduler if m.kod == modulkod), None)
-            if modul is None:
-                raise _missing("modul", modulkod)
+            modul = None
+            if modulkod is not None:
+                modul = next((m for m in a.tillfalle.utbildning.moduler if m.kod == modulkod), None)
+                if modul is None:
+                    raise _missing("modul", modulkod)
             if not a.aktiva_registreringar():
                 raise LadokError(409, "resultat.hinder.ej.registrerad", "Studenten är inte registrerad på kursen")
-            skala = next((s for s, g in BETYGSSKALOR.items() if betyg in g), None)
             if skala is None:
+                skala = next((s for s, (_, g) in self.betygsskalor.items() if betyg in g), None)
+            if skala is None or betyg not in self.betygsskalor.get(skala, ("", {}))[1]:
                 raise LadokError(400, "resultat.betyg.ogiltigt", f"Okänt betyg {betyg}")
-            r = Resultat(new_uid(), a, modul, betyg, skala, BETYGSSKALOR[skala][betyg], examinationsdatum)
+            grade_id, valid = self.betygsskalor[skala][1][betyg]
+            r = Resultat(new_uid(), a, modul, betyg, skala, grade_id, examinationsdatum, valid)
             self.resultat.setdefault(a.student_uid, []).append(r)
             self._emit(ev.resultat(a, r))
+            return r
+
+    def lagg_till_betygsskala(self, skala_id: int, kod: str, grader: dict[str, tuple[int, bool]]) -> None:
+        """A new (local) grade scale in grunddata, as a Ladok administrator adds one."""
+        with self.lock:
+            self.betygsskalor[skala_id] = (kod, dict(grader))
+
+    def makulera_resultat(self, resultat_uid: str) -> Resultat:
+        """An attested result cancelled (AttesteratResultatMakuleratEvent): no longer valid."""
+        with self.lock:
+            r = next((x for rows in self.resultat.values() for x in rows if x.uid == resultat_uid), None)
+            if r is None or r.makulerat:
+                raise _missing("resultat", resultat_uid)
+            r.makulerat = True
+            self._emit(ev.resultat_makulerat(r.antagning, r))
             return r
 
     def tillgodoraknande(self, student_uid: str, benamning: str, omfattning: str, beslutsdatum: dt.date,
@@ -669,14 +907,41 @@ class LadokState:
             self._emit(ev.tillgodoraknande(tg))
             return tg
 
+    def ta_bort_tillgodoraknande(self, uid: str) -> Tillgodoraknande:
+        with self.lock:
+            tg = next((x for rows in self.tillgodo.values() for x in rows if x.uid == uid), None)
+            if tg is None:
+                raise _missing("tillgodoraknande", uid)
+            self.tillgodo[tg.student_uid].remove(tg)
+            self._emit(ev.tillgodoraknande_borttaget(tg))
+            return tg
+
     def uppehall(self, antagning_uid: str, start: dt.date, slut: dt.date, anteckning: str | None = None) -> str:
         with self.lock:
             a = self.antagning(antagning_uid)
             if a.tillfalle.utbildning.typ != "program":
                 raise _hinder("uppehall.ej.program", "Studieuppehåll registreras på kurspaketeringstillfällen")
             uid = new_uid()
+            self.uppehall_by_uid[uid] = Uppehall(uid, a, start, slut)
             self._emit(ev.uppehall(a, uid, start, slut, anteckning))
             return uid
+
+    def ta_bort_uppehall(self, uid: str) -> None:
+        with self.lock:
+            u = self.uppehall_by_uid.pop(uid, None)
+            if u is None:
+                raise _missing("uppehall", uid)
+            self._emit(ev.uppehall_borttaget(u.antagning, uid, u.start, u.slut))
+
+    def ta_bort_bevis(self, uid: str) -> Bevis:
+        with self.lock:
+            b = self.bevis.get(uid)
+            if b is None or b.borttaget:
+                raise _missing("utfardatbevis", uid)
+            b.borttaget = True
+            paket = next((t for t in self.tillfallen.values() if t.utbildning.instans_uid == b.paket_instans_uid), None)
+            self._emit(ev.utfardat_bevis(b.student_uid, uid, b.datum, paket, borttaget=True))
+            return b
 
     def utfarda_bevis(self, student_uid: str, datum: dt.date, kurspaketeringstillfalle_uid: str | None = None,
                       *, emit: bool = True) -> str:
@@ -703,7 +968,7 @@ class LadokState:
             return len(hits), hits[(page - 1) * limit: page * limit]
 
     # --- feed -----------------------------------------------------------------------------
-    def feed_page(self, n: int | None, base_url: str) -> bytes | None:
+    def feed_page(self, n: int | str | None, base_url: str) -> bytes | None:
         with self.lock:
             return self.feed.page(n, base_url)
 
@@ -730,7 +995,7 @@ class LadokState:
                     e = ev.registrering(a, Registrering(new_uid(), 1, t.start))
                 elif kind == 2:
                     m = t.utbildning.moduler[0]
-                    e = ev.resultat(a, Resultat(new_uid(), a, m, "G", 2302, 2304, today))
+                    e = ev.resultat(a, Resultat(new_uid(), a, m, "G", 101312, 101314, today))
                 elif kind == 3:
                     a.aterbud = Aterbud(new_uid(), today, ORSAK + "meddelat.av.studenten", "NyA")
                     e = ev.aterbud(a)
@@ -779,10 +1044,11 @@ class LadokState:
                     if not a.aktiv or not a.aktiva_registreringar() or rng.random() > share:
                         continue
                     for m in t.utbildning.moduler:
-                        skala = 2302 if rng.random() < 0.5 else 131657
-                        betyg = rng.choice(list(BETYGSSKALOR[skala]))
-                        r = Resultat(new_uid(), a, m, betyg, skala, BETYGSSKALOR[skala][betyg],
-                                     t.slut - dt.timedelta(days=rng.randrange(7)))
+                        skala = 101312 if rng.random() < 0.5 else 131657
+                        betyg = rng.choice(list(BETYGSSKALOR[skala][1]))
+                        grade_id, valid = BETYGSSKALOR[skala][1][betyg]
+                        r = Resultat(new_uid(), a, m, betyg, skala, grade_id,
+                                     t.slut - dt.timedelta(days=rng.randrange(7)), valid)
                         self.resultat.setdefault(a.student_uid, []).append(r)
                         n += 1
         return n

@@ -24,13 +24,17 @@ NS = {
     "ui": "http://schemas.ladok.se/utbildningsinformation",
     "rr": "http://schemas.ladok.se/resultat",
     "ex": "http://schemas.ladok.se/examen",
+    "ki": "http://schemas.ladok.se/kataloginformation",
     "events": "http://schemas.ladok.se/events",
     "dap": "http://schemas.ladok.se/dap",
 }
 ATOM = "http://www.w3.org/2005/Atom"
 SCHEMA_DIR = SCHEMAS / "ladok"
 LAROSATE_ID = 27
-ANVANDARNAMN = "brygga-sim@ladok.se"
+#: Who acts in Ladok: staff (the simulator's own administrator; an eppn, as in KTH's fixtures) and
+#: the systems; a student acting in the student web acts as themself (``Actor.student``).
+STAFF_ANVANDARNAMN = "handlaggare@larosatet.example.se"
+STAFF_ANVANDARE_UID = "5a1d0000-5a1d-4000-8000-000000000001"
 
 Items = Iterable[tuple[str, object]]
 
@@ -90,16 +94,23 @@ def link(parent: etree._Element, rel: str, uri: str) -> None:
     etree.SubElement(parent, q("dap:link"), rel=f"http://relations.ladok.se/{rel}", uri=uri)
 
 
-def event(name: str, items: Items, student_uid: str | None = None) -> etree._Element:
-    """An event element: ``events:HandelseUID`` then ``events:EventContext`` (XSD BaseEvent order)."""
+def event(name: str, items: Items, student_uid: str | None = None, *,
+          actor: tuple[str, str] | None = None) -> etree._Element:
+    """An event element as the real feed page has it: ``events:EventContext`` (who acted:
+    ``AnvandareUID``, ``Anvandarnamn``; the institution; the student) then ``events:HandelseUID``
+    (the XSDs' BaseEvent lists them the other way round), then the event's own fields.
+    ``actor``: (AnvandareUID, Anvandarnamn), staff by default."""
+    uid, username = actor or (STAFF_ANVANDARE_UID, STAFF_ANVANDARNAMN)
     context = [
-        ("events:Anvandarnamn", ANVANDARNAMN),
+        ("events:AnvandareUID", uid),
+        ("events:Anvandarnamn", username),
         ("events:LarosateID", LAROSATE_ID),
         ("events:StudentUID", student_uid),
     ]
-    head = [("events:HandelseUID", str(uuid.uuid4())), ("events:EventContext", context)]
+    head = [("events:EventContext", context), ("events:HandelseUID", str(uuid.uuid4()))]
     prefix = name.split(":")[0]
-    return element(name, [*head, *items], {prefix: NS[prefix], "events": NS["events"]})
+    return element(name, [*head, *items], {prefix: NS[prefix], "base": NS["base"], "dap": NS["dap"],
+                                           "events": NS["events"]})
 
 
 def service_of(name: str) -> str:

@@ -46,7 +46,7 @@ def test_one_bad_event_is_reported_and_the_rest_read(events):
 
 def test_simulator_feed_is_xsd_valid_and_read_in_strict_mode(events, ladok_sim):
     requests.post(ladok_sim.url + "/sim/feed/generate?n=120", timeout=30).raise_for_status()
-    r = requests.get(ladok_sim.url + "/handelser/feed/recent", timeout=30)
+    r = requests.get(ladok_sim.url + "/uppfoljning/feed/recent", timeout=30)
     page = events.read_page(r.content, strict=True)
     assert page.errors == []
     assert page.events, "generated events are known types"

@@ -1,6 +1,6 @@
 import requests
 
-from brygga.records import Address, Placement, Student
+from brygga.records import Address, LadokFel, Placement, Student
 from mappings import registry
 
 
@@ -41,11 +41,12 @@ def test_establish_student_round_trip_and_protected_identity(ladok_sim):
     r = requests.post(ladok_sim.url + "/studentinformation/student", data=body, timeout=30)
     assert r.status_code == 201, r.text
 
-    # establishing twice: Ladok answers a Hinder that the mapping reads
+    # establishing twice: Ladok answers a LadokException that the error mapping reads
     r = requests.post(ladok_sim.url + "/studentinformation/student", data=m.write(open_), timeout=30)
     assert r.status_code == 409
-    h = registry.select("ladok", "placement").read_hinder(r.content)
-    assert h.key == "studentinformation.hinder.personnummer.finns" and h.text
+    fel = registry.select("ladok", "error").read(r.content)
+    assert isinstance(fel, LadokFel)
+    assert fel.detaljkod == "studentinformation.hinder.personnummer.finns" and fel.fel_uid and fel.detaljkod_text
 
 
 def test_placement_request_and_reply(ladok_sim):
@@ -64,8 +65,9 @@ def test_placement_request_and_reply(ladok_sim):
     assert placed["student_uid"] == student.uid and placed["uid"] and placed["package_uid"] is None
     again = requests.post(ladok_sim.url + "/studiedeltagande/tillfallesantagning", data=pm.write(placement), timeout=30)
     assert again.status_code == 200 and pm.read(again.content)["uid"] == placed["uid"]
-    v = requests.get(ladok_sim.url + f"/studiedeltagande/tillfallesantagning/{placed['uid']}/behorighetsvillkor", timeout=30)
-    assert b"ENG6" in v.content
+    v = requests.get(ladok_sim.url + f"/studiedeltagande/behorighetsvillkor/tillfallesantagning/{placed['uid']}",
+                     timeout=30)
+    assert registry.select("ladok", "villkor").read(v.content) == ["ENG6"]
 
 
 def test_student_search_page_and_a_hit_with_a_bad_personnummer(ladok_sim):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
 from brygga import xmlsafe
+from mappings.ladok.events import xsd_order
 from simulators import datagen
 from simulators.ladok import LadokState, create_app, seed_catalogue
 from simulators.ladok.xml import NS, schema as ladok_schema
@@ -20,9 +20,13 @@ NSDECL = " ".join(f'xmlns:{p}="{u}"' for p, u in NS.items())
 OV = "studiedeltagande.domain.behorighetsvillkor.typ.ov"
 START = dt.date(2027, 8, 30)
 EVENT_TYPES = {
-    "studentinformation/StudentEvent", "studiedeltagande/ForvantatDeltagandeSkapadEvent",
+    "studentinformation/LokalStudentEvent", "studiedeltagande/StudentTillLarosateEvent",
+    "studiedeltagande/ForvantatDeltagandeSkapadEvent",
     "studiedeltagande/NuvarandeBehorighetsvillkorEvent", "studiedeltagande/RegistreringEvent",
-    "studiedeltagande/AterbudEvent", "studiedeltagande/AvbrottEvent", "studiedeltagande/AterkalladregistreringEvent",
+    "studiedeltagande/PaborjatUtbildningstillfalleEvent", "studiedeltagande/PaborjadUtbildningEvent",
+    "studiedeltagande/AterbudEvent", "studiedeltagande/AvbrottEvent",
+    "studiedeltagande/AterkalladregistreringEvent", "studiedeltagande/AterkalladPaborjadUtbildningEvent",
+    "studiedeltagande/AterkallatPaborjatUtbildningstillfalleEvent",
     "studiedeltagande/UppehallEvent", "resultat/ResultatPaModulAttesteratEvent",
     "resultat/TillgodoraknandeAttesteratEvent", "examen/UtfardatBevisEvent",
     "utbildningsinformation/UtbildningstillfalleInstalltEvent", "utbildningsinformation/KurstillfalleTillStatusEvent",
@@ -60,10 +64,18 @@ class Sim:
         return root
 
     def hinder(self, resp, status, key):
+        """A refusal as Ladok answers it: a LadokException (the rule's key as its Detaljkod, a
+        FelUID) or, for a placement a rule stops, a rule result with the rule's Hinder."""
         root = self.xml(resp, status)
-        assert root.tag == f"{BASE}Hinder"
-        assert root.findtext(f"{BASE}I18nNyckel") == key
-        text = root.findtext(f"{BASE}Text/{BASE}Benamning/{BASE}Text")
+        if root.tag == f"{BASE}LadokException":
+            assert root.findtext(f"{BASE}Detaljkod") == key
+            assert root.findtext(f"{BASE}FelUID") and root.findtext(f"{BASE}Felkategori")
+            text = root.findtext(f"{BASE}DetaljkodText")
+        else:
+            assert root.tag == f"{SD}Regelresultat"
+            h = root.find(f"{SD}HinderLista/{SD}Hinder")
+            assert h.findtext(f"{BASE}I18nNyckel") == key and h.findtext(f"{BASE}Stoppande") == "true"
+            text = h.findtext(f"{BASE}Text/{BASE}Benamning/{BASE}Text")
         assert text
         return text
 
@@ -116,7 +128,7 @@ class Sim:
                              f"<sd:Avbrott {NSDECL}><sd:Avbrottsdatum>{datum}</sd:Avbrottsdatum></sd:Avbrott>")
 
     def feed(self, path="recent", status=200):
-        resp = self.http.get(f"{self.url}/handelser/feed/{path}")
+        resp = self.http.get(f"{self.url}/uppfoljning/feed/{path}")
         assert resp.status_code == status
         return xmlsafe.fromstring(resp.content) if status == 200 else None
 
@@ -218,9 +230,6 @@ def test_catalogue_filter_paging_and_package(sim, state):
     row = by_code.find("{%s}Resultat" % NS["ui"])
     assert row.findtext("{%s}Utbildningskod" % NS["ui"]) == prog.utbildning.kod
     assert sorted(l.get("uri").rsplit("/", 1)[-1] for l in row.findall("{%s}link" % NS["dap"])) == sorted(prog.ingaende)
-    paket = sim.xml(sim.http.get(f"{sim.url}/utbildningsinformation/kurspaketeringstillfalle/{prog.uid}"), 200)
-    uids = [t.findtext(f"{BASE}Uid") for t in paket]
-    assert uids == [prog.uid, *prog.ingaende]
     single = sim.xml(sim.http.get(f"{sim.url}/utbildningsinformation/utbildningstillfalle/{prog.uid}"), 200)
     attrs = {(a.findtext("{%s}Namn" % NS["ui"]), a.findtext("{%s}Varde" % NS["ui"])) for a in single.iter("{%s}Attributvarden" % NS["ui"])}
     assert ("utbildningstillfalle.attribut.antagningsomgang", "HT2027") in attrs
@@ -266,7 +275,7 @@ def test_placement_rules(sim):
     sim.hinder(sim.placera(other, k3, "NYA-8"), 409, "studiedeltagande.hinder.utbildningstillfalle.installt")
     sim.hinder(sim.placera("nope", k1, "NYA-9"), 404, "student.hittades.ej")
     sim.hinder(sim.placera(other, "nope", "NYA-9"), 404, "utbildningstillfalle.hittades.ej")
-    plan = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/tillfallesdeltagande/student/{s}"), 200)
+    plan = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/studiestruktur/student/{s}"), 200)
     roots = plan.findall(f"{SD}Studiestrukturer/{SD}Studiestruktur")
     assert {r.findtext(f"{SD}Referens") for r in roots} == {ap1, sim.ctl("GET", f"/tillfallesantagning/{ak2}")["paket_tillfallesantagning_uid"]}
     assert any(b.findtext(f"{SD}Referens") == ak1 for r in roots for b in r.findall(f"{SD}Barn"))
@@ -276,8 +285,8 @@ def test_behorighetsvillkor(sim):
     s = sim.student()["uid"]
     k = sim.kurs("MA1101")["uid"]
     a = sim.antagning(s, k, "NYA-10", villkor=["V1", "V2", "V3"])
-    base = f"{sim.url}/studiedeltagande/tillfallesantagning/{a}/behorighetsvillkor"
-    kods = lambda root: sorted(v.findtext(f"{SD}ExternTextUID") for v in root.iter(f"{SD}Behorighetsvillkor"))
+    base = f"{sim.url}/studiedeltagande/behorighetsvillkor/tillfallesantagning/{a}"
+    kods = lambda root: sorted(v.findtext(f"{SD}Typ") for v in root.iter(f"{SD}Behorighetsvillkor"))
     assert kods(sim.xml(sim.http.get(base), 200)) == ["V1", "V2", "V3"]
     assert kods(sim.xml(sim.http.delete(f"{base}/V1"), 200)) == ["V2", "V3"]
     sim.hinder(sim.http.delete(f"{base}/V1"), 404, "behorighetsvillkor.hittades.ej")
@@ -285,10 +294,15 @@ def test_behorighetsvillkor(sim):
     villkor = {v["kod"]: v for v in sim.ctl("GET", f"/tillfallesantagning/{a}")["villkor"]}
     assert villkor["V1"]["borttaget"] and not villkor["V1"]["manuellt"]
     assert villkor["V2"]["borttaget"] and villkor["V2"]["manuellt"] and not villkor["V3"]["borttaget"]
-    body = (f"<sd:BehorighetsvillkorLista {NSDECL}><sd:Behorighetsvillkor><sd:Behorighetsvillkorstyp>{OV}"
-            "</sd:Behorighetsvillkorstyp><sd:ExternTextUID>V9</sd:ExternTextUID></sd:Behorighetsvillkor>"
-            "</sd:BehorighetsvillkorLista>")
-    assert kods(sim.xml(sim.http.put(base, data=body.encode()), 200)) == ["V9"]
+    # one villkor put on (sd:SkapaBehorighetsvillkor); a list or an incomplete one is refused
+    body = (f"<sd:SkapaBehorighetsvillkor {NSDECL}><sd:Behorighetsvillkorstyp>{OV}"
+            "</sd:Behorighetsvillkorstyp><sd:ExternTextUID>V9</sd:ExternTextUID></sd:SkapaBehorighetsvillkor>")
+    assert kods(sim.xml(sim.http.post(base, data=body.encode()), 201)) == ["V3", "V9"]
+    sim.hinder(sim.http.post(base, data=body.replace("V9", "").encode()), 400,
+               "studiedeltagande.behorighetsvillkor.ofullstandigt")
+    sim.hinder(sim.http.post(base, data=f"<sd:BehorighetsvillkorLista {NSDECL}/>".encode()), 400,
+               "commons.fel.fel.rotelement")
+    assert sim.http.put(base, data=body.encode()).status_code == 405
 
 
 # --- återbud and avbrott --------------------------------------------------------------------
@@ -331,9 +345,11 @@ def test_avbrott_early_boundary(sim, day, early):
     got = sim.ctl("GET", f"/tillfallesantagning/{a}")
     assert got["tillstand"] == ("tidigtavbrott" if early else "avbrott")
     assert (got["registreringar"][0]["aterkallad"] is not None) is early
-    assert sim.ctl("GET", "/feed/stats")["events"] - before == (2 if early else 1)
+    # an early avbrott withdraws the registration and the start: no AvbrottEvent (as real Ladok)
+    assert sim.ctl("GET", "/feed/stats")["events"] - before == (3 if early else 1)
     terms = [e.find(f"{ATOM}category").get("term").rsplit("/", 1)[-1] for e in sim.feed().iter(f"{ATOM}entry")]
-    expected = ["AvbrottEvent", "AterkalladregistreringEvent"] if early else ["AvbrottEvent"]
+    expected = (["AterkallatPaborjatUtbildningstillfalleEvent", "AterkalladPaborjadUtbildningEvent",
+                 "AterkalladregistreringEvent"] if early else ["AvbrottEvent"])
     assert terms[: len(expected)] == expected  # newest first
     sim.hinder(sim.avbrott(a, START.isoformat()), 409, "studiedeltagande.hinder.avbrott.finns")
 
@@ -346,7 +362,7 @@ def test_feed_validates_walks_and_prunes(sim, state):
     ap = sim.antagning(s, p, "NYA-40")
     a1 = sim.antagning(s, k1, "NYA-41", villkor=["V1"])
     a2 = sim.antagning(s, k2, "NYA-42")
-    sim.http.delete(f"{sim.url}/studiedeltagande/tillfallesantagning/{a1}/behorighetsvillkor/V1")
+    sim.http.delete(f"{sim.url}/studiedeltagande/behorighetsvillkor/tillfallesantagning/{a1}/V1")
     sim.ctl("POST", "/registrering", 201, tillfallesantagning_uid=a1, datum=START.isoformat())
     sim.ctl("POST", "/resultat", 201, tillfallesantagning_uid=a1, modulkod="TEN1", betyg="VG")
     sim.ctl("POST", "/tillgodoraknande", 201, student_uid=s, benamning="Matematik", omfattning="7.5")
@@ -354,13 +370,16 @@ def test_feed_validates_walks_and_prunes(sim, state):
             planerat_slutdatum="2028-06-04")
     sim.ctl("POST", "/bevis", 201, student_uid=s, kurspaketeringstillfalle_uid=p)
     sim.xml(sim.aterbud(a2), 201)
-    sim.xml(sim.avbrott(a1, "2027-09-01"), 201)
+    sim.xml(sim.avbrott(a1, "2027-10-15"), 201)  # after the first three weeks: an avbrott
+    s2 = sim.student()["uid"]
+    early = sim.antagning(s2, k1, "NYA-43", extra="<sd:Fristaende>true</sd:Fristaende>")
+    sim.ctl("POST", "/registrering", 201, tillfallesantagning_uid=early, datum=START.isoformat())
+    sim.xml(sim.avbrott(early, "2027-09-01"), 201)  # within them: the registration withdrawn
     sim.ctl("POST", f"/utbildningstillfalle/{k2}/utannonsera", 200, utannonserat=False)
     sim.ctl("POST", f"/utbildningstillfalle/{k2}/installt", 200)
-    res = sim.xml(sim.http.get(f"{sim.url}/resultat/studieresultat/student/{s}"), 200)
+    res = sim.xml(sim.http.get(f"{sim.url}/resultat/studieresultat/resultat/student/{s}"), 200)
     assert res.findtext(f".//{{{NS['rr']}}}Betygsgradsobjekt/{BASE}Kod") == "VG"
-    sim.xml(sim.http.get(f"{sim.url}/resultat/tillgodoraknande/student/{s}"), 200)
-    sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/tillfallesdeltagande/student/{s}"), 200)
+    sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/studiestruktur/student/{s}"), 200)
     sim.ctl("POST", "/feed/generate?n=35", 200)
     # walk: recent -> prev-archive ... -> page 1, then next-archive back up
     recent = sim.feed()
@@ -378,15 +397,16 @@ def test_feed_validates_walks_and_prunes(sim, state):
         n -= 1
     for n in range(1, last):
         assert _links(pages[n])["next-archive"] == str(n + 1)
-        assert len(pages[n].findall(f"{ATOM}entry")) == 10
+        assert len(pages[n].findall(f"{ATOM}entry")) >= 10  # closed at the end of an action: uneven
     types, ids = set(), set()
     for n in sorted(pages):
         for entry in pages[n].findall(f"{ATOM}entry"):
             cat = entry.find(f"{ATOM}category")
             assert cat.get("label") == "Event-typ"
             event = entry.find(f"{ATOM}content")[0]
-            assert sim.xsd.validate(event), sim.xsd.error_log.last_error
-            assert event[0].tag == "{%s}HandelseUID" % NS["events"]
+            # the wire order of the real page (EventContext first); valid in the XSDs' order
+            assert [c.tag for c in event[:2]] == ["{%s}EventContext" % NS["events"], "{%s}HandelseUID" % NS["events"]]
+            assert sim.xsd.validate(xsd_order(event)), sim.xsd.error_log.last_error
             assert cat.get("term") == f"http://schemas.ladok.se/{cat.get('term').split('/')[3]}/{event.tag.split('}')[1]}"
             types.add("/".join(cat.get("term").split("/")[3:]))
             ids.add(entry.findtext(f"{ATOM}id"))
@@ -397,13 +417,12 @@ def test_feed_validates_walks_and_prunes(sim, state):
     sim.feed(str(last - 2), status=404)
     assert _links(sim.feed(str(last - 1)))["prev-archive"] == str(last - 2)
     sim.feed(str(last + 1), status=404)
-    assert sim.http.get(f"{sim.url}/handelser/feed/recent").headers["content-type"].startswith("application/atom+xml")
+    assert sim.http.get(f"{sim.url}/uppfoljning/feed/recent").headers["content-type"].startswith("application/atom+xml")
 
 
-def test_bulk_generate_is_fast(sim):
-    t0 = time.perf_counter()
+def test_bulk_generate_pages(sim, state):
     assert sim.ctl("POST", "/feed/generate?n=5000", 200)["events"] == 5000
-    assert time.perf_counter() - t0 < 5
+    assert state.feed.last >= 250
     sim.feed("250")
     sim.feed("recent")
 
@@ -414,7 +433,7 @@ def test_participants_of_instances_valid_paged_and_protected_by_uid_only(sim, st
     courses = [t for t in state.tillfallen.values() if not t.installt][:3]
     state.seed_deltagande(students, courses, 10, seed=5)
     uids = [t.uid for t in courses]
-    params = [("utbildningstillfalleUID", u) for u in uids]
+    params = [("kurstillfalleUID", u) for u in uids]
     first = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle", params=params + [("limit", 20)]), 200)
     assert first.findtext(f"{BASE}TotaltAntalPoster") == "30"
     second = sim.xml(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle",
@@ -431,8 +450,14 @@ def test_participants_of_instances_valid_paged_and_protected_by_uid_only(sim, st
     assert states <= {"ej_paborjad", "registrerad", "aterbud", "avbrott", "tidigtavbrott"} and "registrerad" in states
     sim.hinder(sim.http.get(f"{sim.url}/studiedeltagande/deltagare/kurstillfalle"), 400, "commons.fel.ogiltig.parameter")
     # the term search and the e-mail in the contact details
+    KI = "{http://schemas.ladok.se/kataloginformation}"
+    periods = sim.xml(sim.http.get(f"{sim.url}/kataloginformation/grunddata/period"), 200)
+    period_id = next(p.findtext(f"{BASE}ID") for p in periods.iter(f"{KI}Period")
+                     if p.findtext(f"{BASE}Kod") == courses[0].startperiod)
     term = sim.xml(sim.http.get(f"{sim.url}/utbildningsinformation/utbildningstillfalle/filtrera",
-                                params={"startperiod": courses[0].startperiod}), 200)
+                                params={"startperiodID": period_id}), 200)
+    sim.hinder(sim.http.get(f"{sim.url}/utbildningsinformation/utbildningstillfalle/filtrera",
+                            params={"startperiod": courses[0].startperiod}), 400, "commons.fel.ogiltig.parameter")
     assert courses[0].uid in {r.findtext("{http://schemas.ladok.se/utbildningsinformation}Uid")
                               for r in term.iter("{http://schemas.ladok.se/utbildningsinformation}Resultat")}
     with_mail = next(s for s in students if s.epost)

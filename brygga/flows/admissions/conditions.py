@@ -103,9 +103,8 @@ def _in_ladok(ladok: Ladok, c: ConditionChange, row: Row | None) -> tuple[str, s
             result: tuple[str, str | None] = ("lifted" if ladok.lift_villkor(antagning_uid, c.code)
                                               else "already_removed", None)
         elif c.change == "added" and not in_ladok:
-            current = ladok.villkor(antagning_uid)
-            if c.code not in current:
-                ladok.set_villkor(antagning_uid, current + [c.code])
+            if c.code not in ladok.villkor(antagning_uid):
+                ladok.add_villkor(antagning_uid, c.code)
             result = ("added", None)
         else:
             # Already as NyA says (e.g. the villkor came with the placement). A villkor removed by

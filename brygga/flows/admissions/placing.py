@@ -151,7 +151,7 @@ def place_one(w: Work, ladok: Ladok, catalogue: Catalogue, *, package_uid: str |
         w.outcome = "placed"
     except Refused as e:
         code = hinders.of_ladok(e.hinder.key)
-        w.unhandled(code, hinders.reason(code, e.hinder.text))
+        w.unhandled(code, hinders.reason(code, e.hinder.describe()))
         if code == Hinder.KUNDE_INTE_PLACERAS_I_PLAN:
             try:
                 w.candidates = _package_candidates(ladok, catalogue, w)

@@ -1,8 +1,10 @@
 """Before an admission is placed: its utbildningstillfälle (by Utbildningskod + Tillfälleskod,
 cached for the run) and its student — found with Ladok's student search (many personnummer per
-request), or established from the population register (never an address for a protected person).
-What cannot be found puts the admission in the queue with its hinder; a peer outage leaves it to be
-tried again."""
+request), or established from the population register (never an address for a protected person);
+a student with an interimspersonnummer (given at antagning.se to an applicant without a Swedish
+number, in no population register) is established from the name NyA gave, without an address.
+What cannot be found puts the admission in the queue with its hinder; a peer outage — an unusable
+register reply too — leaves it to be tried again."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, TypeVar
 
 from adapters.http import PeerError
 from adapters.ladok import Refused
+from brygga import personnummer as pnr_mod
 from brygga.flows.admissions import hinder as hinders
 from brygga.flows.admissions.work import Work
 from brygga.flows.ports import Ladok, PopulationRegister
@@ -99,31 +102,46 @@ def _find_students(todo: list[Work], ladok: Ladok, folk: PopulationRegister, stu
 
 def _establish_missing(todo: list[Work], missing: list[str], ladok: Ladok, folk: PopulationRegister,
                        students: dict[str, str], errors: dict[str, Exception], pool: ThreadPoolExecutor) -> None:
-    """Students not in Ladok, established from the population register."""
-    register: dict[str, Student | RecordError | PeerError | None]
-    try:
-        register = dict(folk.lookup(missing))
-    except PeerError as e:
-        register = {p: e for p in missing}
+    """Students not in Ladok, established from the population register (an interimspersonnummer:
+    from NyA's name, the register is not asked)."""
+    first: dict[str | None, Work] = {}
+    for w in todo:
+        first.setdefault(w.personnummer, w)
+    registered = [p for p in missing if not pnr_mod.is_interim(p)]
+    register: dict[str, Student | RecordError | PeerError | None] = {}
+    if registered:
+        try:
+            register = dict(folk.lookup(registered))
+        except PeerError as e:  # an outage or an unusable reply: the batch stays pending
+            register = {p: e for p in registered}
     to_establish = []
     for p in missing:
-        person = register.get(p)
+        person = _from_nya(first[p]) if pnr_mod.is_interim(p) else register.get(p)
         if isinstance(person, Student):
             to_establish.append(person)
         elif isinstance(person, RecordError):
             errors[p] = ValueError(person.rule)
+        elif isinstance(person, Exception):
+            errors[p] = person
         else:
-            errors[p] = person if isinstance(person, Exception) else LookupError(p)
+            errors[p] = LookupError(p)
     established = dict(zip([x.personnummer for x in to_establish],
                            pool.map(lambda st: _safe(_establish, ladok, st), to_establish), strict=True))
-    first: dict[str | None, Work] = {}
-    for w in todo:
-        first.setdefault(w.personnummer, w)
     for p, res in established.items():
         if isinstance(res, Exception):
             errors[p] = res
         else:
             students[p], first[p].established = res  # counted once per student
+
+
+def _from_nya(w: Work) -> Student | Exception:
+    """The student of an interimspersonnummer as NyA names them (no register knows them)."""
+    given, family = (str(w.record.get(k) or "").strip() for k in ("given_name", "family_name"))
+    if not given or not family:
+        return RuntimeError("interimspersonnummer without a name in NyA's admission: the student cannot be "
+                            "established in Ladok; establish them by hand")
+    assert w.personnummer is not None
+    return Student(w.personnummer, given, family)
 
 
 def _no_student(w: Work, e: Exception | None) -> None:
@@ -136,7 +154,7 @@ def _no_student(w: Work, e: Exception | None) -> None:
         w.unhandled(Hinder.PERSONNUMMER_OGILTIGT, hinders.reason(Hinder.PERSONNUMMER_OGILTIGT, str(e)))
     elif isinstance(e, Refused):
         code = hinders.of_ladok(e.hinder.key)
-        w.unhandled(code, hinders.reason(code, f"{e.hinder.text} ({e.hinder.key})"))
+        w.unhandled(code, hinders.reason(code, e.hinder.describe()))
     else:
         w.unhandled(Hinder.OVRIGT, hinders.reason(Hinder.OVRIGT, str(e)))
 

@@ -89,7 +89,7 @@ def _avbrott(store: Store, ladok: Ladok, case_id: int, actor: str, action: str, 
     except Refused as e:
         if e.hinder.key != HINDER_AVBROTT_FINNS:
             _audit_failure(store, actor, case_id, action, e)
-            raise CaseError(f"Ladok refused the avbrott: {e.hinder.key}: {e.hinder.text}") from None
+            raise CaseError(f"Ladok refused the avbrott: {e.hinder.describe()}") from None
         result["already"] = "avbrott already recorded in Ladok"
 
 
@@ -110,7 +110,7 @@ def _aterbud(store: Store, ladok: Ladok, case_id: int, actor: str, auid: str | N
         cause = CASE_OF_HINDER.get(key)
         if cause is None:
             _audit_failure(store, actor, case_id, CaseAction.ATERBUD, e)
-            raise CaseError(f"Ladok refused the återbud: {key}: {e.hinder.text}") from None
+            raise CaseError(f"Ladok refused the återbud: {e.hinder.describe()}") from None
     with store.transaction() as s:
         c = ops.one(s, AterbudCase, case_id)
         c.cause = cause
@@ -123,4 +123,4 @@ def _aterbud(store: Store, ladok: Ladok, case_id: int, actor: str, auid: str | N
 def _audit_failure(store: Store, actor: str, case_id: int, action: str, e: Refused) -> None:
     with store.transaction() as s:
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), performed=action, outcome="refused",
-                  hinder=e.hinder.key, text=e.hinder.text)
+                  hinder=e.hinder.key, text=e.hinder.text, fel_uid=e.hinder.fel_uid)

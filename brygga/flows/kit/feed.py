@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from adapters.ladok import UnreadablePage
+from adapters.ladok import FeedGone, UnreadablePage
 from brygga.flows.kit.feed_pages import Entry, archived, oldest_available, page_entries, page_or_none, pages
 from brygga.flows.kit.flow import Flow
 from brygga.flows.ports import Ladok
@@ -146,8 +146,11 @@ class FeedFollower:
             return (cp.page, cp.entry_id) if cp is not None and cp.page else (None, None)
 
     def _first(self, start_page: int | None, start_entry: str | None) -> tuple[FeedPage, Gap | None]:
-        if start_page is None:
-            first = page_or_none(self.ladok, 1) or oldest_available(self.ladok)
+        if start_page is None:  # a new follower starts at the oldest page served, as the public consumers do
+            try:
+                first = self.ladok.feed_page(first=True)
+            except FeedGone:
+                first = oldest_available(self.ladok)
             return first, Gap(first.number)
         page = page_or_none(self.ladok, start_page)
         if page is not None:

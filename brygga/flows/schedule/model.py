@@ -27,7 +27,7 @@ from brygga.records import FIELDS, KINDS, ORDER, Participant, ScheduleObject, Ut
 __all__ = ["FIELDS", "KINDS", "ORDER", "ScheduleObject", "content_hash"]
 
 MEMBER_STATES = {"ej_paborjad": "antagen", "registrerad": "registrerad"}  # Ladok tillstånd -> role
-GONE_STATES = ("aterbud", "avbrott", "tidigtavbrott")
+GONE_STATES = ("aterbud", "avbrott", "tidigtavbrott", "tillfallesbyte")  # the student left the group
 
 
 def startperiod(start: str | None) -> str | None:
@@ -47,9 +47,12 @@ def in_scope(t: Utbildningstillfalle, terms: Iterable[str], organisation: str | 
 
 def counts(participants: Iterable[Participant]) -> Counter[str]:
     """Per instance uid and count name: antagna (every admission), forvantade (admitted, not yet
-    registered), registrerade, aterbud, avbrott (early included)."""
+    registered), registrerade, aterbud, avbrott (early included). A student who switched to another
+    instance (tillfällesbyte) counts there, not here."""
     c: Counter[str] = Counter()
     for p in participants:
+        if p.state == "tillfallesbyte":
+            continue
         i = p.instance_uid
         c[f"{i}|antagna"] += 1
         c[f"{i}|" + {"ej_paborjad": "forvantade", "registrerad": "registrerade", "aterbud": "aterbud"}.get(

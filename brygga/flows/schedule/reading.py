@@ -72,14 +72,15 @@ def read(store: Store, ladok: Ladok, uids: list[str], *, workers: ThreadPoolExec
             out.instances.append(t)
         else:
             out.outside.append(uid)
-    chunks = [[t.uid for t in out.instances[i:i + CHUNK]] for i in range(0, len(out.instances), CHUNK)]
+    chunks = [out.instances[i:i + CHUNK] for i in range(0, len(out.instances), CHUNK)]
     for chunk, hits in zip(chunks, _map(lambda c: list(ladok.participants(c)), chunks, workers), strict=True):
+        uids = [t.uid for t in chunk]
         for p in hits:
             if isinstance(p, Participant):
                 out.participants.append(p)
             else:
                 out.errors.append(p)
-                out.kept.update([p.within] if p.within in chunk else chunk)
+                out.kept.update([p.within] if p.within in uids else uids)
     wanted = {p.student_uid for p in out.participants
               if not p.protected and p.state in ("ej_paborjad", "registrerad") and p.student_uid not in known}
     out.emails, out.lookups, unreadable = emails(store, ladok, wanted, workers=workers, max_age=email_max_age)
