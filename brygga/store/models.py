@@ -294,6 +294,21 @@ class LadokContact(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LadokGrade(Base):
+    """A grade of one of Ladok's grade scales (grunddata ``betygsskala``) as Ladok last listed it:
+    the merit sync reads a result's ``BetygsgradID`` through these rows. Read again from Ladok when
+    a result names a grade or scale not here (once per run), never hard-coded."""
+
+    __tablename__ = "ladok_grade"
+
+    grade_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # base:ID of ki:Betygsgrad
+    scale_id: Mapped[str] = mapped_column(String(32))
+    scale_code: Mapped[str] = mapped_column(String(32))  # AF, PF, UV …
+    code: Mapped[str] = mapped_column(String(32))  # A … F, FX, P, G, VG, U …
+    valid_final: Mapped[bool] = mapped_column(Boolean, default=True)  # GiltigSomSlutbetyg
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Quarantine(Base):
     """Bad input set aside with its reason; the rest of its batch went on."""
 

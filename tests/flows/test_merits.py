@@ -74,14 +74,17 @@ class World:
         except LadokError:
             return self.ladok_state.student_by_pnr(person.personnummer)
 
-    def _last_handelse(self) -> str:
+    def _last_handelse(self, mtype: str) -> str:
+        """The newest event of the merit type (an action emits several: a registration is followed
+        by PaborjatUtbildningstillfalleEvent and PaborjadUtbildningEvent, as in Ladok)."""
+        etype = {t: e for e, t in merits.MERIT_TYPES.items()}[mtype]
         page = self.ladok.events.read_page(self.ladok_state.feed_page(None, "http://x"))
-        return page.events[-1].handelse_uid
+        return next(e.handelse_uid for e in reversed(page.events) if e.event_type == etype)
 
     def _note(self, person, mtype: str) -> None:
         if not self.nya_state.is_open_applicant(person.personnummer):
             return
-        self.expected.setdefault(person.personnummer, {})[self._last_handelse()] = mtype
+        self.expected.setdefault(person.personnummer, {})[self._last_handelse(mtype)] = mtype
 
     def study(self, person, *, result: str = "VG", avbrott: bool = False, full: bool = False):
         """Course admission, registration and a module result (+ avbrott; + programme merits)."""
@@ -217,7 +220,8 @@ def test_merits_of_applicants_arrive_in_nya_once(store, world):
     # new events later are picked up from the checkpoint (the recent page kept growing)
     w.study(w.people[3])
     sync3, sent3 = run(store, w)
-    assert sync3["merits"] == 2 and sync3["events"] <= 4 and sent3["accepted"] == 2
+    # only the new events are read: establishment (2), admission (1), registration (3), result (1)
+    assert sync3["merits"] == 2 and sync3["events"] == 7 and sent3["accepted"] == 2
     w.assert_each_merit_once()
 
 
@@ -364,6 +368,94 @@ def test_replay_from_a_page_sends_nothing_twice_but_picks_up_new_applicants(stor
         assert a.actor == "operator@example.se" and a.detail["from_page"] == 1
     with pytest.raises(ValueError):
         merits.reset_checkpoint(store, 0, actor="x")
+
+
+def test_grades_are_read_from_ladoks_scales_refreshed_once_per_run_then_quarantined(store, world, monkeypatch):
+    """BetygsgradID is read through Ladok's grade scales (grunddata betygsskala) kept in the store:
+    a grade or scale not there reads them again from Ladok, once per run, and only a grade still
+    unknown after that is quarantined. The real AF scale's F (131657 / 131697) becomes a merit."""
+    import dataclasses
+
+    from brygga.store.models import LadokGrade
+    from simulators.ladok import events as ev
+    from simulators.ladok.state import new_uid
+
+    w = world
+    reads = []
+    real = w.ladok.grade_scales
+    monkeypatch.setattr(w.ladok, "grade_scales", lambda: reads.append(1) or real())
+    st = w.ladok_state
+    w.study(w.people[0], result="VG")
+    sync, _ = run(store, w)
+    assert sync["merits"] == 2 and len(reads) == 1  # an empty store: read once
+    w.assert_each_merit_once()
+    with store.transaction() as s:
+        assert s.get(LadokGrade, "131697").code == "F" and s.get(LadokGrade, "131697").scale_id == "131657"
+        assert s.get(LadokGrade, "900004") is None
+
+    # a run whose grades are all known asks Ladok nothing
+    w.study(w.people[1], result="F")  # AF: BetygsskalaID 131657, BetygsgradID 131697
+    sync, _ = run(store, w)
+    assert sync["merits"] == 2 and len(reads) == 1
+    (f,) = [m for m in w.nya_merits(w.people[1].personnummer) if m.type == "resultat"]
+    assert f.grade == "F"
+
+    # a scale new in Ladok, and a grade no scale lists: one read for both, then the second quarantined
+    st.lagg_till_betygsskala(900001, "TH", {"5": (900005, True), "4": (900004, True), "3": (900003, True),
+                                            "U": (900000, False)})
+    s2 = w.study(w.people[2], result="4")
+    a = next(x for x in st.plan[s2.uid] if x.tillfalle.uid == w.kurs.uid)
+    made = st.rapportera_resultat(a.uid, w.kurs.utbildning.moduler[1 % len(w.kurs.utbildning.moduler)].kod, "3",
+                                  dt.date(2027, 10, 21))
+    w._note(w.people[2], "resultat")
+    stray = dataclasses.replace(made, uid=new_uid(), betygsgrad_id=999999)
+    with st.lock:
+        st._emit(ev.resultat(a, stray))
+    bad = w._last_handelse("resultat")
+    sync, _ = run(store, w)
+    assert len(reads) == 2 and sync["merits"] == 3 and sync["quarantined"] == 1
+    assert sorted(m.grade for m in w.nya_merits(w.people[2].personnummer) if m.type == "resultat") == ["3", "4"]
+    with store.transaction() as s:
+        q = s.scalars(select(Quarantine).where(Quarantine.message_id == bad)).one()
+        assert "999999" in q.reason and "read again from Ladok" in q.reason
+        assert s.get(LadokGrade, "900004").code == "4"
+    w.assert_each_merit_once()
+
+
+def test_a_new_personnummer_in_ladok_moves_bryggas_records_of_the_student(store, world):
+    """An international student admitted with an interimspersonnummer gets a Swedish one: Ladok's
+    LokalStudentEvent (TidigarePersonnummer) moves the admission, its queue entry and its återbud
+    case to the new number, the records kept for ompröva too; the audit log has both masked."""
+    from brygga.store.models import AterbudCase, NyaAdmission, UnhandledAdmission
+
+    w = world
+    interim, swedish = "19880527T281", w.outsiders[4].personnummer
+    student = w.ladok_state.etablera_student(interim, "Mei", "Chen")
+    other = w.people[5].personnummer
+    with store.transaction() as s:
+        for aid, p in (("A-1", interim), ("A-2", other)):
+            s.add(NyaAdmission(admission_id=aid, round="HT2027", sequence=1, personnummer=p, state="unhandled",
+                               record={"admission_id": aid, "personnummer": p, "given_name": "Mei"}))
+            s.add(UnhandledAdmission(nya_admission_id=aid, round="HT2027", personnummer=p, hinder="ovrigt",
+                                     reason="x", admission={"admission_id": aid, "personnummer": p}))
+        s.add(AterbudCase(nya_aterbud_id="R-1", personnummer=interim, cause="registered", suggested_action="x"))
+    w.ladok_state.byt_personnummer(student.uid, swedish)
+    sync, _ = run(store, w)
+    assert sync["renumbered"] == 3 and sync["quarantined"] == 0
+    with store.transaction() as s:
+        a1, a2 = s.get(NyaAdmission, "A-1"), s.get(NyaAdmission, "A-2")
+        assert (a1.personnummer, a1.record["personnummer"], a1.record["given_name"]) == (swedish, swedish, "Mei")
+        assert a2.personnummer == other and a2.record["personnummer"] == other
+        q = {u.nya_admission_id: u for u in s.scalars(select(UnhandledAdmission))}
+        assert (q["A-1"].personnummer, q["A-1"].admission["personnummer"]) == (swedish, swedish)
+        assert q["A-2"].personnummer == other
+        assert s.scalars(select(AterbudCase)).one().personnummer == swedish
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "student.personnummer_changed")).one()
+    assert entry.object_id == student.uid and entry.detail["rows"] == 3
+    assert entry.detail["previous"] == "19880527-****" and swedish not in str(entry.detail)
+    # read again (a replay): nothing left to move
+    merits.reset_checkpoint(store, 1, actor="test")
+    assert run(store, w)[0]["renumbered"] == 0
 
 
 def test_rejected_and_unreachable_merits_back_off_then_quarantine(store, world):
@@ -552,12 +644,12 @@ class _FailingFeed:
     def __getattr__(self, name):
         return getattr(self.ladok, name)
 
-    def feed_page(self, number=None, *, url=None):
-        page_no = number if url is None else int(url.rstrip("/").rsplit("/", 1)[-1])
+    def feed_page(self, number=None, *, url=None, first=False):
+        page_no = "first" if first else number if url is None else int(url.rstrip("/").rsplit("/", 1)[-1])
         self.read.append(page_no)
         if page_no == self.fail_at:
             raise PeerError("ladok", f"feed/{page_no}: HTTP 503", status=503, transient=True)
-        return self.ladok.feed_page(number, url=url)
+        return self.ladok.feed_page(number, url=url, first=first)
 
 
 @pytest.mark.parametrize("ahead", [0, 3])

@@ -17,8 +17,9 @@ from brygga.flows.admissions import hinder
 from brygga.flows.aterbud import rules as aterbud_rules
 from brygga.flows.kit.feed import Batch, page_entries
 from brygga.flows.merits import rules as merit_rules
+from brygga.flows.merits.grades import GradeBook
 from brygga.flows.offers import plan as offer_plan
-from brygga.records import FeedPage, LadokEvent, NyaAterbud, Offer, Utbildningstillfalle
+from brygga.records import FeedPage, Grade, GradeScale, LadokEvent, NyaAterbud, Offer, Utbildningstillfalle
 from brygga.states import AdmissionState, CaseAction, CaseCause, Hinder, InboxStatus
 from mappings.base import RecordError
 
@@ -90,9 +91,16 @@ def _event(fields: dict, etype: str = "AterbudEvent", **kw) -> LadokEvent:
 
 
 @pytest.mark.parametrize(("fields", "who"), [
-    ({"ExterntSystem": "NyA"}, "system:NyA"),
-    ({"EventContext": {"Anvandarnamn": "19900101-1239@student.ladok.se"}}, "student"),
+    ({"ExterntSystem": "NyA", "AutomatisktAterbud": "false"}, "system:NyA"),
+    ({"AutomatisktAterbud": "true", "EventContext": {"AnvandareUID": "U9", "Anvandarnamn": "x"}}, "system:ladok"),
+    # the student acting in the student web: the acting user is the student
+    ({"AutomatisktAterbud": "false", "EventContext": {"AnvandareUID": "S1", "Anvandarnamn": "anna@uni.se"}},
+     "student"),
+    ({"EventContext": {"AnvandareUID": "S1", "Anvandarnamn": "anna@uni.se", "StudentUID": "S1"}}, "student"),
+    # staff: another user, whatever their user name looks like
+    ({"EventContext": {"AnvandareUID": "U7", "Anvandarnamn": "19900101-1239@student.ladok.se"}}, "staff"),
     ({"EventContext": {"Anvandarnamn": "handlaggare@uni.se"}}, "staff"),
+    ({"ExterntSystem": "  "}, "staff"),
     ({}, "staff"),
 ])
 def test_who_entered_an_aterbud_in_ladok(fields, who):
@@ -112,17 +120,42 @@ def test_ladok_hinder_keys_map_to_the_queue_and_anything_else_is_ovrigt():
 
 # ------------------------------------------------------------------------------------------ merits
 
+class FakeScales:
+    """Ladok's grunddata betygsskala as the public record shows it: AF (131657) with 131691 E and
+    131697 F, PF (131656) with 131658 P (KTH's fixtures against the real Ladok), and a U/G/VG scale."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def grade_scales(self):
+        self.reads += 1
+        af = GradeScale("131657", "AF", (Grade("131661", "A", True, 1), Grade("131691", "E", True, 5),
+                                         Grade("131696", "FX", False, 6), Grade("131697", "F", False, 7)))
+        pf = GradeScale("131656", "PF", (Grade("131658", "P", True, 1), Grade("131663", "F", False, 2)))
+        uv = GradeScale("101312", "UV", (Grade("101313", "VG", True, 1), Grade("101315", "U", False, 3)))
+        return [af, pf, uv]
+
+
 class FakeLookups:
-    """What ``to_merit`` asks Ladok for, from plain data."""
+    """What ``to_merit`` asks Ladok for, from plain data; grades through a real ``GradeBook`` over
+    ``FakeScales``."""
 
     def __init__(self, tillfallen=None, plans=None):
         self.tillfallen, self.plans = tillfallen or {}, plans or {}
+        self.scales = FakeScales()
+        self.grades = GradeBook(self.scales)
 
     def tillfalle(self, uid):
         return self.tillfallen.get(uid)
 
     def instans(self, student_uid, instans_uid):
         return self.plans.get((student_uid, instans_uid))
+
+    def grade(self, scale_id, grade_id):
+        return self.grades.code(scale_id, grade_id)
+
+    def grade_unknown(self, scale_id, grade_id):
+        return self.grades.why_unknown(scale_id, grade_id)
 
 
 def _instance(uid="T1", code="TDA357", credits="7.5") -> Utbildningstillfalle:
@@ -139,18 +172,39 @@ def test_a_registration_takes_its_credits_from_the_instance_and_its_date_from_th
     assert m.merit_id == "H1" and merit_rules.idempotency_key(m.merit_id) == "nya:merit:H1"
 
 
-@pytest.mark.parametrize(("grade_id", "grade"), [("2305", "VG"), ("131660", "E"), ("2303", "U")])
-def test_a_result_carries_its_grade_letter(grade_id, grade):
-    e = _event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": grade_id, "OmfattningsPoang": "3",
-                                                       "Examinationsdatum": "2027-10-20", "ResultatUID": "X"}},
+@pytest.mark.parametrize(("scale_id", "grade_id", "grade"), [
+    ("131657", "131697", "F"), ("131657", "131691", "E"), ("131656", "131658", "P"), ("101312", "101313", "VG"),
+    (None, "131696", "FX"),  # no BetygsskalaID: the grade id alone
+])
+def test_a_result_carries_its_grade_as_ladoks_scales_list_it(scale_id, grade_id, grade):
+    e = _event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": grade_id, "BetygsskalaID": scale_id,
+                                                       "OmfattningsPoang": "3", "Examinationsdatum": "2027-10-20",
+                                                       "ResultatUID": "X"}},
                "ResultatPaModulAttesteratEvent")
-    m = merit_rules.to_merit(e, "199001011239", FakeLookups({"T1": _instance()}))
+    lookups = FakeLookups({"T1": _instance()})
+    m = merit_rules.to_merit(e, "199001011239", lookups)
     assert (m.type, m.grade, m.credits, m.date) == ("resultat", grade, "3.0", "2027-10-20")
+    assert lookups.scales.reads == 1
+
+
+def test_grade_scales_are_read_once_per_run_however_many_grades_are_unknown():
+    lookups = FakeLookups({"T1": _instance()})
+    for grade_id in ("999", "998", "131697"):
+        e = _event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": grade_id, "BetygsskalaID": "131657",
+                                                           "Examinationsdatum": "2027-10-20"}},
+                   "ResultatPaModulAttesteratEvent")
+        merit_rules.to_merit(e, "199001011239", lookups)
+    assert lookups.scales.reads == 1
 
 
 @pytest.mark.parametrize(("event", "lookups", "reason"), [
     (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "999"}}, "ResultatPaModulAttesteratEvent"),
-     FakeLookups({"T1": _instance()}), "unknown BetygsgradID '999'"),
+     FakeLookups({"T1": _instance()}), "BetygsgradID '999' (BetygsskalaID None) is not in Ladok's grade scales"),
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "131697", "BetygsskalaID": "131656"}},
+            "ResultatPaModulAttesteratEvent"), FakeLookups({"T1": _instance()}),
+     "BetygsgradID 131697 is a grade of scale 131657 in Ladok's grade scales, not of BetygsskalaID 131656"),
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsskalaID": "131657"}}, "ResultatPaModulAttesteratEvent"),
+     FakeLookups({"T1": _instance()}), "the result has no BetygsgradID"),
     (_event({"KurstillfalleUID": "T9"}, "RegistreringEvent"), FakeLookups(), "not found in Ladok"),
     (_event({}, "RegistreringEvent"), FakeLookups(), "names no utbildningstillfälle"),
     (_event({"KurstillfalleUID": "T1"}, "RegistreringEvent"), FakeLookups({"T1": _instance(code=None)}),
@@ -261,3 +315,22 @@ def test_one_rule_for_who_acts_in_a_run_and_mapped_counts_add_up():
     assert dagkit.actor({"dag_run": Run(None)}) == "airflow:brygga_aterbud_cases"
     assert dagkit.total([{"placed": 2, "retry": 0, "ok": True}, {"placed": 3, "hinder:ovrigt": 1}]) == {
         "placed": 5, "retry": 0, "hinder:ovrigt": 1}
+
+
+# ------------------------------------------------------------------------------------ identity
+
+def test_a_number_change_is_read_from_lokal_student_events_and_a_bad_one_set_aside():
+    from brygga.flows.kit import identity
+
+    swedish = "198112189876"
+    events = [
+        _event({"Personnummer": swedish, "TidigarePersonnummer": "19880527-T281"}, "LokalStudentEvent", huid="H1"),
+        _event({"Personnummer": swedish}, "LokalStudentEvent", huid="H2"),  # a new student: no change
+        _event({"Personnummer": swedish, "TidigarePersonnummer": swedish}, "LokalStudentEvent", huid="H3"),
+        _event({"Personnummer": "198112189877", "TidigarePersonnummer": "19880527T281"}, "LokalStudentEvent",
+               huid="H4"),  # the new number fails its check digit
+        _event({"TidigarePersonnummer": "19880527T281"}, "RegistreringEvent", huid="H5"),
+    ]
+    found, bad = identity.renumberings(events)
+    assert found == [identity.Renumbering("H1", "S1", "19880527T281", swedish)]
+    assert list(bad) == ["H4"] and "Luhn" in bad["H4"] and "9877" not in bad["H4"]

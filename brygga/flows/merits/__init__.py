@@ -19,13 +19,13 @@ See docs/flows/merits.md.
 """
 
 from brygga.flows.kit.feed import CheckpointMoved
+from brygga.flows.merits.grades import GradeBook
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
     ACTOR,
     CHECKPOINT,
     DESTINATION,
     FLOW,
-    GRADES,
     KIND,
     MERIT_TYPES,
     SOURCE,
@@ -36,7 +36,7 @@ from brygga.flows.merits.send import lag_seconds, send_pending
 from brygga.flows.merits.sync import reset_checkpoint, sync_once
 
 __all__ = [
-    "ACTOR", "CHECKPOINT", "FLOW", "DESTINATION", "GRADES", "KIND", "MERIT_TYPES", "SOURCE", "Applicants",
-    "CheckpointMoved", "Enricher", "idempotency_key", "lag_seconds", "reset_checkpoint", "send_pending",
+    "ACTOR", "CHECKPOINT", "FLOW", "DESTINATION", "KIND", "MERIT_TYPES", "SOURCE", "Applicants",
+    "CheckpointMoved", "Enricher", "GradeBook", "idempotency_key", "lag_seconds", "reset_checkpoint", "send_pending",
     "sync_once", "to_merit",
 ]

@@ -8,19 +8,22 @@ import contextlib
 from adapters.http import if_found
 from adapters.nya import NyaFault
 from brygga.flows.kit.quarantine import unreadable
+from brygga.flows.merits.grades import GradeBook
 from brygga.flows.ports import Ladok, Nya
 from brygga.records import Utbildningstillfalle
 from brygga.store import Store
 
 
 class Enricher:
-    """Ladok REST lookups for a run: student uid -> personnummer, tillfälle uid -> instance.
+    """Ladok REST lookups for a run: student uid -> personnummer, tillfälle uid -> instance, grade
+    id -> grade (through ``grades``, Ladok's grade scales kept in the store).
 
     Everything is cached (misses too), so a batch costs one request per distinct student and
     instance. Transient Ladok errors propagate (the task retries); 404 means "not there"."""
 
-    def __init__(self, ladok: Ladok):
+    def __init__(self, ladok: Ladok, grades: GradeBook | None = None):
         self.ladok = ladok
+        self.grades = grades or GradeBook(ladok)
         self.students: dict[str, str | None] = {}
         self.tillfallen: dict[str, Utbildningstillfalle | None] = {}
         self.plans: dict[str, list[dict[str, str | None]]] = {}
@@ -46,6 +49,15 @@ class Enricher:
             self.requests += 1
             self.plans[student_uid] = if_found(self.ladok.study_plan_educations, student_uid, default=[])
         return next((x for x in self.plans[student_uid] if x["instans_uid"] == instans_uid), None)
+
+    def grade(self, scale_id: str | None, grade_id: str) -> str | None:
+        before = self.grades.requests
+        code = self.grades.code(scale_id, grade_id)
+        self.requests += self.grades.requests - before
+        return code
+
+    def grade_unknown(self, scale_id: str | None, grade_id: str | None) -> str:
+        return self.grades.why_unknown(scale_id, grade_id)
 
 
 class Applicants:

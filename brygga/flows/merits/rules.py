@@ -1,5 +1,6 @@
 """The merit rules (meriter): which Ladok events become which NyA merits, and how. Pure: the
-lookups a merit needs (its utbildningstillfälle, the student's study plan) come from the caller."""
+lookups a merit needs (its utbildningstillfälle, the student's study plan, Ladok's grade scales)
+come from the caller."""
 
 from __future__ import annotations
 
@@ -25,12 +26,6 @@ MERIT_TYPES: dict[str, str] = {
     "AvbrottEvent": "avbrott",
     "UppehallEvent": "studieuppehall",
     "UtfardatBevisEvent": "examen",
-}
-
-#: Ladok BetygsgradID -> grade letter (scales 2302 U/G/VG and 131657 F..A, docs/contracts/ladok.md).
-GRADES: dict[str, str] = {
-    "2303": "U", "2304": "G", "2305": "VG",
-    "131658": "F", "131659": "Fx", "131660": "E", "131661": "D", "131662": "C", "131663": "B", "131664": "A",
 }
 
 #: Where each event names the utbildningstillfälle its merit belongs to (first present wins).
@@ -60,6 +55,14 @@ class Lookups(Protocol):
     def tillfalle(self, uid: str) -> Utbildningstillfalle | None: ...
 
     def instans(self, student_uid: str, instans_uid: str) -> dict[str, str | None] | None: ...
+
+    def grade(self, scale_id: str | None, grade_id: str) -> str | None:
+        """The code of a Ladok grade (A, FX, VG …) as Ladok's grade scales list it, or None."""
+        ...
+
+    def grade_unknown(self, scale_id: str | None, grade_id: str | None) -> str:
+        """Why ``grade`` found none: the quarantine reason."""
+        ...
 
 
 def _get(fields: dict[str, Any], path: str) -> str | None:
@@ -142,11 +145,10 @@ def to_merit(e: LadokEvent, personnummer: str, lookups: Lookups) -> Merit | str:
         return f"{e.event_type} has no date"
     grade = credits = None
     if mtype == "resultat":
-        grade_id = _get(f, "Resultat/BetygsgradID")
-        grade = GRADES.get(grade_id or "")
+        grade_id, scale_id = _get(f, "Resultat/BetygsgradID"), _get(f, "Resultat/BetygsskalaID")
+        grade = lookups.grade(scale_id, grade_id) if grade_id else None
         if grade is None:
-            return (f"unknown BetygsgradID {grade_id!r} (scale {_get(f, 'Resultat/BetygsskalaID')!r}): "
-                    "a resultat needs a grade")
+            return lookups.grade_unknown(scale_id, grade_id)
         credits = _credits(_get(f, "Resultat/OmfattningsPoang"))
     elif mtype == "registrering":
         credits = _credits(_get(f, "Omfattningsvarde")) or (_credits(t.credits) if t else None)

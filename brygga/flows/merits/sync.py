@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from brygga.flows.kit import feed
+from brygga.flows.kit import feed, identity
 from brygga.flows.kit.feed import Batch, FeedFollower
+from brygga.flows.merits.grades import GradeBook
 from brygga.flows.merits.lookups import Applicants, Enricher
 from brygga.flows.merits.rules import (
     CHECKPOINT,
@@ -48,6 +49,7 @@ class _Candidates:
     merits: list[Merit]
     rejected: dict[str, str]  # HandelseUID -> quarantine reason
     considered: list[str]  # HandelseUIDs of the merit events looked at
+    renumbered: list[identity.Renumbering] = dataclasses.field(default_factory=list)  # new personnummer
 
 
 class MeritFeed(FeedFollower):
@@ -63,7 +65,7 @@ class MeritFeed(FeedFollower):
                  applicants: Applicants | None = None, **kw: Any):
         super().__init__(store, ladok, **kw)
         self.nya = nya
-        self.enricher = enricher or Enricher(ladok)
+        self.enricher = enricher or Enricher(ladok, GradeBook(ladok, store))
         self.applicants = applicants or Applicants(nya, store)
         self.counts: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
@@ -92,7 +94,7 @@ def sync_once(store: Store, ladok: Ladok, nya: Nya, *, max_pages: int = 500,
         "unknown_student": counts["unknown_student"], "quarantined": counts["quarantined"],
         "not_merit": sum(f.ignored.values()), "unknown_types": done.unknown_types,
         "gaps": done.gaps, "lookups": f.enricher.requests, "page": done.page, "caught_up": done.caught_up,
-        "skipped_pages": done.skipped_pages,
+        "skipped_pages": done.skipped_pages, "renumbered": counts["renumbered"],
     }
     log.info("merit sync: %s", summary)
     return summary
@@ -107,6 +109,12 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, nya: N
     seen_here: set[str] = set()
     applicant_set = applicants.load()
     students = enricher.students
+    # A student's new personnummer (LokalStudentEvent.TidigarePersonnummer): Brygga's records follow.
+    found.renumbered, bad_numbers = identity.renumberings(batch.events)
+    found.rejected.update(bad_numbers)
+    for c in found.renumbered:
+        if c.student_uid:
+            students[c.student_uid] = c.new
     for e in batch.events:
         etype = e.event_type
         if etype not in MERIT_TYPES:
@@ -166,6 +174,8 @@ def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter[str]) -
         {"source": SOURCE, "message_id": m.merit_id, "kind": "merit", "status": "processed", "received_at": at}
         for m in new
     ])
+    if found.renumbered:
+        counts["renumbered"] += identity.renumber(s, found.renumbered, FLOW.actor)
     for huid, reason in found.rejected.items():
         if huid not in seen:
             counts["quarantined"] += 1
