@@ -23,7 +23,6 @@ LADOK_CHECKPOINT = FLOW.checkpoint(which=1)
 DESTINATION = FLOW.destination
 KIND = FLOW.kinds[0]
 EXTERNT_SYSTEM = "NyA"  # sd:ExterntSystem on the återbud Brygga writes to Ladok
-STUDENT_REALM = "@student.ladok.se"  # events:Anvandarnamn of a student acting in Ladok's student web
 EARLY_AVBROTT_DAYS = 21  # avbrott before study start + 21 days is early (registration withdrawn)
 
 #: Ladok's hinder keys that refuse an återbud.
@@ -103,12 +102,20 @@ def triage(item: NyaAterbud | RecordError, row: dict[str, Any] | None) -> Outcom
 
 
 def entered_by(e: LadokEvent) -> str:
-    """Who entered an återbud in Ladok: ``system:<name>``, ``student`` or ``staff``."""
-    ctx = e.fields.get("EventContext") or {}
-    user = ctx.get("Anvandarnamn") if isinstance(ctx, dict) else None
-    externt = e.fields.get("ExterntSystem") or None
-    if externt:
-        return f"system:{externt}"
-    if isinstance(user, str) and user.endswith(STUDENT_REALM):
+    """Who entered an återbud in Ladok, from what the AterbudEvent carries: ``system:<name>`` when
+    a system sent it (``ExterntSystem``: NyA), ``system:ladok`` when Ladok made it itself
+    (``AutomatisktAterbud``), ``student`` when the acting user is the student (the EventContext's
+    ``AnvandareUID`` is the event's ``StudentUID``: the student web), else ``staff``."""
+    f = e.fields
+    externt = f.get("ExterntSystem")
+    if isinstance(externt, str) and externt.strip():
+        return f"system:{externt.strip()}"
+    if str(f.get("AutomatisktAterbud") or "").strip().lower() == "true":
+        return "system:ladok"
+    raw = f.get("EventContext")
+    ctx: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    actor = ctx["AnvandareUID"].strip() if isinstance(ctx.get("AnvandareUID"), str) else ""
+    student = e.student_uid or (ctx["StudentUID"] if isinstance(ctx.get("StudentUID"), str) else None)
+    if actor and student and actor == student:
         return "student"
     return "staff"
