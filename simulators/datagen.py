@@ -52,6 +52,13 @@ def personnummer(rng: random.Random, *, samordning: bool = False, year_range=(19
     return with_check_digit(f"{year:04d}{month:02d}{day:02d}{serial:03d}")
 
 
+def interimspersonnummer(rng: random.Random, birth_date: str) -> str:
+    """An interimspersonnummer as antagning.se gives one (``YYYYMMDD`` + a capital letter + three
+    digits, kept without the dash) for an applicant without a Swedish number born ``birth_date``
+    (``YYYYMMDD``)."""
+    return f"{birth_date}{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{rng.randint(0, 999):03d}"
+
+
 def people(n: int, seed: int = 1, *, protected_share: float = 0.01, samordning_share: float = 0.02) -> Iterator[Person]:
     """``n`` distinct people. Deterministic for a given seed."""
     rng = random.Random(seed)

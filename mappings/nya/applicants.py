@@ -137,8 +137,9 @@ def _date(el: etree._Element, name: str, required: bool = False) -> str | None:
 
 
 def _personnummer(raw: str, name: str = "Personnummer") -> str:
-    if not re.fullmatch(r"[0-9]{12}", raw):
-        raise ValueError(f"{name}: not 12 digits (NyA replies carry the canonical form)")
+    if not re.fullmatch(r"[0-9]{12}|[0-9]{8}[A-Z][0-9]{3}", raw):  # (an interimspersonnummer: a letter)
+        raise ValueError(f"{name}: not in the canonical form NyA replies carry (12 digits, or YYYYMMDD, a "
+                         "capital letter and 3 digits)")
     try:
         return pnr.parse(raw).value
     except pnr.InvalidPersonnummer as e:

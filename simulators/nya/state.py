@@ -327,9 +327,11 @@ class NyaState:
             return n
 
     def generate_applicants(self, code: str, n: int, *, seed: int | None = None, choices: int | None = None,
-                            fee_share: float = 0.05, fee_paid_share: float = 0.8,
+                            fee_share: float = 0.05, fee_paid_share: float = 0.8, interim_share: float = 0.7,
                             condition_share: float = 0.1, accept_share: float = 0.7) -> int:
-        """``n`` new applicants from ``datagen.people`` applying to the round's active offers."""
+        """``n`` new applicants from ``datagen.people`` applying to the round's active offers; of the
+        fee-liable ones (international applicants) ``interim_share`` have no Swedish number and
+        apply with the interimspersonnummer antagning.se gives them."""
         with self.lock:
             rs = self.round_state(code)
             offers = [o.offer_id for o in rs.offers.values() if o.status == "active"]
@@ -350,11 +352,16 @@ class NyaState:
                     continue
                 k = min(len(offers), choices or rng.randint(1, 3))
                 fee = rng.random() < fee_share
+                pnr = p.personnummer
+                if fee and rng.random() < interim_share:
+                    pnr = datagen.interimspersonnummer(rng, p.personnummer[:8])
+                    if pnr in rs.applicants:
+                        continue
                 cond = ()
                 if rng.random() < condition_share:
                     cond = (ENG6,) if rng.random() < 0.8 else (ENG6, MATH4)
                 added.append(Applicant(
-                    p.personnummer, p.fornamn, p.efternamn, rng.sample(offers, k), round(rng.uniform(0, 22.5), 2),
+                    pnr, p.fornamn, p.efternamn, rng.sample(offers, k), round(rng.uniform(0, 22.5), 2),
                     fee_liable=fee, application_fee_paid=(not fee) or rng.random() < fee_paid_share,
                     conditions=cond, auto_accept=rng.random() < accept_share))
             return self.add_applicants(code, added)

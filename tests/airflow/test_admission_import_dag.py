@@ -9,6 +9,7 @@ from simulators._server import serve_in_thread
 from tests.airflow.conftest import load_dag
 
 pytestmark = pytest.mark.airflow
+INTERIM = "19880527T281"
 
 
 @pytest.fixture
@@ -35,6 +36,9 @@ def peers():
     applicants = [Applicant(p.personnummer, p.fornamn, p.efternamn, [courses[i % len(courses)].uid], 10.0,
                             auto_accept=True) for i, p in enumerate(people)]
     applicants.append(Applicant(unknown, "Okänd", "Person", [courses[0].uid], 10.0, auto_accept=True))
+    # an applicant without a Swedish number: the interimspersonnummer antagning.se gave her
+    applicants.append(Applicant(INTERIM, "Mei", "Chen", [courses[1].uid], 10.0, fee_liable=True,
+                                application_fee_paid=True, auto_accept=True))
     nya.add_applicants("HT2027", applicants)
     nya.run_selection("HT2027")
     with serve_in_thread(ladok_app(ladok)) as l, serve_in_thread(nya_app(nya)) as n, serve_in_thread(fbf_app(folk)) as f:
@@ -50,13 +54,14 @@ def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_conne
     airflow_connections(dag_store.url, peers["urls"])
     dr = load_dag("brygga_admission_import").test(run_conf={"round": ""})
     assert dr.state == "success"
-    assert admissions.summary(dag_store) == {"placed": 40, "unhandled": 1}
-    assert len(peers["ladok"].antagningar) == 40 and len(peers["ladok"].students) == 40
+    assert admissions.summary(dag_store) == {"placed": 41, "unhandled": 1}
+    assert len(peers["ladok"].antagningar) == 41 and len(peers["ladok"].students) == 41
+    assert peers["ladok"].by_pnr[INTERIM].fornamn == "Mei"  # established from NyA's name
     assert views.count_unhandled(dag_store, status="open") == {"personnummer.okant": 1}
 
     dr = load_dag("brygga_admission_import").test(run_conf={"round": "HT2027"})
     assert dr.state == "success"
-    assert len(peers["ladok"].antagningar) == 40 and admissions.summary(dag_store) == {"placed": 40, "unhandled": 1}
+    assert len(peers["ladok"].antagningar) == 41 and admissions.summary(dag_store) == {"placed": 41, "unhandled": 1}
 
     with dag_store.transaction() as s:
         unknown_id = s.scalars(select(NyaAdmission.admission_id).where(
@@ -84,8 +89,8 @@ def test_a_failing_task_never_prints_a_personnummer(airflow_db, airflow_connecti
     from brygga import views
     from brygga.flows import admissions
 
-    def boom(s, items, counts):
-        p = items[0].personnummer
+    def boom(s, items, counts):  # (the interimspersonnummer's admission when it is among them)
+        p = next((i.personnummer for i in items if i.personnummer == INTERIM), items[0].personnummer)
         try:
             s.execute(text("INSERT INTO no_such_table (personnummer, other) VALUES (:p, :q)"),
                       {"p": p, "q": f"{p[2:8]} {p[8:]} {p[2:]}"})
@@ -101,6 +106,7 @@ def test_a_failing_task_never_prints_a_personnummer(airflow_db, airflow_connecti
     printed = "\n".join([out.out, out.err, caplog.text, logs])
     assert "no_such_table" in printed and "could not record" in printed  # the error is readable
     people = [a.personnummer for a in peers["nya"].rounds["HT2027"].applicants.values()]
+    assert INTERIM in people and "19880527-****" in printed  # her number was in the error: masked
     for p in people:
         for form in (p, f"{p[:8]}-{p[8:]}", p[2:], f"{p[2:8]}-{p[8:]}", f"{p[2:8]} {p[8:]}", f"{p[:8]} {p[8:]}"):
             assert form not in printed, f"a personnummer in clear ({form[:6]}…)"

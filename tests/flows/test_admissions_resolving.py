@@ -82,3 +82,61 @@ def test_a_failed_search_leaves_its_admissions_pending(store, world, monkeypatch
                       "hinder:utbildningstillfalle.saknas": 1, "hinder:utbildningstillfalle.installt": 1}
     assert len(w["L"].students) == n_students
     assert admissions.summary(store, ROUND) == {"pending": 10, "unhandled": 2, "invalid": 1}
+
+
+@pytest.mark.parametrize("kind", ["cut", "html", "doctype", "503"])
+def test_an_unusable_register_reply_leaves_its_batch_pending_and_the_next_run_places_it(store, world, kind):
+    """The population register answers the batch of new students cut short, with an HTML page (200),
+    with a DTD, or 503: none of the batch is queued (no `ovrigt`), no one is established, the rest of
+    the run goes on; the next run looks them up again and establishes and places them."""
+    import requests
+
+    from brygga import views
+
+    w = world
+    requests.post(f"{w['folk'].base}/sim/fault", json={"kind": kind, "times": 1}, timeout=10).raise_for_status()
+    n_students = len(w["L"].students)
+    _, first = _run(store, w)
+    assert first["established"] == 0 and first["retry"] == 3  # new, protected, unknown to the register
+    assert len(w["L"].students) == n_students
+    assert views.count_unhandled(store, status="open").get("ovrigt", 0) == 0
+    assert "personnummer.okant" not in views.count_unhandled(store, status="open")
+    assert admissions.summary(store, ROUND)["pending"] == 3
+    _, second = _run(store, w)
+    assert second["established"] == 2 and second["placed"] == 2 and second.get("retry", 0) == 0
+    assert "pending" not in admissions.summary(store, ROUND)
+    assert views.count_unhandled(store, status="open")["personnummer.okant"] == 1
+    for key in ("new", "protected"):
+        (a,) = _admission_of(w, key)
+        assert _ladok_admission(w, a.admission_id) is not None
+
+
+def test_an_interimspersonnummer_is_established_from_nyas_name_placed_and_never_logged(store, world, caplog,
+                                                                                      monkeypatch):
+    """An applicant without a Swedish number (interimspersonnummer 19880527-T281 from antagning.se,
+    fee-liable): the register is not asked, the student is established in Ladok with NyA's name and
+    no address, the admission placed; no log line carries the number in any form."""
+    import logging
+
+    from simulators.nya.state import Applicant
+
+    w = world
+    interim = "19880527T281"
+    offer = next(o for o in w["N"].rounds[ROUND].offers.values() if o.utbildningskod == w["t"]["t1"].utbildning.kod)
+    w["N"].add_applicants(ROUND, [Applicant(interim, "Mei", "Chen", [offer.offer_id], 12.0, fee_liable=True,
+                                            application_fee_paid=True, auto_accept=True)])
+    w["N"].run_selection(ROUND)
+    asked, real = [], w["folk"].lookup
+    monkeypatch.setattr(w["folk"], "lookup", lambda numbers: asked.extend(numbers) or real(numbers))
+    caplog.set_level(logging.DEBUG)
+    _, placed = _run(store, w)
+    assert placed["established"] == 3  # the two new students and her
+    assert interim not in asked and asked  # the register was asked for the others only
+    student = w["L"].by_pnr[interim]
+    assert (student.fornamn, student.efternamn, student.adress) == ("Mei", "Chen", None)
+    (a,) = [x for x in w["N"].rounds[ROUND].admissions.values() if x.personnummer == interim]
+    antagning = _ladok_admission(w, a.admission_id)
+    assert antagning is not None and antagning.student_uid == student.uid
+    assert "brygga.flows.admissions" in caplog.text  # (what a failing task prints: tests/airflow)
+    for form in ("19880527T281", "19880527-T281", "880527-T281", "880527T281", "T281"):
+        assert form not in caplog.text

@@ -59,6 +59,25 @@ def test_mask_forms_and_non_matches():
     )
 
 
+@pytest.mark.parametrize("raw", ["19880527-T281", "880527-T281", "19880527T281", "880527T281", "19880527-t281"])
+def test_an_interimspersonnummer_is_read_in_each_form(raw):
+    p = pn.parse(raw, today=dt.date(2026, 12, 7))
+    assert p.value == "19880527T281" and p.is_interim and not p.is_samordningsnummer
+    assert p.birth_date == dt.date(1988, 5, 27)
+    assert repr(p) == "Personnummer(19880527-****)"
+
+
+@pytest.mark.parametrize("raw, why", [
+    ("19880231-T281", "birth date"),  # 31 February
+    ("19880527-TT81", "wrong format"), ("19880527-T28", "wrong format"), ("19880527-2T81", "wrong format"),
+    ("19880587-T281", "birth date"),  # no day + 60 for an interim number
+])
+def test_a_malformed_interimspersonnummer_is_refused_with_its_reason(raw, why):
+    with pytest.raises(pn.InvalidPersonnummer, match=why) as e:
+        pn.parse(raw)
+    assert "T281" not in str(e.value) and "T28" not in str(e.value)
+
+
 def test_generated_people_are_valid_and_distinct():
     from simulators.datagen import people
 
@@ -186,6 +205,9 @@ def test_every_birth_date_is_decided_like_the_full_check(yyyymmdd, valid):
     ("8112789876", "811278****"),  # samordningsnummer (day + 60)
     ("id 1733145600 at", "id 1733145600 at"), ("1234567890", "1234567890"),  # not a date: left alone
     ("order 811332 9876", "order 811332 9876"),  # (a phone number 0701234567 is a date too: masked)
+    # interimspersonnummer: every written form; a lowercase hex id that looks like one stays
+    ("19880527-T281", "19880527-****"), ("19880527T281", "19880527-****"), ("880527-T281", "880527-****"),
+    ("880527T281", "880527****"), ("uid 3f880527a281 x", "uid 3f880527a281 x"),
 ])
 def test_every_form_of_a_personnummer_is_masked_and_other_numbers_are_not(text, masked):
     assert pn.mask(text) == masked
