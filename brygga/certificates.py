@@ -112,3 +112,59 @@ def _problem(c: dict[str, Any]) -> str:
     if c["level"] == "expired":
         return f"{what} {c['subject']} expired {c['not_after']} ({-c['days_left']} days ago)"
     return f"{what} {c['subject']} expires {c['not_after']} ({c['days_left']} days left)"
+
+
+# -- the Ladok certificate: which environment, and what it may do -----------------------------------
+
+#: The client certificate's second OU names the Ladok environment it is for (go_ladok reads the
+#: environment from it: Prod-API, Int-test-API, Test-API).
+ENVIRONMENTS = {"prod-api": "produktion", "int-test-api": "integrationstest", "test-api": "test"}
+
+
+def ladok_environment(peer: PeerConfig) -> str:
+    """produktion / integrationstest / test as the Connection says (``environment``) or its client
+    certificate's second OU does; ``lokal`` for a plain-http Ladok (the simulator), else ``okänd``."""
+    configured = getattr(peer.settings, "environment", None)
+    if configured:
+        return str(configured)
+    path = peer.settings.cert
+    if path:
+        try:
+            with open(path, "rb") as f:
+                cert = x509.load_pem_x509_certificate(f.read())
+        except (OSError, ValueError):
+            return "okänd"
+        units = [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)]
+        for unit in units[1:2] + units:  # the second OU first, as go_ladok reads it
+            env = ENVIRONMENTS.get(str(unit).strip().lower())
+            if env:
+                return env
+        return "okänd"
+    return "lokal" if peer.base_url.startswith("http://") else "okänd"
+
+
+def ladok_access(peer: PeerConfig) -> dict[str, Any]:
+    """Who the Ladok client certificate is (the authenticated probe, ``anvandare/autentiserad``),
+    in which environment, and per flow the read rights (system activities) it needs, has and
+    lacks (``anvandarbehorighet/egna`` and its profiles); the writing rights no public source
+    names an id for are listed to confirm by hand. Peer failures propagate."""
+    from adapters.ladok import LadokAdapter
+    from brygga import rights
+
+    user = LadokAdapter(peer).user(rights=True)
+    flows = [{"flow": f.flow, "ok": f.ok, "needs": [rights.name(a) for a in f.needs],
+              "missing": [rights.name(a) for a in f.missing], "writes": list(f.writes)}
+             for f in rights.check(user.activities)]
+    return {"peer": peer.name, "environment": ladok_environment(peer), "user": user.username, "uid": user.uid,
+            "profiles": [{"uid": u, "name": n, "status": s} for u, n, s in user.profiles],
+            "flows": flows, "ok": all(f["ok"] for f in flows)}
+
+
+def check_ladok_access(peer: PeerConfig) -> dict[str, Any]:
+    """:func:`ladok_access`, failing (``Unhealthy``) when a flow lacks a right it reads with."""
+    access = ladok_access(peer)
+    lacking = [f"{f['flow']}: {', '.join(f['missing'])}" for f in access["flows"] if not f["ok"]]
+    if lacking:
+        raise Unhealthy(f"the Ladok certificate ({access['user']}, {access['environment']}) lacks rights: "
+                        + "; ".join(lacking))
+    return access

@@ -22,8 +22,20 @@ def check_store(store: Store) -> dict:
 
 
 def check_peer(peer: PeerConfig) -> dict:
-    """Reachable = answers HTTP at its base URL without a server error."""
-    from adapters.http import TransportError, session
+    """Reachable = answers HTTP at its base URL without a server error; Ladok: the certificate is
+    accepted (the authenticated probe, ``anvandare/autentiserad``, answers who it is)."""
+    from adapters.http import PeerError, TransportError, session
+
+    if peer.name == "ladok":
+        from adapters.ladok import LadokAdapter
+
+        t0 = time.perf_counter()
+        try:
+            user = LadokAdapter(peer).user(rights=False)
+        except PeerError as e:
+            raise Unhealthy(f"ladok at {peer.base_url}: the authenticated probe failed: {e}") from None
+        return {"peer": peer.name, "status": 200, "user": user.username,
+                "ms": round((time.perf_counter() - t0) * 1000, 1)}
 
     t0 = time.perf_counter()
     client = session(peer, pool=1, retries=False)

@@ -1,7 +1,8 @@
-"""Operator health check: store schema at the expected revision, every peer reachable, and no
-certificate (a Connection's client certificate, a peer's server certificate) within 7 days of
-expiry: the run fails then, so Airflow's own alerting fires a week ahead (the console's
-Certifikat page warns from 90 days)."""
+"""Operator health check: store schema at the expected revision, every peer reachable (Ladok: its
+authenticated probe accepts the client certificate), the Ladok certificate holding every right the
+flows read with, and no certificate (a Connection's client certificate, a peer's server
+certificate) within 7 days of expiry: the run fails then, so Airflow's own alerting fires a week
+ahead (the console's Certifikat page warns from 90 days and lists the rights)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def brygga_healthcheck():
 
         return check_peer(dagkit.peer(name))
 
+    @task(retries=1)
+    def ladok_rights() -> dict:
+        from brygga import certificates as certs
+
+        return certs.check_ladok_access(dagkit.peer("ladok"))
+
     @task(retries=0)
     def certificates(names: list[str]) -> list[dict]:
         from brygga import certificates as certs
@@ -45,6 +52,7 @@ def brygga_healthcheck():
     peers = ["ladok", "nya", "folkbokforing", "schema", "arkiv"]
     store_schema()
     peer_reachable.expand(name=peers)
+    ladok_rights()
     certificates(peers)
 
 

@@ -18,7 +18,8 @@ Airflow:
 * the secret the console's CSRF and person tokens derive from: ``[api_auth] jwt_secret``, shared
   by every API server of the deployment;
 * the peers (for ompröva and case actions, which talk to Ladok) from their Connections, DAG runs
-  triggered as the user (Publicera, bulk ompröva), the flows' last runs, certificates.
+  triggered as the user (Publicera, bulk ompröva), the flows' last runs, certificates, the Ladok
+  certificate's rights.
 
 The store is the one the DAGs use: the ``brygga_store`` Connection (``extra.sqlalchemy_url``),
 else ``BRYGGA_STORE_URL`` / ``var/brygga.db``. The API server is not task code, so reading
@@ -188,6 +189,13 @@ def certificates() -> list[dict[str, Any]]:
     return _cached("certificates", 600, read)
 
 
+def ladok_access() -> dict[str, Any]:
+    """Who the Ladok certificate is, its environment and the rights each flow needs and lacks."""
+    from brygga import certificates as certs
+
+    return _cached("ladok_access", 600, lambda: certs.ladok_access(peer("ladok").with_extra(timeout=5)))
+
+
 def feed_head() -> int | None:
     """The number of the Ladok feed's newest page (for the merit sync's lag)."""
     def read():
@@ -213,7 +221,8 @@ def _secret() -> str:
 
 def create_app():
     return console.create_app(store, authenticate, secret=_secret(), airflow=console.Airflow(
-        peer=peer, trigger=trigger, dag_runs=dag_runs, ui_url=_ui(), certificates=certificates, feed_head=feed_head))
+        peer=peer, trigger=trigger, dag_runs=dag_runs, ui_url=_ui(), certificates=certificates, feed_head=feed_head,
+        ladok_access=ladok_access))
 
 
 class BryggaOpsPlugin(AirflowPlugin):

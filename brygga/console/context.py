@@ -39,6 +39,7 @@ class Airflow:
     ui_url: str = ""  # Airflow's UI, for links to DAG runs
     certificates: Callable[[], list[dict[str, Any]]] | None = None
     feed_head: Callable[[], int | None] | None = None
+    ladok_access: Callable[[], dict[str, Any]] | None = None  # the Ladok certificate's environment and rights
 
 
 class ActionError(Exception):

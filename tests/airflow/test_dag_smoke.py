@@ -15,6 +15,16 @@ def folkbokforing_url():
         yield srv.url
 
 
+@pytest.fixture
+def ladok_url():
+    from simulators.ladok.app import create_app
+    from simulators.ladok.state import LadokState
+
+    state = LadokState()
+    with serve_in_thread(create_app(state)) as srv:
+        yield srv.url
+
+
 def _dag(dag_id):
     from pathlib import Path
 
@@ -24,12 +34,35 @@ def _dag(dag_id):
     return bag.get_dag(dag_id)
 
 
-def test_healthcheck_succeeds_against_running_peers(airflow_db, airflow_connections, store, folkbokforing_url):
-    airflow_connections(store.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
+def test_healthcheck_succeeds_against_running_peers(airflow_db, airflow_connections, store, folkbokforing_url,
+                                                    ladok_url):
+    airflow_connections(store.url, {"ladok": ladok_url, "nya": folkbokforing_url,
                                     "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
                                     "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
     assert dr.state == "success"
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "ladok_rights")
+    assert ti.state == "success"
+
+
+def test_healthcheck_fails_when_the_ladok_certificate_lacks_a_right(airflow_db, airflow_connections, store,
+                                                                  folkbokforing_url, ladok_url):
+    """A Ladok administrator took the feed right (uppfoljning.feeds, 90019) from the integration's
+    profile: the authenticated probe still answers, the rights self-check fails naming the flows."""
+    import requests
+
+    from brygga import rights
+
+    keep = [a for a in rights.SYSTEMAKTIVITETER if a != 90019]
+    requests.post(f"{ladok_url}/sim/behorigheter", json={"aktiviteter": keep}, timeout=10).raise_for_status()
+    airflow_connections(store.url, {"ladok": ladok_url, "nya": folkbokforing_url,
+                                    "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
+                                    "arkiv": folkbokforing_url})
+    dr = _dag("brygga_healthcheck").test()
+    assert dr.state == "failed"
+    states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): ti.state
+              for ti in dr.get_task_instances()}
+    assert states["ladok_rights"] == "failed" and states["peer_reachable[0]"] == "success"
 
 
 def test_healthcheck_fails_when_a_peer_is_down(airflow_db, airflow_connections, store, folkbokforing_url):
@@ -45,9 +78,10 @@ def test_healthcheck_fails_when_a_peer_is_down(airflow_db, airflow_connections, 
     assert states["store_schema"] == "success"
 
 
-def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, empty_store_factory, folkbokforing_url):
+def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, empty_store_factory, folkbokforing_url,
+                                              ladok_url):
     s = empty_store_factory("sqlite")
-    airflow_connections(s.url, {"ladok": folkbokforing_url, "nya": folkbokforing_url,
+    airflow_connections(s.url, {"ladok": ladok_url, "nya": folkbokforing_url,
                                 "folkbokforing": folkbokforing_url, "schema": folkbokforing_url,
                                     "arkiv": folkbokforing_url})
     dr = _dag("brygga_healthcheck").test()
@@ -55,14 +89,14 @@ def test_healthcheck_fails_on_unmigrated_store(airflow_db, airflow_connections, 
 
 
 def test_healthcheck_fails_a_week_before_a_client_certificate_expires(airflow_db, airflow_connections, store,
-                                                                        folkbokforing_url, tmp_path):
+                                                                        folkbokforing_url, ladok_url, tmp_path):
     import datetime as dt
 
     from tests.unit.test_certificates import _cert
 
     soon = _cert(tmp_path, "brygga.example.se", 6.5, now=dt.datetime.now(dt.UTC))
     later = _cert(tmp_path, "later.example.se", 45, now=dt.datetime.now(dt.UTC))
-    urls = dict.fromkeys(("ladok", "nya", "folkbokforing", "schema", "arkiv"), folkbokforing_url)
+    urls = {**dict.fromkeys(("nya", "folkbokforing", "schema", "arkiv"), folkbokforing_url), "ladok": ladok_url}
     airflow_connections(store.url, urls, extras={"nya": {"cert": later[0], "key": later[1]}})
     assert {ti.task_id: ti.state for ti in _dag("brygga_healthcheck").test().get_task_instances()
             }["certificates"] == "success"  # 45 days: a warning on the console, not a failure

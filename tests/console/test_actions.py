@@ -248,3 +248,29 @@ def test_certificates_page_shows_levels(store):
     assert "CN=brygga.umu.se" in page and "Går ut inom 7 dagar" in page and 'class="level-7"' in page
     assert "2027-01-02 01:00:00 +01:00" in page
     assert '<span class="n">1</span> certifikat' in c.get("/").text
+
+
+def test_certificates_page_shows_the_ladok_environment_and_the_rights_each_flow_lacks(store, world):
+    """Against the Ladok simulator: who the certificate is, its environment (a plain-http Ladok:
+    lokal), and the flows that read the feed losing uppfoljning.feeds when a Ladok administrator
+    takes it from the integration's profile."""
+    import requests
+
+    from brygga import certificates, rights
+
+    peer = world["ladok"].peer
+    c = _client(store, airflow=console.Airflow(ladok_access=lambda: certificates.ladok_access(peer)))
+    page = c.get("/certificates").text
+    assert "brygga-integration@larosatet.example.se" in page and 'id="ladok-environment">lokal<' in page
+    assert "uppfoljning.feeds" in page and 'class="bad"' not in page
+    keep = [a for a in rights.SYSTEMAKTIVITETER if a != 90019]
+    requests.post(f"{peer.base_url}/sim/behorigheter", json={"aktiviteter": keep}, timeout=10).raise_for_status()
+    access = certificates.ladok_access(peer)
+    lacking = {f["flow"]: f["missing"] for f in access["flows"] if not f["ok"]}
+    assert lacking == {"brygga_merit_sync": ["uppfoljning.feeds"], "brygga_aterbud": ["uppfoljning.feeds"],
+                       "brygga_schedule_export": ["uppfoljning.feeds"]}
+    page = c.get("/certificates").text
+    assert page.count('<td class="bad">uppfoljning.feeds</td>') == 3
+    # an inactive profile grants nothing
+    requests.post(f"{peer.base_url}/sim/behorigheter", json={"status": "INAKTIV"}, timeout=10).raise_for_status()
+    assert not any(f["ok"] for f in certificates.ladok_access(peer)["flows"])

@@ -39,11 +39,13 @@ def _ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 CA_KEY, CA = _ca()  # self-signed; signs every leaf below
 
 
-def _cert(tmp_path, name: str, days: float, *, now: dt.datetime = NOW) -> tuple[str, str]:
-    """A leaf certificate for ``name`` signed by the test CA, expiring ``days`` after ``now``:
-    (PEM path, key path)."""
+def _cert(tmp_path, name: str, days: float, *, now: dt.datetime = NOW, units: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A leaf certificate for ``name`` (with organisational ``units``) signed by the test CA,
+    expiring ``days`` after ``now``: (PEM path, key path)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in units),
+                         x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject)
             .issuer_name(CA.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=30))
             .not_valid_after(now + dt.timedelta(days=days))
@@ -135,3 +137,17 @@ def test_the_peers_client_certificate_is_presented_when_the_server_demands_one(t
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.parametrize(("units", "url", "extra", "environment"), [
+    (("Umeå universitet", "Prod-API"), "https://api.ladok.se", {}, "produktion"),
+    (("Umeå universitet", "Int-test-API"), "https://api.integrationstest.ladok.se", {}, "integrationstest"),
+    (("Umeå universitet", "Test-API"), "https://api.test.ladok.se", {}, "test"),
+    (("Umeå universitet",), "https://api.ladok.se", {}, "okänd"),  # the certificate does not say
+    (("Umeå universitet", "Int-test-API"), "https://x", {"environment": "produktion"}, "produktion"),  # the Connection does
+    (None, "http://127.0.0.1:8701", {}, "lokal"),  # the simulator
+])
+def test_the_ladok_environment_is_read_from_the_client_certificate(tmp_path, units, url, extra, environment):
+    cert = _cert(tmp_path, "brygga.umu.se", 300, units=units) if units is not None else None
+    peer = PeerConfig("ladok", url, extra={**({"cert": cert[0], "key": cert[1]} if cert else {}), **extra})
+    assert certificates.ladok_environment(peer) == environment
