@@ -164,6 +164,33 @@ def test_protected_identity_is_exported_by_uid_only(store, ladok_env, schema_env
         assert s.get(LadokContact, protected.uid) is None
 
 
+def test_a_student_who_becomes_protected_loses_name_and_e_mail_with_the_next_delta(store, ladok_env, schema_env):
+    """SkyddadePersonuppgifterEvent: the student's cached e-mail is forgotten at once and the
+    instances they are a member of are marked, so the next delta (not the nightly full run)
+    leaves only the UID and the mark in the scheduling system."""
+    from brygga.store.models import LadokContact
+
+    ladok, schedule = adapters(ladok_env, schema_env)
+    st = ladok_env.state
+    following.follow(store, ladok)
+    export(store, ladok, schedule)
+    student = next(s for uid, s in st.students.items() if not s.skyddad and s.epost
+                   and held(schema_env, "student").get(uid) is not None)
+    assert held(schema_env, "student")[student.uid].fields["epost"] == student.epost
+    with store.transaction() as s:
+        assert s.get(LadokContact, student.uid) is not None
+    groups = {m.partition(":")[0] for m in held(schema_env, "medlemskap") if m.endswith(f":{student.uid}")}
+    st.skydda(student.uid)
+    followed = following.follow(store, ladok)
+    assert followed["marked"] == len(groups) > 0
+    with store.transaction() as s:
+        assert s.get(LadokContact, student.uid) is None
+    summary, _ = export(store, ladok, schedule, mode="delta")
+    there = held(schema_env, "student")[student.uid]
+    assert there.fields.get("skyddad") is True
+    assert not any(there.fields.get(n) for n in ("fornamn", "efternamn", "epost"))
+
+
 def test_feed_delta_aterbud_and_early_avbrott_remove_memberships_cancelled_instance_is_deactivated(
         store, ladok_env, schema_env):
     ladok, schedule = adapters(ladok_env, schema_env)

@@ -1,22 +1,42 @@
 """Ladok's feed → the instances the schedule export looks at again (``schedule_dirty``), through
 the shared feed follower: the marks and the checkpoint in one transaction per batch. Any event
-that names an instance counts (admission, registration, återbud, avbrott, inställt, status)."""
+that names an instance counts (admission, registration, återbud, avbrott, inställt, status). A
+student who becomes protected (``SkyddadePersonuppgifterEvent``) marks every instance they are a
+member of, so their name leaves the scheduling system with the next run, not the nightly one, and
+their cached e-mail address (``ladok_contact``) is forgotten at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from brygga.flows.kit.feed import Batch, FeedFollower
 from brygga.flows.ports import Ladok
 from brygga.flows.schedule import FLOW
 from brygga.store import Store
-from brygga.store.models import ScheduleDirty, utcnow
+from brygga.store.models import LadokContact, ScheduleDirty, ScheduleObject, utcnow
 
-FIELDS = ("UtbildningstillfalleUID", "KurstillfalleUID")
+#: The instances an event names (an OmregistreringEvent names the one the student left too).
+FIELDS = ("UtbildningstillfalleUID", "KurstillfalleUID", "ForegaendeKurstillfalleUID")
 MAX_UID = 64
+PROTECTED = "SkyddadePersonuppgifterEvent"
+
+
+def protected_students(batch: Batch) -> set[str]:
+    return {e.student_uid for e in batch.events
+            if e.event_type == PROTECTED and e.student_uid and len(e.student_uid) <= MAX_UID}
+
+
+def forget_protected(s: Session, students: set[str], marks: dict[str, int]) -> None:
+    """Their e-mail addresses forgotten; the instances they are members of marked."""
+    s.execute(delete(LadokContact).where(LadokContact.student_uid.in_(sorted(students))))
+    for uid in students:
+        for instance in s.scalars(select(ScheduleObject.instance_uid).distinct().where(
+                ScheduleObject.kind == "membership", ScheduleObject.ext_id.like(f"%:{uid}"))):
+            if instance:
+                marks[instance] = marks.get(instance, 0) + 1
 
 
 def instances_of(batch: Batch) -> dict[str, int]:
@@ -43,6 +63,9 @@ class ScheduleFeed(FeedFollower):
 
     def apply(self, s: Session, batch: Batch, prepared: Any) -> None:
         marks = instances_of(batch)
+        protected = protected_students(batch)
+        if protected:
+            forget_protected(s, protected, marks)
         if not marks:
             return
         now = utcnow()
