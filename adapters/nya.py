@@ -170,6 +170,10 @@ class NyaAdapter(NyaContract):
         """The round's återbud (``NyaAterbud``) from ``from_sequence``."""
         return self._stream("GetAterbud", "aterbud", round_code, from_sequence)
 
+    def applicant_stream(self, round_code: str, from_sequence: int = 0) -> contextlib.AbstractContextManager[Any]:
+        """The round's applicants as they first applied (``Applicant``: sequence, personnummer)."""
+        return self._stream("GetApplicants", "applicant-stream", round_code, from_sequence)
+
     def _send(self, operation: str, body: bytes, errors: list[RecordError], mapping: Any, count: int,
               describe: Callable[[RecordError], str] = lambda e: f"field {e.field}: {e.rule}") -> Results:
         """Send a request unless its mapping refused every record; {record id: (outcome, reason)},
@@ -195,6 +199,12 @@ class NyaAdapter(NyaContract):
         m = self.mapping("merit")
         body, errors = m.write(merits, request_id=request_id)
         return self._send("SubmitMerits", body, errors, m, len(merits))
+
+    def withdraw_merits(self, merit_ids: list[str], request_id: str, reason: str | None = None) -> Results:
+        """Take back merits Ladok no longer has: {MeritId: (withdrawn | not-held, reason)}."""
+        m = self.mapping("merit-withdraw")
+        body, errors = m.write(merit_ids, request_id=request_id, reason=reason)
+        return self._send("WithdrawMerits", body, errors, m, len(merit_ids))
 
     def report_aterbud(self, reports: list[AterbudReport], round_code: str, request_id: str) -> Results:
         m = self.mapping("aterbud")

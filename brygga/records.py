@@ -71,7 +71,7 @@ class Offer:
 
 @dataclass(frozen=True)
 class Merit:
-    merit_id: str  # stable id, e.g. the Ladok HandelseUID or result UID
+    merit_id: str  # stable id of the Ladok object: ladok:<kind>:<uid> (merits/rules.merit_ref)
     personnummer: str
     type: str  # registrering|resultat|tillgodoraknande|avbrott|studieuppehall|examen
     utbildningskod: str
@@ -81,6 +81,24 @@ class Merit:
     credits: str | None = None
     grade: str | None = None
     source_reference: str | None = None
+
+    def content_hash(self) -> str:
+        """What NyA holds of the merit, hashed (its id and reference aside): the merit sync never
+        sends the same content twice, the reconciliation compares NyA's with it."""
+        content = json.dumps({f: getattr(self, f) for f in MERIT_CONTENT}, sort_keys=True)
+        return hashlib.sha256(content.encode()).hexdigest()
+
+
+#: A merit's content: a change of any of these is sent again.
+MERIT_CONTENT = ("personnummer", "type", "utbildningskod", "date", "tillfalleskod", "modul", "credits", "grade")
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """An applicant as they first appear in a NyA round's applicant stream (``GetApplicants``)."""
+
+    sequence: int
+    personnummer: str
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import IO, Any
 from lxml import etree
 
 from brygga import personnummer as pnr
-from brygga.records import AterbudReport, ConditionChange, Merit, NyaAterbud, Offer
+from brygga.records import Applicant, AterbudReport, ConditionChange, Merit, NyaAterbud, Offer
 from mappings.base import Mapping, MappingKey, RecordError, stream_elements, validate_records
 from mappings.nya import reading as rd
 from mappings.nya.reading import Reply
@@ -204,6 +204,46 @@ class AterbudV1(_NyaV1):
     def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
         """ReportAterbudResponse -> {AdmissionId: (Outcome, Reason)} (registered|duplicate|rejected)."""
         return _results(source, "ReportAterbudResponse", "AdmissionId")
+
+
+@mapping
+class MeritWithdrawV1(_NyaV1):
+    key = MappingKey("nya", "merit-withdraw", 1)
+    description = "WithdrawMerits: merits Ladok no longer has, taken back"
+
+    def write(self, merit_ids: Iterable[str], *, request_id: str, reason: str | None = None) -> tuple[bytes, list[RecordError]]:
+        root = etree.Element(N + "WithdrawMerits", nsmap={None: NS})
+        _el(root, "RequestId", request_id)
+        ids = []
+        for mid in merit_ids:
+            _el(root, "MeritId", mid)
+            ids.append(mid)
+        _el(root, "Reason", reason)
+        return self._finish(root, N + "MeritId", ids, [])
+
+    def read_results(self, source: bytes | IO[bytes]) -> dict[str, tuple[str, str | None]]:
+        """WithdrawMeritsResponse -> {MeritId: (Outcome, Reason)} (withdrawn|not-held)."""
+        return _results(source, "WithdrawMeritsResponse", "MeritId")
+
+
+@mapping
+class ApplicantStreamV1(_NyaV1):
+    key = MappingKey("nya", "applicant-stream", 1)
+    description = "GetApplicantsResponse -> the round's applicants as they first applied (Sequence, Personnummer)"
+
+    def read(self, source: bytes | IO[bytes]) -> Reply:
+        return Reply(source, "GetApplicantsResponse", "Applicant", self._applicant, "Applicant", _by_sequence)
+
+    @staticmethod
+    def _applicant(el: etree._Element) -> Applicant:
+        f = rd.children(el)
+        return Applicant(sequence=rd.sequence(f), personnummer=rd.personnummer(f))
+
+
+def _by_sequence(el: etree._Element) -> tuple[str, bool]:
+    """A bad applicant record is named by its Sequence (its personnummer is what may be wrong)."""
+    seq = (el.findtext(N + "Sequence") or "").strip()
+    return (f"sequence:{seq[:40]}" if seq else "?"), False
 
 
 @mapping

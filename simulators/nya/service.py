@@ -158,6 +158,27 @@ def get_applicant_merits(state: NyaState, req: etree._Element) -> bytes:
     return _bytes(resp)
 
 
+def withdraw_merits(state: NyaState, req: etree._Element) -> bytes:
+    results = state.withdraw_merits([el.text or "" for el in req.iterfind(q("MeritId"))])
+    resp = element("WithdrawMeritsResponse")
+    sub(resp, "RequestId", _t(req, "RequestId"))
+    _results(resp, "MeritId", results)
+    return _bytes(resp)
+
+
+def get_applicants(state: NyaState, req: etree._Element) -> bytes:
+    from_seq = int(_t(req, "FromSequence") or 0)
+    items, nxt = state.applicants_since(_t(req, "Round"), from_seq)
+    resp = element("GetApplicantsResponse")
+    sub(resp, "Round", _t(req, "Round"))
+    sub(resp, "NextSequence", nxt)
+    for a in items:
+        el = sub(resp, "Applicant", None)
+        sub(el, "Sequence", a.sequence)
+        sub(el, "Personnummer", a.personnummer)
+    return _bytes(resp)
+
+
 def list_applicants(state: NyaState, req: etree._Element) -> bytes:
     pnrs = state.list_applicants(_t(req, "Round"))
     resp = element("ListApplicantsResponse")
@@ -304,6 +325,8 @@ OPERATIONS: dict[str, tuple[Callable[[NyaState, etree._Element], bytes], bool]] 
     "SubmitMerits": (submit_merits, True),
     "GetApplicantMerits": (get_applicant_merits, False),
     "ListApplicants": (list_applicants, False),
+    "GetApplicants": (get_applicants, False),
+    "WithdrawMerits": (withdraw_merits, True),
     "GetAdmissions": (get_admissions, False),
     "GetConditionChanges": (get_condition_changes, False),
     "ReportAterbud": (report_aterbud, True),

@@ -182,6 +182,15 @@ class RoundState:
     changes: list[ConditionChange] = field(default_factory=list)
     generated: int = 0
     raw: list[RawAdmission] = field(default_factory=list)  # the fault surface's broken records, by sequence
+    applied: list[Applied] = field(default_factory=list)  # each applicant as they first applied (GetApplicants)
+
+
+@dataclass
+class Applied:
+    """An applicant's first appearance in a round, at its place in the round's applicant stream."""
+
+    sequence: int
+    personnummer: str
 
 
 @dataclass
@@ -220,6 +229,7 @@ class NyaState:
             self.merits: dict[str, Merit] = {}
             self.merits_by_pnr: dict[str, list[str]] = {}
             self.merit_duplicates = 0  # merits sent again with the same content
+            self.merits_withdrawn = 0
             self.replies: dict[str, tuple[str, str, bytes]] = {}
             self._seq = 0
             self.seed = 1
@@ -322,7 +332,9 @@ class NyaState:
                 unknown = [c for c in a.choices if c not in rs.offers]
                 if unknown:
                     raise NyaError("unknown-offer", f"no offer {unknown[0]} in round {code}")
-                n += a.personnummer not in rs.applicants
+                if a.personnummer not in rs.applicants:
+                    n += 1
+                    rs.applied.append(Applied(self.next_seq(), a.personnummer))
                 rs.applicants[a.personnummer] = a
             return n
 
@@ -547,6 +559,27 @@ class NyaState:
                 out.append((m.merit_id, "accepted" if cur is None else "updated", None))
             return out
 
+    def withdraw_merits(self, merit_ids: list[str]) -> list[tuple[str, str, str | None]]:
+        """Merits the sender no longer has: removed (``withdrawn``), or ``not-held``."""
+        with self.lock:
+            out = []
+            for mid in merit_ids:
+                cur = self.merits.pop(mid, None)
+                if cur is None:
+                    out.append((mid, "not-held", "no merit with this MeritId is held"))
+                    continue
+                self.merits_by_pnr[cur.personnummer].remove(mid)
+                self.merits_withdrawn += 1
+                out.append((mid, "withdrawn", None))
+            return out
+
+    def applicants_since(self, code: str, from_seq: int) -> tuple[list[Applied], int]:
+        """The round's applicants who first applied at or after ``from_seq``, and the NextSequence."""
+        with self.lock:
+            rs = self.round_state(code, open_only=True)
+            items = since(rs.applied, from_seq)
+            return items, next_sequence(items, from_seq)
+
     def applicant_merits(self, pnr: str) -> list[Merit]:
         with self.lock:
             return [self.merits[i] for i in self.merits_by_pnr.get(pnr, ())]
@@ -570,6 +603,7 @@ class NyaState:
             return {
                 "sequence": self._seq,
                 "merits": len(self.merits), "merit_duplicates": self.merit_duplicates,
+                "merits_withdrawn": self.merits_withdrawn,
                 "rounds": {c: {"status": rs.round.status, "offers": len(rs.offers), "applicants": len(rs.applicants),
                                "admissions": len(rs.admissions), "aterbud": len(rs.aterbud),
                                "condition_changes": len(rs.changes)} for c, rs in self.rounds.items()},

@@ -133,7 +133,7 @@ def test_wsdl_is_served_with_own_address_and_importable_xsd(server, http, client
     ops = set(zeep.Client(str(WSDL_PATH)).service._binding._operations)
     assert ops == {"ListAdmissionRounds", "PublishOffer", "WithdrawOffer", "GetOffers", "SubmitMerits",
                    "GetApplicantMerits", "ListApplicants", "GetAdmissions", "GetConditionChanges",
-                   "ReportAterbud", "GetAterbud"}
+                   "ReportAterbud", "GetAterbud", "GetApplicants", "WithdrawMerits"}
 
 
 # -- rounds and offers ------------------------------------------------------------------------
@@ -251,6 +251,39 @@ def test_list_applicants_and_merits_arrive_exactly_once(client, http, server, se
                                                                        dt.date(2027, 1, 15))
     assert http.get(f"{server.url}/sim/merits/{pnr}").json()[1]["merit_id"] == "m-2"
     assert client.service.GetApplicantMerits(Personnummer=ps[3].personnummer).Merit == []
+
+
+def test_applicants_stream_in_as_they_apply_and_merits_are_withdrawn_once(client, http, server, sent):
+    """GetApplicants: each applicant once, at the sequence they first applied, from a position;
+    WithdrawMerits: a held merit withdrawn, an unknown one not-held, a replay answered as before."""
+    o = offer(1)
+    client.service.PublishOffer(RequestId="p", Round="HT2027", Kind="ordinary", Offer=[o])
+    ps = people(5)
+    add_applicants(http, server, [applicant(p, [o["OfferId"]]) for p in ps[:3]])
+    first = client.service.GetApplicants(Round="HT2027")
+    assert [a.Personnummer for a in first.Applicant] == [p.personnummer for p in ps[:3]]
+    seqs = [a.Sequence for a in first.Applicant]
+    assert seqs == sorted(seqs) and first.NextSequence == seqs[-1] + 1
+    add_applicants(http, server, [applicant(p, [o["OfferId"]]) for p in ps[1:5]])  # two of them again
+    later = client.service.GetApplicants(Round="HT2027", FromSequence=first.NextSequence)
+    assert [a.Personnummer for a in later.Applicant] == [p.personnummer for p in ps[3:5]]
+    nothing = client.service.GetApplicants(Round="HT2027", FromSequence=later.NextSequence)
+    assert (nothing.Applicant, nothing.NextSequence) == ([], later.NextSequence)
+    sent()
+
+    pnr = ps[0].personnummer
+    client.service.SubmitMerits(RequestId="w-0", Merit=[
+        dict(MeritId="ladok:resultat:r1", Personnummer=pnr, Type="resultat", Utbildningskod="MA1001", Grade="VG",
+             Date=dt.date(2027, 1, 15))])
+    res = client.service.WithdrawMerits(RequestId="w-1", MeritId=["ladok:resultat:r1", "ladok:resultat:none"],
+                                        Reason="taken back in Ladok")
+    sent()
+    assert [(r.MeritId, r.Outcome) for r in res.Result] == [("ladok:resultat:r1", "withdrawn"),
+                                                            ("ladok:resultat:none", "not-held")]
+    assert client.service.WithdrawMerits(RequestId="w-1", MeritId=["ladok:resultat:r1", "ladok:resultat:none"],
+                                         Reason="taken back in Ladok") == res  # replayed, not applied again
+    assert client.service.GetApplicantMerits(Personnummer=pnr).Merit == []
+    assert http.get(f"{server.url}/sim/stats").json()["merits_withdrawn"] == 1
 
 
 def test_concurrent_retries_with_one_request_id_apply_once(client, http, server):
