@@ -24,6 +24,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 from adapters.http import (
@@ -47,6 +48,7 @@ from brygga.records import (
     FeedPage,
     GradeScale,
     Hinder,
+    LadokEvent,
     LadokFel,
     LadokUser,
     Participant,
@@ -168,6 +170,7 @@ class LadokAdapter:
         self.deltagare = registry.select("ladok", "deltagare", m)
         self.errors = registry.select("ladok", "error", m)
         self.katalog = registry.select("ladok", "kataloginformation", m)
+        self.merit_snapshot = registry.select("ladok", "merit-snapshot", m)
         self._no_student_search = False  # set when Ladok answers the student search with 404/405
         self._periods: dict[str, str] | None = None
         self._periods_lock = threading.Lock()
@@ -464,6 +467,35 @@ class LadokAdapter:
         """The educations in a student's study structure (``sd:Utbildningsinformation`` of every
         node): tillfälle uid, utbildningsinstans uid, Utbildningskod and Tillfälleskod."""
         return self._read("study_plan", self.plans.read_educations, self._structure(student_uid))
+
+    def student_merits(self, student_uid: str) -> list[LadokEvent]:
+        """Every merit Ladok has for a student, read from its REST resources into the shape of the
+        events that announce the same merits (``mappings/ladok/merits.py``): attested results, the
+        registrations of the study structure, avbrott and study breaks of its admissions, credit
+        transfers and issued certificates. 4 requests, and one per admission with an avbrott or a
+        study break."""
+        m, uid = self.merit_snapshot, segment(student_uid)
+        events: list[LadokEvent] = []
+        events += self._get("merit_results", f"/resultat/studieresultat/resultat/student/{uid}", "resultat",
+                            lambda data: m.read_results(data, student_uid))
+        structure = self._read("merit_structure", lambda data: m.read_structure(data, student_uid),
+                               self._structure(student_uid))
+        events += structure.registrations
+        for antagning, tillfalle in structure.avbrott:
+            r = self._request("GET", f"/studiedeltagande/tillfallesantagning/{segment(antagning)}/avbrott",
+                              "studiedeltagande", ok=(200, 404))
+            if r.status_code == 200:
+                events.append(self._read("merit_avbrott", partial(m.read_avbrott, student_uid=student_uid,
+                                                                  tillfalle_uid=tillfalle), r.content))
+        for antagning, tillfalle in structure.uppehall:
+            events += self._get("merit_uppehall", f"/studiedeltagande/tillfallesantagning/{segment(antagning)}/uppehall",
+                                "studiedeltagande", partial(m.read_uppehall, student_uid=student_uid,
+                                                            tillfalle_uid=tillfalle))
+        events += self._get("merit_credit_transfers", f"/resultat/tillgodoraknande/student/{uid}", "resultat",
+                            lambda data: m.read_credit_transfers(data, student_uid))
+        events += self._get("merit_certificates", f"/examen/utfardatbevis/student/{uid}", "examen",
+                            lambda data: m.read_certificates(data, student_uid))
+        return events
 
     def villkor(self, antagning_uid: str) -> list[str]:
         """The behörighetsvillkor on a tillfällesantagning (``sd:BehorighetsvillkorLista``)."""

@@ -113,9 +113,11 @@ class MemoryFeed(LadokAdapter):
         super().__init__(peer)
         self.pages = pages
 
-    def feed_page(self, number: int | None = None, *, url: str | None = None) -> FeedPage:
+    def feed_page(self, number: int | None = None, *, url: str | None = None, first: bool = False) -> FeedPage:
         if url:
             number = int(url.rstrip("/").rsplit("/", 1)[-1])
+        if first:
+            number = min(self.pages)
         return self.events.read_page(self.pages[number if number is not None else max(self.pages)])
 
 
@@ -123,7 +125,7 @@ def _fetch_pages(base: str) -> dict[int, bytes]:
     pages, http = {}, requests.Session()
     n = 1
     while True:
-        r = http.get(f"{base}/handelser/feed/{n}", timeout=60)
+        r = http.get(f"{base}/uppfoljning/feed/{n}", timeout=60)
         if r.status_code == 404:
             return pages
         r.raise_for_status()
@@ -131,9 +133,24 @@ def _fetch_pages(base: str) -> dict[int, bytes]:
         n += 1
 
 
+def _template(store_dir: str, nya) -> Path:
+    """A migrated store that already knows NyA's applicants (what a running worker's store has: the
+    applicant stream is read incrementally, not per run); each run starts from a copy."""
+    path = Path(store_dir) / "template.db"
+    if not path.exists():
+        store = Store(f"sqlite:///{path}")
+        migrate.upgrade(store)
+        merits.applicants.follow(store, nya)
+        store.dispose()
+    return path
+
+
 def _run(store_dir: str, label: str, ladok, nya, n: int, args, **kw) -> dict:
-    store = Store(f"sqlite:///{store_dir}/{label.replace(' ', '-')}-{_uid()[:8]}.db")
-    migrate.upgrade(store)
+    import shutil
+
+    path = Path(store_dir) / f"{label.replace(' ', '-')}-{_uid()[:8]}.db"
+    shutil.copyfile(_template(store_dir, nya), path)
+    store = Store(f"sqlite:///{path}")
     t0, c0 = time.perf_counter(), time.process_time()
     summary = merits.sync_once(store, ladok, nya, max_pages=10**6, batch_size=args.batch_size, **kw)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -166,10 +183,8 @@ def throughput(args, n: int, world, ladok_url: str, nya_url: str, tmp: str) -> d
     for uid in {a.tillfalle.uid for a in antagningar}:
         enricher.tillfalle(uid)
     enricher.grades.refresh()
-    applicants = merits.Applicants(nya)
-    applicants.load()
     enricher.requests = 0
-    warm = {"enricher": enricher, "applicants": applicants}
+    warm = {"enricher": enricher}
     memory = MemoryFeed(peer, _fetch_pages(ladok_url))
     modes = (("http", http, args.read_ahead), ("http no read-ahead", http, 0), ("processing", memory, args.read_ahead))
     runs: dict[str, list[dict]] = {label: [] for label, *_ in modes}

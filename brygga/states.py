@@ -52,6 +52,7 @@ class CaseCause(StrEnum):
     AVBROTT_EXISTS = "avbrott_exists"
     NOT_ACCEPTED = "not_accepted"
     PLACED_MEANWHILE = "placed_meanwhile"
+    NOT_IN_LADOK = "not_in_ladok"  # the reconciliation found NyA's återbud missing in Ladok
 
 
 class CaseAction(StrEnum):
@@ -75,6 +76,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # backing off, tried again later
     DEAD = "dead"  # given up (and quarantined)
+    CANCELLED = "cancelled"  # nothing to send any more: superseded, or taken back before it was sent
 
 
 #: Outbox rows that are still to be sent.
@@ -109,6 +111,54 @@ CAUSE_TEXT: dict[str, str] = {
     CaseCause.AVBROTT_EXISTS: "Studenten har redan avbrott på utbildningstillfället i Ladok",
     CaseCause.NOT_ACCEPTED: "Lärosätet tar inte emot återbud från NyA automatiskt",
     CaseCause.PLACED_MEANWHILE: "Antagningen placerades i Ladok medan återbudet behandlades",
+    CaseCause.NOT_IN_LADOK: "Avstämningen fann återbudet i NyA men inte i Ladok",
+}
+
+
+class DriftKind(StrEnum):
+    """``drift.kind``: where NyA and Ladok disagree (the reconciliation)."""
+
+    ADMISSION_MISSING_IN_LADOK = "admission.missing_in_ladok"
+    ADMISSION_WRONG_PACKAGE = "admission.wrong_package"
+    ATERBUD_ONLY_IN_NYA = "aterbud.only_in_nya"
+    ATERBUD_ONLY_IN_LADOK = "aterbud.only_in_ladok"
+    VILLKOR_DIFFER = "villkor.differ"
+    MERIT_MISSING_IN_NYA = "merit.missing_in_nya"
+    MERIT_OTHER_VERSION = "merit.other_version"
+    MERIT_WITHDRAWN_IN_LADOK = "merit.withdrawn_in_ladok"
+
+
+class DriftAction(StrEnum):
+    """``drift.action``: the flow function that repairs a drift (the console's button)."""
+
+    PLACE_AGAIN = "place_again"  # the admission import places it again (idempotent in Ladok)
+    OMPROVA = "ompröva"  # place it again in NyA's package
+    OPEN_CASE = "open_case"  # an återbudsärende for staff
+    REPORT_ATERBUD = "report_aterbud"  # tell NyA of Ladok's återbud
+    SYNC_VILLKOR = "sync_villkor"  # Ladok's villkor as NyA has them
+    SEND_MERIT = "send_merit"  # the merit to NyA again
+    WITHDRAW_MERIT = "withdraw_merit"  # take it back in NyA
+
+
+DRIFT_TEXT: dict[str, str] = {
+    DriftKind.ADMISSION_MISSING_IN_LADOK: "Antagen i NyA men saknas i Ladok",
+    DriftKind.ADMISSION_WRONG_PACKAGE: "Placerad i en annan kurspaketering än NyA:s",
+    DriftKind.ATERBUD_ONLY_IN_NYA: "Återbud i NyA men inte i Ladok",
+    DriftKind.ATERBUD_ONLY_IN_LADOK: "Återbud i Ladok men inte i NyA",
+    DriftKind.VILLKOR_DIFFER: "Behörighetsvillkoren skiljer sig mellan NyA och Ladok",
+    DriftKind.MERIT_MISSING_IN_NYA: "Merit i Ladok saknas i NyA",
+    DriftKind.MERIT_OTHER_VERSION: "NyA har en annan version av meriten",
+    DriftKind.MERIT_WITHDRAWN_IN_LADOK: "NyA har en merit som Ladok tagit bort",
+}
+
+DRIFT_ACTION_TEXT: dict[str, str] = {
+    DriftAction.PLACE_AGAIN: "Placera igen",
+    DriftAction.OMPROVA: "Ompröva i NyA:s kurspaketering",
+    DriftAction.OPEN_CASE: "Öppna återbudsärende",
+    DriftAction.REPORT_ATERBUD: "Skicka återbudet till NyA",
+    DriftAction.SYNC_VILLKOR: "Rätta villkoren i Ladok",
+    DriftAction.SEND_MERIT: "Skicka meriten igen",
+    DriftAction.WITHDRAW_MERIT: "Dra tillbaka meriten i NyA",
 }
 
 ACTION_TEXT: dict[str, str] = {

@@ -1,9 +1,13 @@
 """Continuous merit sync Ladok → NyA (meriter), every 30 seconds.
 
-`sync` reads Ladok's Atom feed forward from the stored checkpoint and enqueues the merits
-(registrering, resultat, tillgodoräknande, avbrott, studieuppehåll, examen) of NyA applicants;
-the checkpoint advances in the same transaction as the outbox and inbox rows. `send` delivers the
-outbox to NyA (SubmitMerits, RequestId per batch) and publishes the `brygga://ladok/merits` asset.
+`sync` reads the open rounds' new applicants, then Ladok's Atom feed forward from the stored
+checkpoint, and queues the merits (registrering, resultat on modules and whole courses,
+tillgodoräknande, avbrott, studieuppehåll, examen) of NyA applicants and the withdrawal of what
+Ladok took back; the checkpoint advances in the same transaction as the ledger, outbox and inbox
+rows. `send` delivers the outbox to NyA (SubmitMerits / WithdrawMerits, RequestId per batch): the
+live merits first, the snapshot's (DAG `brygga_merit_snapshot`) between them for at most 20 s. The
+two run side by side: sending what is committed never waits on reading more. `report` publishes
+the `brygga://ladok/merits` asset with both.
 
 **Operator action, replay:** trigger with `replay_from_page` = N to read the feed again from
 archive page N. Safe: handled events are in the inbox and merits have idempotency keys, so
@@ -67,20 +71,24 @@ def brygga_merit_sync():
                                 max_pages=int(p["max_pages"]), batch_size=int(p["batch_size"]),
                                 read_ahead_pages=int(p.get("read_ahead_pages", 4)))
 
-    @task(pool="nya_api", retries=3, outlets=[MERITS_ASSET])
-    def send(synced: dict) -> dict:
+    @task(pool="nya_api", retries=3)
+    def send() -> dict:
         from brygga.flows import merits
 
-        store = dagkit.store()
-        result = merits.send_pending(store, dagkit.nya(), batch=int(
+        return merits.send_pending(dagkit.store(), dagkit.nya(), batch=int(
             get_current_context()["params"]["batch_size"]))
-        extra = {"events": synced["events"], "enqueued": synced["merits"], "page": synced["page"],
-                 "gaps": synced["gaps"], "quarantined": synced["quarantined"], **result,
-                 "lag_seconds": merits.lag_seconds(store)}
+
+    @task(retries=1, outlets=[MERITS_ASSET])
+    def report(synced: dict, sent: dict) -> dict:
+        from brygga.flows import merits
+
+        extra = {"events": synced["events"], "enqueued": synced["merits"], "withdrawn": synced["withdrawn"],
+                 "page": synced["page"], "gaps": synced["gaps"], "quarantined": synced["quarantined"], **sent,
+                 "lag_seconds": merits.lag_seconds(dagkit.store())}
         get_current_context()["outlet_events"][MERITS_ASSET].extra = extra
         return extra
 
-    send(sync(replay()))
+    report(sync(replay()), send())
 
 
 brygga_merit_sync()

@@ -18,11 +18,13 @@ from typing import Any, Protocol, TypeVar
 from brygga.config import ScheduleSettings
 from brygga.records import (
     Admission,
+    Applicant,
     ArchiveReceipt,
     AterbudReport,
     ConditionChange,
     FeedPage,
     GradeScale,
+    LadokEvent,
     Merit,
     NyaAterbud,
     Offer,
@@ -63,6 +65,11 @@ class Nya(Protocol):
 
     def aterbud(self, round_code: str, from_sequence: int = 0) -> AbstractContextManager[SequenceReply[NyaAterbud]]: ...
 
+    def applicant_merits(self, personnummer: str) -> list[Merit]: ...
+
+    def applicant_stream(self, round_code: str, from_sequence: int = 0
+                         ) -> AbstractContextManager[SequenceReply[Applicant]]: ...
+
     def invalid_offers(self, kind: str, offers: list[Offer], round_code: str) -> dict[str, str]: ...
 
     def publish_offers(self, kind: str, offers: list[Offer], round_code: str, request_id: str) -> Results: ...
@@ -72,6 +79,8 @@ class Nya(Protocol):
     def invalid_merits(self, merits: list[Merit]) -> dict[str, str]: ...
 
     def submit_merits(self, merits: list[Merit], request_id: str) -> Results: ...
+
+    def withdraw_merits(self, merit_ids: list[str], request_id: str, reason: str | None = None) -> Results: ...
 
     def report_aterbud(self, reports: list[AterbudReport], round_code: str, request_id: str) -> Results: ...
 
@@ -124,6 +133,8 @@ class Ladok(Protocol):
     def study_plan(self, student_uid: str) -> list[PlanNode]: ...
 
     def study_plan_educations(self, student_uid: str) -> list[dict[str, str | None]]: ...
+
+    def student_merits(self, student_uid: str) -> list[LadokEvent]: ...
 
     def villkor(self, antagning_uid: str) -> list[str]: ...
 

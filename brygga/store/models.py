@@ -70,7 +70,7 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     correlation: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|dead|cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -292,6 +292,95 @@ class LadokContact(Base):
     student_uid: Mapped[str] = mapped_column(String(64), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(254))
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NyaMerit(Base):
+    """A Ladok merit as NyA should hold it: one row per Ladok object (``ref`` = ladok:<kind>:<uid>),
+    whichever path found it (the feed, or the snapshot taken when the student applied). The merit
+    sync's ledger: a merit already queued or sent with the same content is not sent again, a
+    changed one is sent as a new ``version``, a retracted one is withdrawn (or, never sent, not sent
+    at all). ``held``: NyA acknowledged holding a version of it (set by the sender)."""
+
+    __tablename__ = "nya_merit"
+    __table_args__ = (Index("ix_nya_merit_personnummer", "personnummer"),)
+
+    ref: Mapped[str] = mapped_column(String(120), primary_key=True)
+    merit_id: Mapped[str] = mapped_column(String(100))  # what NyA knows it by (== ref, or a legacy HandelseUID)
+    personnummer: Mapped[str] = mapped_column(String(12))
+    type: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str | None] = mapped_column(String(64))  # of the latest content queued
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the latest merit queued (to send it again)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 per change queued (the outbox key's)
+    state: Mapped[str] = mapped_column(String(16), default="present")  # present | withdrawn
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="feed")  # feed | snapshot
+    event_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # in Ladok (feed entry)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class NyaApplicant(Base):
+    """An applicant of a NyA round, remembered as they first appear in the round's applicant stream
+    (``GetApplicants``), and whether the merits Ladok already has for them were sent (the snapshot
+    taken when they apply): pending -> done | no_student; claimed with a lease while it is taken."""
+
+    __tablename__ = "nya_applicant"
+    __table_args__ = (UniqueConstraint("round", "personnummer", name="uq_nya_applicant"),
+                      Index("ix_nya_applicant_state", "snapshot", "id"),
+                      Index("ix_nya_applicant_personnummer", "personnummer"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    round: Mapped[str] = mapped_column(String(32))
+    personnummer: Mapped[str] = mapped_column(String(12))
+    sequence: Mapped[int] = mapped_column(BigInteger)  # its place in the round's applicant stream
+    snapshot: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | no_student
+    merits: Mapped[int] = mapped_column(Integer, default=0)  # merits the snapshot found
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(96))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    snapshot_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReconciliationRun(Base):
+    """One run of the nightly NyA↔Ladok reconciliation (avstämning): when, which rounds, what it
+    found per kind (the statistics' counts over time)."""
+
+    __tablename__ = "reconciliation_run"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rounds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # kind -> drift rows found
+    compared: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what was compared (admissions, merits …)
+    actor: Mapped[str] = mapped_column(String(128))
+
+
+class Drift(Base):
+    """Where NyA and Ladok disagree (avvikelse), as a reconciliation found it: its kind, the
+    admission or merit it is about, what each side holds, and the action that repairs it. Open
+    until an operator repairs or dismisses it, or a later run no longer finds it (gone)."""
+
+    __tablename__ = "drift"
+    __table_args__ = (Index("ix_drift_status_kind", "status", "kind"), Index("ix_drift_kind_subject", "kind", "subject"))
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer)  # the run that last found it
+    round: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(160))  # the admission id or the merit's Ladok reference
+    personnummer: Mapped[str | None] = mapped_column(String(12))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    action: Mapped[str] = mapped_column(String(32))  # what repairs it (see states.DRIFT_ACTIONS)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|repaired|dismissed|gone
+    found_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class LadokGrade(Base):

@@ -154,7 +154,7 @@ def outbox_rows(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def outbox_due(
-    session: Session, destination: str, *, limit: int = 500, kind: str | None = None,
+    session: Session, destination: str, *, limit: int = 500, kind: str | tuple[str, ...] | None = None,
     correlation: str | None = None, now: dt.datetime | None = None,
 ) -> list[OutboxMessage]:
     """Messages ready to send, oldest first (only one ``correlation`` group when given). On
@@ -179,7 +179,9 @@ def outbox_due(
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
-        if kind:
+        if isinstance(kind, tuple):
+            q = q.where(OutboxMessage.kind.in_(kind))
+        elif kind:
             q = q.where(OutboxMessage.kind == kind)
         if correlation:
             q = q.where(OutboxMessage.correlation == correlation)
@@ -200,6 +202,17 @@ def outbox_mark_sent(session: Session, ids: Sequence[int], response: str | None 
                     attempts=OutboxMessage.attempts + 1)
             .execution_options(synchronize_session=False)  # nobody reads the rows after: no per-row evaluation
         )
+
+
+def outbox_cancel(session: Session, ids: Sequence[int], why: str) -> None:
+    """Messages that need not be sent any more (superseded, or taken back before they went): done,
+    with the reason; purged with the sent ones."""
+    now = utcnow()
+    for i in range(0, len(ids), _CHUNK):
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids[i : i + _CHUNK]))
+            .values(status="cancelled", sent_at=now, response=why, last_error=None)
+            .execution_options(synchronize_session=False))
 
 
 def backoff_delay(attempts: int, base_seconds: float = 30.0, cap_seconds: float = 3600.0) -> dt.timedelta:

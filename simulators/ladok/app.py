@@ -335,6 +335,25 @@ async def get_aterbud(s: LadokState, r: Request) -> Response:
 
 
 @rest("studiedeltagande")
+async def get_avbrott(s: LadokState, r: Request) -> Response:
+    """The avbrott on an admission (not an early one: that is a withdrawn registration, no avbrott)."""
+    with s.lock:
+        a = s.antagning(r.path_params["uid"])
+        if a.avbrott is None or a.avbrott.tidigt:
+            raise LadokError(404, "avbrott.hittades.ej", f"Tillfällesantagning {a.uid} har inget avbrott")
+        return _xml(rep.avbrott(a), "studiedeltagande")
+
+
+@rest("studiedeltagande")
+async def get_uppehall(s: LadokState, r: Request) -> Response:
+    """The study breaks on an admission (a programme's), oldest first."""
+    with s.lock:
+        a = s.antagning(r.path_params["uid"])
+        rows = sorted((u for u in s.uppehall_by_uid.values() if u.antagning is a), key=lambda u: (u.start, u.uid))
+        return _xml(rep.uppehallslista(rows), "studiedeltagande")
+
+
+@rest("studiedeltagande")
 async def post_avbrott(s: LadokState, r: Request) -> Response:
     root = await _body(r)
     datum = _date(_text(root, "sd:Avbrottsdatum"), "Avbrottsdatum")
@@ -344,6 +363,16 @@ async def post_avbrott(s: LadokState, r: Request) -> Response:
 
 
 # --- examen -------------------------------------------------------------------------------
+@rest("examen")
+async def get_bevis_student(s: LadokState, r: Request) -> Response:
+    """A student's issued certificates, removed ones marked (Brygga's own path: to confirm)."""
+    uid = r.path_params["uid"]
+    with s.lock:
+        s.student(uid)
+        rows = sorted((b for b in s.bevis.values() if b.student_uid == uid), key=lambda b: (b.datum, b.uid))
+        return _xml(rep.utfardade_bevis(rows), "examen")
+
+
 @rest("examen")
 async def get_bevis(s: LadokState, r: Request) -> Response:
     with s.lock:
@@ -376,6 +405,15 @@ async def get_resultat(s: LadokState, r: Request) -> Response:
     with s.lock:
         s.student(uid)
         return _xml(rep.resultat(s.resultat.get(uid, [])), "resultat")
+
+
+@rest("resultat")
+async def get_tillgodo(s: LadokState, r: Request) -> Response:
+    """A student's credit transfers (Brygga's own path: to confirm)."""
+    uid = r.path_params["uid"]
+    with s.lock:
+        s.student(uid)
+        return _xml(rep.tillgodoraknanden(s.tillgodo.get(uid, [])), "resultat")
 
 
 # --- kataloginformation --------------------------------------------------------------------------
@@ -719,10 +757,14 @@ def create_app(state: LadokState) -> Starlette:
               methods=["DELETE"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", post_aterbud, methods=["POST"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/avbrott", post_avbrott, methods=["POST"]),
+        Route("/studiedeltagande/tillfallesantagning/{uid}/avbrott", get_avbrott, methods=["GET"]),
+        Route("/studiedeltagande/tillfallesantagning/{uid}/uppehall", get_uppehall, methods=["GET"]),
         Route("/studiedeltagande/tillfallesantagning/{uid}/aterbud", get_aterbud, methods=["GET"]),
         Route("/examen/utfardatbevis/filtrera", filtrera_bevis),
+        Route("/examen/utfardatbevis/student/{uid}", get_bevis_student),
         Route("/examen/utfardatbevis/{uid}", get_bevis),
         Route("/resultat/studieresultat/resultat/student/{uid}", get_resultat),
+        Route("/resultat/tillgodoraknande/student/{uid}", get_tillgodo),
         Route("/kataloginformation/grunddata/betygsskala", get_betygsskalor),
         Route("/kataloginformation/grunddata/period", get_perioder),
         Route("/kataloginformation/anvandare/autentiserad", get_autentiserad),

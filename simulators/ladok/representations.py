@@ -361,6 +361,9 @@ def studieplan(antagningar: list[Antagning], base_url: str) -> etree._Element:
 
 
 def resultat(rows: list[Resultat]) -> etree._Element:
+    """``rr:ResultatLista``: the attested results not cancelled, on modules and (``UtbildningsinstansUID``
+    the course's own instance) whole courses."""
+    rows = [r for r in rows if not r.makulerat]
     return element("rr:ResultatLista", [("rr:Resultat", [
         ("base:Uid", r.uid),
         ("rr:Beslutsdatum", r.examinationsdatum),
@@ -370,14 +373,33 @@ def resultat(rows: list[Resultat]) -> etree._Element:
                                   ("rr:GiltigSomSlutbetyg", True)]),
         ("rr:BetygsskalaID", r.betygsskala_id),
         ("rr:Examinationsdatum", r.examinationsdatum),
-        ("rr:ExamineradOmfattning", r.modul.omfattning),
+        ("rr:ExamineradOmfattning", r.modul.omfattning if r.modul else r.antagning.tillfalle.utbildning.omfattning),
         ("rr:KursinstansUID", r.antagning.tillfalle.utbildning.instans_uid),
         ("rr:KurstillfalleUID", r.antagning.tillfalle.uid),
         ("rr:ProcessStatus", PROCESSSTATUS_ATTESTERAD),
         ("rr:ResultatUID", r.uid),
         ("rr:StudentUID", r.antagning.student_uid),
-        ("rr:UtbildningsinstansUID", r.modul.uid),
+        ("rr:UtbildningsinstansUID", r.modul.uid if r.modul else r.antagning.tillfalle.utbildning.instans_uid),
     ]) for r in rows])
+
+
+def tillgodoraknanden(rows: list) -> etree._Element:
+    """``rr:Tillgodoraknanden``: the student's attested credit transfers."""
+    return element("rr:Tillgodoraknanden", [("rr:Tillgodoraknande", [
+        ("base:Uid", tg.uid),
+        ("rr:Anteckning", f"{tg.benamning}, {tg.omfattning} hp"),
+        ("rr:AnvandsIUtfardatBevis", False),
+        ("rr:Beslutsdatum", tg.beslutsdatum),
+        ("rr:Beslutsfattare", "Handläggare (simulator)"),
+        ("rr:KopplatKurspaketeringstillfalleUID", tg.kurspaketeringstillfalle_uid),
+    ]) for tg in rows])
+
+
+def uppehallslista(rows: list) -> etree._Element:
+    """``sd:Uppehallslista``: the study breaks on a tillfällesantagning (a programme's)."""
+    return element("sd:Uppehallslista", [("sd:UppehallLista", [
+        ("sd:Uppehall", [("base:Uid", u.uid), ("sd:FranOchMed", u.start), ("sd:RattAttAterupptaStudier", True),
+                         ("sd:TillOchMed", u.slut)]) for u in rows] or None)])
 
 
 def utfardade_bevis(rows: list) -> etree._Element:

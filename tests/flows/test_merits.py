@@ -74,17 +74,23 @@ class World:
         except LadokError:
             return self.ladok_state.student_by_pnr(person.personnummer)
 
-    def _last_handelse(self, mtype: str) -> str:
+    def _last_event(self, mtype: str):
         """The newest event of the merit type (an action emits several: a registration is followed
         by PaborjatUtbildningstillfalleEvent and PaborjadUtbildningEvent, as in Ladok)."""
-        etype = {t: e for e, t in merits.MERIT_TYPES.items()}[mtype]
         page = self.ladok.events.read_page(self.ladok_state.feed_page(None, "http://x"))
-        return next(e.handelse_uid for e in reversed(page.events) if e.event_type == etype)
+        return next(e for e in reversed(page.events) if merits.MERIT_TYPES.get(e.event_type) == mtype)
+
+    def _last_handelse(self, mtype: str) -> str:
+        return self._last_event(mtype).handelse_uid
+
+    def _last_ref(self, mtype: str) -> str:
+        """The merit id of the newest merit of the type: the Ladok object it is."""
+        return merits.merit_ref(self._last_event(mtype))
 
     def _note(self, person, mtype: str) -> None:
         if not self.nya_state.is_open_applicant(person.personnummer):
             return
-        self.expected.setdefault(person.personnummer, {})[self._last_handelse(mtype)] = mtype
+        self.expected.setdefault(person.personnummer, {})[self._last_ref(mtype)] = mtype
 
     def study(self, person, *, result: str = "VG", avbrott: bool = False, full: bool = False):
         """Course admission, registration and a module result (+ avbrott; + programme merits)."""
@@ -125,6 +131,27 @@ class World:
         with self.ladok_state.lock:
             self.ladok_state.feed.append("sd:AvbrottEvent", el)
         return el.findtext("{http://schemas.ladok.se/events}HandelseUID")
+
+    def apply(self, person) -> None:
+        """The person applies in NyA's open round now (after their merits were made in Ladok)."""
+        from simulators.nya.state import Applicant
+
+        offer = next(iter(self.nya_state.rounds["HT2027"].offers))
+        self.nya_state.add_applicants("HT2027", [Applicant(person.personnummer, person.fornamn, person.efternamn,
+                                                           [offer], 10.0)])
+
+    def merit_refs(self, student_uid: str) -> dict[str, str]:
+        """Every merit the feed announced for a student (ref -> NyA type), minus what it took back."""
+        out: dict[str, str] = {}
+        for n in range(self.ladok_state.feed.first_available, self.ladok_state.feed.last + 1):
+            for e in self.ladok.feed_page(n).events:
+                if e.student_uid != student_uid:
+                    continue
+                if e.event_type in merits.MERIT_TYPES:
+                    out[merits.merit_ref(e)] = merits.MERIT_TYPES[e.event_type]
+                elif e.event_type in merits.RETRACTIONS:
+                    out.pop(merits.rules.retraction_ref(e), None)
+        return out
 
     # -- reading back ------------------------------------------------------------------------------
     def nya_merits(self, personnummer: str) -> list:
@@ -336,8 +363,8 @@ def test_feed_moved_on_records_the_gap_and_continues(store, world):
     assert f"page(s) {before}..{first_kept - 1} were pruned" in gap.reason and "reconcile" in gap.reason
     assert audit.detail["resumed_at"] == first_kept and audit.detail["from_page"] == before
     # what is still in the feed arrived, once; what was pruned could not
-    available = {e.handelse_uid for n in range(first_kept, w.ladok_state.feed.last + 1)
-                 for e in w.ladok.feed_page(n).events}
+    available = {merits.merit_ref(e) for n in range(first_kept, w.ladok_state.feed.last + 1)
+                 for e in w.ladok.feed_page(n).events if e.event_type in merits.MERIT_TYPES}
     delivered = {r.payload["merit"]["merit_id"] for r in _outbox(store)}
     expected = w.all_expected()
     assert delivered == {h for h in expected if h in available} | {h for h in w.expected[w.people[0].personnummer]}
@@ -458,6 +485,173 @@ def test_a_new_personnummer_in_ladok_moves_bryggas_records_of_the_student(store,
     assert run(store, w)[0]["renumbered"] == 0
 
 
+def _snapshot(store, w, **kw):
+    return merits.snapshot.take(store, w.ladok, w.nya, seconds=60, **kw)
+
+
+def _rich_student(w, person):
+    """A student with a bit of everything in Ladok: course admission and registration, a module
+    result and the course grade, a programme with a study break, a credit transfer, a degree."""
+    from simulators.ladok.state import Placering
+
+    s = w.study(person, full=True)
+    st = w.ladok_state
+    a = next(x for x in st.plan[s.uid] if x.tillfalle.uid == w.kurs.uid)
+    st.rapportera_resultat(a.uid, None, "VG", dt.date(2027, 12, 20))  # the course grade
+    return s
+
+
+def test_an_applicants_earlier_merits_reach_nya_once_when_they_apply(store, world):
+    """A Ladok student with results (a module's and the course grade), a registration, a study
+    break, a credit transfer and a degree applies in NyA: the snapshot reads them through Ladok REST
+    and NyA gets each once; the feed path, replayed from its first page, finds the same merits and
+    sends none of them again."""
+    w = world
+    person = w.outsiders[0]
+    s = _rich_student(w, person)
+    first, _ = run(store, w)
+    assert first["merits"] == 0 and first["not_applicant"] > 0  # not an applicant (yet): nothing
+    assert w.nya_merits(person.personnummer) == []
+
+    w.apply(person)
+    sync, _ = run(store, w)
+    assert sync["new_applicants"] == 1 and sync["merits"] == 0  # the feed has moved past them
+    taken = _snapshot(store, w)
+    # every applicant is looked up; the 30 of the round who are not Ladok students have nothing
+    assert taken["applicants"] == 31 and taken["students"] == 1 and taken["no_student"] == 30
+    assert taken["waiting"] == 0
+    sent = merits.send_pending(store, w.nya, base_seconds=0)
+    expected = w.merit_refs(s.uid)
+    assert set(expected.values()) == {"registrering", "resultat", "studieuppehall", "tillgodoraknande", "examen"}
+    got = w.nya_merits(person.personnummer)
+    assert {m.merit_id: m.type for m in got} == expected and len(got) == len(expected) == taken["merits"]
+    assert sent["accepted"] == len(expected)
+    course = next(m for m in got if m.type == "resultat" and m.date == "2027-12-20")
+    assert course.grade == "VG" and course.utbildningskod == w.kurs.utbildning.kod  # the course grade
+
+    # the feed read again from its first page: the same merits, none sent again
+    merits.reset_checkpoint(store, 1, actor="test")
+    replayed, resent = run(store, w)
+    assert replayed["merits"] == 0 and replayed["already_queued"] >= len(expected)
+    assert resent["requests"] == 0 and w.nya_state.merit_duplicates == 0
+    assert _count(store, OutboxMessage, OutboxMessage.status == "sent") == len(expected)
+    # a new merit afterwards comes by the feed, "direkt"
+    w.ladok_state.rapportera_resultat(next(x for x in w.ladok_state.plan[s.uid] if x.tillfalle.uid == w.kurs.uid).uid,
+                                      w.kurs.utbildning.moduler[0].kod, "G", dt.date(2028, 1, 10))
+    later, sent2 = run(store, w)
+    assert later["merits"] == 1 and sent2["accepted"] == 1
+
+
+def test_a_killed_snapshot_resumes_where_it_stopped_and_sends_nothing_twice(store, world):
+    """A separate process takes the snapshot two applicants at a time and is SIGKILLed in the middle
+    of a chunk (after its claim, before its commit); its claims lapse, the next run takes them and
+    the rest, and NyA holds every merit once."""
+    w = world
+    people = w.outsiders[:4]
+    for p in people:
+        _rich_student(w, p)
+        w.apply(p)
+    merits.applicants.follow(store, w.nya)
+    expected = {p.personnummer: w.merit_refs(w.ladok_state.student_by_pnr(p.personnummer).uid) for p in people}
+    child = textwrap.dedent(f"""
+        import datetime as dt, time
+        from adapters.ladok import LadokAdapter
+        from adapters.nya import NyaAdapter
+        from brygga.connections import PeerConfig
+        from brygga.flows import merits
+        from brygga.store import Store
+        ladok = LadokAdapter(PeerConfig("ladok", {w.ladok_url!r}))
+        real, calls = ladok.student_merits, []
+        def parked(uid):
+            calls.append(uid)
+            if len(calls) == 3:  # the second chunk's first student: claimed, nothing committed
+                print("parked", flush=True)
+                time.sleep(60)
+            return real(uid)
+        ladok.student_merits = parked
+        merits.snapshot.take(Store({store.url!r}), ladok, NyaAdapter(PeerConfig("nya", {w.nya_url!r})), chunk=2,
+                             workers=1, lease=dt.timedelta(seconds=1), worker="killed")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        for line in proc.stdout:
+            if line.startswith("parked"):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    from brygga.store.models import NyaApplicant
+    mine = {p.personnummer for p in people}
+    with store.transaction() as s:
+        states = sorted((a.snapshot, a.claimed_by) for a in s.scalars(select(NyaApplicant))
+                        if a.personnummer in mine)
+    assert states == [("done", None), ("done", None), ("pending", "killed"), ("pending", "killed")]
+    import time
+    time.sleep(1.2)  # the dead worker's lease lapses
+    merits.send_pending(store, w.nya, base_seconds=0)
+    resumed = _snapshot(store, w, worker="next")
+    assert resumed["applicants"] == 2 and resumed["waiting"] == 0
+    merits.send_pending(store, w.nya, base_seconds=0)
+    for p in people:
+        got = w.nya_merits(p.personnummer)
+        assert {m.merit_id: m.type for m in got} == expected[p.personnummer] and len(got) == len(expected[p.personnummer])
+    assert w.nya_state.merit_duplicates == 0
+
+
+def test_each_retraction_withdraws_its_merit_and_one_not_yet_sent_sends_nothing(store, world):
+    """Ladok takes back a result (makulering), a credit transfer, an avbrott, a study break, a
+    degree, and — by an early avbrott — a registration: NyA withdraws each merit once. A result
+    cancelled before its merit was sent costs NyA nothing: neither the merit nor a withdrawal goes."""
+    from simulators.ladok.state import Placering
+
+    w = world
+    st = w.ladok_state
+    rich, quitter, late = w.people[0], w.people[1], w.people[2]
+    s = _rich_student(w, rich)
+    w.study(quitter, avbrott=True)  # an avbrott after the first three weeks: a merit
+    early = w.student(late)
+    a_early, _ = st.placera(Placering(early.uid, w.kurs.uid, f"NYA-{late.personnummer}-E"))
+    st.registrera(a_early.uid, 1, w.kurs.start)
+    run(store, w)
+    before = {p.personnummer: {m.merit_id for m in w.nya_merits(p.personnummer)} for p in (rich, quitter, late)}
+    assert all(before.values())
+
+    result = next(r for r in st.resultat[s.uid] if r.modul is not None)
+    st.makulera_resultat(result.uid)
+    st.ta_bort_tillgodoraknande(next(tg.uid for tg in st.tillgodo[s.uid]))
+    st.ta_bort_uppehall(next(u.uid for u in st.uppehall_by_uid.values() if u.antagning.student_uid == s.uid))
+    st.ta_bort_bevis(next(b.uid for b in st.bevis.values() if b.student_uid == s.uid))
+    quitter_uid = st.student_by_pnr(quitter.personnummer).uid
+    st.ta_bort_avbrott(next(a.uid for a in st.plan[quitter_uid] if a.avbrott))
+    st.avbrott(a_early.uid, w.kurs.start + dt.timedelta(days=5))  # early: the registration is withdrawn
+    sync, sent = run(store, w)
+    assert sync["withdrawn"] == 6 and sent["withdrawn"] == 6 and sent["requests"] == 1
+    gone = {f"ladok:resultat:{result.uid}", f"ladok:registrering:{a_early.registreringar[0].uid}",
+            f"ladok:avbrott:{quitter_uid}:{w.kurs.uid}"}
+    now = {p.personnummer: {m.merit_id for m in w.nya_merits(p.personnummer)} for p in (rich, quitter, late)}
+    assert {r for p in now for r in before[p] - now[p]} >= gone
+    assert sum(len(before[p] - now[p]) for p in now) == 6 and w.nya_state.merits_withdrawn == 6
+    assert now[rich.personnummer] == set(w.merit_refs(s.uid)) and now[late.personnummer] == set()
+    # taken back again (a replay): nothing more
+    merits.reset_checkpoint(store, 1, actor="test")
+    assert run(store, w)[1]["requests"] == 0
+
+    # a result cancelled before its merit went: nothing goes, neither merit nor withdrawal
+    fresh = w.people[3]
+    w.study(fresh)
+    queued = merits.sync_once(store, w.ladok, w.nya)
+    assert queued["merits"] == 2
+    fs = st.student_by_pnr(fresh.personnummer)
+    st.makulera_resultat(st.resultat[fs.uid][0].uid)
+    calls_before = w.nya_state.merits_withdrawn
+    sync2, sent2 = run(store, w)
+    assert sync2["withdrawn"] == 1 and sent2["accepted"] == 1 and sent2["cancelled"] == 2
+    assert sent2["withdrawn"] == 0 and w.nya_state.merits_withdrawn == calls_before
+    assert {m.type for m in w.nya_merits(fresh.personnummer)} == {"registrering"}
+
+
 def test_rejected_and_unreachable_merits_back_off_then_quarantine(store, world):
     w = world
     w.study(w.people[0])
@@ -562,9 +756,7 @@ def test_an_over_long_handelse_uid_or_entry_id_is_quarantined_and_the_rest_go_on
     long_entry = template.replace(huid, "6b1c3f2e-0000-4000-8000-000000000001").replace(entry_id, "E" * 300)
     r = requests.post(f"{w.ladok_url}/sim/feed/raw", json={"entries": [long_huid, long_entry]}, timeout=10)
     assert r.status_code == 200, r.text
-    for per in w.expected.values():  # the kept one is a merit like the one it was copied from
-        if huid in per:
-            per["6b1c3f2e-0000-4000-8000-000000000001"] = per[huid]
+    # (the kept one is the merit it was copied from, again: the ledger sends it once)
     w.study(w.people[1])
     first, _ = run(store, w)
     assert first["quarantined"] == 1
@@ -609,7 +801,8 @@ def test_an_unreadable_page_is_quarantined_the_pages_before_committed_and_after_
     for p in w.people[6:10]:
         w.study(p)
     after = {h: t for h, t in w.all_expected().items() if h not in before}
-    earlier = {e.handelse_uid for n in range(1, bad_page) for e in w.ladok.feed_page(n).events}
+    earlier = {merits.merit_ref(e) for n in range(1, bad_page) for e in w.ladok.feed_page(n).events
+               if e.event_type in merits.MERIT_TYPES}
     on_bad_page = {h for h in before if h not in earlier}  # before the broken entry, on its page
     assert before and after and on_bad_page and earlier
     for attempt in (1, 2):

@@ -19,7 +19,7 @@ from brygga.flows.kit.feed import Batch, page_entries
 from brygga.flows.merits import rules as merit_rules
 from brygga.flows.merits.grades import GradeBook
 from brygga.flows.offers import plan as offer_plan
-from brygga.records import FeedPage, Grade, GradeScale, LadokEvent, NyaAterbud, Offer, Utbildningstillfalle
+from brygga.records import FeedPage, Grade, GradeScale, LadokEvent, Merit, NyaAterbud, Offer, Utbildningstillfalle
 from brygga.states import AdmissionState, CaseAction, CaseCause, Hinder, InboxStatus
 from mappings.base import RecordError
 
@@ -169,7 +169,9 @@ def test_a_registration_takes_its_credits_from_the_instance_and_its_date_from_th
     m = merit_rules.to_merit(e, "199001011239", FakeLookups({"T1": _instance()}))
     assert (m.type, m.utbildningskod, m.tillfalleskod, m.credits, m.date, m.source_reference) == (
         "registrering", "TDA357", "12345", "7.5", "2027-08-30", "ladok:registrering:R1")
-    assert m.merit_id == "H1" and merit_rules.idempotency_key(m.merit_id) == "nya:merit:H1"
+    # the merit is the Ladok object, whichever path found it: the same id from the feed and the snapshot
+    assert m.merit_id == "ladok:registrering:R1"
+    assert merit_rules.idempotency_key(m.merit_id, 2) == "nya:merit:ladok:registrering:R1:2"
 
 
 @pytest.mark.parametrize(("scale_id", "grade_id", "grade"), [
@@ -191,24 +193,29 @@ def test_grade_scales_are_read_once_per_run_however_many_grades_are_unknown():
     lookups = FakeLookups({"T1": _instance()})
     for grade_id in ("999", "998", "131697"):
         e = _event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": grade_id, "BetygsskalaID": "131657",
-                                                           "Examinationsdatum": "2027-10-20"}},
+                                                           "Examinationsdatum": "2027-10-20", "ResultatUID": "X"}},
                    "ResultatPaModulAttesteratEvent")
         merit_rules.to_merit(e, "199001011239", lookups)
     assert lookups.scales.reads == 1
 
 
 @pytest.mark.parametrize(("event", "lookups", "reason"), [
-    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "999"}}, "ResultatPaModulAttesteratEvent"),
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "999", "ResultatUID": "X"}},
+            "ResultatPaModulAttesteratEvent"),
      FakeLookups({"T1": _instance()}), "BetygsgradID '999' (BetygsskalaID None) is not in Ladok's grade scales"),
-    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "131697", "BetygsskalaID": "131656"}},
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "131697", "BetygsskalaID": "131656",
+                                                    "ResultatUID": "X"}},
             "ResultatPaModulAttesteratEvent"), FakeLookups({"T1": _instance()}),
      "BetygsgradID 131697 is a grade of scale 131657 in Ladok's grade scales, not of BetygsskalaID 131656"),
-    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsskalaID": "131657"}}, "ResultatPaModulAttesteratEvent"),
-     FakeLookups({"T1": _instance()}), "the result has no BetygsgradID"),
-    (_event({"KurstillfalleUID": "T9"}, "RegistreringEvent"), FakeLookups(), "not found in Ladok"),
-    (_event({}, "RegistreringEvent"), FakeLookups(), "names no utbildningstillfälle"),
-    (_event({"KurstillfalleUID": "T1"}, "RegistreringEvent"), FakeLookups({"T1": _instance(code=None)}),
-     "has no utbildningskod"),
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsskalaID": "131657", "ResultatUID": "X"}},
+            "ResultatPaModulAttesteratEvent"), FakeLookups({"T1": _instance()}), "the result has no BetygsgradID"),
+    (_event({"KurstillfalleUID": "T1", "Resultat": {"BetygsgradID": "131697"}}, "ResultatPaHelKursAttesteratEvent"),
+     FakeLookups({"T1": _instance()}), "names no Resultat/ResultatUID: the merit cannot be identified"),
+    (_event({"KurstillfalleUID": "T9", "RegistreringUID": "R"}, "RegistreringEvent"), FakeLookups(),
+     "not found in Ladok"),
+    (_event({"RegistreringUID": "R"}, "RegistreringEvent"), FakeLookups(), "names no utbildningstillfälle"),
+    (_event({"KurstillfalleUID": "T1", "RegistreringUID": "R"}, "RegistreringEvent"),
+     FakeLookups({"T1": _instance(code=None)}), "has no utbildningskod"),
     (_event({"UtfardatBevisUID": "B1"}, "UtfardatBevisEvent"), FakeLookups(), "no HuvudsakligKurspaketeringsinstansUID"),
 ])
 def test_what_cannot_be_a_merit_says_why(event, lookups, reason):
@@ -318,6 +325,23 @@ def test_one_rule_for_who_acts_in_a_run_and_mapped_counts_add_up():
 
 
 # ------------------------------------------------------------------------------------ identity
+
+def test_a_merit_is_the_ladok_object_and_a_retraction_names_the_same_one():
+    """The feed's event and its retraction (and the snapshot's record) name one merit."""
+    result = _event({"Resultat": {"ResultatUID": "R1"}}, "ResultatPaHelKursAttesteratEvent")
+    cancelled = _event({"ResultatUID": "R1"}, "AttesteratResultatMakuleratEvent")
+    assert merit_rules.merit_ref(result) == merit_rules.retraction_ref(cancelled) == "ladok:resultat:R1"
+    avbrott = _event({"UtbildningstillfalleUID": "T1"}, "AvbrottEvent")
+    removed = _event({"UtbildningstillfalleUID": "T1"}, "AvbrottBorttagetEvent")
+    assert merit_rules.merit_ref(avbrott) == merit_rules.retraction_ref(removed) == "ladok:avbrott:S1:T1"
+    registration = _event({"RegistreringUID": "G1"}, "RegistreringEvent")
+    withdrawn = _event({"RegistreringUID": "G1"}, "AterkalladregistreringEvent")  # an early avbrott
+    assert merit_rules.merit_ref(registration) == merit_rules.retraction_ref(withdrawn) == "ladok:registrering:G1"
+    assert merit_rules.retraction_ref(_event({}, "UppehallBorttagetEvent")) is None
+    a = Merit("ladok:resultat:R1", "199001011239", "resultat", "TDA357", "2027-10-20", grade="A")
+    assert merit_rules.content_hash(a) == merit_rules.content_hash(dataclasses.replace(a, source_reference="x"))
+    assert merit_rules.content_hash(a) != merit_rules.content_hash(dataclasses.replace(a, grade="B"))
+
 
 def test_a_number_change_is_read_from_lokal_student_events_and_a_bad_one_set_aside():
     from brygga.flows.kit import identity

@@ -39,13 +39,17 @@ class OutboxSender:
     * ``settle(session, group, results, outcomes, request_id)`` — mark the rows by the answer, in
       the transaction that claimed them (``settle`` below does the usual);
     * ``ready(session, group, outcomes)`` (optional) — leave rows out of a group before it is sent
-      (marking them itself).
+      (marking them itself);
+    * ``prefix_for(group)`` (optional) — the RequestId's prefix for a group (``prefix``).
+
+    ``kind`` may be several kinds (a tuple): due rows of any of them, in id order, one group per
+    correlation and kind.
 
     ``run()`` sends until nothing is due and returns (outcome counts, requests made, the transient
     error that stopped it or None)."""
 
     destination: str
-    kind: str
+    kind: str | tuple[str, ...]
     prefix: str = ""
     batch = 1000
     max_attempts = 8
@@ -65,6 +69,9 @@ class OutboxSender:
     def ready(self, s: Session, group: list[OutboxMessage], outcomes: Counter[str]) -> list[OutboxMessage]:
         return group
 
+    def prefix_for(self, group: list[OutboxMessage]) -> str:
+        return self.prefix
+
     def send(self, group: list[OutboxMessage], rid: str) -> Results:
         raise NotImplementedError
 
@@ -83,11 +90,11 @@ class OutboxSender:
                                      correlation=self.correlation)
                 if not due:
                     break
-                group = [m for m in due if m.correlation == due[0].correlation]
+                group = [m for m in due if m.correlation == due[0].correlation and m.kind == due[0].kind]
                 group = self.ready(s, group, outcomes)
                 if not group:
                     continue
-                rid = request_id(self.prefix, (m.idempotency_key for m in group))
+                rid = request_id(self.prefix_for(group), (m.idempotency_key for m in group))
                 requests += 1
                 try:
                     results = self.send(group, rid)

@@ -1,26 +1,29 @@
-"""Continuous merit sync Ladok → NyA (meriter), from Ladok's Atom event feed.
+"""Merit sync Ladok → NyA (meriter): the merits Ladok already has when a student applies, then every
+new one "direkt", every version once, and what Ladok takes back withdrawn.
 
-Two steps, each safe to repeat and to kill at any point (the DAG runs them every 30 seconds):
-
-* ``sync_once`` (``sync.py``) follows the feed from its checkpoint with the shared feed follower
-  (``brygga.flows.kit.feed``), keeps the merit events (``rules.MERIT_TYPES``) of students who are
-  applicants in an open NyA round, enriches them from Ladok REST (``lookups.py``: personnummer,
-  Utbildningskod / Tillfälleskod; cached for the run) and turns them into ``Merit`` records
-  (``rules.to_merit``; merit id = HandelseUID). Per batch of about ``batch_size`` events ONE
-  transaction writes the outbox rows, the inbox (dedupe) rows, any quarantine/audit rows and the
-  new checkpoint.
-* ``send_pending`` (``send.py``) sends the due merit rows to NyA (``SubmitMerits``), one request per
-  enqueue batch, with a RequestId derived from the rows' idempotency keys: a crash after NyA applied
-  a request re-sends the same request, which NyA answers from its replay store. Transient failures
-  back off; rejected merits and messages that keep failing are quarantined.
+* ``sync_once`` (``sync.py``) reads the open rounds' new applicants (``applicants.py``: NyA's
+  applicant stream, remembered in ``nya_applicant``), then follows Ladok's feed from its checkpoint
+  with the kit's feed follower: the merit events (``rules.MERIT_TYPES``) of applicants become
+  ``Merit`` records (``rules.to_merit``; merit id = the Ladok object, ``ladok:<kind>:<uid>``), the
+  retraction events (``rules.RETRACTIONS``) withdraw theirs. Per batch ONE transaction writes the
+  ledger (``ledger.py``, ``nya_merit``: what was queued, in which version, whether NyA holds it),
+  the outbox and inbox rows, quarantine and audit rows and the new checkpoint.
+* ``snapshot.take`` (``snapshot.py``, DAG ``brygga_merit_snapshot``) reads, for each new applicant,
+  the merits Ladok already has through its REST resources, into the same ledger: a merit the feed
+  also delivers is sent once.
+* ``send_pending`` (``send.py``) sends the outbox: live merits and withdrawals first, the
+  snapshot's between them within a time budget; one request per enqueue batch with a RequestId NyA
+  replays after a crash; a version that is stale when its turn comes is cancelled, not sent.
 
 A feed that moved on while Brygga was away is recorded as a gap (quarantine ``feed-gap``, audit).
 See docs/flows/merits.md.
 """
 
 from brygga.flows.kit.feed import CheckpointMoved
+from brygga.flows.merits import applicants, ledger, repairs, snapshot
+from brygga.flows.merits.applicants import Applicants
 from brygga.flows.merits.grades import GradeBook
-from brygga.flows.merits.lookups import Applicants, Enricher
+from brygga.flows.merits.lookups import Enricher
 from brygga.flows.merits.rules import (
     ACTOR,
     CHECKPOINT,
@@ -28,15 +31,19 @@ from brygga.flows.merits.rules import (
     FLOW,
     KIND,
     MERIT_TYPES,
+    RETRACTIONS,
+    SNAPSHOT_KIND,
     SOURCE,
+    WITHDRAW_KIND,
     idempotency_key,
+    merit_ref,
     to_merit,
 )
 from brygga.flows.merits.send import lag_seconds, send_pending
 from brygga.flows.merits.sync import reset_checkpoint, sync_once
 
 __all__ = [
-    "ACTOR", "CHECKPOINT", "FLOW", "DESTINATION", "KIND", "MERIT_TYPES", "SOURCE", "Applicants",
-    "CheckpointMoved", "Enricher", "GradeBook", "idempotency_key", "lag_seconds", "reset_checkpoint", "send_pending",
-    "sync_once", "to_merit",
+    "ACTOR", "CHECKPOINT", "FLOW", "DESTINATION", "KIND", "MERIT_TYPES", "RETRACTIONS", "SNAPSHOT_KIND", "SOURCE",
+    "WITHDRAW_KIND", "Applicants", "CheckpointMoved", "Enricher", "GradeBook", "applicants", "idempotency_key",
+    "lag_seconds", "ledger", "merit_ref", "repairs", "reset_checkpoint", "send_pending", "snapshot", "sync_once", "to_merit",
 ]

@@ -1,17 +1,12 @@
-"""The Ladok and NyA lookups of a merit-sync run, cached: who is an applicant, whose personnummer
-a student uid is, which instance a merit belongs to."""
+"""The Ladok lookups of a merit-sync run, cached: whose personnummer a student uid is, which instance
+a merit belongs to, the grades of Ladok's scales (who is an applicant: ``applicants.py``)."""
 
 from __future__ import annotations
 
-import contextlib
-
 from adapters.http import if_found
-from adapters.nya import NyaFault
-from brygga.flows.kit.quarantine import unreadable
 from brygga.flows.merits.grades import GradeBook
-from brygga.flows.ports import Ladok, Nya
+from brygga.flows.ports import Ladok
 from brygga.records import Utbildningstillfalle
-from brygga.store import Store
 
 
 class Enricher:
@@ -58,36 +53,3 @@ class Enricher:
 
     def grade_unknown(self, scale_id: str | None, grade_id: str | None) -> str:
         return self.grades.why_unknown(scale_id, grade_id)
-
-
-class Applicants:
-    """Personnummer of the applicants in every open NyA round; read once per run, on first use. A
-    reply that cannot be read is quarantined in ``store`` (when given) and raised."""
-
-    def __init__(self, nya: Nya, store: Store | None = None):
-        self.nya, self.store = nya, store
-        self._set: set[str] | None = None
-        self.rounds: list[str] = []
-
-    def __contains__(self, personnummer: str) -> bool:
-        return personnummer in self.load()
-
-    def load(self) -> set[str]:
-        if self._set is None:
-            found: set[str] = set()
-            guard = (unreadable(self.store, consumer="the merit sync") if self.store is not None
-                     else contextlib.nullcontext())
-            with guard:
-                for code in self.nya.open_rounds():
-                    try:
-                        found |= self.nya.applicants(code)
-                    except NyaFault as e:
-                        if e.code != "round-closed":  # closed between the two calls: not of interest
-                            raise
-                        continue
-                    self.rounds.append(code)
-            self._set = found
-        return self._set
-
-    def __len__(self) -> int:
-        return len(self.load())

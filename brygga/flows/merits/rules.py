@@ -8,20 +8,23 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from brygga.flows.kit.flow import Flow
-from brygga.records import LadokEvent, Merit, Utbildningstillfalle
+from brygga.records import MERIT_CONTENT, LadokEvent, Merit, Utbildningstillfalle
 
-FLOW = Flow("merit-sync", "brygga_merit_sync", checkpoints=("ladok-merits",), destination="nya", kinds=("merit",),
-            sources=("ladok",))
+FLOW = Flow("merit-sync", "brygga_merit_sync", checkpoints=("ladok-merits", "nya-applicants:{round}"), destination="nya",
+            kinds=("merit", "merit-withdraw", "merit-snapshot"), sources=("ladok",))
 CHECKPOINT = FLOW.checkpoint()  # feed_checkpoint.name
 SOURCE = FLOW.sources[0]  # inbox_message.source (HandelseUID)
 DESTINATION = FLOW.destination
-KIND = FLOW.kinds[0]
+KIND = FLOW.kinds[0]  # a merit found on the feed (live)
+WITHDRAW_KIND = FLOW.kinds[1]  # a merit Ladok took back
+SNAPSHOT_KIND = FLOW.kinds[2]  # a merit found when its student applied (sent after the live ones)
 ACTOR = FLOW.actor
 
 #: Ladok event type -> NyA merit Type.
 MERIT_TYPES: dict[str, str] = {
     "RegistreringEvent": "registrering",
     "ResultatPaModulAttesteratEvent": "resultat",
+    "ResultatPaHelKursAttesteratEvent": "resultat",  # the course grade
     "TillgodoraknandeAttesteratEvent": "tillgodoraknande",
     "AvbrottEvent": "avbrott",
     "UppehallEvent": "studieuppehall",
@@ -32,21 +35,38 @@ MERIT_TYPES: dict[str, str] = {
 TILLFALLE_FIELDS: dict[str, tuple[str, ...]] = {
     "RegistreringEvent": ("KurstillfalleUID",),
     "ResultatPaModulAttesteratEvent": ("KurstillfalleUID",),
+    "ResultatPaHelKursAttesteratEvent": ("KurstillfalleUID",),
     "TillgodoraknandeAttesteratEvent": ("KopplatKurspaketeringstillfalleUID",),
     "AvbrottEvent": ("UtbildningstillfalleUID",),
     "UppehallEvent": ("KurspaketeringstillfalleUID",),
     "UtfardatBevisEvent": (),  # names only the programme's utbildningsinstans: see Enricher.instans
 }
 
-#: The Ladok id a merit refers to, for SourceReference.
+#: The Ladok object a merit is: its kind and where the event names its UID. A merit's id is
+#: ``ladok:<kind>:<uid>`` (``merit_ref``), the same whether the feed or the snapshot found it; an
+#: avbrott has no UID of its own: it is the student's on the utbildningstillfälle.
 REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
     "RegistreringEvent": ("registrering", "RegistreringUID"),
     "ResultatPaModulAttesteratEvent": ("resultat", "Resultat/ResultatUID"),
+    "ResultatPaHelKursAttesteratEvent": ("resultat", "Resultat/ResultatUID"),
     "TillgodoraknandeAttesteratEvent": ("tillgodoraknande", "TillgodoraknandeUID"),
     "AvbrottEvent": ("avbrott", "UtbildningstillfalleUID"),
     "UppehallEvent": ("uppehall", "UppehallUID"),
     "UtfardatBevisEvent": ("bevis", "UtfardatBevisUID"),
 }
+
+#: Ladok taking a merit back: the event and the merit it withdraws (as REFERENCE_FIELDS). An early
+#: avbrott withdraws the registration (AterkalladregistreringEvent), not an avbrott merit.
+RETRACTIONS: dict[str, tuple[str, str]] = {
+    "AttesteratResultatMakuleratEvent": ("resultat", "ResultatUID"),
+    "TillgodoraknandeBorttagetEvent": ("tillgodoraknande", "TillgodoraknandeUID"),
+    "AvbrottBorttagetEvent": ("avbrott", "UtbildningstillfalleUID"),
+    "UppehallBorttagetEvent": ("uppehall", "UppehallUID"),
+    "UtfardatBevisBorttagetEvent": ("bevis", "UtfardatBevisUID"),
+    "AterkalladregistreringEvent": ("registrering", "RegistreringUID"),
+}
+
+CONTENT_FIELDS = MERIT_CONTENT  # a merit's content: a change of any of these is sent again
 
 
 class Lookups(Protocol):
@@ -92,6 +112,7 @@ def _credits(value: str | None) -> str | None:
 DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "RegistreringEvent": ("StudieperiodStart",),
     "ResultatPaModulAttesteratEvent": ("Resultat/Examinationsdatum", "Beslut/Beslutsdatum"),
+    "ResultatPaHelKursAttesteratEvent": ("Resultat/Examinationsdatum", "Beslut/Beslutsdatum"),
     "TillgodoraknandeAttesteratEvent": ("Beslut/Beslutsdatum",),
     "AvbrottEvent": ("Avbrottsdatum",),
     "UppehallEvent": ("Startdatum",),
@@ -132,10 +153,34 @@ def _education(e: LadokEvent, lookups: Lookups) -> tuple[str, str | None, Utbild
     return t.utbildningskod, t.tillfalleskod, t
 
 
+def _ref(kind: str, path: str, e: LadokEvent) -> str | None:
+    uid = _get(e.fields, path)
+    if not uid:
+        return None
+    if kind == "avbrott":  # the student's avbrott on the instance
+        return f"ladok:avbrott:{e.student_uid}:{uid}" if e.student_uid else None
+    return f"ladok:{kind}:{uid}"
+
+
+def merit_ref(e: LadokEvent) -> str | None:
+    """The Ladok object a merit event is about, as its merit id (``ladok:<kind>:<uid>``)."""
+    return _ref(*REFERENCE_FIELDS[e.event_type], e)
+
+
+def retraction_ref(e: LadokEvent) -> str | None:
+    """The merit a retraction event takes back (None: it names none)."""
+    return _ref(*RETRACTIONS[e.event_type], e)
+
+
 def to_merit(e: LadokEvent, personnummer: str, lookups: Lookups) -> Merit | str:
-    """The NyA merit for a merit event of an applicant, or the reason it cannot be one."""
+    """The NyA merit for a merit event of an applicant (or a snapshot record read as one), or the
+    reason it cannot be one."""
     mtype = MERIT_TYPES[e.event_type]
     f = e.fields
+    ref = merit_ref(e)
+    if ref is None:
+        return (f"{e.event_type} names no {REFERENCE_FIELDS[e.event_type][1]}: the merit cannot be identified "
+                "in Ladok")
     education = _education(e, lookups)
     if isinstance(education, str):
         return education
@@ -152,15 +197,22 @@ def to_merit(e: LadokEvent, personnummer: str, lookups: Lookups) -> Merit | str:
         credits = _credits(_get(f, "Resultat/OmfattningsPoang"))
     elif mtype == "registrering":
         credits = _credits(_get(f, "Omfattningsvarde")) or (_credits(t.credits) if t else None)
-    label, ref_path = REFERENCE_FIELDS[e.event_type]
-    ref = _get(f, ref_path)
     return Merit(
-        merit_id=e.handelse_uid, personnummer=personnummer, type=mtype, utbildningskod=code,
-        date=date, tillfalleskod=tkod, modul=None, credits=credits, grade=grade,
-        source_reference=f"ladok:{label}:{ref}" if ref else f"ladok:handelse:{e.handelse_uid}",
+        merit_id=ref, personnummer=personnummer, type=mtype, utbildningskod=code,
+        date=date, tillfalleskod=tkod, modul=None, credits=credits, grade=grade, source_reference=ref,
     )
 
 
-def idempotency_key(merit_id: str) -> str:
-    """One outbox row per Ladok event: the same merit is never sent twice."""
-    return f"nya:merit:{merit_id}"
+def content_hash(m: Merit) -> str:
+    """What NyA holds of a merit, hashed: the same content is never sent twice (``Merit.content_hash``)."""
+    return m.content_hash()
+
+
+def idempotency_key(ref: str, version: int) -> str:
+    """One outbox row per version of a merit: the same version is never queued twice."""
+    return f"nya:merit:{ref}:{version}"
+
+
+def withdraw_key(ref: str, version: int) -> str:
+    """One withdrawal per version of a merit taken back."""
+    return f"nya:merit-withdraw:{ref}:{version}"

@@ -1,9 +1,11 @@
-"""The merit sync's reading side: Ladok's feed → merits of NyA applicants → the outbox, through the
-shared feed follower (checkpoint, outbox and inbox rows in one transaction per batch)."""
+"""The merit sync's reading side: Ladok's feed → merits of NyA applicants → the ledger and the
+outbox, through the shared feed follower (checkpoint, ledger, outbox and inbox rows in one
+transaction per batch). Retractions in the feed withdraw their merits (``ledger.retract``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -13,28 +15,30 @@ from sqlalchemy.orm import Session
 
 from brygga.flows.kit import feed, identity
 from brygga.flows.kit.feed import Batch, FeedFollower
+from brygga.flows.merits import applicants as applicants_mod
+from brygga.flows.merits import ledger
+from brygga.flows.merits.applicants import Applicants
 from brygga.flows.merits.grades import GradeBook
-from brygga.flows.merits.lookups import Applicants, Enricher
+from brygga.flows.merits.lookups import Enricher
 from brygga.flows.merits.rules import (
     CHECKPOINT,
-    DESTINATION,
     FLOW,
     KIND,
     MERIT_TYPES,
+    RETRACTIONS,
     SOURCE,
-    idempotency_key,
+    retraction_ref,
     to_merit,
 )
 from brygga.flows.ports import Ladok, Nya
 from brygga.logmask import get_logger
 from brygga.records import Merit
 from brygga.store import Store, ops
-from brygga.store.models import InboxMessage, OutboxMessage, utcnow
+from brygga.store.models import InboxMessage, utcnow
 
 log = get_logger("brygga.flows.merits")
 
 _MISSING = object()
-_MERIT_FIELDS = tuple(f.name for f in dataclasses.fields(Merit))
 
 
 #: An unreadable archive page is moved past after this many runs met it (merits can be reconciled
@@ -44,29 +48,33 @@ SKIP_UNREADABLE_AFTER = 3
 
 @dataclasses.dataclass
 class _Candidates:
-    """What a batch becomes, decided outside the transaction (Ladok and NyA lookups)."""
+    """What a batch becomes, decided outside the transaction (Ladok lookups, who applies)."""
 
     merits: list[Merit]
     rejected: dict[str, str]  # HandelseUID -> quarantine reason
-    considered: list[str]  # HandelseUIDs of the merit events looked at
+    considered: list[str]  # HandelseUIDs of the merit and retraction events looked at
     renumbered: list[identity.Renumbering] = dataclasses.field(default_factory=list)  # new personnummer
+    retracted: dict[str, str] = dataclasses.field(default_factory=dict)  # HandelseUID -> the merit taken back
+    event_at: dict[str, dt.datetime] = dataclasses.field(default_factory=dict)  # merit ref -> in Ladok
+    handelse: dict[str, str] = dataclasses.field(default_factory=dict)  # merit ref -> HandelseUID
 
 
 class MeritFeed(FeedFollower):
-    """The merit sync's reading of the feed: a batch's merits of applicants found outside the
-    transaction (``prepare``), then queued with the inbox in the follower's transaction (``apply``)."""
+    """The merit sync's reading of the feed: a batch's merits of applicants and its retractions
+    found outside the transaction (``prepare``), then put in the ledger with the inbox in the
+    follower's transaction (``apply``)."""
 
     flow = FLOW
     consumer = "the merit sync"
     consequence = "Merit events in the gap were not sent to NyA: reconcile the applicants' merits from Ladok"
     skip_unreadable_after = SKIP_UNREADABLE_AFTER
 
-    def __init__(self, store: Store, ladok: Ladok, nya: Nya, *, enricher: Enricher | None = None,
-                 applicants: Applicants | None = None, **kw: Any):
+    def __init__(self, store: Store, ladok: Ladok, nya: Nya, *, applicants: Applicants,
+                 enricher: Enricher | None = None, **kw: Any):
         super().__init__(store, ladok, **kw)
         self.nya = nya
         self.enricher = enricher or Enricher(ladok, GradeBook(ladok, store))
-        self.applicants = applicants or Applicants(nya, store)
+        self.applicants = applicants
         self.counts: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
 
@@ -78,23 +86,27 @@ class MeritFeed(FeedFollower):
 
 
 def sync_once(store: Store, ladok: Ladok, nya: Nya, *, max_pages: int = 500,
-              batch_size: int = 1000, enricher: Enricher | None = None, applicants: Applicants | None = None,
+              batch_size: int = 1000, enricher: Enricher | None = None, rounds: list[str] | None = None,
               read_ahead_pages: int = 4,
               after_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Read the feed from the checkpoint up to the newest page (at most ``max_pages`` pages) and
-    enqueue the merits; returns counts. Pages are fetched ``read_ahead_pages`` ahead in a thread
-    (0: none). ``after_commit`` is called after each batch's commit (tests crash there)."""
-    f = MeritFeed(store, ladok, nya, enricher=enricher, applicants=applicants, max_pages=max_pages,
-                  batch_size=batch_size, read_ahead=read_ahead_pages, after_commit=after_commit)
+    """Read the open rounds' new applicants, then the feed from the checkpoint up to the newest
+    page (at most ``max_pages`` pages), and queue the merits of applicants; returns counts. Pages
+    are fetched ``read_ahead_pages`` ahead in a thread (0: none). ``after_commit`` is called after
+    each batch's commit (tests crash there)."""
+    new = applicants_mod.follow(store, nya, rounds)
+    f = MeritFeed(store, ladok, nya, applicants=Applicants(store, new["rounds"]), enricher=enricher,
+                  max_pages=max_pages, batch_size=batch_size, read_ahead=read_ahead_pages, after_commit=after_commit)
     done = f.follow()
     counts = f.counts
     summary = {
         "pages": done.pages, "events": done.events, "merits": counts["merits"],
-        "already_seen": counts["already_seen"], "not_applicant": counts["not_applicant"],
-        "unknown_student": counts["unknown_student"], "quarantined": counts["quarantined"],
+        "already_seen": counts["already_seen"], "already_queued": counts["already_queued"],
+        "not_applicant": counts["not_applicant"], "unknown_student": counts["unknown_student"],
+        "quarantined": counts["quarantined"], "withdrawn": counts["withdrawn"],
         "not_merit": sum(f.ignored.values()), "unknown_types": done.unknown_types,
         "gaps": done.gaps, "lookups": f.enricher.requests, "page": done.page, "caught_up": done.caught_up,
         "skipped_pages": done.skipped_pages, "renumbered": counts["renumbered"],
+        "new_applicants": new["new_applicants"],
     }
     log.info("merit sync: %s", summary)
     return summary
@@ -102,12 +114,11 @@ def sync_once(store: Store, ladok: Ladok, nya: Nya, *, max_pages: int = 500,
 
 def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, nya: Nya, ignored: Counter[str],
                 counts: Counter[str]) -> _Candidates:
-    """The merits of a batch's events. REST calls happen here, outside any transaction. The loop
-    runs for every feed event, so the common cases (not a merit type; student known from the cache)
-    cost a dict lookup each."""
+    """The merits and retractions of a batch's events. REST calls happen here, outside any
+    transaction. The loop runs for every feed event, so the common cases (not a merit type; student
+    known from the cache) cost a dict lookup each."""
     found = _Candidates([], {}, [])
     seen_here: set[str] = set()
-    applicant_set = applicants.load()
     students = enricher.students
     # A student's new personnummer (LokalStudentEvent.TidigarePersonnummer): Brygga's records follow.
     found.renumbered, bad_numbers = identity.renumberings(batch.events)
@@ -115,8 +126,16 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, nya: N
     for c in found.renumbered:
         if c.student_uid:
             students[c.student_uid] = c.new
+    events: list[tuple[Any, str]] = []
     for e in batch.events:
         etype = e.event_type
+        if etype in RETRACTIONS:
+            ref = retraction_ref(e)
+            if ref and e.handelse_uid not in seen_here:
+                seen_here.add(e.handelse_uid)
+                found.considered.append(e.handelse_uid)
+                found.retracted[e.handelse_uid] = ref
+            continue
         if etype not in MERIT_TYPES:
             ignored[etype] += 1
             continue
@@ -130,18 +149,35 @@ def _candidates(batch: Batch, enricher: Enricher, applicants: Applicants, nya: N
         pnr = students.get(uid, _MISSING) if uid else None
         if pnr is _MISSING and uid:
             pnr = enricher.personnummer(uid)
-        if pnr is None:
+        if not isinstance(pnr, str):
             counts["unknown_student"] += 1
-        elif pnr not in applicant_set:
+            continue
+        events.append((e, pnr))
+    applying = applicants.among({p for _, p in events})
+    for e, pnr in events:
+        if pnr not in applying:
             counts["not_applicant"] += 1
+            continue
+        m = to_merit(e, pnr, enricher)
+        if isinstance(m, str):
+            found.rejected[e.handelse_uid] = m
         else:
-            m = to_merit(e, pnr, enricher)
-            if isinstance(m, str):
-                found.rejected[huid] = m
-            else:
-                found.merits.append(m)
+            if m.merit_id in found.handelse:  # the same merit twice in a batch: as the later event has it
+                found.merits = [x for x in found.merits if x.merit_id != m.merit_id]
+            found.merits.append(m)
+            found.handelse[m.merit_id] = e.handelse_uid
+            at = _when(e.updated)
+            if at is not None:
+                found.event_at[m.merit_id] = at
     _drop_invalid(found, nya)
     return found
+
+
+def _when(updated: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(updated.replace("Z", "+00:00")) if updated else None
+    except ValueError:
+        return None
 
 
 def _drop_invalid(found: _Candidates, nya: Nya) -> None:
@@ -150,30 +186,34 @@ def _drop_invalid(found: _Candidates, nya: Nya) -> None:
         return
     invalid = nya.invalid_merits(found.merits)
     for merit_id, why in invalid.items():
-        found.rejected[merit_id] = f"not a valid NyA merit: {why}"
+        found.rejected[found.handelse.get(merit_id, merit_id)] = f"not a valid NyA merit: {why}"
     if invalid:
         found.merits = [m for m in found.merits if m.merit_id not in invalid]
 
 
 def _apply(s: Session, batch: Batch, found: _Candidates, counts: Counter[str]) -> None:
-    """The batch's effects, in the follower's transaction: outbox and inbox rows, quarantine."""
+    """The batch's effects, in the follower's transaction: ledger, outbox and inbox rows, quarantine."""
     seen = ops.inbox_seen(s, SOURCE, found.considered) if found.considered else set()
     counts["already_seen"] += len(seen)
-    new = [m for m in found.merits if m.merit_id not in seen] if seen else found.merits
-    counts["merits"] += len(new)
-    keys = [idempotency_key(m.merit_id) for m in new]
-    correlation = f"merits:{batch.page}:{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()[:16]}"
+    new = [m for m in found.merits if found.handelse[m.merit_id] not in seen] if seen else found.merits
     page, at = batch.page, utcnow()
-    ops.insert_new(s, OutboxMessage, ["idempotency_key"], [
-        {"destination": DESTINATION, "kind": KIND, "idempotency_key": k, "correlation": correlation,
-         "payload": {"merit": {f: getattr(m, f) for f in _MERIT_FIELDS}, "event_page": page},
-         "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
-        for k, m in zip(keys, new, strict=True)
-    ])
+    if new:
+        keys = sorted(m.merit_id for m in new)
+        correlation = f"merits:{page}:{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()[:16]}"
+        queued = ledger.queue(s, new, kind=KIND, source="feed", correlation=correlation, event_at=found.event_at,
+                              extra={"event_page": page})
+        counts["merits"] += queued["queued"]
+        counts["already_queued"] += queued["already"]
+    retracted = {h: ref for h, ref in found.retracted.items() if h not in seen}
+    if retracted:
+        done = ledger.retract(s, list(retracted.values()), correlation=f"merit-withdrawals:{page}",
+                              reason="taken back in Ladok")
+        counts["withdrawn"] += done["withdrawn"]
     ops.insert_new(s, InboxMessage, ["source", "message_id"], [
-        {"source": SOURCE, "message_id": m.merit_id, "kind": "merit", "status": "processed", "received_at": at}
-        for m in new
-    ])
+        {"source": SOURCE, "message_id": found.handelse[m.merit_id], "kind": "merit", "status": "processed",
+         "received_at": at} for m in new] + [
+        {"source": SOURCE, "message_id": h, "kind": "merit-retraction", "status": "processed", "received_at": at}
+        for h in retracted])
     if found.renumbered:
         counts["renumbered"] += identity.renumber(s, found.renumbered, FLOW.actor)
     for huid, reason in found.rejected.items():
