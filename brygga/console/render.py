@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from brygga.certificates import LEVEL_TEXT
 from brygga.personnummer import mask
-from brygga.states import ACTION_TEXT, CAUSE_TEXT, HINDER_TEXT
+from brygga.states import ACTION_TEXT, CAUSE_TEXT, DRIFT_TEXT, HINDER_TEXT
 
 LOCAL = ZoneInfo("Europe/Stockholm")
 HERE = Path(__file__).parent
@@ -30,6 +30,9 @@ STATUS_TEXT = {
     "declined": "återbud", "invalid": "ogiltig",
     # outbox and publications
     "sent": "skickad", "failed": "försöker igen", "dead": "gett upp", "running": "pågår", "done": "klar",
+    "cancelled": "behövdes inte skickas",
+    # drift (the reconciliation)
+    "repaired": "rättad", "dismissed": "lämnad", "gone": "borta",
     "partial": "delvis", "planned": "planerad", "rejected": "avvisad",
     # Airflow run states
     "success": "lyckades", "queued": "köad",
@@ -125,6 +128,7 @@ def environment() -> Environment:
         "audit_action_text": lambda c: AUDIT_ACTION_TEXT.get(c, c),
         "level_text": lambda c: LEVEL_TEXT.get(c, c),
         "field_text": lambda c: FIELD_TEXT.get(c, c),
+        "drift_text": lambda c: DRIFT_TEXT.get(c, c),
     }
     env.filters.update(local=local_time, detail=detail_text, value=_value, **texts)
     env.globals.update(query=_query, **texts)

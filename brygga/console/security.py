@@ -25,6 +25,7 @@ AREAS: dict[str, str] = {
     "cases": "brygga_aterbud_cases",
     "quarantine": "brygga_admission_review",
     "offers": "brygga_offer_export",
+    "reconciliation": "brygga_reconciliation",
 }
 
 

@@ -18,6 +18,10 @@ quarantine     quarantined input last met ``quarantine`` days ago       the payl
                                                                        masked; its audit rows too
 outbox         messages sent ``outbox`` days ago (dead ones wait for   the payload (what was sent)
                an operator and are kept)                               and the peer's answer
+(admissions)   NyA applicants remembered ``admissions`` days ago;      the rows (``nya_applicant``,
+               the merit ledger's rows unchanged that long             ``nya_merit``)
+(quarantine)   drift the reconciliation found, resolved                 the rows (``drift``)
+               ``quarantine`` days ago
 ============== ====================================================== ==============================
 
 Audit details are masked, and operators' free-text notes in them are dropped (masking finds
@@ -45,8 +49,11 @@ from brygga.store import Store, ops
 from brygga.store.models import (
     AterbudCase,
     AuditLog,
+    Drift,
     LadokContact,
     NyaAdmission,
+    NyaApplicant,
+    NyaMerit,
     OutboxMessage,
     Quarantine,
     UnhandledAdmission,
@@ -112,6 +119,11 @@ def purge(store: Store, retention: Retention | None = None, *, now: dt.datetime 
         out["audit"] += quarantine_audit
         out["outbox"] = _outbox(s, cut["outbox"], now, dry_run)
         out["contacts"] = _contacts(s, now - CONTACTS_KEPT, dry_run)
+        out["applicants"] = _delete(s, table(NyaApplicant), (table(NyaApplicant).c.created_at < cut["admissions"],),
+                                    dry_run)
+        out["merit_ledger"] = _delete(s, table(NyaMerit), (table(NyaMerit).c.updated_at < cut["admissions"],), dry_run)
+        d = table(Drift)
+        out["drift"] = _delete(s, d, (d.c.status != "open", d.c.resolved_at < cut["quarantine"]), dry_run)
         changed = {k: v for k, v in out.items() if isinstance(v, int) and not isinstance(v, bool) and v}
         if changed and not dry_run:
             ops.audit(s, actor, "retention.purge", "store", None, rounds=rounds, **changed,
@@ -205,7 +217,7 @@ def _quarantine(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) ->
 
 def _outbox(s: Session, before: dt.datetime, now: dt.datetime, dry: bool) -> int:
     t = table(OutboxMessage)
-    where = (t.c.status == "sent", t.c.sent_at < before, t.c.purged_at.is_(None))
+    where = (t.c.status.in_(("sent", "cancelled")), t.c.sent_at < before, t.c.purged_at.is_(None))
     return _apply(s, t, where, dry, dict(payload={"purged": True}, response=None, purged_at=now))
 
 
@@ -217,6 +229,13 @@ CONTACTS_KEPT = dt.timedelta(days=30)
 def _contacts(s: Session, before: dt.datetime, dry: bool) -> int:
     t = table(LadokContact)
     where = (t.c.fetched_at < before,)
+    if dry:
+        return int(s.execute(select(func.count()).select_from(t).where(*where)).scalar() or 0)
+    return int(getattr(s.execute(delete(t).where(*where)), "rowcount", 0) or 0)
+
+
+def _delete(s: Session, t: Table, where: Iterable[Any], dry: bool) -> int:
+    where = tuple(where)
     if dry:
         return int(s.execute(select(func.count()).select_from(t).where(*where)).scalar() or 0)
     return int(getattr(s.execute(delete(t).where(*where)), "rowcount", 0) or 0)

@@ -10,7 +10,7 @@ from brygga.views.archive import ARCHIVE_STATUS_TEXT, list_archive
 from brygga.views.audit import AUDIT_OBJECTS, audit_query, audit_row, iter_audit, search_audit
 from brygga.views.cases import case_row, get_case, list_aterbud
 from brygga.views.common import DEFAULT_LIMIT, MAX_LIMIT, Page, masked
-from brygga.views.overview import checkpoints, dead_letters, overview, pending_per_round
+from brygga.views.overview import checkpoints, dead_letters, merit_delivery, overview, pending_per_round
 from brygga.views.publications import (
     DIFF_FIELDS,
     list_publications,
@@ -31,11 +31,12 @@ from brygga.views.queue import (
     unhandled_page,
     unhandled_row,
 )
+from brygga.views.reconciliation import drift_row, get_drift, iter_drift, list_drift, runs
 
 __all__ = [
     "ARCHIVE_STATUS_TEXT", "AUDIT_OBJECTS", "BULK_MAX", "DEFAULT_LIMIT", "DIFF_FIELDS", "MAX_LIMIT", "QUEUE_SORTS",
     "Page", "admission_detail", "audit_query", "audit_row", "case_row", "checkpoints", "count_unhandled",
-    "dead_letters", "get_case", "iter_audit", "list_archive", "list_aterbud", "list_publications", "list_quarantine",
+    "dead_letters", "drift_row", "get_case", "get_drift", "iter_drift", "list_drift", "merit_delivery", "runs", "iter_audit", "list_archive", "list_aterbud", "list_publications", "list_quarantine",
     "list_unhandled", "long_pending", "masked", "overview", "pending_per_round", "publication_detail",
     "publication_diff", "publication_row", "quarantine_counts", "quarantine_row", "queue_ids", "queue_query",
     "search_audit", "unhandled_page", "unhandled_row",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,10 +12,12 @@ from brygga.store.models import (
     AterbudCase,
     FeedCheckpoint,
     NyaAdmission,
+    NyaApplicant,
     OutboxMessage,
     Publication,
     Quarantine,
     UnhandledAdmission,
+    as_utc,
 )
 from brygga.views.common import counts_by, iso
 from brygga.views.publications import publication_row
@@ -37,6 +40,46 @@ def overview(store: Store) -> dict[str, Any]:
     return out
 
 
+
+
+#: The merit goal: a live merit in NyA within 30 s of Ladok recording it, at the 95th percentile.
+MERIT_GOAL_SECONDS = 30.0
+
+
+def merit_delivery(store: Store, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """How fast merits reach NyA: the age of the oldest live merit waiting, the 95th percentile of
+    the last hour's live merits (Ladok's event time to NyA's answer; Brygga's queueing time when the
+    event's is unknown), and the snapshot of new applicants (done, waiting; its merits waiting)."""
+    now = now or dt.datetime.now(dt.UTC)
+    hour_ago = now - dt.timedelta(hours=1)
+    M = OutboxMessage
+    with store.transaction() as s:
+        oldest = s.scalar(select(func.min(M.created_at)).where(
+            M.destination == "nya", M.kind == "merit", M.status.in_(("pending", "failed"))))
+        latencies = []
+        for payload, created, sent in s.execute(select(M.payload, M.created_at, M.sent_at).where(
+                M.destination == "nya", M.kind == "merit", M.status == "sent", M.sent_at >= hour_ago)):
+            start = as_utc(created)
+            at = (payload or {}).get("event_at") if isinstance(payload, dict) else None
+            if at:
+                try:
+                    start = as_utc(dt.datetime.fromisoformat(at))
+                except ValueError:
+                    pass
+            latencies.append((as_utc(sent) - start).total_seconds())
+        applicants = dict(s.execute(select(NyaApplicant.snapshot, func.count()).group_by(NyaApplicant.snapshot)).all())
+        snapshot_waiting = s.scalar(select(func.count()).select_from(M).where(
+            M.destination == "nya", M.kind == "merit-snapshot", M.status.in_(("pending", "failed"))))
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+    return {
+        "oldest_waiting_seconds": (now - as_utc(oldest)).total_seconds() if oldest else None,
+        "sent_last_hour": len(latencies), "p95_seconds": round(p95, 1) if p95 is not None else None,
+        "goal_seconds": MERIT_GOAL_SECONDS, "within_goal": p95 is None or p95 <= MERIT_GOAL_SECONDS,
+        "applicants_done": int(applicants.get("done", 0)) + int(applicants.get("no_student", 0)),
+        "applicants_with_student": int(applicants.get("done", 0)),
+        "applicants_waiting": int(applicants.get("pending", 0)), "snapshot_merits_waiting": int(snapshot_waiting or 0),
+    }
 
 
 def checkpoints(store: Store) -> list[dict[str, Any]]:

@@ -12,7 +12,9 @@
   published before);
 * a merit message NyA never accepted: given up on after its attempts (a dead letter in the
   quarantine, which the console can retry);
-* the audit log: what those flows record (återbud, the case, the dry run's start and finish).
+* the audit log: what those flows record (återbud, the case, the dry run's start and finish);
+* the reconciliation: Ladok loses the protected student's placed admission; a run finds it
+  (admission.missing_in_ladok, action "Placera igen").
 
 ``seed`` returns the ids the tests act on (``SCENARIO_KEYS``); ``tests/browser/test_smoke.py``
 checks on a second seeded store that the admission and the case really can be acted on.
@@ -26,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 SCENARIO_KEYS = ("admission_id", "package_uid", "package_code", "case_id", "publication_id", "dry_run_id",
-                 "antagning_c")
+                 "antagning_c", "drift_id")
 
 
 def seed(store: Any, world: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def seed(store: Any, world: dict[str, Any]) -> dict[str, Any]:
     återbudsärende, suggested action early_avbrott) and ``antagning_c`` (its tillfällesantagning in
     Ladok); ``publication_id`` (= ``dry_run_id``: a finished dry run of the offer export, all items
     new)."""
-    from brygga.flows import aterbud, offers
+    from brygga.flows import aterbud, offers, reconciliation
     from brygga.store import ops
     from brygga.store.models import (
         AterbudCase,
@@ -94,5 +96,14 @@ def seed(store: Any, world: dict[str, Any]) -> dict[str, Any]:
             ops.outbox_mark_failed(s, m, "NyA answered HTTP 503 Service Unavailable")
         audited = s.scalar(select(func.count()).select_from(AuditLog))
         assert audited >= 3, audited
+    (a_p,) = _admission_of(w, "protected")
+    w["L"].ta_bort_forvantat_deltagande(w["L"].by_anmalningsnummer[a_p.admission_id].uid)
+    found = reconciliation.reconcile(store, w["nya"], w["ladok"], actor="brygga:reconciliation")
+    assert found["found"] == {"admission.missing_in_ladok": 1}, found["found"]
+    from brygga.store.models import Drift
+
+    with store.transaction() as s:
+        drift_id = s.scalars(select(Drift.id)).one()
     return {"admission_id": a_d.admission_id, "package_uid": package.uid, "package_code": package.utbildning.kod,
-            "case_id": case_id, "publication_id": pid, "dry_run_id": pid, "antagning_c": antagning_c}
+            "case_id": case_id, "publication_id": pid, "dry_run_id": pid, "antagning_c": antagning_c,
+            "drift_id": drift_id}

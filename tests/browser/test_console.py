@@ -91,6 +91,18 @@ def test_operator_publishes_a_dry_runs_plan(console_stack, browser):
     assert run["triggering_user_name"] == "operator"
 
 
+def test_a_drift_is_repaired_from_the_reconciliation_page(console_stack, browser):
+    s = console_stack
+    html = _open(browser, s, "/reconciliation", "reconciliation")
+    assert "Antagen i NyA men saknas i Ladok" in html and "-****" in html
+    browser.find_element(By.CSS_SELECTOR, f"#drift-{s.scenario['drift_id']} button.repair").click()
+    assert "placeras igen" in _flash(browser)
+    with s.store.transaction() as tx:
+        from brygga.store.models import Drift
+
+        assert tx.get(Drift, s.scenario["drift_id"]).status == "repaired"
+
+
 def test_the_other_pages(console_stack, browser):
     s = console_stack
     q = _open(browser, s, "/quarantine", "quarantine")

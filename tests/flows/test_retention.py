@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from brygga import personnummer as pnr_mod
 from brygga.flows import admissions, retention
-from brygga.store.models import (AterbudCase, AuditLog, LadokContact, NyaAdmission, OutboxMessage, Quarantine,
-                                 UnhandledAdmission)
+from brygga.store.models import (AterbudCase, AuditLog, Drift, LadokContact, NyaAdmission, NyaApplicant, NyaMerit,
+                                 OutboxMessage, Quarantine, UnhandledAdmission)
 
 NOW = dt.datetime.now(dt.timezone.utc)
 OLD = NOW - dt.timedelta(days=800)
@@ -43,6 +43,22 @@ def seeded(store):
                      object_id="VT2025-3", detail={"reason": f"Student {PNR[2]} saknas", "hinder": "ovrigt"}),
             AuditLog(at=OLD, actor="brygga-admissions", action="admission.unhandled", object_type="nya_admission",
                      object_id="HT2025-2", detail={"reason": f"Student {PNR[4]} saknas"}),
+            # the merit sync's applicants and ledger, and the reconciliation's drift: old and recent
+            NyaApplicant(round="VT2025", personnummer=PNR[0], sequence=1, snapshot="done", merits=1, attempts=1,
+                         created_at=OLD),
+            NyaApplicant(round="HT2027", personnummer=PNR[5], sequence=2, snapshot="done", merits=1, attempts=1,
+                         created_at=RECENT),
+            NyaMerit(ref="ladok:resultat:old", merit_id="ladok:resultat:old", personnummer=PNR[0], type="resultat",
+                     version=1, state="present", held=True, source="feed", created_at=OLD, updated_at=OLD),
+            NyaMerit(ref="ladok:resultat:new", merit_id="ladok:resultat:new", personnummer=PNR[5], type="resultat",
+                     version=1, state="present", held=True, source="feed", created_at=RECENT, updated_at=RECENT),
+            Drift(run_id=1, round="VT2025", kind="admission.missing_in_ladok", subject="VT2025-1", personnummer=PNR[0],
+                  detail={}, action="place_again", status="repaired", found_at=OLD, last_seen_at=OLD, resolved_at=OLD),
+            Drift(run_id=1, round="VT2025", kind="admission.missing_in_ladok", subject="VT2025-2", personnummer=PNR[1],
+                  detail={}, action="place_again", status="open", found_at=OLD, last_seen_at=OLD),
+            Drift(run_id=2, round="HT2027", kind="villkor.differ", subject="HT2027-1", personnummer=PNR[5],
+                  detail={}, action="sync_villkor", status="gone", found_at=RECENT, last_seen_at=RECENT,
+                  resolved_at=RECENT),
             AterbudCase(nya_aterbud_id="A-1", round="VT2025", personnummer=PNR[6], cause="registered",
                         suggested_action="avbrott", status="closed", closed_at=OLD, note=f"ringde {PNR[6]}"),
             AterbudCase(nya_aterbud_id="A-2", round="VT2025", personnummer=PNR[7], cause="registered",
@@ -88,7 +104,8 @@ def test_a_dry_run_counts_and_changes_nothing(seeded):
     before = _snapshot(seeded)
     out = retention.purge(seeded, now=NOW, dry_run=True)
     assert out == {"dry_run": True, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
-                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1}
+                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1,
+                   "applicants": 1, "merit_ledger": 1, "drift": 1}
     assert _snapshot(seeded) == before
 
 
@@ -100,7 +117,8 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     before = _snapshot(seeded)
     out = retention.purge(seeded, now=NOW)
     assert out == {"dry_run": False, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
-                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1}
+                   "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1,
+                   "applicants": 1, "merit_ledger": 1, "drift": 1}
     after = _snapshot(seeded)
 
     for aid in ("VT2025-1", "VT2025-2", "VT2025-3"):
@@ -126,6 +144,9 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     assert after["outbox"] == {"m-1": {"purged": True}, "m-2": {"pnr": PNR[9]}, "m-3": {"pnr": PNR[9]}}
     with seeded.transaction() as s:  # an e-mail address cached for the schedule export, not asked for in 30 days
         assert set(s.scalars(select(LadokContact.student_uid))) == {"s-new"}
+        assert set(s.scalars(select(NyaApplicant.personnummer))) == {PNR[5]}
+        assert set(s.scalars(select(NyaMerit.ref))) == {"ladok:resultat:new"}
+        assert {d.subject: d.status for d in s.scalars(select(Drift))} == {"VT2025-2": "open", "HT2027-1": "gone"}
 
     with seeded.transaction() as s:
         (purge,) = s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge"))
@@ -134,7 +155,8 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
 
     again = retention.purge(seeded, now=NOW)  # nothing twice, no audit row for nothing
     assert again == {"dry_run": False, "rounds": [], "admissions": 0, "queue": 0, "audit": 0,
-                     "aterbud_cases": 0, "quarantine": 0, "outbox": 0, "contacts": 0}
+                     "aterbud_cases": 0, "quarantine": 0, "outbox": 0, "contacts": 0, "applicants": 0,
+                     "merit_ledger": 0, "drift": 0}
     with seeded.transaction() as s:
         assert len(s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge")).all()) == 1
 

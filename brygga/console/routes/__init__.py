@@ -10,10 +10,11 @@ from brygga.console.routes import (
                               publications,
                               quarantine,
                               queue,
+                              reconciliation,
                               statistics,
 )
 
-ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, statistics, certificates,
-                              archive)]
+ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, reconciliation, statistics,
+                              certificates, archive)]
 
 __all__ = ["ROUTERS"]

@@ -25,6 +25,7 @@ def overview(request: Request, cx: Console = Depends(console)) -> HTMLResponse:
              if c.get("level") not in (None, "ok")]
     return cx.page(request, "overview.html", "Översikt", o=o, runs=runs, dag_ids=DAG_IDS, merit=merit, head=head,
                    pending=views.pending_per_round(store), dead=views.dead_letters(store), certs=certs,
+                   md=views.merit_delivery(store),
                    certs_known=af.certificates is not None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from brygga import views
 from brygga.console import charts
 from brygga.console.context import Console, console
 
@@ -17,7 +18,8 @@ def statistics(request: Request, days: int = Query(30, ge=7, le=366), round: str
                cx: Console = Depends(console)) -> HTMLResponse:
     data = charts.statistics_page(cx.store(), days=days, round=round or None)
     return cx.page(request, "statistics.html", "Statistik", s=data, days=days, round=round,
-                   params={"days": days, "round": round})
+                   params={"days": days, "round": round}, runs=views.runs(cx.store(), limit=30),
+                   md=views.merit_delivery(cx.store()))
 
 
 @router.get("/statistics.csv")

@@ -163,3 +163,30 @@ def _record(s: Session, round_code: str, todo: list[ConditionChange], rows: dict
             .values(conditions=bindparam("b_conditions"), updated_at=now),
             [{"b_id": i, "b_conditions": conds} for i, conds in changed.items()])
     ops.inbox_record(s, INBOX, inbox)
+
+
+def align_villkor(store: Store, ladok: Ladok, admission_id: str, *, open_in_nya: list[str], actor: str) -> dict[str, Any]:
+    """Ladok's villkor on a placed admission made as NyA has them open (the reconciliation found
+    them differing and an operator chose to align them): the missing ones put on, the others lifted."""
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        if row.state != AdmissionState.PLACED or not row.antagning_uid:
+            raise ValueError(f"admission {admission_id} is {row.state}; villkor are aligned on a placed admission")
+        antagning_uid = row.antagning_uid
+    wanted = set(open_in_nya)
+    have = set(ladok.villkor(antagning_uid))
+    added, lifted = sorted(wanted - have), sorted(have - wanted)
+    for code in added:
+        ladok.add_villkor(antagning_uid, code)
+    for code in lifted:
+        ladok.lift_villkor(antagning_uid, code)
+    with store.transaction() as s:
+        row = ops.one(s, NyaAdmission, admission_id, with_for_update=True)
+        conds = [{**c, "in_ladok": c["code"] in wanted} for c in row.conditions or []]
+        known = {c["code"] for c in conds}
+        conds += [{"code": c, "text": c, "lifted": False, "in_ladok": True} for c in sorted(wanted - known)]
+        row.conditions = conds
+        ops.audit(s, actor, "admission.villkor_aligned", "nya_admission", admission_id, added=added, lifted=lifted)
+    return {"admission_id": admission_id, "added": added, "lifted": lifted}

@@ -102,3 +102,41 @@ def mark_handled(store: Store, admission_id: str, *, actor: str, note: str = "")
             u.resolved_at = utcnow()
         ops.audit(s, actor, "admission.handled", "nya_admission", admission_id, note=note)
         return {"admission_id": admission_id, "state": row.state}
+
+
+def place_again(store: Store, admission_id: str, *, actor: str, why: str) -> dict[str, Any]:
+    """An admission Brygga placed (or an operator settled) that Ladok no longer has (the
+    reconciliation found it): back to pending, so the next import places it again — idempotent in
+    Ladok, whose Anmälningsnummer is NyA's AdmissionId."""
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id, with_for_update=True)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        if row.state == AdmissionState.PENDING:
+            return {"admission_id": admission_id, "state": row.state, "already": True}
+        if row.state not in (AdmissionState.PLACED, AdmissionState.HANDLED):
+            raise ValueError(f"admission {admission_id} is {row.state}; only a placed admission is placed again")
+        previous = row.state
+        row.state, row.antagning_uid, row.package_uid, row.placed_at = AdmissionState.PENDING, None, None, None
+        row.attempts, row.transient_failures, row.failing_since, row.last_error = 0, 0, None, why
+        row.conditions = [{**c, "in_ladok": False} for c in row.conditions or []]
+        ops.audit(s, actor, "admission.place_again", "nya_admission", admission_id, previous_state=previous, why=why)
+        return {"admission_id": admission_id, "state": row.state}
+
+
+def to_queue(store: Store, admission_id: str, *, actor: str, hinder: str, reason: str) -> dict[str, Any]:
+    """A placed admission an operator has to look at (placed in another package than NyA's): into
+    the queue with its hinder, where ompröva and "handled" work as for any queued admission."""
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id, with_for_update=True)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        if row.state == AdmissionState.UNHANDLED:
+            return {"admission_id": admission_id, "state": row.state, "already": True}
+        previous = row.state
+        row.state, row.last_error = AdmissionState.UNHANDLED, reason
+        queue(s, admission_id, row.round, row.personnummer, row.utbildningstillfalle_uid, row.tillfalleskod,
+              hinder, reason, [], row.record)
+        ops.audit(s, actor, "admission.to_queue", "nya_admission", admission_id, previous_state=previous,
+                  hinder=hinder, reason=reason)
+        return {"admission_id": admission_id, "state": row.state}

@@ -18,7 +18,7 @@ from brygga.flows.aterbud.rules import (
     suggested_action,
 )
 from brygga.flows.ports import Ladok
-from brygga.states import CaseAction, CaseStatus
+from brygga.states import CaseAction, CaseCause, CaseStatus
 from brygga.store import Store, ops
 from brygga.store.models import AterbudCase, utcnow
 
@@ -124,3 +124,26 @@ def _audit_failure(store: Store, actor: str, case_id: int, action: str, e: Refus
     with store.transaction() as s:
         ops.audit(s, actor, "aterbud_case.apply", "aterbud_case", str(case_id), performed=action, outcome="refused",
                   hinder=e.hinder.key, text=e.hinder.text, fel_uid=e.hinder.fel_uid)
+
+
+def open_for_drift(store: Store, *, drift_id: int, admission_id: str, round_code: str | None,
+                   personnummer: str | None, reported_at: str | None, antagning_uid: str | None,
+                   tillfalle_uid: str | None, education: str | None, actor: str) -> dict[str, Any]:
+    """An återbudsärende for an återbud NyA has and Ladok lacks (the reconciliation found it):
+    staff apply it in Ladok from the case ("apply") or close it. Once per drift."""
+    key = f"drift:{drift_id}"
+    with store.transaction() as s:
+        existing = s.query(AterbudCase).filter(AterbudCase.nya_aterbud_id == key).first()
+        if existing is not None:
+            return {**state(existing), "already": True}
+        c = AterbudCase(nya_aterbud_id=key, round=round_code, nya_admission_id=admission_id, personnummer=personnummer,
+                        utbildningstillfalle_uid=tillfalle_uid, education=education,
+                        reported_at=dt.date.fromisoformat(reported_at[:10]) if reported_at else None,
+                        cause=CaseCause.NOT_IN_LADOK,
+                        suggested_action=suggested_action(CaseCause.NOT_IN_LADOK, reported_at, None),
+                        status=CaseStatus.OPEN, antagning_uid=antagning_uid)
+        s.add(c)
+        s.flush()
+        ops.audit(s, actor, "aterbud_case.created", "aterbud_case", str(c.id), admission_id=admission_id,
+                  cause=c.cause, suggested_action=c.suggested_action, drift_id=drift_id)
+        return state(c)

@@ -65,7 +65,7 @@ def suggested_action(cause: str, reported_at: dt.date | str | None, study_start:
         if rep is not None and start is not None and rep < start + dt.timedelta(days=EARLY_AVBROTT_DAYS):
             return CaseAction.EARLY_AVBROTT
         return CaseAction.AVBROTT
-    if cause in (CaseCause.NOT_ACCEPTED, CaseCause.PLACED_MEANWHILE):
+    if cause in (CaseCause.NOT_ACCEPTED, CaseCause.PLACED_MEANWHILE, CaseCause.NOT_IN_LADOK):
         return CaseAction.ATERBUD
     return CaseAction.NONE
 

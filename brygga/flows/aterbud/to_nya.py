@@ -30,7 +30,7 @@ from brygga.logmask import get_logger
 from brygga.records import AterbudReport, LadokEvent
 from brygga.states import OUTBOX_WAITING, InboxStatus
 from brygga.store import Store, ops
-from brygga.store.models import NyaAdmission, OutboxMessage
+from brygga.store.models import NyaAdmission, OutboxMessage, utcnow
 from mappings.base import RecordError
 
 log = get_logger("brygga.flows.aterbud")
@@ -183,3 +183,23 @@ def pending_count(store: Store) -> int:
         return s.scalar(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.destination == DESTINATION, OutboxMessage.kind == KIND,
             OutboxMessage.status.in_(OUTBOX_WAITING))) or 0
+
+
+def report_for_drift(store: Store, *, drift_id: int, admission_id: str, date: str, antagning_uid: str | None,
+                     actor: str) -> dict[str, Any]:
+    """Tell NyA of an återbud Ladok has and NyA lacks (the reconciliation found it): queued once per
+    drift; ``send_pending`` sends it (NyA keeps one återbud per admission: a repeat is a duplicate)."""
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, admission_id)
+        if row is None:
+            raise KeyError(f"no admission {admission_id}")
+        ops.insert_new(s, OutboxMessage, ["idempotency_key"], [{
+            "destination": DESTINATION, "kind": KIND, "idempotency_key": f"{idempotency_key(admission_id)}:drift:{drift_id}",
+            "correlation": f"aterbud:{row.round}", "status": "pending", "attempts": 0,
+            "next_attempt_at": utcnow(), "created_at": utcnow(),
+            "payload": {"round": row.round, "report": {"admission_id": admission_id, "date": date[:10],
+                                                       "source_reference": f"ladok:tillfallesantagning:{antagning_uid}"},
+                        "handelse_uid": None, "entered_by": "reconciliation", "antagning_uid": antagning_uid},
+        }])
+        ops.audit(s, actor, "aterbud.report_queued", "nya_admission", admission_id, drift_id=drift_id, date=date[:10])
+    return {"admission_id": admission_id, "queued": True}
