@@ -46,6 +46,9 @@ def test_aterbud_on_one_side_only():
     assert _kinds(compare.admissions(R, [with_aterbud], {"A1": _placed()}, {}, compare.best([_p()]), {})) == [
         ("aterbud.only_in_nya", "A1", "open_case")]
     assert compare.admissions(R, [with_aterbud], {"A1": _placed()}, {}, compare.best([_p("aterbud")]), {}) == []
+    # an återbudsärende already open for it: the operator's work in hand, not drift
+    assert compare.admissions(R, [with_aterbud], {"A1": _placed()}, {}, compare.best([_p()]), {},
+                              open_cases={"A1"}) == []
     assert compare.admissions(R, [with_aterbud], {"A1": _placed()}, {}, {}, {}) == []  # gone from Ladok too
     assert _kinds(compare.admissions(R, [_admission()], {"A1": _placed()}, {}, compare.best([_p("aterbud")]), {})) == [
         ("aterbud.only_in_ladok", "A1", "report_aterbud")]

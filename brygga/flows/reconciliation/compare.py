@@ -7,7 +7,8 @@ looked for among Ladok's participants of its instance, by student and instance:
 
 * not there → ``admission.missing_in_ladok`` (place again);
 * there with an återbud Ladok has and NyA lacks → ``aterbud.only_in_ladok`` (report it to NyA);
-* NyA has an återbud and Ladok's participant is active → ``aterbud.only_in_nya`` (an återbudsärende);
+* NyA has an återbud and Ladok's participant is active → ``aterbud.only_in_nya`` (an återbudsärende),
+  unless an återbudsärende for it is open already (the operator's work in hand, not drift);
 * NyA's open villkor differ from Ladok's on the tillfällesantagning → ``villkor.differ`` (align);
 * placed in another package than NyA's PackageId (as Brygga recorded it) → ``admission.wrong_package``
   (to the queue, to ompröva).
@@ -67,9 +68,11 @@ def best(participants: Iterable[Participant]) -> dict[tuple[str, str], Participa
 
 
 def admissions(round_code: str, nya: list[Admission], placed: dict[str, Placed], students: dict[str, str],
-               ladok: dict[tuple[str, str], Participant], villkor: dict[str, set[str]]) -> list[Found]:
+               ladok: dict[tuple[str, str], Participant], villkor: dict[str, set[str]],
+               open_cases: frozenset[str] | set[str] = frozenset()) -> list[Found]:
     """The drift of a round's admissions. ``students``: personnummer -> Ladok student uid;
-    ``villkor``: tillfällesantagning uid -> the villkor Ladok has (only those asked)."""
+    ``villkor``: tillfällesantagning uid -> the villkor Ladok has (only those asked); ``open_cases``:
+    admission ids with an open återbudsärende."""
     out: list[Found] = []
     for a in nya:
         row = placed.get(a.admission_id)
@@ -80,7 +83,7 @@ def admissions(round_code: str, nya: list[Admission], placed: dict[str, Placed],
         base = {"offer_id": a.offer_id, "utbildningskod": a.utbildningskod, "tillfalleskod": a.tillfalleskod,
                 "brygga_state": row.state}
         if a.aterbud_date:
-            if p is not None and p.state not in GONE:
+            if p is not None and p.state not in GONE and a.admission_id not in open_cases:
                 out.append(Found(DriftKind.ATERBUD_ONLY_IN_NYA, a.admission_id, round_code, a.personnummer,
                                  DriftAction.OPEN_CASE, {**base, "nya_aterbud": a.aterbud_date, "ladok_state": p.state,
                                                          "antagning_uid": p.uid}))

@@ -20,7 +20,7 @@ from brygga.logmask import get_logger
 from brygga.records import Admission, Participant, Utbildningstillfalle
 from brygga.states import DRIFT_ACTION_TEXT, DRIFT_TEXT
 from brygga.store import Store, ops
-from brygga.store.models import Drift, NyaAdmission, NyaApplicant, NyaMerit, ReconciliationRun, utcnow
+from brygga.store.models import AterbudCase, Drift, NyaAdmission, NyaApplicant, NyaMerit, ReconciliationRun, utcnow
 
 log = get_logger("brygga.flows.reconciliation")
 
@@ -82,7 +82,18 @@ def _admissions(store: Store, nya: Nya, ladok: Ladok, code: str, compared: Count
         if p is not None and not a.aterbud_date and compare.needs_villkor(a, in_ladok.get(a.admission_id, set())):
             villkor[p.uid] = set(ladok.villkor(p.uid))
     compared["villkor"] += len(villkor)
-    return compare.admissions(code, admissions, placed, students, participants, villkor)
+    return compare.admissions(code, admissions, placed, students, participants, villkor,
+                              _open_cases(store, [a.admission_id for a in settled if a.aterbud_date]))
+
+
+def _open_cases(store: Store, ids: list[str]) -> set[str]:
+    """The admissions among ``ids`` with an open återbudsärende."""
+    out: set[str] = set()
+    with store.transaction() as s:
+        for i in range(0, len(ids), _CHUNK):
+            out.update(s.scalars(select(AterbudCase.nya_admission_id).where(
+                AterbudCase.nya_admission_id.in_(ids[i:i + _CHUNK]), AterbudCase.status == "open")))
+    return out
 
 
 def _placed(store: Store, ids: list[str]) -> dict[str, Placed]:
