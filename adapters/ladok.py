@@ -368,12 +368,13 @@ class LadokAdapter:
             page += 1
 
     def email(self, student_uid: str) -> str | None:
-        """The student's e-mail address from si:Kontaktuppgifter (None: Ladok has none)."""
+        """The student's e-mail address from si:Kontaktuppgifter (None: Ladok has none). A reply
+        that cannot be read, or an address that is not one, raises a permanent UnreadableReply."""
         r = self._request("GET", f"/studentinformation/student/{segment(student_uid)}/kontaktuppgifter",
                           "studentinformation")
         try:
             return self.deltagare.read_email(r.content)
-        except xmlsafe.UnreadableXML as e:
+        except (xmlsafe.UnreadableXML, ValueError) as e:
             raise UnreadableReply("ladok", "kontaktuppgifter", e, transient=False, read_bytes=len(r.content)) from None
 
     # ------------------------------------------------------------------ students

@@ -17,6 +17,7 @@ peaks compare (flat in N or not).
     python -m bench.schedule_export                     # N = 10 000 instances (~300 000 memberships)
     python -m bench.schedule_export --quick             # N = 1 000
     python -m bench.schedule_export --sizes 5000,10000  # memory per size, one process each
+    python -m bench.schedule_export --profile 2000      # where a full export's CPU goes (cProfile)
 
 Results: ``bench/results/schedule_export[.quick|.memory].json`` and ``.md``.
 """
@@ -95,6 +96,16 @@ class Sim:
             self.proc.terminate()
 
 
+def _timeedit(url: str):
+    """The TimeEdit gateway to the simulator, with its API key and organisations."""
+    from adapters.schema import ScheduleAdapter
+    from brygga.config import SIMULATOR_EXTRA, SIMULATOR_SECRETS
+    from brygga.connections import PeerConfig
+
+    return ScheduleAdapter(PeerConfig("schema", url, password=SIMULATOR_SECRETS["schema"],
+                                      extra={"format": "timeedit", **SIMULATOR_EXTRA["schema"]}))
+
+
 def _self_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -104,9 +115,8 @@ def run(n: int) -> dict:
     import requests
 
     from adapters.ladok import LadokAdapter
-    from adapters.schema import ScheduleAdapter
     from brygga.connections import PeerConfig
-    from brygga.flows.schedule import following, planning, sending
+    from brygga.flows.schedule import following, planning, reading, sending
     from brygga.store import Store, migrate
 
     ladok_sim, schema_sim = Sim("ladok", n), Sim("schema")
@@ -116,7 +126,7 @@ def run(n: int) -> dict:
             store = Store(f"sqlite:///{tmp}/bench.db")
             migrate.upgrade(store)
             ladok = LadokAdapter(PeerConfig("ladok", ladok_sim.url))
-            schedule = ScheduleAdapter(PeerConfig("schema", schema_sim.url, extra={"format": "timeedit"}))
+            schedule = _timeedit(schema_sim.url)
             scope = planning.Scope(("HT2027",))
             following.follow(store, ladok)  # the feed's head (the seed wrote no events)
             cpu0, lc0, sc0 = _self_cpu(), ladok_sim.cpu(), schema_sim.cpu()
@@ -143,13 +153,11 @@ def run(n: int) -> dict:
             # 1 % delta: one återbud in 1 % of the instances
             rng = random.Random(3)
             http = requests.Session()
-            instances = http.get(f"{ladok_sim.url}/utbildningsinformation/utbildningstillfalle/filtrera",
-                                 params={"startperiod": "HT2027", "limit": 1000}).text
-            uids = [x.split("<", 1)[0] for x in instances.split("<ui:Uid>")[1:]]
+            uids = sorted(reading.term_uids(ladok, ["HT2027"]))
             picked = rng.sample(uids, max(1, n // 100))
             done = 0
             for uid in picked:
-                for p in ladok.participants([uid]):
+                for p in ladok.participants([ladok.tillfalle(uid)]):
                     if getattr(p, "state", "") == "ej_paborjad":
                         r = http.post(f"{ladok_sim.url}/sim/aterbud", json={"tillfallesantagning_uid": p.uid,
                                                                             "datum": "2027-08-20"})
@@ -175,6 +183,64 @@ def run(n: int) -> dict:
     return out
 
 
+#: The phases of a full export, by the function whose cumulative time is the phase's.
+PHASES = {"reading Ladok": ("brygga/flows/schedule/reading.py", "read"),
+          "build + diff": (("brygga/flows/schedule/model.py", "build"), ("brygga/flows/schedule/model.py", "diff")),
+          "writing the outbox": ("brygga/flows/schedule/queue.py", "enqueue"),
+          "sending": ("brygga/flows/kit/outbox.py", "run")}
+#: Where the time is spent, by the file a function lives in (own time, not cumulative).
+PLACES = {"SQLite": ("sqlite3.",), "SQLAlchemy": ("sqlalchemy/",), "Brygga's store code": ("brygga/store/",),
+          "XML parsing": ("lxml", "xmlsafe", "mappings/ladok"), "JSON": ("json/", "_json"),
+          "HTTP client": ("requests/", "urllib3/", "http/client", "socket", "ssl"), "zip / csv": ("zipfile", "csv", "zlib")}
+
+
+def profile(n: int) -> dict:
+    """A full export of ``n`` instances under cProfile: CPU seconds by phase and by place."""
+    import cProfile
+    import pstats
+
+    from adapters.ladok import LadokAdapter
+    from brygga.connections import PeerConfig
+    from brygga.flows.schedule import following, planning, sending
+    from brygga.store import Store, migrate
+
+    ladok_sim, schema_sim = Sim("ladok", n), Sim("schema")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(f"sqlite:///{tmp}/bench.db")
+            migrate.upgrade(store)
+            ladok = LadokAdapter(PeerConfig("ladok", ladok_sim.url))
+            schedule = _timeedit(schema_sim.url)
+            following.follow(store, ladok)
+            lc0, sc0 = ladok_sim.cpu(), schema_sim.cpu()
+            prof = cProfile.Profile(time.process_time)
+            prof.enable()
+            # one thread: cProfile sees the main thread only, and process time counts every thread
+            planned = planning.plan(store, ladok, schedule, mode="full", scope=planning.Scope(("HT2027",)), workers=1)
+            sending.send(store, schedule)
+            prof.disable()
+            sims = {"ladok_sim_s": round(ladok_sim.cpu() - lc0, 2), "schema_sim_s": round(schema_sim.cpu() - sc0, 2)}
+    finally:
+        ladok_sim.stop()
+        schema_sim.stop()
+    if os.environ.get("BRYGGA_PROFILE_DUMP"):
+        prof.dump_stats(os.environ["BRYGGA_PROFILE_DUMP"])
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = sum(tt for (_, _, tt, _, _) in stats.values())
+    phases = {}
+    for name, wanted in PHASES.items():
+        wanted = wanted if isinstance(wanted[0], tuple) else (wanted,)
+        phases[name] = round(sum(ct for (file, _, fn), (_, _, _, ct, _) in stats.items()
+                                 if any(file.endswith(f) and fn == w for f, w in wanted)), 2)
+    places = {name: round(sum(tt for (file, _, fn), (_, _, tt, _, _) in stats.items()
+                              if any(m in file or m in fn for m in marks)), 2) for name, marks in PLACES.items()}
+    objects = planned["objects"]
+    return {"instances": n, "objects": objects, "brygga_cpu_s": round(total, 2), **sims,
+            "brygga_ms_per_object": round(total * 1000 / objects, 3),
+            "ladok_sim_ms_per_object": round(sims["ladok_sim_s"] * 1000 / objects, 3),
+            "phases_s": phases, "places_s": places}
+
+
 def _md(title: str, results: list[dict], note: str) -> str:
     lines = [f"# {title} ({dt.datetime.now(dt.UTC).isoformat(timespec='seconds')})", "", note, "",
              "| instances | objects | full s | re-run s | 1 % delta s | peak RSS MiB | Brygga CPU ms/object | "
@@ -193,10 +259,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--instances", type=int)
     ap.add_argument("--sizes", help="comma-separated sizes, each in a fresh process (memory)")
+    ap.add_argument("--profile", type=int, metavar="N", help="profile a full export of N instances")
+    ap.add_argument("--label", default="", help="suffix of the profile's result file (e.g. before)")
     ap.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     env = (f"{os.cpu_count()} CPU(s) shared with other work (load average {[round(x, 2) for x in os.getloadavg()]}), "
            f"Python {platform.python_version()}, SQLite store, simulators in their own processes over loopback HTTP")
+    if args.profile:
+        result = profile(args.profile)
+        name = f"schedule_export.profile{'.' + args.label if args.label else ''}"
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+        total = result["brygga_cpu_s"]
+        lines = [f"# Schedule export profile ({dt.datetime.now(dt.UTC).isoformat(timespec='seconds')})", "",
+                 f"`python -m bench.schedule_export --profile {args.profile}`: {env}; Brygga under cProfile "
+                 "(process time; cProfile's own overhead inflates Brygga's figure, the simulators run unprofiled).", "",
+                 f"{result['objects']:,} objects: Brygga {total} CPU-s ({result['brygga_ms_per_object']} ms/object), "
+                 f"Ladok simulator {result['ladok_sim_s']} ({result['ladok_sim_ms_per_object']} ms/object), "
+                 f"scheduling simulator {result['schema_sim_s']}.", "", "| phase (cumulative) | CPU s | share |",
+                 "|---|---:|---:|"]
+        lines += [f"| {k} | {v} | {v * 100 / total:.0f} % |" for k, v in result["phases_s"].items()]
+        lines += ["", "| place (own time) | CPU s | share |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v} | {v * 100 / total:.0f} % |" for k, v in result["places_s"].items()]
+        (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+        print((RESULTS / f"{name}.md").read_text())
+        return 0
     if args.sizes:
         results = []
         for n in sorted(int(x) for x in args.sizes.split(",")):

@@ -72,6 +72,28 @@ def _float(v: Any) -> float:
     return float(v)
 
 
+def _share(v: Any) -> float:
+    x = float(v)
+    if not 0 < x <= 1:
+        raise ValueError("a share above 0 and at most 1 (0.1 = 10 %)")
+    return x
+
+
+def _str_map(v: Any) -> dict[str, str]:
+    if not isinstance(v, Mapping):
+        raise ValueError("an object of name -> name")
+    return {str(k): str(x) for k, x in v.items()}
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def convert(v: Any) -> str:
+        if str(v) not in allowed:
+            raise ValueError(f"one of {', '.join(allowed)}")
+        return str(v)
+
+    return convert
+
+
 def _int(v: Any) -> int:
     if isinstance(v, float) and not v.is_integer():
         raise ValueError("a whole number")
@@ -85,7 +107,10 @@ def _opt_str(v: Any) -> str | None:
 #: How a value from the extra's JSON becomes the field's type (a field not named here is a str).
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(("timeout", "stream_timeout", "upload_timeout", "rate_per_second"), _float),
-    **dict.fromkeys(("concurrency", "closing_days", "max_part_bytes", "rate_burst"), _int),
+    **dict.fromkeys(("concurrency", "closing_days", "max_part_bytes", "rate_burst", "removal_guard_count", "batch"),
+                    _int),
+    "removal_guard_share": _share, "organizations": _str_map,
+    "format": _choice("timeedit", "timeedit-file", "lis", "oneroster"), "transport": _choice("amqp", "http"),
     "verify": _verify, "mappings": _mappings, "terms": _str_tuple,
     "archival_creator": _pair, "submitter": _pair,
 }
@@ -136,10 +161,28 @@ class LadokSettings(HttpSettings):
 
 @dataclass(frozen=True)
 class ScheduleSettings(HttpSettings):
-    format: str = "timeedit"  # timeedit | lis | oneroster
+    format: str = "timeedit"  # timeedit | timeedit-file | lis | oneroster
     terms: tuple[str, ...] = ()  # the terms exported by default (HT2027, ...)
     organisation: str | None = None  # only this organisation unit's instances, if set
-    directory: str | None = None  # where OneRoster packages are written
+    directory: str | None = None  # where OneRoster packages and TimeEdit import files are written
+    batch: int | None = None  # objects per request, file or package (None: the format's: 500, OneRoster 10,000)
+    #: TimeEdit REST: the organisation id the API key (the Connection's password) belongs to, and
+    #: its region (X-Region): the key is exchanged for a token at
+    #: /v1/organizations/{organization_id}/api-keys/authenticate.
+    organization_id: str | None = None
+    region: str = "EU_EES"
+    #: TimeEdit scopes access by organisation: Ladok organisationsenhet -> TimeEdit organization
+    #: (an object of a unit not named gets ``default_organization``, as do students).
+    organizations: dict[str, str] | None = None
+    default_organization: str | None = None
+    #: LIS: the Ladok-LIS adapter's way (``amqp``: one message per record on ``address``, an AMQP
+    #: 1.0 node of the broker at the Connection's host) or Brygga's HTTP form (``http``).
+    transport: str = "amqp"
+    address: str = "/amq/queue/ladok-lis"
+    #: A full run that would end more than this share of its scope's objects, or more than
+    #: ``removal_guard_count`` objects, is held for an operator's approval.
+    removal_guard_share: float = 0.10
+    removal_guard_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +301,15 @@ def from_connection(name: str, *, conn_type: str | None, host: str | None, port:
     return PeerConfig(name, base, login or None, password or None, dict(extra))
 
 
+#: What the simulators take beside their address (``make run``'s Connections): the scheduling
+#: simulator's TimeEdit API key, the organisation it belongs to and the default organization.
+SIMULATOR_SECRETS: dict[str, str] = {"schema": "sim-api-key"}
+SIMULATOR_EXTRA: dict[str, dict[str, Any]] = {
+    "schema": {"organization_id": "brygga-sim", "default_organization": "brygga"},
+}
+
+
 def default_peer(name: str, host: str = "127.0.0.1") -> PeerConfig:
     p = PEERS[name]
-    return PeerConfig(name, f"http://{host}:{p.default_port}")
+    return PeerConfig(name, f"http://{host}:{p.default_port}", password=SIMULATOR_SECRETS.get(name),
+                      extra=dict(SIMULATOR_EXTRA.get(name, {})))

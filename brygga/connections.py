@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from brygga.config import PEERS, STORE_CONN_ID, Peer, PeerConfig, default_peer, from_connection
+from brygga.config import (
+    PEERS,
+    SIMULATOR_EXTRA,
+    SIMULATOR_SECRETS,
+    STORE_CONN_ID,
+    Peer,
+    PeerConfig,
+    default_peer,
+    from_connection,
+)
 
 __all__ = ["PEERS", "STORE_CONN_ID", "Peer", "PeerConfig", "cli_peer", "connections_document", "default_peer",
            "from_connection"]
@@ -54,10 +63,12 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None) -> d
                                                  # Airflow's masker to warn about in every task)
         for p in PEERS.values()
     }
-    # the scheduling system: TimeEdit-style REST (the simulator), the term it gets, where
-    # OneRoster packages go when the format is switched to oneroster
+    # the scheduling system: TimeEdit's REST API (the simulator; its API key is the password), the
+    # term it gets, where OneRoster packages and TimeEdit files go when the format is switched
     doc[PEERS["schema"].conn_id]["extra"].update(
-        {"format": "timeedit", "terms": ["HT2027"], "directory": str(_var() / "oneroster")})
+        {"format": "timeedit", "terms": ["HT2027"], "directory": str(_var() / "oneroster"),
+         **SIMULATOR_EXTRA["schema"]})
+    doc[PEERS["schema"].conn_id]["password"] = SIMULATOR_SECRETS["schema"]
     # the archive: who the packages are from (arkivbildare, inlämnare), the closing delay after a
     # study period's end, the largest part of a package; a package's upload has its own deadline
     doc[PEERS["arkiv"].conn_id]["extra"].update(

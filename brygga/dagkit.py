@@ -120,13 +120,14 @@ def actor(context: dict[str, Any], flow: Any = None) -> str:
 @contextlib.contextmanager
 def no_retry() -> Iterator[None]:
     """A run that cannot go on because of its configuration (``NotConfigured``: a form value, a
-    Connection setting, a plan that is no longer the dry run's) fails the task at once: no retry
-    makes it right."""
+    Connection setting, a plan that is no longer the dry run's; a Connection's extra Brygga cannot
+    use, ``SettingsError``) fails the task at once: no retry makes it right."""
+    from brygga.config import SettingsError
     from brygga.flows.kit.flow import NotConfigured
 
     try:
         yield
-    except NotConfigured as e:
+    except (NotConfigured, SettingsError) as e:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(e)) from e

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections import Counter
@@ -363,21 +362,27 @@ class ScheduleObject:
     def key(self) -> str:
         return f"{self.kind}:{self.ext_id}"
 
-    @functools.cached_property
-    def content_hash(self) -> str:  # computed once (diff, row and payload all ask)
-        return content_hash(self.kind, self.fields, self.active)
+    content_hash: str = field(init=False, repr=False, compare=False)  # computed once: diff and row ask
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_hash", content_hash(self.kind, self.fields, self.active))
 
     def payload(self) -> dict[str, Any]:
         return {"kind": self.kind, "ext_id": self.ext_id, "fields": self.fields, "active": self.active,
-                "instance_uid": self.instance_uid}
+                "instance_uid": self.instance_uid, "organisation": self.organisation}
 
 
 def content_hash(kind: str, fields: dict[str, Any], active: bool) -> str:
-    """The same for the same content, whoever computes it (canonical JSON; an empty field, None,
-    is the same as an absent one: PATCH clears a field by sending it empty)."""
-    fields = {k: v for k, v in fields.items() if v is not None}
-    raw = json.dumps([kind, fields, active], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    """The same for the same content, whoever computes it (what the reconciliation reads back from
+    the system too): the values of the kind's fields in their fixed order (``FIELDS``), an absent
+    field the same as an empty one (None; an empty list too: PATCH clears a field by sending it
+    empty), hashed over their ``repr`` (deterministic for the strings, numbers, booleans and
+    tuples the model holds; one pass in C, no sorting or JSON)."""
+    values = [fields.get(n) for n in FIELDS[kind]]
+    for i in _LISTS.get(kind, ()):
+        v = values[i]
+        values[i] = tuple(v) if v else None
+    return hashlib.blake2b(repr((kind, bool(active), values)).encode(), digest_size=32).hexdigest()
 
 
 #: Every field of each kind: an upsert names them all (None clears one in the system).
@@ -389,3 +394,5 @@ FIELDS = {
     "student": ("fornamn", "efternamn", "epost", "skyddad"),
     "membership": ("grupp", "student", "roll"),
 }
+#: Where each kind's list fields are among its FIELDS (a list hashes as a tuple, an empty one as None).
+_LISTS = {kind: tuple(i for i, n in enumerate(names) if n == "kurstillfallen") for kind, names in FIELDS.items()}

@@ -24,7 +24,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from brygga import dagkit
 
-FORMATS = ("timeedit", "lis", "oneroster")
+FORMATS = ("timeedit", "timeedit-file", "lis", "oneroster")
 ASSETS = {f: Asset(f"brygga://schema/{f}") for f in FORMATS}
 
 
@@ -55,7 +55,8 @@ def _scheduled(ctx: dict) -> bool:
                               description="Only instances of this organisationsenhet (empty: all)"),
         "format": Param("", type="string", enum=["", *FORMATS], title="Format",
                         values_display={"": "The Connection's (extra.format)", "timeedit": "TimeEdit REST",
-                                        "lis": "IMS LIS records", "oneroster": "OneRoster 1.2 CSV"}),
+                                        "timeedit-file": "TimeEdit XML files (katalog)",
+                                        "lis": "IMS LIS records (AMQP 1.0)", "oneroster": "OneRoster 1.2 CSV"}),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Show what would change and what the system would refuse; send nothing"),
     },
@@ -80,10 +81,10 @@ def brygga_schedule_export():
 
     @task.branch
     def route(planned: dict) -> list[str]:
-        return [] if planned["dry_run"] else [f"send_{planned['target']}"]
+        return [] if planned["dry_run"] else [f"send_{planned['target'].replace('-', '_')}"]
 
     def sender(fmt: str):
-        @task(task_id=f"send_{fmt}", pool="schema_api", retries=4, outlets=[ASSETS[fmt]])
+        @task(task_id=f"send_{fmt.replace('-', '_')}", pool="schema_api", retries=4, outlets=[ASSETS[fmt]])
         def send(planned: dict) -> dict:
             from brygga.flows.schedule import sending
 

@@ -98,3 +98,46 @@ def needs_eark_validator() -> pytest.MarkDecorator:
         raise RuntimeError("CI: eark-validator (.venv-eark) is not installed; scripts/bootstrap.sh makes it")
     return pytest.mark.skipif(eark_command() is None, reason="eark-validator (.venv-eark) not installed: "
                               "run scripts/bootstrap.sh")
+
+
+AMQP_URL = os.environ.get("BRYGGA_TEST_AMQP_URL")
+REQUIRE_AMQP = os.environ.get("BRYGGA_REQUIRE_AMQP") == "1"
+
+
+@pytest.fixture
+def amqp_queue():
+    """(broker URL, a fresh queue's AMQP 1.0 address) on the RabbitMQ that scripts/rabbitmq.sh
+    starts (.ci/run sets BRYGGA_TEST_AMQP_URL and BRYGGA_REQUIRE_AMQP=1)."""
+    if not AMQP_URL:
+        if REQUIRE_AMQP:
+            pytest.fail("BRYGGA_REQUIRE_AMQP=1 but BRYGGA_TEST_AMQP_URL is not set")
+        pytest.skip("no AMQP broker (run scripts/rabbitmq.sh, set BRYGGA_TEST_AMQP_URL=amqp://127.0.0.1:5672)")
+    return AMQP_URL, f"/queue/brygga-test-{uuid.uuid4().hex[:10]}"
+
+
+def amqp_drain(url: str, address: str, *, idle: float = 2.0, user: str = "guest", password: str = "guest") -> list:
+    """Every message waiting at ``address`` (read until none came for ``idle`` seconds), accepted."""
+    from proton.handlers import MessagingHandler
+    from proton.reactor import Container
+
+    class Drain(MessagingHandler):
+        def __init__(self):
+            super().__init__()
+            self.got, self.timer = [], None
+
+        def on_start(self, event):
+            self.conn = event.container.connect(url, user=user, password=password, allowed_mechs="PLAIN")
+            event.container.create_receiver(self.conn, address)
+            self.timer = event.container.schedule(idle, self)
+
+        def on_timer_task(self, event):
+            self.conn.close()
+
+        def on_message(self, event):
+            self.got.append(event.message)
+            self.timer.cancel()
+            self.timer = event.container.schedule(idle, self)
+
+    d = Drain()
+    Container(d).run()
+    return d.got

@@ -26,6 +26,7 @@ AREAS: dict[str, str] = {
     "quarantine": "brygga_admission_review",
     "offers": "brygga_offer_export",
     "reconciliation": "brygga_reconciliation",
+    "schedule": "brygga_schedule_export",
 }
 
 

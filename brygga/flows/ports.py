@@ -169,7 +169,9 @@ class PopulationRegister(Protocol):
 
 
 class Scheduling(Protocol):
-    """A scheduling system (TimeEdit REST, IMS LIS records or OneRoster CSV)."""
+    """A scheduling system (TimeEdit REST or files, IMS LIS records, OneRoster CSV). A change is
+    encoded once, when it is planned (``encode``: the lane it goes by and its wire item, opaque
+    to the flow); ``deliver`` sends a batch of items."""
 
     @property
     def target(self) -> str: ...
@@ -177,12 +179,17 @@ class Scheduling(Protocol):
     @property
     def settings(self) -> ScheduleSettings: ...
 
-    def send(self, changes: list[dict[str, Any]], request_id: str, *,
-             mode: str = "delta") -> tuple[Results, list[RecordError]]: ...
+    @property
+    def batch(self) -> int: ...
+
+    def encode(self, change: dict[str, Any]) -> tuple[str, Any] | RecordError | None: ...
+
+    def deliver(self, lane: str, items: list[Any], keys: list[str], versions: list[int],
+                request_id: str) -> Results: ...
 
     def validate(self, changes: list[dict[str, Any]]) -> tuple[Results, list[RecordError]]: ...
 
-    def pages(self, *, limit: int = 5000) -> Iterator[dict[str, tuple[str, bool]]]: ...
+    def pages(self, *, limit: int = 1000) -> Iterator[dict[str, tuple[str, bool]]]: ...
 
 
 class Archive(Protocol):

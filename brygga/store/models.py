@@ -252,7 +252,8 @@ class PublishedOffer(Base):
 class ScheduleObject(Base):
     """What a scheduling system has from us, per target (format) and object: the base of the
     schedule export's delta. ``content_hash`` is the version last put in the outbox (what the
-    system will hold), ``sent_hash`` the version it acknowledged; no personal data is kept here."""
+    system will hold), ``outbox_id`` the batch (outbox message) that carries it: while that batch
+    is unsent the version is in flight; no personal data is kept here."""
 
     __tablename__ = "schedule_object"
     __table_args__ = (UniqueConstraint("target", "kind", "ext_id", name="uq_schedule_object"),
@@ -266,10 +267,49 @@ class ScheduleObject(Base):
     term: Mapped[str | None] = mapped_column(String(8))  # the instance's start term (HT2027): a full run's scope
     organisation: Mapped[str | None] = mapped_column(String(64))  # the instance's organisation unit
     content_hash: Mapped[str] = mapped_column(String(64))
-    sent_hash: Mapped[str | None] = mapped_column(String(64))
-    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 per change put in the outbox (its key)
+    outbox_id: Mapped[int | None] = mapped_column(PK)  # the outbox batch of the latest version (not a foreign key: purged)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 per change put in the outbox
     status: Mapped[str] = mapped_column(String(16), default="active")  # active|deactivated|deleted|rejected
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SchedulePlan(Base):
+    """A full (or reconciling) schedule export run that would end more of its scope than the
+    guard allows (``removal_guard``): its removals are held here (``schedule_removal``) until an
+    operator approves them (they go to the outbox then) or rejects them; the rest of the run went."""
+
+    __tablename__ = "schedule_plan"
+    __table_args__ = (Index("ix_schedule_plan_status", "target", "status"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))  # full | reconcile
+    terms: Mapped[list[str]] = mapped_column(JSON)
+    organisation: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # staging | held | approved | rejected | superseded
+    removals: Mapped[int] = mapped_column(Integer, default=0)  # objects the run would end
+    scope_objects: Mapped[int] = mapped_column(Integer, default=0)  # live objects of the scope before the run
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)  # "<action>.<kind>" -> how many
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was held
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class ScheduleRemoval(Base):
+    """One object a held plan would end: delete (membership, student) or deactivate (instance, group)."""
+
+    __tablename__ = "schedule_removal"
+    __table_args__ = (Index("ix_schedule_removal_plan", "plan_id", "id"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(PK)
+    action: Mapped[str] = mapped_column(String(16))  # delete | deactivate
+    kind: Mapped[str] = mapped_column(String(16))
+    ext_id: Mapped[str] = mapped_column(String(160))
+    instance_uid: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)  # the object's version when planned: a later one wins
 
 
 class ScheduleDirty(Base):

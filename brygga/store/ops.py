@@ -4,6 +4,7 @@ transaction, so bookkeeping (inbox, outbox, checkpoint) commits or rolls back wi
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -75,9 +76,10 @@ def insert_many(session: Session, model: Any, rows: list[dict[str, Any]], *, con
     if conflict:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
     same: dict[Any, Any] = {}  # a timestamp most rows share is converted once
+    bound = [(i, c, p) for i, (c, p) in enumerate(zip(cols, procs, strict=True)) if p is not None]
 
     def bind(p: Any, v: Any) -> Any:
-        if p is None or v is None:
+        if v is None:
             return v
         if isinstance(v, dt.datetime):
             if v not in same:
@@ -85,12 +87,23 @@ def insert_many(session: Session, model: Any, rows: list[dict[str, Any]], *, con
             return same[v]
         return p(v)
 
+    # Only the columns whose type has a processor are touched per row (on SQLite a timestamp, a
+    # JSON document); the others go as they are.
+    pick = operator.itemgetter(*cols) if len(cols) > 1 else (lambda r: (r[cols[0]],))
     for i in range(0, len(rows), 5000):
         part = rows[i:i + 5000]
+        params: Any
         if named:
-            params: Any = [{c: bind(p, r[c]) for c, p in zip(cols, procs, strict=True)} for r in part]
+            params = part if not bound else [{**r, **{c: bind(p, r[c]) for _, c, p in bound}} for r in part]
+        elif not bound:
+            params = [pick(r) for r in part]
         else:
-            params = [tuple(bind(p, r[c]) for c, p in zip(cols, procs, strict=True)) for r in part]
+            params = []
+            for r in part:
+                t = list(pick(r))
+                for j, _, p in bound:
+                    t[j] = bind(p, t[j])
+                params.append(tuple(t))
         conn.exec_driver_sql(sql, params)
 
 

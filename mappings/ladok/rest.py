@@ -284,7 +284,14 @@ class DeltagareV1(Mapping):
 
     @staticmethod
     def read_email(body: bytes) -> str | None:
-        """si:Kontaktuppgifter -> the e-mail address, None when Ladok has none (or an unusable one)."""
+        """si:Kontaktuppgifter -> the e-mail address, None when Ladok has none. One that is not an
+        e-mail address raises ValueError (saying what is wrong, not the address)."""
         value = (xmlsafe.fromstring(body).findtext(SI + "Epostadress") or "").strip()
-        return value if 3 <= len(value) <= 254 and value.count("@") == 1 and value.isprintable() \
-            and " " not in value else None
+        if not value:
+            return None
+        local, _, domain = value.partition("@")
+        if 3 <= len(value) <= 254 and value.count("@") == 1 and value.isprintable() and " " not in value \
+                and local and "." in domain.strip("."):
+            return value
+        raise ValueError(f"Epostadress is not a usable e-mail address ({len(value)} characters, "
+                         f"{value.count('@')} '@', {'a' if ' ' in value else 'no'} space)")

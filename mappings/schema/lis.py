@@ -1,125 +1,191 @@
-"""schema.lis.v1: the schedule export's objects as IMS LIS records (``schemas/schema/lis-1.xsd``).
+"""schema.lis.v2: the schedule export's objects as IMS LIS 2.0 records, one per message, as the
+Ladok-LIS adapter delivers them (``schemas/schema/lis2/``: the record outlines of KTH's public
+consumer fixtures; docs/contracts/schema.md).
 
-One ``records`` document per batch: a courseOfferingRecord per instance, a personRecord per
-student, a groupRecord per student group, a membershipRecord per member, each keyed by its
-sourcedId. An ended membership or student is sent with status Inactive (LIS has no delete); a
-cancelled instance and its group too. Validated against the XSD; a record that breaks it is
-left out and reported, the rest of the document goes.
+* an instance → ``courseOfferingRecord`` (sourcedId: the instance's Ladok UID);
+* a student → ``personRecord`` (sourcedId: the student's Ladok UID; a protected student is the
+  sourcedId and the extension only — no name, no e-mail);
+* a membership → ``membershipRecord`` in the course offering (``membershipIdType``
+  courseOffering, sourcedId: the student's UID followed by the instance's, as the Ladok-LIS adapter
+  forms it), role ``Learner`` with ``status`` Active / Inactive and the extension fields
+  ``Admitted`` and ``Registered``;
+* a student group has no record of its own (the membership's collection is the course offering).
+
+LIS has no delete: an ended membership, a cancelled instance and a student in no group go out
+``Inactive``. Every record carries the extension field ``OriginEvent`` (``LADOK.AddAdmission`` /
+``LADOK.AddRegistration`` where the record is what those events make; ``BRYGGA.*`` where Brygga
+sends a state that no one Ladok event names) — also the message's application property, beside
+``RecordType``. Consumers must be idempotent: a record may come twice (as from the real adapter).
+Each record is validated against its XSD when it is planned; one that breaks it is refused.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from lxml import etree
 
-from mappings.base import Mapping, MappingKey, RecordError, validate_records
+from brygga import xmlsafe
+from brygga.paths import SCHEMAS
+from mappings.base import MappingKey
 from mappings.registry import mapping
+from mappings.schema.base import Refused, ScheduleFormat, check
 
-NS = "urn:brygga:schema:lis:1"
-L = f"{{{NS}}}"
-RECORD = {"instance": "courseOfferingRecord", "student": "personRecord", "group": "groupRecord",
-          "membership": "membershipRecord"}
-TAGS = tuple(L + t for t in ("courseOfferingRecord", "personRecord", "groupRecord", "membershipRecord"))
-ORDER = {t: i for i, t in enumerate(TAGS)}
-KIND_OF = {v: k for k, v in RECORD.items()}
-COUNTS = (("admitted", "antagna"), ("expected", "forvantade"), ("registered", "registrerade"),
-          ("withdrawn", "aterbud"), ("discontinued", "avbrott"))
-
-
-def _sub(parent: etree._Element, name: str, value: Any, **attrs: str) -> None:
-    if value is None or value == "":
-        return
-    el = etree.SubElement(parent, L + name, **attrs)
-    el.text = str(value)
+CMS = "http://www.imsglobal.org/services/lis/cmsv1p0/wsdl11/sync/imscms_v1p0"
+PMS = "http://www.imsglobal.org/services/lis/pms2p0/wsdl11/sync/imspms_v2p0"
+MMS = "http://www.imsglobal.org/services/lis/mms2p0/wsdl11/sync/imsmms_v2p0"
+WRAPPER = "urn:brygga:schema:lis:2"
+RECORD = {"instance": ("courseOfferingRecord", CMS, "imscms_v1p0.xsd"),
+          "student": ("personRecord", PMS, "imspms_v2p0.xsd"),
+          "membership": ("membershipRecord", MMS, "imsmms_v2p0.xsd")}
+COUNTS = (("Admitted", "antagna"), ("Expected", "forvantade"), ("Registered", "registrerade"),
+          ("Withdrawn", "aterbud"), ("Discontinued", "avbrott"))
 
 
-def _status(c: dict[str, Any]) -> str:
-    return "Active" if c["op"] == "upsert" and c["active"] else "Inactive"
+def _sub(parent: etree._Element, ns: str, name: str, value: Any = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{ns}}}{name}")
+    if value is not None:
+        el.text = str(value)
+    return el
+
+
+def _extension(parent: etree._Element, ns: str, fields: list[tuple[str, str, Any]]) -> None:
+    ext = _sub(parent, ns, "extension")
+    for name, typ, value in fields:
+        if value is None or value == "":
+            continue
+        f = _sub(ext, ns, "extensionField")
+        _sub(f, ns, "fieldName", name)
+        _sub(f, ns, "fieldType", typ)
+        _sub(f, ns, "fieldValue", ("true" if value else "false") if typ == "Boolean" else value)
+
+
+def sourced_id(change: dict[str, Any]) -> str:
+    if change["kind"] == "membership":
+        instance, _, student = change["ext_id"].partition(":")
+        return student + instance
+    return str(change["ext_id"])
+
+
+def origin(change: dict[str, Any]) -> str:
+    live = change["op"] == "upsert" and change["active"]
+    if change["kind"] == "membership" and live:
+        return "LADOK.AddRegistration" if change["fields"].get("roll") == "registrerad" else "LADOK.AddAdmission"
+    return {"membership": "BRYGGA.EndMembership", "instance": "BRYGGA.SyncCourseOffering",
+            "student": "BRYGGA.SyncPerson"}[change["kind"]]
 
 
 @mapping
-class LisV1(Mapping):
-    key = MappingKey("schema", "lis", 1)
-    schema = "schema/lis-1.xsd"
-    description = "schedule objects -> IMS LIS CourseOffering/Person/Group/Membership records (XSD-validated)"
+class LisV2(ScheduleFormat):
+    key = MappingKey("schema", "lis", 2)
+    description = "schedule objects -> IMS LIS 2.0 courseOffering/person/membership records, one per message (XSD-validated)"
     media_type = "application/xml"
 
-    def write(self, changes: list[dict[str, Any]], *, request_id: str) -> tuple[bytes, list[RecordError]]:
-        root = etree.Element(L + "records", nsmap={None: NS}, requestId=request_id)
-        ordered = sorted(changes, key=lambda c: ORDER[L + RECORD[c["kind"]]])
-        ids = []
-        for c in ordered:
-            rec = etree.SubElement(root, L + RECORD[c["kind"]])
-            guid = etree.SubElement(rec, L + "sourcedGUID")
-            _sub(guid, "sourcedId", c["ext_id"])
-            getattr(self, "_" + c["kind"])(rec, c)
-            ids.append(f"{c['kind']}:{c['ext_id']}")
-        errors = validate_records(root, self.xsd(), TAGS, ids) if ids else []
-        return etree.tostring(root, encoding="UTF-8", xml_declaration=True), errors
+    def encode(self, change: dict[str, Any], *, organizations: tuple[str, ...] = (), stamp: str = "") -> Any:
+        if change["kind"] not in RECORD:
+            return None  # a student group: the course offering is the collection
+        check(change)
+        tag, ns, xsd = RECORD[change["kind"]]
+        rec = etree.Element(f"{{{ns}}}{tag}", nsmap={None: ns})
+        guid = _sub(rec, ns, "sourcedGUID")
+        _sub(guid, ns, "sourcedId", sourced_id(change))
+        status = "Active" if change["op"] == "upsert" and change["active"] else "Inactive"
+        why = origin(change)
+        getattr(self, "_" + change["kind"])(rec, ns, change, status, why)
+        schema = xmlsafe.load_schema(SCHEMAS / "schema" / "lis2" / xsd)
+        if not schema.validate(rec):
+            e = schema.error_log.last_error
+            raise Refused(e.path.rsplit("/", 1)[-1] if e and e.path else tag, e.message if e else "invalid")
+        return {"type": tag, "id": sourced_id(change), "origin": why,
+                "xml": etree.tostring(rec, encoding="unicode")}
 
     @staticmethod
-    def _instance(rec: etree._Element, c: dict[str, Any]) -> None:
-        f = c["fields"]  # empty for a deactivation: sourcedId and status only
-        o = etree.SubElement(rec, L + "courseOffering")
-        _sub(o, "title", f.get("namn_sv"), language="sv")
-        _sub(o, "title", f.get("namn_en"), language="en")
-        _sub(o, "courseCode", f.get("kod"))
-        _sub(o, "offeringCode", f.get("tillfalleskod"))
-        _sub(o, "kind", {"kurs": "course", "program": "programme"}.get(f.get("typ", "")))
-        _sub(o, "credits", f.get("omfattning"))
+    def _instance(rec: etree._Element, ns: str, c: dict[str, Any], status: str, why: str) -> None:
+        f = c["fields"]  # empty for a deactivation: the sourcedId and the status only
+        o = _sub(rec, ns, "courseOffering")
+        if f.get("tillfalleskod"):
+            _sub(o, ns, "label", f["tillfalleskod"])
+        if f.get("kod"):
+            _sub(o, ns, "title", f["kod"])
+        if f.get("namn_sv") or f.get("namn_en"):
+            d = _sub(o, ns, "catalogDescription")
+            if f.get("namn_sv"):
+                _sub(d, ns, "shortDescription", f["namn_sv"])
+            if f.get("namn_en"):
+                _sub(d, ns, "longDescription", f["namn_en"])
+        if f.get("omfattning"):
+            _sub(o, ns, "defaultCredits", f["omfattning"])
+        if f.get("period"):
+            _sub(o, ns, "academicSession", f["period"])
+        if f.get("organisation"):
+            _sub(_sub(o, ns, "org"), ns, "orgUnit", f["organisation"])
         if f.get("start") or f.get("slut"):
-            tf = etree.SubElement(o, L + "timeFrame")
-            _sub(tf, "begin", f.get("start"))
-            _sub(tf, "end", f.get("slut"))
-        _sub(o, "pace", f.get("studietakt"))
-        _sub(o, "teachingTime", f.get("undervisningstid"))
-        _sub(o, "location", f.get("studieort"))
-        _sub(o, "language", f.get("undervisningssprak"))
-        _sub(o, "orgUnit", f.get("organisation"))
-        _sub(o, "status", _status(c))
+            tf = _sub(o, ns, "timeFrame")
+            if f.get("start"):
+                _sub(tf, ns, "begin", f["start"][:10])
+            if f.get("slut"):
+                _sub(tf, ns, "end", f["slut"][:10])
+        fields: list[tuple[str, str, Any]] = [
+            ("OriginEvent", "String", why), ("Status", "String", status),
+            ("CourseTitle", "String", f.get("namn_sv")), ("CourseTitleEnglish", "String", f.get("namn_en")),
+            ("TempoCode", "String", f.get("studietakt")), ("TeachingTimeCode", "String", f.get("undervisningstid")),
+            ("Location", "String", f.get("studieort")), ("TeachingLanguage", "String", f.get("undervisningssprak")),
+            ("education.type", "String", f.get("typ"))]
         if f:
-            n = etree.SubElement(o, L + "counts")
-            for tag, name in COUNTS:
-                _sub(n, tag, f.get(f"antal_{name}", 0))
-        for part in f.get("kurstillfallen") or ():
-            _sub(o, "courseOfferingPart", part)
+            fields += [(f"Count{tag}", "Integer", f.get(f"antal_{name}", 0)) for tag, name in COUNTS]
+        fields += [("CoursePackagePart", "String", part) for part in f.get("kurstillfallen") or ()]
+        _extension(o, ns, fields)
 
     @staticmethod
-    def _student(rec: etree._Element, c: dict[str, Any]) -> None:
+    def _student(rec: etree._Element, ns: str, c: dict[str, Any], status: str, why: str) -> None:
         f = c["fields"]
-        p = etree.SubElement(rec, L + "person")
-        if not f.get("skyddad"):  # a protected person: the sourcedId and status only
-            _sub(p, "givenName", f.get("fornamn"))
-            _sub(p, "familyName", f.get("efternamn"))
-            _sub(p, "email", f.get("epost"))
-        _sub(p, "status", _status(c))
+        p = _sub(rec, ns, "person")
+        protected = bool(f.get("skyddad"))
+        if not protected and (f.get("fornamn") or f.get("efternamn")):
+            name = _sub(p, ns, "name")
+            _sub(name, ns, "nameType", "FullName")
+            for part, value in (("First", f.get("fornamn")), ("Last", f.get("efternamn"))):
+                if value:
+                    pn = _sub(name, ns, "partName")
+                    _sub(pn, ns, "namePartType", part)
+                    _sub(pn, ns, "namePartValue", value)
+        if not protected and f.get("epost"):
+            ci = _sub(p, ns, "contactinfo")
+            _sub(ci, ns, "contactinfoType", "EmailPrimary")
+            _sub(ci, ns, "contactinfoValue", f["epost"])
+        _extension(p, ns, [("OriginEvent", "String", why), ("Status", "String", status),
+                           ("ProtectedIdentity", "Boolean", True if protected else None)])
 
     @staticmethod
-    def _group(rec: etree._Element, c: dict[str, Any]) -> None:
-        f, ext = c["fields"], c["ext_id"]
-        g = etree.SubElement(rec, L + "group")
-        _sub(g, "description", f.get("namn") or "Studentgrupp")
-        _sub(g, "courseOffering", f.get("tillfalle") or ext.removesuffix(":grupp"))
-        _sub(g, "status", _status(c))
-
-    @staticmethod
-    def _membership(rec: etree._Element, c: dict[str, Any]) -> None:
+    def _membership(rec: etree._Element, ns: str, c: dict[str, Any], status: str, why: str) -> None:
         f, ext = c["fields"], c["ext_id"]
         instance, _, student = ext.partition(":")
-        m = etree.SubElement(rec, L + "membership")
-        _sub(m, "collection", f.get("grupp") or f"{instance}:grupp")
-        _sub(m, "member", f.get("student") or student)
-        _sub(m, "role", "Learner" if f.get("roll") == "registrerad" else "Admitted")
-        _sub(m, "status", _status(c))
+        m = _sub(rec, ns, "membership")
+        _sub(m, ns, "collectionSourcedId", instance)
+        _sub(m, ns, "membershipIdType", "courseOffering")
+        member = _sub(m, ns, "member")
+        _sub(member, ns, "personSourcedId", f.get("student") or student)
+        role = _sub(member, ns, "role")
+        _sub(role, ns, "roleType", "Learner")
+        _sub(role, ns, "status", status)
+        live = status == "Active"
+        _extension(role, ns, [("Admitted", "Boolean", live), ("Registered", "Boolean", live and f.get("roll") == "registrerad"),
+                              ("OriginEvent", "String", why)])
+
+    def body(self, lane: str, items: list[Any], *, request_id: str) -> bytes:
+        """The HTTP form: one ``records`` document of the batch's records."""
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<records xmlns="{WRAPPER}" requestId="{request_id}">'
+                + "".join(i["xml"] for i in items) + "</records>").encode()
 
     def read_results(self, body: bytes) -> dict[str, tuple[str, str | None]]:
-        doc = json.loads(body)
+        """The HTTP form's 207 answer, per record: {"<type>:<sourcedId>": (outcome, message)}
+        (the adapter turns the record ids back into Brygga's keys)."""
+        import json
+
         out: dict[str, tuple[str, str | None]] = {}
-        for r in doc.get("results") or []:
+        for r in json.loads(body).get("results") or []:
             status = int(r.get("status") or 0)
-            out[f"{KIND_OF.get(r.get('type') + 'Record', r.get('type'))}:{r.get('extId')}"] = (
+            out[f"{r.get('type')}:{r.get('sourcedId')}"] = (
                 "ok" if 200 <= status < 300 else "failed" if status >= 500 or not status else "rejected",
                 str(r.get("message") or "")[:500] or None)
         return out

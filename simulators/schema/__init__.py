@@ -1,9 +1,10 @@
-"""Scheduling-system simulator (schemaläggningssystem), modelled on TimeEdit's REST import.
+"""Scheduling-system simulator (schemaläggningssystem): TimeEdit's REST API v1 as Brygga uses it.
 
-``POST /api/v1/objects/upsert`` (PATCH semantics, 207 Multi-Status per object),
-``POST /api/v1/objects/validate`` (the dry run), ``GET /api/v1/objects`` (what it holds, for
-reconciliation), and ``POST /lis/v1/records`` for IMS LIS record documents. ``/sim/...`` is the
-JSON control surface. See docs/contracts/schema.md.
+The API key exchanged for a token, ``POST /v1/objects/upsert`` (importMode PATCH/PUT in the
+body, 207 Multi-Status per object), ``POST /v1/objects/validate`` (the dry run), ``DELETE
+/v1/objects`` (the bulk delete), ``POST /v1/objects/find`` (what it holds, for reconciliation), and
+``POST /lis/v2/records`` for Brygga's HTTP form of LIS. ``/sim/...`` is the JSON control surface.
+See docs/contracts/schema.md.
 """
 
 from simulators.schema.app import create_app

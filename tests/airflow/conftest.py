@@ -18,6 +18,7 @@ def airflow_connections(monkeypatch, tmp_path):
     """Point the Brygga Connections at given URLs / a store, through AIRFLOW_CONN_* variables."""
 
     def set_connections(store_url: str, peers: dict[str, str], extras: dict[str, dict] | None = None):
+        from brygga.config import SIMULATOR_EXTRA, SIMULATOR_SECRETS
         from brygga.connections import PEERS, STORE_CONN_ID
 
         monkeypatch.setenv(f"AIRFLOW_CONN_{STORE_CONN_ID.upper()}",
@@ -27,7 +28,8 @@ def airflow_connections(monkeypatch, tmp_path):
             host, port = rest.rsplit(":", 1)
             monkeypatch.setenv(f"AIRFLOW_CONN_{PEERS[name].conn_id.upper()}", json.dumps(
                 {"conn_type": "https" if scheme == "https" else "http", "host": host, "port": int(port),
-                 "extra": (extras or {}).get(name, {})}))
+                 "password": SIMULATOR_SECRETS.get(name),  # the simulators' own (the scheduler's API key)
+                 "extra": {**SIMULATOR_EXTRA.get(name, {}), **(extras or {}).get(name, {})}}))
 
     return set_connections
 

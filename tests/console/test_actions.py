@@ -274,3 +274,54 @@ def test_certificates_page_shows_the_ladok_environment_and_the_rights_each_flow_
     # an inactive profile grants nothing
     requests.post(f"{peer.base_url}/sim/behorigheter", json={"status": "INAKTIV"}, timeout=10).raise_for_status()
     assert not any(f["ok"] for f in certificates.ladok_access(peer)["flows"])
+
+
+def test_a_held_schedule_plan_is_approved_or_rejected_from_the_schedule_page(store):
+    """The guard held a full run that would end half the term: the Schemaexport page shows the
+    plan and its removals; rejecting needs a note; approving enqueues them, starts a delta run
+    and is audited; a viewer sees no button and a forged POST is 403."""
+    import datetime as dt
+
+    from brygga.config import PeerConfig
+    from brygga.flows.schedule import sending
+    from simulators._server import serve_in_thread
+    from simulators.ladok.app import create_app as ladok_app
+    from simulators.ladok.catalogue import seed_catalogue
+    from simulators.ladok.state import LadokState
+    from simulators.schema.app import create_app as schema_app
+    from simulators.schema.state import ScheduleState
+    from tests.flows.test_schedule import SCOPE, TIMEEDIT, adapters, export
+
+    st = LadokState(page_size=50)
+    seed_catalogue(st, 7, 8, 2, "HT2027")
+    st.seed_deltagande(st.seed_students(40, 7), [t for t in st.tillfallen.values() if not t.installt], 8, seed=7)
+    with serve_in_thread(ladok_app(st)) as lad, serve_in_thread(schema_app(ScheduleState())) as sch:
+        ladok, schedule = adapters(lad, sch)
+        export(store, ladok, schedule)
+        courses = [t for t in st.tillfallen.values() if t.startperiod == "HT2027" and t.utbildning.typ == "kurs"]
+        for t in courses[: len(courses) // 2]:
+            st.flytta_tillfalle(t.uid, dt.date(2028, 1, 17))
+        summary, _ = export(store, ladok, schedule)
+        plan = summary["guard"]["plan"]
+        assert summary["guard"]["held"] and SCOPE.terms == ("HT2027",)
+        fake = FakeAirflow()
+        peer = PeerConfig("schema", sch.url, password="sim-api-key", extra={"format": "timeedit", **TIMEEDIT})
+        c = _client(store, airflow=console.Airflow(peer=lambda name: peer, trigger=fake.trigger))
+        page = c.get("/schedule").text
+        assert 'id="held-alert"' in page and f'id="plan-{plan}"' in page and "Godkänn borttagningarna" in page
+        assert courses[0].uid in page  # the removals are listed
+
+        viewer = _client(store, who="ville.viewer", may=frozenset())
+        assert "Godkänn borttagningarna" not in viewer.get("/schedule").text
+        assert viewer.post(f"/schedule/plans/{plan}/approve", data={"csrf": ""}).status_code == 403
+
+        assert "skriv varför" in _flash(c, c.post(f"/schedule/plans/{plan}/reject", data={"csrf": "", "note": " "}))
+        flash = _flash(c, c.post(f"/schedule/plans/{plan}/approve", data={"csrf": ""}))
+        assert flash.startswith("Godkänd: ") and "en körning skickar dem nu" in flash
+        (dag_id, conf, user), = fake.runs.values()
+        assert (dag_id, conf, user) == ("brygga_schedule_export", {"mode": "delta", "format": "timeedit"},
+                                        "anna.operator")
+        assert "redan godkänd" in _flash(c, c.post(f"/schedule/plans/{plan}/approve", data={"csrf": ""}))
+        assert [(a, o) for a, o, _ in _audit(store, "schedule.removals_approved")] == [("anna.operator", str(plan))]
+        sending.send(store, schedule)
+        assert 'id="no-held"' in c.get("/schedule").text

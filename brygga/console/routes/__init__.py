@@ -11,10 +11,11 @@ from brygga.console.routes import (
                               quarantine,
                               queue,
                               reconciliation,
+                              schedule,
                               statistics,
 )
 
-ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, reconciliation, statistics,
-                              certificates, archive)]
+ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, reconciliation, schedule,
+                              statistics, certificates, archive)]
 
 __all__ = ["ROUTERS"]

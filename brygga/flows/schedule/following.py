@@ -1,9 +1,15 @@
 """Ladok's feed → the instances the schedule export looks at again (``schedule_dirty``), through
 the shared feed follower: the marks and the checkpoint in one transaction per batch. Any event
-that names an instance counts (admission, registration, återbud, avbrott, inställt, status). A
-student who becomes protected (``SkyddadePersonuppgifterEvent``) marks every instance they are a
-member of, so their name leaves the scheduling system with the next run, not the nightly one, and
-their cached e-mail address (``ladok_contact``) is forgotten at once."""
+that names an instance counts: admission, registration, återbud, avbrott, inställt, status, and
+the self-service and catalogue changes (an instance switch, ``OmregistreringEvent``, marks the
+instance left too; ``ForvantatDeltagandeBorttagetEvent``, ``UtbildningstillfalleAteraktiveratEvent``,
+``KurstillfalleUppdateratEvent``), so they reach the scheduler with the next delta run.
+
+A student whose contact details change (``KontaktuppgifterEvent``) or who becomes protected
+(``SkyddadePersonuppgifterEvent``) has their cached e-mail address (``ladok_contact``) forgotten
+and every instance they are a member of marked, so the new address — or the protected form, no
+name, no e-mail — goes out with the next delta. A protected student's name and e-mail also leave
+Brygga's own store at once: the kept outbox batches that carry them lose them (``queue.scrub``)."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from brygga.flows.kit.feed import Batch, FeedFollower
 from brygga.flows.ports import Ladok
-from brygga.flows.schedule import FLOW
+from brygga.flows.schedule import FLOW, queue
 from brygga.store import Store
 from brygga.store.models import LadokContact, ScheduleDirty, ScheduleObject, utcnow
 
@@ -22,15 +28,16 @@ from brygga.store.models import LadokContact, ScheduleDirty, ScheduleObject, utc
 FIELDS = ("UtbildningstillfalleUID", "KurstillfalleUID", "ForegaendeKurstillfalleUID")
 MAX_UID = 64
 PROTECTED = "SkyddadePersonuppgifterEvent"
+CONTACT = "KontaktuppgifterEvent"
 
 
-def protected_students(batch: Batch) -> set[str]:
+def students_of(batch: Batch, *types: str) -> set[str]:
     return {e.student_uid for e in batch.events
-            if e.event_type == PROTECTED and e.student_uid and len(e.student_uid) <= MAX_UID}
+            if e.event_type in types and e.student_uid and len(e.student_uid) <= MAX_UID}
 
 
-def forget_protected(s: Session, students: set[str], marks: dict[str, int]) -> None:
-    """Their e-mail addresses forgotten; the instances they are members of marked."""
+def forget_contact(s: Session, students: set[str], marks: dict[str, int]) -> None:
+    """Their cached e-mail addresses forgotten; the instances they are members of marked."""
     s.execute(delete(LadokContact).where(LadokContact.student_uid.in_(sorted(students))))
     for uid in students:
         for instance in s.scalars(select(ScheduleObject.instance_uid).distinct().where(
@@ -59,13 +66,14 @@ class ScheduleFeed(FeedFollower):
 
     def __init__(self, store: Store, ladok: Ladok, **kw: Any):
         super().__init__(store, ladok, **kw)
-        self.marked = 0
+        self.marked = self.scrubbed = 0
 
     def apply(self, s: Session, batch: Batch, prepared: Any) -> None:
         marks = instances_of(batch)
-        protected = protected_students(batch)
-        if protected:
-            forget_protected(s, protected, marks)
+        changed = students_of(batch, PROTECTED, CONTACT)
+        if changed:
+            forget_contact(s, changed, marks)
+            self.scrubbed += queue.scrub(s, students_of(batch, PROTECTED))
         if not marks:
             return
         now = utcnow()
@@ -87,4 +95,5 @@ def follow(store: Store, ladok: Ladok, *, max_pages: int = 500, **kw: Any) -> di
     f = ScheduleFeed(store, ladok, max_pages=max_pages, **kw)
     done = f.follow()
     return {"pages": done.pages, "events": done.events, "marked": f.marked, "page": done.page,
-            "caught_up": done.caught_up, "gaps": done.gaps, "skipped_pages": done.skipped_pages}
+            "caught_up": done.caught_up, "gaps": done.gaps, "skipped_pages": done.skipped_pages,
+            "scrubbed_batches": f.scrubbed}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from brygga.records import FIELDS, KINDS, ORDER, Participant, ScheduleObject, Utbildningstillfalle, content_hash
@@ -140,7 +140,7 @@ class Change:
 RESEND = ("deleted", "drift")
 
 
-def diff(built: list[ScheduleObject], held: dict[str, tuple[Any, ...]], *,
+def diff(built: list[ScheduleObject], held: Mapping[str, tuple[Any, ...]], *,
          removable: Iterable[str] = (), resend: tuple[str, ...] = RESEND) -> list[Change]:
     """Changes from what was exported (``held``: key -> (content hash, status, instance uid, ...))
     to ``built``. ``removable``: keys held that may end if not built (the caller knows its scope)."""

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import zoneinfo
 from collections import Counter
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from brygga.config import ScheduleSettings
 from brygga.flows.kit.flow import NotConfigured
 from brygga.flows.ports import Ladok, Scheduling
-from brygga.flows.schedule import ACTOR, KIND, destination, model, reading
+from brygga.flows.schedule import ACTOR, guard, model, queue, reading
+from brygga.flows.schedule.drift import mark_drift
+from brygga.flows.schedule.queue import Held, HeldMap
 from brygga.logmask import get_logger
 from brygga.records import Utbildningstillfalle
 from brygga.store import Store, ops
-from brygga.store.models import OutboxMessage, ScheduleDirty, ScheduleObject, utcnow
+from brygga.store.models import ScheduleDirty, ScheduleObject, utcnow
 
 log = get_logger("brygga.flows.schedule")
 DELTA_LIMIT = 2000  # marked instances looked at per delta run
@@ -57,40 +58,17 @@ class Scope:
         return term is None or (term in self.terms and (not self.organisation or organisation == self.organisation))
 
 
-def idempotency_key(target: str, kind: str, ext_id: str, version: int) -> str:
-    raw = f"{target}\n{kind}\n{ext_id}\n{version}"
-    return f"schedule:{target}:{hashlib.sha256(raw.encode()).hexdigest()}"
-
-
-Held = dict[str, tuple[str, str, "str | None", "str | None", "str | None", int]]
-
-
-def _held(s: Session, target: str, *, instances: list[str] | None = None, students: set[str] | None = None) -> Held:
-    """key -> (content hash, status, instance uid, term, organisation, version) of what we exported."""
-    q = select(ScheduleObject.kind, ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status,
-               ScheduleObject.instance_uid, ScheduleObject.term, ScheduleObject.organisation, ScheduleObject.version
-               ).where(ScheduleObject.target == target)
-    rows: list[Any] = []
-    if instances is None and students is None:
-        rows = list(s.execute(q))
-    else:
-        for i in range(0, len(instances or []), 500):
-            rows += s.execute(q.where(ScheduleObject.instance_uid.in_(instances[i:i + 500])))  # type: ignore[index]
-        ids = sorted(students or ())
-        for i in range(0, len(ids), 500):
-            rows += s.execute(q.where(ScheduleObject.kind == "student", ScheduleObject.ext_id.in_(ids[i:i + 500])))
-    return {f"{k}:{e}": (h, st, iu, term, org, v) for k, e, h, st, iu, term, org, v in rows}
-
-
 CHUNK = 500  # instances read, built and committed together: memory stays flat in the term's size
 
 
 def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: Scope,
          dry_run: bool = False, reconcile: bool = False, run_id: str | None = None,
          actor: str = ACTOR, workers: int = reading.WORKERS,
-         chunk: int = CHUNK) -> dict[str, Any]:
+         chunk: int = CHUNK, after_chunk: Any = None) -> dict[str, Any]:
     """Read, build, diff and (unless ``dry_run``) enqueue, ``chunk`` instances at a time, each
-    chunk in one transaction; returns what would change / changed."""
+    chunk in one transaction; returns what would change / changed. A full run's removals pass
+    the guard (``guard.py``): held for an operator's approval when they are too many.
+    ``after_chunk(n)`` is called after the n-th chunk's transaction (tests)."""
     if mode not in ("delta", "full"):
         raise ValueError("mode is delta or full")
     if not scope.terms:
@@ -105,6 +83,8 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
             log.info("schedule export: no full export to %s has finished yet; this run exports the whole scope",
                      target)
             mode = "full"
+    if not dry_run:
+        guard.resume(store, schedule)  # what an approval or a run that died left half released
     drifted = 0
     if reconcile and mode == "full" and not dry_run:
         drifted = mark_drift(store, schedule)
@@ -122,14 +102,20 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
     kept: set[str] = set()  # instances not fully read in this run: nothing of theirs ended
     pending: list[model.Change] = []  # dry run: validated together at the end (references across chunks)
     resend = (*model.RESEND, "rejected") if reconcile else model.RESEND  # the nightly run retries refusals
+    watch = None if dry_run or mode != "full" else guard.Guard(
+        store, schedule, mode="reconcile" if reconcile else "full", terms=scope.terms,
+        organisation=scope.organisation, covers=scope.covers, run_id=run_id)
 
-    def commit(changes: list[model.Change], held: Held, errors: list[Any] = ()) -> None:  # type: ignore[assignment]
+    def commit(changes: list[model.Change], held: HeldMap, errors: list[Any] = ()) -> None:  # type: ignore[assignment]
         counts.update(f"{c.action}.{c.obj.kind}" for c in changes)
         if dry_run:
             pending.extend(changes)
             return
         with store.transaction() as s:
-            totals["enqueued"] += enqueue_changes(s, target, changes, {k: h[5] for k, h in held.items()})
+            if watch is not None:
+                watch.stage(s, [c for c in changes if c.action != "upsert"], held)
+                changes = [c for c in changes if c.action == "upsert"]
+            totals.update(queue.enqueue(s, schedule, changes, held))
             for e in errors:
                 _quarantine(s, e)
 
@@ -144,17 +130,19 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
                      if o.kind != "student" or o.ext_id not in students]
             students.update(o.ext_id for o in built if o.kind == "student")
             with store.transaction() as s:
-                held = _held(s, target, instances=part, students={o.ext_id for o in built if o.kind == "student"})
+                held = queue.held(s, target, instances=part, students=[o.ext_id for o in built if o.kind == "student"])
             kept |= got.kept
             read_in, gone, outside = {t.uid for t in got.instances}, set(got.missing), set(got.outside)
             # what may end: an instance read in scope ends what it no longer has; one Ladok no longer
             # has ends whole; one that left this run's scope ends only if it was exported in it
-            removable = [k for k, (_, _, iu, term, org, _) in held.items()
-                         if iu in read_in and iu not in got.kept or iu in gone
-                         or iu in outside and scope.covers(term, org)]
+            removable = [k for k, h in held.items()
+                         if h.instance_uid in read_in and h.instance_uid not in got.kept or h.instance_uid in gone
+                         or h.instance_uid in outside and scope.covers(h.term, h.organisation)]
             commit(model.diff(built, held, removable=removable, resend=resend), held, got.errors)
             totals.update(instances=len(got.instances), participants=len(got.participants), objects=len(built),
                           email_lookups=got.lookups, invalid=len(got.errors))
+            if after_chunk is not None:
+                after_chunk(i // chunk + 1)
     finally:
         if threads is not None:
             threads.shutdown()
@@ -167,12 +155,14 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
         "changes": dict(sorted(counts.items())), "drifted": drifted, "dry_run": dry_run, "marked": len(marked),
     }
     if dry_run:
-        results, refused = schedule.validate([_payload(c, 0) for c in pending]) if pending else ({}, [])
+        results, refused = schedule.validate([queue.payload(c) for c in pending]) if pending else ({}, [])
         summary["would_be_refused"] = {**{k: r for k, (o, r) in results.items() if o == "rejected"},
                                        **{e.record_id: f"{e.field}: {e.rule}" for e in refused}}
         log.info("schedule export (dry run): %s", {k: v for k, v in summary.items() if k != "would_be_refused"})
         return summary
-    summary["enqueued"] = totals["enqueued"]
+    if watch is not None:
+        summary["guard"] = watch.finish(actor)
+    summary.update(enqueued=totals["enqueued"], refused=totals["refused"], batches=totals["batches"])
     with store.transaction() as s:
         for i in range(0, len(marked), 500):
             s.execute(delete(ScheduleDirty).where(ScheduleDirty.instance_uid.in_(marked[i:i + 500]),
@@ -255,21 +245,21 @@ def _ended(store: Store, target: str, read: set[str], students: set[str], kept: 
             if u is not None and u not in read and scope.covers(term, org)})
     for i in range(0, len(gone), chunk):
         with store.transaction() as s:
-            held = _held(s, target, instances=gone[i:i + chunk])
+            held = queue.held(s, target, instances=gone[i:i + chunk])
         yield model.diff([], held, removable=list(held)), held
     members = students | _members_elsewhere(store, target, scope, kept)
     last = ""
     while True:
         with store.transaction() as s:
             rows = s.execute(select(ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.status,
-                                    ScheduleObject.version)
+                                    ScheduleObject.version, ScheduleObject.outbox_id)
                              .where(ScheduleObject.target == target, ScheduleObject.kind == "student",
                                     ScheduleObject.ext_id > last).order_by(ScheduleObject.ext_id).limit(5000)).all()
         if not rows:
             return
         last = rows[-1][0]
-        ended: Held = {f"student:{e}": (h, st, None, None, None, v) for e, h, st, v in rows
-                       if e not in members and st not in _ENDED}
+        ended: HeldMap = {f"student:{e}": Held(h, st, None, None, None, v, ob) for e, h, st, v, ob in rows
+                          if e not in members and st not in _ENDED}
         if ended:
             yield model.diff([], ended, removable=list(ended)), ended
 
@@ -291,140 +281,3 @@ def _members_elsewhere(store: Store, target: str, scope: Scope, kept: set[str]) 
             for ext in s.scalars(q.where(t.instance_uid.in_(ids[i:i + 500]))):
                 found.add(ext.partition(":")[2])
     return found
-
-
-def mark_drift(store: Store, schedule: Scheduling, *, page: int = 5000) -> int:
-    """Reconciliation: compare what the system holds with what it acknowledged from us
-    (``schedule_object.sent_hash``) and mark every object that differs ``drift``, so the full run
-    that follows sends it again (or ends it again): edited or lost there, or still there after we
-    deleted or deactivated it. An object whose latest version is still in the outbox is in flight,
-    not drift; one that never got there (the outbox gave up on it) is sent again. Only the TimeEdit
-    format can be read back; the others are left as they are. Returns how many."""
-    if schedule.target != "timeedit":
-        return 0
-    target = schedule.target
-    with store.transaction() as s:
-        counts = ops.outbox_counts(s, destination(target))
-    in_flight_possible = bool(counts.get("pending") or counts.get("failed"))
-
-    def in_flight(h: str, sent: str | None) -> bool:
-        return in_flight_possible and sent != h
-
-    seen: set[int] = set()  # hash() of every key the system holds: memory ~ 40 bytes per object
-    drift: list[tuple[str, str]] = []
-    for held in schedule.pages(limit=page):
-        seen.update(hash(k) for k in held)
-        by_kind: dict[str, list[str]] = {}
-        for k in held:
-            kind, _, ext = k.partition(":")
-            by_kind.setdefault(kind, []).append(ext)
-        with store.transaction() as s:
-            for kind, exts in by_kind.items():
-                for j in range(0, len(exts), 500):
-                    for ext, h, sent, st in s.execute(select(
-                            ScheduleObject.ext_id, ScheduleObject.content_hash, ScheduleObject.sent_hash,
-                            ScheduleObject.status).where(
-                            ScheduleObject.target == target, ScheduleObject.kind == kind,
-                            ScheduleObject.ext_id.in_(exts[j:j + 500]))):
-                        there_hash, there_active = held[f"{kind}:{ext}"]
-                        if st in ("rejected", "drift") or in_flight(h, sent):
-                            continue  # sent again by the run anyway / still on its way
-                        if (st == "active" and there_hash != h) or (st == "deactivated" and there_active) \
-                                or st == "deleted":
-                            drift.append((kind, ext))
-    last_id = 0
-    while True:  # what we sent that the system no longer holds (or never got)
-        with store.transaction() as s:
-            rows = s.execute(select(ScheduleObject.id, ScheduleObject.kind, ScheduleObject.ext_id,
-                                    ScheduleObject.content_hash, ScheduleObject.sent_hash).where(
-                ScheduleObject.target == target, ScheduleObject.status.in_(("active", "deactivated")),
-                ScheduleObject.id > last_id).order_by(ScheduleObject.id).limit(5000)).all()
-        if not rows:
-            break
-        last_id = rows[-1][0]
-        drift += [(k, e) for _, k, e, h, sent in rows if hash(f"{k}:{e}") not in seen and not in_flight(h, sent)]
-    with store.transaction() as s:
-        for j in range(0, len(drift), 1000):
-            s.execute(_DRIFT, [{"t": target, "k": k, "e": e} for k, e in drift[j:j + 1000]])
-    if drift:
-        log.warning("schedule export: %s objects in %s differ from what Brygga sent; sent again", len(drift), target)
-    return len(drift)
-
-
-def _payload(c: model.Change, version: int) -> dict[str, Any]:
-    return {"op": c.action, **c.obj.payload(), "hash": c.obj.content_hash, "version": version}
-
-
-_T = cast(Table, ScheduleObject.__table__)
-#: A changed object's row, one executemany per chunk (Core: no ORM bookkeeping per row); an
-#: instance uid is kept when the change has none (a deactivation).
-_CHANGE = (update(_T).where(_T.c.target == bindparam("b_target"), _T.c.kind == bindparam("b_kind"),
-                            _T.c.ext_id == bindparam("b_ext_id"))
-           .values(content_hash=bindparam("b_content_hash"), status=bindparam("b_status"),
-                   version=bindparam("b_version"), updated_at=bindparam("b_updated_at"),
-                   instance_uid=func.coalesce(bindparam("b_instance_uid"), _T.c.instance_uid),
-                   term=func.coalesce(bindparam("b_term"), _T.c.term),
-                   organisation=func.coalesce(bindparam("b_organisation"), _T.c.organisation)))
-
-
-_DRIFT = update(_T).where(_T.c.target == bindparam("t"), _T.c.kind == bindparam("k"),
-                          _T.c.ext_id == bindparam("e")).values(status="drift")
-
-
-def current_versions(s: Session, target: str, keys: list[str]) -> dict[str, int]:
-    """{"<kind>:<ext_id>": version} of the objects held among ``keys``."""
-    by_kind: dict[str, list[str]] = {}
-    for k in keys:
-        kind, _, ext = k.partition(":")
-        by_kind.setdefault(kind, []).append(ext)
-    out: dict[str, int] = {}
-    for kind, exts in by_kind.items():
-        for i in range(0, len(exts), 500):
-            for ext, v in s.execute(select(_T.c.ext_id, _T.c.version).where(
-                    _T.c.target == target, _T.c.kind == kind, _T.c.ext_id.in_(exts[i:i + 500]))):
-                out[f"{kind}:{ext}"] = v
-    return out
-
-
-def enqueue_changes(s: Session, target: str, changes: list[model.Change], versions: dict[str, int] | None = None) -> int:
-    """Bump each object's version and row, and enqueue its change under the new version's key.
-    ``versions``: the current version of every object held among them, if the caller read them."""
-    if not changes:
-        return 0
-    now = utcnow()
-    if versions is None:
-        versions = current_versions(s, target, [c.obj.key for c in changes])
-    else:
-        versions = {c.obj.key: versions[c.obj.key] for c in changes if c.obj.key in versions}
-    status_of = {"upsert": None, "deactivate": "deactivated", "delete": "deleted"}
-    new_rows, changed, messages = [], [], []
-    for c in changes:
-        o = c.obj
-        version = versions.get(o.key, 0) + 1
-        status = status_of[c.action] or ("active" if o.active else "deactivated")
-        row = {"target": target, "kind": o.kind, "ext_id": o.ext_id, "instance_uid": o.instance_uid,
-               "term": o.term, "organisation": o.organisation,
-               "content_hash": o.content_hash, "version": version, "status": status, "updated_at": now}
-        if o.key in versions:
-            changed.append({**{f"b_{k}": v for k, v in row.items()}})
-        else:
-            new_rows.append({**row, "sent_hash": None})
-        messages.append({"destination": destination(target), "kind": KIND,
-                         "idempotency_key": idempotency_key(target, o.kind, o.ext_id, version),
-                         "correlation": f"schedule:{target}", "payload": _payload(c, version)})
-    # the object's previous version, if still waiting in the outbox, is superseded: the system only
-    # ever gets an object's latest version (a student who became protected never gets an older
-    # version's name, whatever the retries' order)
-    older = [idempotency_key(target, k.partition(":")[0], k.partition(":")[2], v) for k, v in versions.items()]
-    for i in range(0, len(older), 500):
-        s.execute(update(OutboxMessage).where(OutboxMessage.idempotency_key.in_(older[i:i + 500]),
-                                              OutboxMessage.status.in_(("pending", "failed")))
-                  .values(status="sent", sent_at=now, response="superseded by a later version", last_error=None)
-                  .execution_options(synchronize_session=False))
-    for i in range(0, len(changed), 1000):
-        s.execute(_CHANGE, changed[i:i + 1000])
-    ops.insert_many(s, ScheduleObject, new_rows)
-    # every key is new (its version was bumped in this transaction); a key met again all the same
-    # (an operator emptied schedule_object) is left as it is, as outbox_enqueue does
-    ops.insert_many(s, OutboxMessage, ops.outbox_rows(messages), conflict=["idempotency_key"])
-    return len(messages)
