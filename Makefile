@@ -1,6 +1,8 @@
-.PHONY: run stop test bench install clean
+.PHONY: run run-lis run-celery stop test bench install clean
 run:      ## simulators + Airflow on the embedded default (SQLite), UI on http://127.0.0.1:8080
 	bash scripts/run.sh
+run-lis:  ## make run, the schedule export as IMS LIS records to a local RabbitMQ over AMQP 1.0 (needs root the first time)
+	BRYGGA_SCHEDULE_FORMAT=lis bash scripts/run.sh
 run-celery: ## scale-out: CeleryExecutor, 2 workers, PostgreSQL + Redis (needs root the first time)
 	bash scripts/run-celery.sh
 stop:     ## stop everything make run started (also what a killed make run left behind)

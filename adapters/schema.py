@@ -73,8 +73,9 @@ class ScheduleAdapter:
 
     # ------------------------------------------------------------------ planning: encode once
     def organizations(self, change: dict[str, Any]) -> tuple[str, ...]:
-        """The TimeEdit organizations of an object (its unit's, mapped; students the default)."""
-        if self.format not in ("timeedit", "timeedit-file"):
+        """The TimeEdit organizations of an object (its unit's, mapped; students the default). A
+        deactivation names none: under PATCH the object keeps its unit's (the change has no unit)."""
+        if self.format not in ("timeedit", "timeedit-file") or change["op"] != "upsert":
             return ()
         unit = change.get("organisation")
         named = (self.settings.organizations or {}).get(unit) if unit else None

@@ -23,7 +23,7 @@ def _db(args: argparse.Namespace) -> int:
 def _connections(args: argparse.Namespace) -> int:
     from brygga.connections import connections_document
 
-    json.dump(connections_document(args.host, args.store_url), sys.stdout, indent=2)
+    json.dump(connections_document(args.host, args.store_url, args.schedule_format), sys.stdout, indent=2)
     print()
     return 0
 
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("connections-json", help="Airflow Connections of the embedded default")
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--store-url")
+    c.add_argument("--schedule-format", default="timeedit", choices=("timeedit", "timeedit-file", "lis", "oneroster"),
+                   help="what the schedule export delivers (lis: to the local RabbitMQ over AMQP 1.0)")
     c.set_defaults(func=_connections)
 
     # Operator command groups live next to their flows; each module has register(subparsers).

@@ -106,7 +106,7 @@ def _opt_str(v: Any) -> str | None:
 
 #: How a value from the extra's JSON becomes the field's type (a field not named here is a str).
 _CONVERT: dict[str, Callable[[Any], Any]] = {
-    **dict.fromkeys(("timeout", "stream_timeout", "upload_timeout", "rate_per_second"), _float),
+    **dict.fromkeys(("timeout", "stream_timeout", "upload_timeout", "rate_per_second", "beside_wait"), _float),
     **dict.fromkeys(("concurrency", "closing_days", "max_part_bytes", "rate_burst", "removal_guard_count", "batch"),
                     _int),
     "removal_guard_share": _share, "organizations": _str_map,
@@ -183,6 +183,8 @@ class ScheduleSettings(HttpSettings):
     #: ``removal_guard_count`` objects, is held for an operator's approval.
     removal_guard_share: float = 0.10
     removal_guard_count: int | None = None
+    #: How long the sender beside a run waits for that run's plan to begin (seconds).
+    beside_wait: float = 60.0
 
 
 @dataclass(frozen=True)

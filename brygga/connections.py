@@ -53,8 +53,11 @@ def _var() -> Any:
     return var_dir()
 
 
-def connections_document(host: str = "127.0.0.1", store: str | None = None) -> dict[str, Any]:
-    """The embedded-default Connections, in the format of ``airflow connections import``."""
+def connections_document(host: str = "127.0.0.1", store: str | None = None,
+                         schedule_format: str = "timeedit") -> dict[str, Any]:
+    """The embedded-default Connections, in the format of ``airflow connections import``; with
+    ``schedule_format="lis"`` the scheduling Connection is the local RabbitMQ (AMQP 1.0, its
+    default guest login) that ``make run-lis`` starts, the other formats write to var/."""
     from brygga.store.db import store_url
 
     doc: dict[str, Any] = {
@@ -69,6 +72,14 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None) -> d
         {"format": "timeedit", "terms": ["HT2027"], "directory": str(_var() / "oneroster"),
          **SIMULATOR_EXTRA["schema"]})
     doc[PEERS["schema"].conn_id]["password"] = SIMULATOR_SECRETS["schema"]
+    if schedule_format == "lis":  # IMS LIS records, one AMQP 1.0 message each, to a queue
+        doc[PEERS["schema"].conn_id].update(
+            {"port": 5672, "login": "guest", "password": "guest",
+             "description": "IMS LIS 2.0 records over AMQP 1.0 (the local RabbitMQ of make run-lis)"})
+        doc[PEERS["schema"].conn_id]["extra"].update(
+            {"format": "lis", "transport": "amqp", "scheme": "amqp", "address": "/queue/ladok-lis"})  # /queue/: the broker declares it
+    elif schedule_format != "timeedit":
+        doc[PEERS["schema"].conn_id]["extra"]["format"] = schedule_format
     # the archive: who the packages are from (arkivbildare, inlämnare), the closing delay after a
     # study period's end, the largest part of a package; a package's upload has its own deadline
     doc[PEERS["arkiv"].conn_id]["extra"].update(

@@ -121,12 +121,21 @@ def actor(context: dict[str, Any], flow: Any = None) -> str:
 def no_retry() -> Iterator[None]:
     """A run that cannot go on because of its configuration (``NotConfigured``: a form value, a
     Connection setting, a plan that is no longer the dry run's; a Connection's extra Brygga cannot
-    use, ``SettingsError``) fails the task at once: no retry makes it right."""
+    use, ``SettingsError``) fails the task at once: no retry makes it right. So does a peer's
+    answer that is not transient (a feed page that cannot be parsed, a refusal): the same request
+    in 20 seconds gets the same answer."""
+    from adapters.http import PeerError
     from brygga.config import SettingsError
     from brygga.flows.kit.flow import NotConfigured
 
     try:
         yield
+    except PeerError as e:
+        if e.transient:
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(e)) from e
     except (NotConfigured, SettingsError) as e:
         from airflow.sdk.exceptions import AirflowFailException
 

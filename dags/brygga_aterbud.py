@@ -4,7 +4,9 @@
 round, from the stored sequence) in Ladok, or opens an återbudsärende when Ladok refuses
 (registered / återbud already there); `ladok_to_nya` follows Ladok's Atom feed for återbud entered
 in Ladok and queues them for NyA (checkpoint, inbox and outbox in one transaction); `send` reports
-them (ReportAterbud) and publishes the `brygga://nya/aterbud` asset. Nothing is echoed back either
+them (ReportAterbud) and publishes the `brygga://nya/aterbud` asset — also when a follower failed
+(an unreadable feed page): what is committed is never held back by reading more; `report` then
+fails the run. Nothing is echoed back either
 way. Rules: `brygga/flows/aterbud/`, docs/flows/aterbud.md.
 
 `brygga_aterbud_cases` (manual, trigger form): close återbudsärenden with a note, or carry out the
@@ -50,22 +52,36 @@ def brygga_aterbud():
         from brygga.flows import aterbud
 
         p = get_current_context()["params"]
-        return aterbud.ladok_to_nya(dagkit.store(), dagkit.ladok(), max_pages=int(p["max_pages"]))
+        with dagkit.no_retry():  # an unreadable page waits for an operator (docs/flows/aterbud.md)
+            return aterbud.ladok_to_nya(dagkit.store(), dagkit.ladok(), max_pages=int(p["max_pages"]))
 
-    @task(pool="nya_api", retries=3, outlets=[ATERBUD_ASSET])
-    def send(applied: dict, queued: dict) -> dict:
+    # all_done: the återbud already committed to the outbox are reported to NyA whatever became of
+    # reading more (an unreadable feed page stops ladok_to_nya until an operator acts, not this)
+    @task(pool="nya_api", retries=3, outlets=[ATERBUD_ASSET], trigger_rule="all_done")
+    def send() -> dict:
         from brygga.flows import aterbud
 
+        ti = get_current_context()["ti"]
+        applied = ti.xcom_pull(task_ids="nya_to_ladok") or {}
+        queued = ti.xcom_pull(task_ids="ladok_to_nya") or {}
         store = dagkit.store()
         result = aterbud.send_pending(store, dagkit.nya())
-        extra = {"applied": applied["applied"], "cases": applied["case"], "declined": applied["declined"],
-                 "enqueued": queued["enqueued"], "echo": applied["echo"] + queued["echo"], **result,
+        extra = {"applied": applied.get("applied", 0), "cases": applied.get("case", 0),
+                 "declined": applied.get("declined", 0), "enqueued": queued.get("enqueued", 0),
+                 "echo": applied.get("echo", 0) + queued.get("echo", 0), **result,
                  "pending": aterbud.pending_count(store)}
         get_current_context()["outlet_events"][ATERBUD_ASSET].extra = extra
         return extra
 
+    @task(trigger_rule="none_failed")
+    def report() -> None:
+        """The run's outcome: failed when a follower failed (send above ran all the same)."""
+
     applied = nya_to_ladok()
-    send(applied, ladok_to_nya(applied))
+    queued = ladok_to_nya(applied)
+    sent = send()
+    [applied, queued] >> sent
+    [applied, queued, sent] >> report()
 
 
 brygga_aterbud()

@@ -4,8 +4,10 @@ the scheduling system (schemaläggning), every 5 minutes as a delta, nightly in 
 `follow` reads Ladok's feed from its checkpoint and marks the instances an event touched
 (admission, registration, återbud, avbrott, inställt); `plan` reads those instances again from
 Ladok (every instance of the terms in a full run), compares them with what the system has from us
-and puts the changes in the outbox in one transaction; `send_<format>` delivers the outbox (one
-request per batch, an idempotency key per request) and updates that format's Asset. A re-run with
+and puts the changes in the outbox, a chunk of instances per transaction; `send_beside_<format>`
+delivers each chunk as soon as it is committed, while `plan` reads the next, and `send_<format>`
+what is left when `plan` ended — also when it failed: what is committed is never held back by
+reading more (one request per batch, an idempotency key per request); it updates the format's Asset. A re-run with
 nothing changed sends nothing; a run that failed half-way resumes from the outbox.
 
 The first scheduled run from 02:00 (Europe/Stockholm) that finds no reconciliation since that
@@ -80,24 +82,60 @@ def brygga_schedule_export():
                                 scheduled=_scheduled(ctx), run_id=ctx["run_id"], actor=dagkit.actor(ctx, FLOW))
 
     @task.branch
-    def route(planned: dict) -> list[str]:
-        return [] if planned["dry_run"] else [f"send_{planned['target'].replace('-', '_')}"]
+    def route() -> list[str]:
+        """The format's senders (none on a dry run): chosen before the plan, so one runs beside it."""
+        p = get_current_context()["params"]
+        if p["dry_run"]:
+            return []
+        with dagkit.no_retry():
+            fmt = dagkit.schedule(p["format"] or None).target.replace("-", "_")
+        return [f"send_beside_{fmt}", f"send_{fmt}"]
+
+    def beside(fmt: str):
+        @task(task_id=f"send_beside_{fmt.replace('-', '_')}", pool="schema_api", retries=4)
+        def send_beside(_followed: dict) -> dict:
+            """Sends each chunk the plan commits while it reads the next."""
+            from brygga.flows.schedule import sending
+
+            schedule = dagkit.schedule(fmt)
+            return sending.send_beside(dagkit.store(), schedule, run_id=get_current_context()["run_id"],
+                                       start_wait=schedule.settings.beside_wait)
+
+        return send_beside
 
     def sender(fmt: str):
-        @task(task_id=f"send_{fmt.replace('-', '_')}", pool="schema_api", retries=4, outlets=[ASSETS[fmt]])
-        def send(planned: dict) -> dict:
+        # all_done: what is committed is sent even when reading more failed (a bad page, Ladok away)
+        @task(task_id=f"send_{fmt.replace('-', '_')}", pool="schema_api", retries=4, outlets=[ASSETS[fmt]],
+              trigger_rule="all_done")
+        def send() -> dict:
+            """Sends what is left once the plan ended (the removals it released among them)."""
             from brygga.flows.schedule import sending
 
             ctx = get_current_context()
             result = sending.send(dagkit.store(), dagkit.schedule(fmt))
-            ctx["outlet_events"][ASSETS[fmt]].extra = {"mode": planned["mode"], "terms": planned["terms"],
-                                                       "changes": planned["changes"], **result}
+            planned = ctx["ti"].xcom_pull(task_ids="plan") or {}
+            ctx["outlet_events"][ASSETS[fmt]].extra = {"mode": planned.get("mode", ctx["params"]["mode"]),
+                                                       "terms": planned.get("terms"),
+                                                       "changes": planned.get("changes"), **result}
             return result
 
         return send
 
-    planned = plan(follow())
-    route(planned) >> [sender(fmt)(planned) for fmt in FORMATS]
+    @task(trigger_rule="none_failed")
+    def report() -> dict:
+        """The run's outcome: failed when the plan failed (the senders above still ran)."""
+        ti = get_current_context()["ti"]
+        sent = [r for r in (ti.xcom_pull(task_ids=f"send_{f.replace('-', '_')}") for f in FORMATS) if r]
+        return {"planned": ti.xcom_pull(task_ids="plan"), "sent": sent[0] if sent else None}
 
+    followed = follow()
+    planned = plan(followed)
+    routed = route()
+    senders = []
+    for fmt in FORMATS:
+        after = sender(fmt)()
+        routed >> [beside(fmt)(followed), planned >> after]
+        senders.append(after)
+    [planned, *senders] >> report()
 
 brygga_schedule_export()

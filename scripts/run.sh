@@ -7,8 +7,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/airflow-env.sh
 
+# BRYGGA_SCHEDULE_FORMAT (make run-lis: lis): what the schedule export delivers; lis goes to a local
+# RabbitMQ over AMQP 1.0 (started here, stopped with the rest), the others to the simulator or var/
+FORMAT="${BRYGGA_SCHEDULE_FORMAT:-timeedit}"
 echo "==> migrating Brygga's store and Airflow's metadata DB"
-brygga_airflow_setup 4 2
+brygga_airflow_setup 4 2 --schedule-format "$FORMAT"
 mkdir -p "$BRYGGA_VAR/oneroster"
 
 # Each part runs in a session of its own (setsid), recorded in var/run/; stopping (Ctrl-C, SIGTERM,
@@ -26,6 +29,11 @@ stop() {
 trap stop EXIT
 trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
+
+if [ "$FORMAT" = lis ]; then
+  echo "==> starting RabbitMQ (AMQP 1.0, queue ladok-lis; management: rabbitmqctl -n brygga@localhost list_queues)"
+  BRYGGA_BROKER_MARK="$BRYGGA_VAR/run/rabbitmq.started" timeout 300 bash scripts/rabbitmq.sh
+fi
 
 echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703, schemaläggning :8704, e-arkiv :8705); log in var/log/simulators.log"
 setsid python -m simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &

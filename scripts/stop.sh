@@ -30,6 +30,14 @@ signal() {  # signal $1 to every process of session $2
   for p in $(members "$2"); do kill "-$1" "$p" 2>/dev/null || true; done
 }
 
+# the message broker make run-lis started (a daemon of its own, marked by scripts/rabbitmq.sh)
+for f in "${RUNS[0]}"/rabbitmq.started ${RUNS[1]:+"${RUNS[1]}"/rabbitmq.started}; do
+  [ -f "$f" ] || continue
+  rm -f "$f"
+  say "    RabbitMQ (brygga@localhost): stop"
+  bash "$ROOT/scripts/rabbitmq.sh" stop
+done
+
 sessions=()
 for f in "${RUNS[0]}"/*.pgid ${RUNS[1]:+"${RUNS[1]}"/*.pgid}; do
   [ -f "$f" ] || continue

@@ -55,3 +55,35 @@ def test_sync_both_ways_then_close_the_case_from_the_form(airflow_db, airflow_co
         assert (case.status, case.note, case.closed_by) == ("closed", "Tidigt avbrott enligt återbudet", "dag_test")
         actions = s.scalars(select(AuditLog.action).where(AuditLog.actor == "dag_test")).all()
     assert actions == ["aterbud_case.apply", "aterbud_case.close"]
+
+
+def test_an_unreadable_feed_page_leaves_the_committed_aterbud_reported(airflow_db, airflow_connections, dag_store,
+                                                                       world):
+    """Återbud entered in Ladok, then a page that cannot be read: ladok_to_nya commits the pages
+    before it and stops (an operator's matter), and send still reports what was committed to NyA;
+    the run says it failed."""
+    import requests
+
+    from simulators.ladok.state import ORSAK
+    from tests.flows.test_merits import _break_page
+
+    w = world
+    airflow_connections(dag_store.url, {"ladok": w.ladok_url, "nya": w.nya_url})
+    staff = []
+    for t in w.courses[:3]:
+        _, admission_id, antagning = w.admit(t)
+        w.ladok_state.aterbud(antagning.uid, dt.date(2027, 8, 12), ORSAK + "meddelat.av.studenten", None)
+        staff.append(admission_id)
+    with w.ladok_state.lock:  # the återbud's page made full (an archive page), the next one broken
+        free = w.ladok_state.feed.page_size - len(w.ladok_state.feed._pages[-1])
+    fill = ["<entry><id>pad-%d</id><updated>2027-01-01T00:00:00Z</updated></entry>" % i for i in range(free)]
+    assert requests.post(f"{w.ladok_url}/sim/feed/raw", json={"entries": fill}, timeout=10).status_code == 200
+    _break_page(w)  # the page after the återbud cannot be parsed
+
+    dr = load_dag("brygga_aterbud").test()
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["ladok_to_nya"] == "failed" and states["send"] == "success"
+    assert states["report"] == "upstream_failed"
+    for admission_id in staff:  # reported to NyA though the follower stopped
+        assert [x.origin for x in w.nya_aterbud_of(admission_id)] == ["ladok"]

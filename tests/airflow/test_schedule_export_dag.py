@@ -28,17 +28,19 @@ def peers():
 def test_dry_run_full_then_delta_after_an_aterbud(airflow_db, airflow_connections, dag_store, peers):
     from brygga.store.models import OutboxMessage
 
-    airflow_connections(dag_store.url, peers["urls"], {"schema": {"format": "timeedit", "terms": ["HT2027"]}})
+    airflow_connections(dag_store.url, peers["urls"],
+                        {"schema": {"format": "timeedit", "terms": ["HT2027"], "beside_wait": 0}})
     dr = load_dag("brygga_schedule_export").test(run_conf={"mode": "delta", "dry_run": True})
     assert dr.state == "success"
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert states["plan"] == "success" and states["send_timeedit"] == "skipped"
+    assert states["plan"] == "success" and states["send_timeedit"] == states["send_beside_timeedit"] == "skipped"
     assert peers["schema"].objects == {}
 
     dr = load_dag("brygga_schedule_export").test(run_conf={"mode": "full"})
     assert dr.state == "success"
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert states["send_timeedit"] == "success" and states["send_lis"] == "skipped"
+    assert states["send_timeedit"] == states["send_beside_timeedit"] == "success"
+    assert states["send_lis"] == states["send_beside_lis"] == "skipped"
     instances = {ext for (t, ext) in peers["schema"].objects if t == "utbildningstillfalle"}
     assert instances == {t.uid for t in peers["ladok"].tillfallen.values() if t.startperiod == "HT2027"}
     with dag_store.transaction() as s:
@@ -53,8 +55,26 @@ def test_dry_run_full_then_delta_after_an_aterbud(airflow_db, airflow_connection
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == sent + 2  # membership + counts
 
 
-def test_no_term_anywhere_fails_clearly(airflow_db, airflow_connections, dag_store, peers):
-    airflow_connections(dag_store.url, peers["urls"])
+def test_no_term_anywhere_fails_clearly_and_what_is_committed_is_still_sent(airflow_db, airflow_connections,
+                                                                             dag_store, peers):
+    from adapters.ladok import LadokAdapter
+    from adapters.schema import ScheduleAdapter
+    from brygga.connections import PeerConfig
+    from brygga.flows.schedule import planning
+
+    # batches an earlier run committed and did not send
+    planning.plan(dag_store, LadokAdapter(PeerConfig("ladok", peers["urls"]["ladok"])),
+                  ScheduleAdapter(PeerConfig("schema", peers["urls"]["schema"], password="sim-api-key",
+                                             extra={"organization_id": "brygga-sim", "default_organization": "brygga"})),
+                  mode="full", scope=planning.Scope(("HT2027",)))
+    assert peers["schema"].objects == {}
+    airflow_connections(dag_store.url, peers["urls"], {"schema": {"beside_wait": 0}})
     dr = load_dag("brygga_schedule_export").test(run_conf={"mode": "full"})
     assert dr.state == "failed"
-    assert {ti.task_id: ti.state for ti in dr.get_task_instances()}["plan"] == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["plan"] == "failed"
+    # the senders do not wait for reading more: the committed batches reached the system
+    assert states["send_beside_timeedit"] == states["send_timeedit"] == "success"
+    assert states["report"] == "upstream_failed"  # the run says it failed
+    assert {ext for (t, ext) in peers["schema"].objects if t == "utbildningstillfalle"} == {
+        t.uid for t in peers["ladok"].tillfallen.values() if t.startperiod == "HT2027"}

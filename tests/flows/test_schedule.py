@@ -474,10 +474,14 @@ def test_chunked_full_runs_agree_and_an_instance_leaving_the_term_ends(store, la
     assert again["changes"] == {}
     moved = next(t for t in ladok_env.state.tillfallen.values() if t.startperiod == "HT2027" and not t.installt
                  and ladok_env.state.by_tillfalle.get(t.uid) and t.utbildning.typ == "kurs")
+    orgs = schema_env.state.objects[("utbildningstillfalle", moved.uid)].organizations
+    assert orgs and orgs != ("brygga",)  # its unit's, not the default organization
     moved.start = dt.date(2028, 1, 17)  # now a VT2028 instance: out of the exported term
     summary, _ = export(store, ladok, schedule, chunk=4)
     assert summary["changes"]["deactivate.instance"] == 1 and summary["changes"]["delete.membership"] >= 1
     assert held(schema_env, "utbildningstillfalle")[moved.uid].active is False
+    # a deactivation names no fields and no organizations (PATCH): the object stays its unit's
+    assert schema_env.state.objects[("utbildningstillfalle", moved.uid)].organizations == orgs
     assert not [m for m in held(schema_env, "medlemskap") if m.startswith(moved.uid)]
 
 
@@ -701,3 +705,61 @@ def test_unreadable_contact_details_go_out_without_an_address_and_are_asked_agai
     monkeypatch.setattr(ladok.deltagare, "read_email", real)  # Ladok's reply is readable again
     again, _ = export(store, ladok, schedule)
     assert again["email_lookups"] == 1 and held(schema_env, "student")[person.uid].fields["epost"] == person.epost
+
+
+def test_a_sender_beside_a_full_run_sends_each_chunk_while_the_next_is_read(store, ladok_env, schema_env, tmp_path):
+    """The chunks committed are delivered while the run is still reading (the run waits after its
+    first chunk until the system has it); when the run ends, the sender sends what is left and
+    stops, and the system ends as a fresh full export's."""
+    import threading
+
+    ladok, schedule = adapters(ladok_env, schema_env)
+    seen_mid_run: list[int] = []
+
+    def after_chunk(n):
+        if n == 1:  # parked until the sender beside us delivered this chunk
+            for _ in range(200):
+                if schema_env.state.objects:
+                    break
+                threading.Event().wait(0.05)
+            seen_mid_run.append(len(schema_env.state.objects))
+
+    result: dict = {}
+    sender = threading.Thread(target=lambda: result.update(
+        sending.send_beside(store, schedule, run_id="run-1", poll=0.05, start_wait=20)))
+    sender.start()
+    planned = planning.plan(store, ladok, schedule, mode="full", scope=SCOPE, chunk=3, run_id="run-1",
+                            after_chunk=after_chunk)
+    sender.join(30)
+    assert not sender.is_alive()
+    assert seen_mid_run and seen_mid_run[0] > 0  # chunk 1 reached the system before chunk 2 was read
+    assert result["sent"] == planned["enqueued"] == len(schema_env.state.objects)
+    assert sending.send(store, schedule)["requests"] == 0  # nothing left behind
+    assert planning.planning_state(store, schedule.target).done
+
+    from brygga.store import Store, migrate
+
+    fresh_store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate.upgrade(fresh_store)
+    fresh = ScheduleState()
+    with serve_in_thread(schema_app(fresh)) as other:
+        fresh_ladok, fresh_schedule = adapters(ladok_env, other)
+        export(fresh_store, fresh_ladok, fresh_schedule)
+    assert {k: (o.fields, o.active) for k, o in schema_env.state.objects.items()} == {
+        k: (o.fields, o.active) for k, o in fresh.objects.items()}
+
+
+def test_a_sender_beside_stops_when_its_run_failed_or_never_began(store, ladok_env, schema_env):
+    """A run that failed marks itself done (the sender sends what it committed and stops at once);
+    with no run at all the sender stops after start_wait."""
+    ladok, schedule = adapters(ladok_env, schema_env, terms=[])
+    with pytest.raises(planning.NotConfigured):
+        planning.run(store, ladok, schedule, mode="full", terms=[], run_id="run-2")  # no term anywhere
+    t = [0.0]
+    got = sending.send_beside(store, schedule, run_id="run-2", poll=0, start_wait=3600,
+                              clock=lambda: t[0], sleep=lambda _s: None)
+    assert got == {"requests": 0}
+    ticks = iter(range(0, 100, 10))
+    got = sending.send_beside(store, schedule, run_id="run-never", poll=1, start_wait=30,
+                              clock=lambda: float(next(ticks)), sleep=lambda _s: None)
+    assert got == {"requests": 0}

@@ -359,6 +359,14 @@ def test_a_wrong_api_key_fails_the_send_for_good_and_keeps_the_outbox(store, lad
     with pytest.raises(PeerError) as e:
         wrong._call("POST", "/v1/objects/find", b'{"idFormat": "EXTERNAL", "typeId": "student"}')
     assert not e.value.transient and "API key was refused" in str(e.value)
+    with store.transaction() as s:
+        before = sorted((m.id, m.status, m.attempts) for m in s.scalars(select(OutboxMessage)))
+    with pytest.raises(PeerError, match="API key was refused"):  # the send stops at once, saying why
+        sending.send(store, wrong)
+    with store.transaction() as s:  # no batch failed or given up on for it
+        assert sorted((m.id, m.status, m.attempts) for m in s.scalars(select(OutboxMessage))) == before
+    assert schema_env.state.objects == {}
+    assert sending.send(store, schedule)["sent"] == len(schema_env.state.objects) > 0  # the right key sends all
 
 
 # ----------------------------------------------------------------------------- TimeEdit's file import

@@ -24,6 +24,11 @@ from brygga.store.models import OutboxMessage
 __all__ = ["OutboxSender", "Results", "request_id", "settle"]
 
 
+#: The peer refused *us* (credentials, API key, certificate): no message is to blame, none is
+#: failed or given up on; the send stops, the task fails saying so, the outbox is kept as it was.
+REFUSED_US = frozenset({401, 403})
+
+
 def request_id(prefix: str, keys: Iterable[str]) -> str:
     """A RequestId derived from the idempotency keys sent: the same rows give the same RequestId
     (``brygga-<prefix>-<hash>``; ``brygga-<hash>`` with no prefix, as the offer export has always had)."""
@@ -41,6 +46,9 @@ class OutboxSender:
     * ``ready(session, group, outcomes)`` (optional) — leave rows out of a group before it is sent
       (marking them itself);
     * ``prefix_for(group)`` (optional) — the RequestId's prefix for a group (``prefix``).
+
+A peer that refuses Brygga itself (401/403: a wrong API key, an expired certificate) stops the
+run with that error and leaves the group untouched: no message is failed or dead for it.
 
     ``kind`` may be several kinds (a tuple): due rows of any of them, in id order, one group per
     correlation and kind.
@@ -99,6 +107,10 @@ class OutboxSender:
                 try:
                     results = self.send(group, rid)
                 except PeerError as e:
+                    if e.status in REFUSED_US:  # our credentials, not this message: it stays as it was
+                        failure = e
+                        outcomes["not_authorised"] += len(group)
+                        continue
                     for m in group:
                         ops.outbox_mark_failed(s, m, str(e), max_attempts=self.max_attempts,
                                                base_seconds=self.base_seconds, permanent=not e.transient,

@@ -29,7 +29,7 @@ from brygga.flows.schedule.queue import Held, HeldMap
 from brygga.logmask import get_logger
 from brygga.records import Utbildningstillfalle
 from brygga.store import Store, ops
-from brygga.store.models import ScheduleDirty, ScheduleObject, utcnow
+from brygga.store.models import ScheduleDirty, ScheduleObject, Setting, utcnow
 
 log = get_logger("brygga.flows.schedule")
 DELTA_LIMIT = 2000  # marked instances looked at per delta run
@@ -68,7 +68,21 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
     """Read, build, diff and (unless ``dry_run``) enqueue, ``chunk`` instances at a time, each
     chunk in one transaction; returns what would change / changed. A full run's removals pass
     the guard (``guard.py``): held for an operator's approval when they are too many.
-    ``after_chunk(n)`` is called after the n-th chunk's transaction (tests)."""
+    ``after_chunk(n)`` is called after the n-th chunk's transaction (tests). While it enqueues,
+    the store says so (``planning_active``): a sender beside it sends each chunk once committed."""
+    try:
+        return _plan(store, ladok, schedule, mode=mode, scope=scope, dry_run=dry_run, reconcile=reconcile,
+                     run_id=run_id, actor=actor, workers=workers, chunk=chunk, after_chunk=after_chunk)
+    except BaseException:
+        if not dry_run:
+            with store.transaction() as s:
+                planning_mark(s, schedule.target, run_id or "", done=True)
+        raise
+
+
+def _plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: Scope, dry_run: bool,
+          reconcile: bool, run_id: str | None, actor: str, workers: int, chunk: int,
+          after_chunk: Any) -> dict[str, Any]:
     if mode not in ("delta", "full"):
         raise ValueError("mode is delta or full")
     if not scope.terms:
@@ -112,6 +126,7 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
             pending.extend(changes)
             return
         with store.transaction() as s:
+            planning_mark(s, target, run_id or "")  # a sender beside this run keeps going while it moves
             if watch is not None:
                 watch.stage(s, [c for c in changes if c.action != "upsert"], held)
                 changes = [c for c in changes if c.action == "upsert"]
@@ -120,6 +135,9 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
                 _quarantine(s, e)
 
     threads = reading.pool(workers)  # one set of worker threads (and their connections) for every chunk
+    if not dry_run:
+        with store.transaction() as s:
+            planning_mark(s, target, run_id or "")
     try:
         for i in range(0, len(uids), chunk):
             part = uids[i:i + chunk]
@@ -171,6 +189,7 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
             ops.setting_set(s, _FULL_DONE + target, started.isoformat(), actor)
         if reconcile and mode == "full":
             ops.setting_set(s, _RECONCILED + target, started.isoformat(), actor)
+        planning_mark(s, target, run_id or "", done=True)
         ops.audit(s, actor, f"schedule.{mode}", "schedule_object", target,
                   **{k: summary[k] for k in ("terms", "instances", "objects", "changes", "drifted")})
     log.info("schedule export: %s", summary)
@@ -178,6 +197,39 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
 
 
 _FULL_DONE = "schedule.full_export_done."  # + target: when the first full export to it finished
+_PLANNING = "schedule.planning."  # + target: a run is putting changes in the outbox (its run id, last chunk)
+#: A run whose last chunk is older than this is taken as gone (killed): a sender beside it stops
+#: waiting (the run's retry marks again; the send after the run delivers what is left).
+PLANNING_STALE = dt.timedelta(minutes=5)
+
+
+def planning_mark(s: Session, target: str, run_id: str, *, done: bool = False) -> None:
+    """Note that run ``run_id`` is enqueuing for ``target`` (refreshed with each chunk, in its
+    transaction) or that it ended (``done``). Not audited: a run's own progress, not a setting."""
+    key = _PLANNING + target
+    row = s.get(Setting, key)
+    if row is None:
+        s.add(Setting(key=key, value={"run_id": run_id, "done": done}, updated_at=utcnow(), updated_by=ACTOR))
+    else:
+        row.value, row.updated_at = {"run_id": run_id, "done": done}, utcnow()
+
+
+@dataclasses.dataclass(frozen=True)
+class Planning:
+    """The last run that enqueued for a target: its id, whether it ended, whether it still moves."""
+    run_id: str
+    done: bool
+    stale: bool
+
+
+def planning_state(store: Store, target: str, now: dt.datetime | None = None) -> Planning | None:
+    with store.transaction() as s:
+        row = s.get(Setting, _PLANNING + target)
+        if row is None:
+            return None
+        at = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
+        return Planning(str(row.value.get("run_id", "")), bool(row.value.get("done")),
+                        (now or utcnow()) - at >= PLANNING_STALE)
 _RECONCILED = "schedule.reconciled."  # + target: when the last reconciliation with it finished
 RECONCILE_AT = dt.time(2, 0)  # local time: the nightly reconciliation is due from then
 
@@ -189,12 +241,18 @@ def run(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, terms: l
     the first from 02:00 local time without a reconciliation that night reconciles —, the form's
     terms and unit or the Connection's (none at all: ``NotConfigured``). What the system would
     refuse is logged (the first 50) and counted in the summary."""
-    if scheduled and reconcile_due(store, schedule.target, now or dt.datetime.now(dt.UTC), tz):
-        mode = "reconcile"
-    scope = Scope.of(schedule.settings, terms, organisation)
-    if not scope.terms:  # configuration, not a peer: no retry makes it right
-        raise NotConfigured("no term to export: choose terms in the trigger form or set the brygga_schema "
-                            "Connection's extra.terms (e.g. [\"HT2027\"])")
+    try:
+        if scheduled and reconcile_due(store, schedule.target, now or dt.datetime.now(dt.UTC), tz):
+            mode = "reconcile"
+        scope = Scope.of(schedule.settings, terms, organisation)
+        if not scope.terms:  # configuration, not a peer: no retry makes it right
+            raise NotConfigured("no term to export: choose terms in the trigger form or set the brygga_schema "
+                                "Connection's extra.terms (e.g. [\"HT2027\"])")
+    except BaseException:
+        if not dry_run:  # the sender beside this run need not wait for it
+            with store.transaction() as s:
+                planning_mark(s, schedule.target, run_id or "", done=True)
+        raise
     summary = plan(store, ladok, schedule, mode="delta" if mode == "delta" else "full", scope=scope,
                    dry_run=dry_run, reconcile=mode == "reconcile", run_id=run_id, actor=actor)
     refused = summary.get("would_be_refused") or {}

@@ -11,6 +11,7 @@ batch goes on; anything else stays in the batch, which is retried with backoff (
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any, cast
 
@@ -112,6 +113,37 @@ def send(store: Store, schedule: Scheduling, *, max_attempts: int = MAX_ATTEMPTS
     log.info("schedule export sent: %s", summary)
     if failure is not None:
         raise failure
+    return summary
+
+
+def send_beside(store: Store, schedule: Scheduling, *, run_id: str | None = None, start_wait: float = 60.0,
+                poll: float = 1.0, max_attempts: int = MAX_ATTEMPTS, sleep: Any = time.sleep,
+                clock: Any = time.monotonic) -> dict[str, int]:
+    """Send what the run ``run_id`` (None: whichever) commits, chunk by chunk, while it plans (the
+    store's planning mark), and what is left when it ended: a large full export is delivered while
+    it is still read, and what is committed is never held back by reading more. Waits at most
+    ``start_wait`` seconds for that run to begin; a run whose mark went stale (killed) ends the
+    wait. Raises the transient PeerError that stopped it, as ``send`` does."""
+    from brygga.flows.schedule.planning import planning_state
+
+    totals: Counter[str] = Counter()
+    began = clock()
+    while True:
+        st = planning_state(store, schedule.target)  # read before sending: nothing committed after is missed
+        mine = st is not None and (run_id is None or st.run_id == run_id)
+        running = mine and not st.done and not st.stale  # type: ignore[union-attr]
+        outcomes, requests, failure = ScheduleSender(store, schedule, max_attempts=max_attempts).run()
+        totals.update(outcomes)
+        totals["requests"] += requests
+        if failure is not None:
+            log.info("schedule export sent beside the run: %s", dict(totals))
+            raise failure
+        if not running and (mine or clock() - began >= start_wait):
+            break
+        if not requests:
+            sleep(poll)
+    summary = {"requests": totals.pop("requests"), **dict(totals)}
+    log.info("schedule export sent beside the run: %s", summary)
     return summary
 
 
