@@ -128,8 +128,9 @@ class HttpSettings:
     #: Seconds an exchange may take (retries included); a streamed reply must start within it and
     #: may not stall longer.
     timeout: float = 30.0
-    #: Seconds a streamed reply (a bulk answer read while it arrives) may take in all.
-    stream_timeout: float = 900.0
+    #: Seconds a streamed reply (a bulk answer read while it arrives) may take in all; None: what
+    #: fits the flow that reads it (``STREAM_DEADLINES``), else ``STREAM_DEFAULT``.
+    stream_timeout: float | None = None
     #: HTTP(S) proxy URL; None: libcurl takes ``http_proxy``/``HTTPS_PROXY`` from the environment,
     #: "": no proxy even if the environment names one.
     proxy: str | None = None
@@ -241,6 +242,8 @@ class PeerConfig:
     login: str | None = None
     password: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The streamed-reply deadline when the Connection sets none (the flow's: ``STREAM_DEADLINES``).
+    stream_default: float = field(default=900.0, compare=False)
     settings: HttpSettings = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -264,7 +267,8 @@ class PeerConfig:
 
     @property
     def stream_timeout(self) -> float:
-        return self.settings.stream_timeout
+        s = self.settings.stream_timeout
+        return self.stream_default if s is None else s
 
     @property
     def proxy(self) -> str | None:
@@ -281,6 +285,17 @@ class PeerConfig:
     @property
     def mappings(self) -> dict[str, int] | None:
         return self.settings.mappings
+
+
+#: A streamed reply's deadline (seconds) when the Connection sets no ``stream_timeout``: what fits
+#: the interval of the flow that reads it, so a peer that trickles its reply never holds a run past
+#: the next one's start (the merit sync every 30 s, återbud every minute, the admission import and
+#: the schedule export every 5 minutes); manual and monthly flows keep ``STREAM_DEFAULT``.
+STREAM_DEFAULT = 900.0
+STREAM_DEADLINES: dict[str, float] = {
+    "brygga_merit_sync": 60.0, "brygga_merit_snapshot": 60.0, "brygga_aterbud": 60.0,
+    "brygga_admission_import": 240.0, "brygga_schedule_export": 240.0, "brygga_healthcheck": 60.0,
+}
 
 
 def settings_as(peer: PeerConfig, cls: type[S]) -> S:

@@ -7,12 +7,14 @@ store from Airflow Connections here, so the same code runs on LocalExecutor and 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from brygga import logmask
+from brygga.config import STREAM_DEADLINES
 from brygga.connections import PEERS, STORE_CONN_ID, PeerConfig, from_connection
 from brygga.store import Store
 
@@ -60,13 +62,27 @@ def _connection(conn_id: str):
     return BaseHook.get_connection(conn_id)
 
 
-def peer(name: str) -> PeerConfig:
-    """The peer's settings from its Airflow Connection (``brygga_<name>``)."""
+def peer(name: str, dag_id: str | None = None) -> PeerConfig:
+    """The peer's settings from its Airflow Connection (``brygga_<name>``); a streamed reply's
+    deadline, unless the Connection sets ``stream_timeout``, is what fits the running DAG
+    (``config.STREAM_DEADLINES``)."""
     c = _connection(PEERS[name].conn_id)
-    return from_connection(
+    cfg = from_connection(
         name, conn_type=c.conn_type, host=c.host, port=c.port, schema=c.schema,
         login=c.login, password=c.password, extra=c.extra_dejson or {},
     )
+    deadline = STREAM_DEADLINES.get(dag_id or _current_dag_id() or "")
+    return dataclasses.replace(cfg, stream_default=deadline) if deadline else cfg
+
+
+def _current_dag_id() -> str | None:
+    """The DAG of the running task (None outside one)."""
+    try:
+        from airflow.sdk import get_current_context
+
+        return str(get_current_context()["dag"].dag_id)
+    except Exception:  # noqa: BLE001 - not in a task (a script, a test)
+        return None
 
 
 def ladok():

@@ -19,6 +19,11 @@ from brygga import dagkit
 ADMISSIONS_ASSET = Asset("brygga://ladok/admissions")
 
 
+def _owner(run_id: str, map_index: int) -> str:
+    """A placement task instance's identity, the same in each of its tries (claims.py)."""
+    return f"brygga_admission_import/{run_id}/place/{map_index}"
+
+
 @dag(
     dag_id="brygga_admission_import",
     schedule=dt.timedelta(minutes=5),
@@ -59,8 +64,10 @@ def brygga_admission_import():
     def place(shard: int) -> dict:
         from brygga.flows import admissions
 
-        n = int(get_current_context()["params"]["shards"])
-        counts = admissions.place(dagkit.store(), dagkit.ladok(), dagkit.folkbokforing(), shard=shard, shards=n)
+        ctx = get_current_context()
+        n = int(ctx["params"]["shards"])
+        counts = admissions.place(dagkit.store(), dagkit.ladok(), dagkit.folkbokforing(), shard=shard, shards=n,
+                                  owner=_owner(ctx["run_id"], ctx["ti"].map_index))
         dagkit.log.info("shard %s/%s placed: %s", shard, n, counts)
         if counts["retry"]:
             raise RuntimeError(f"{counts['retry']} admissions hit a transient Ladok error; retrying the task")
@@ -69,8 +76,18 @@ def brygga_admission_import():
     @task(outlets=[ADMISSIONS_ASSET])
     def report(placed: list[dict]) -> dict:
         from brygga import views
+        from brygga.flows import admissions
 
-        total = dagkit.total(placed)
+        ctx = get_current_context()
+        # counted in the store: a try lost with its worker returned nothing, its retry only its own part
+        since = ctx["dag_run"].start_date
+        owners = [_owner(ctx["run_id"], i) for i in range(int(ctx["params"]["shards"]))]
+        total = {**dagkit.total(placed), **admissions.outcome(dagkit.store(), since, owners)}
+        if total["claimed_unplaced"]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{total['claimed_unplaced']} admissions claimed by this run's placement "
+                                       "tasks are not placed (a worker lost?): the next run takes them over")
         dagkit.log.info("placed: %s; queue per hinder: %s", total, views.count_unhandled(dagkit.store(), status="open"))
         waiting = views.long_pending(dagkit.store())
         if waiting:  # a peer keeps failing them (an outage leaves admissions pending, never 'ovrigt')

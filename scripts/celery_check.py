@@ -10,11 +10,16 @@ time (their first scheduled runs: the DAGs start paused and are unpaused togethe
   N rows placed in Brygga's store;
 * every merit delivered once to NyA (N/20 examen merits, no duplicate);
 * no outbox row answered "duplicate";
-* task instances executed on both workers (their hostnames).
+* task instances executed on both workers (their hostnames);
+* with ``--kill-worker`` (as .ci/run runs it): worker2 is killed with SIGKILL, its whole session,
+  when a third of the admissions are placed. Each worker is a host of its own for the claims
+  (``BRYGGA_WORKER_NAME``), so the retry of a killed placement task, wherever it runs, must take
+  over what its dead try had claimed: the run still ends with every admission placed once and its
+  report counting them all; run-celery.sh restarts the lost worker.
 
 Everything it started is stopped at the end. Exit 0 when every assertion holds.
 
-    python scripts/celery_check.py [--admissions 20000] [--timeout 1500]
+    python scripts/celery_check.py [--admissions 20000] [--timeout 1500] [--kill-worker]
 """
 
 from __future__ import annotations
@@ -94,10 +99,27 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--admissions", type=int, default=20_000)
     ap.add_argument("--timeout", type=float, default=1500)
+    ap.add_argument("--kill-worker", action="store_true", help="SIGKILL worker2 at a third of the placements")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # .ci/run's timeout: still stop everything
     with stack(2, args.admissions, args.timeout) as (proc, var, deadline):
-        return check(args.admissions, args.admissions // 20, deadline, proc, var)
+        return check(args.admissions, args.admissions // 20, deadline, proc, var, kill_worker=args.kill_worker)
+
+
+def kill_session(var: Path, part: str) -> int:
+    """SIGKILL every process of a run-celery part's session (its pgid record); how many."""
+    sid = (var / "run" / f"{part}.pgid").read_text().split()[0]
+    killed = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[3] == sid and fields[0] != "Z":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 @contextlib.contextmanager
@@ -147,7 +169,7 @@ def ready(proc: subprocess.Popen, var: Path, deadline: float, dags: tuple[str, .
     return af
 
 
-def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Path) -> int:
+def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Path, *, kill_worker: bool = False) -> int:
     dags = ("brygga_admission_import", "brygga_merit_sync", "brygga_aterbud")
     af = ready(proc, var, deadline, dags)
     started = time.monotonic()
@@ -165,6 +187,12 @@ def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Pat
             raise AssertionError(f"a run failed: {states}")
         return all(s == "success" for s in states.values()) and states
 
+    killed = None
+    if kill_worker:
+        wait(f"a third of {n:,} placed", lambda: placed() >= n // 3, deadline, every=0.5)
+        at, n_killed = placed(), kill_session(var, "worker2")
+        killed = {"at_placed": at, "processes": n_killed, "monotonic": time.monotonic()}
+        log(f"SIGKILL to worker2's {n_killed} processes with {at:,} placed")
     states = wait("the three runs", done, deadline, every=5)
     log(f"runs done in {time.monotonic() - started:.0f} s: {states}; placed {placed():,}")
 
@@ -188,6 +216,15 @@ def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Pat
               "merits_expected": merits, "merits_in_nya": nya["merits"], "merit_duplicates": nya["merit_duplicates"],
               "outbox": outbox, "hosts": {h: sorted(t) for h, t in hosts.items()},
               "seconds": round(time.monotonic() - started)}
+    report = next((ti for ti in af.task_instances("brygga_admission_import", runs["brygga_admission_import"])
+                   if ti["task_id"] == "report"), None)
+    restarted = "worker2 ended; restarting it" in (var / "run-celery.out").read_text(errors="replace")
+    if killed is not None:
+        result["worker_killed"] = {"at_placed": killed["at_placed"], "processes": killed["processes"],
+                                   "restarted": restarted, "report_try": report and report.get("try_number"),
+                                   "tries": {ti["task_id"] + str(ti.get("map_index", "")): ti.get("try_number")
+                                             for ti in af.task_instances("brygga_admission_import",
+                                                                         runs["brygga_admission_import"])}}
     log(json.dumps(result, indent=2))
     failures = []
     if ladok["placements_created"] != n:
@@ -198,6 +235,8 @@ def check(n: int, merits: int, deadline: float, proc: subprocess.Popen, var: Pat
         failures.append(f"NyA has {nya['merits']:,} merits ({nya['merit_duplicates']} duplicates), {merits:,} expected")
     if outbox.get("duplicate"):
         failures.append(f"{outbox['duplicate']} outbox rows were answered 'duplicate'")
+    if killed is not None and not restarted:
+        failures.append("run-celery.sh did not restart the killed worker2")
     if workers != {"worker1", "worker2"}:
         failures.append(f"task instances ran on {sorted(hosts)}, not on both workers")
     for f in failures:

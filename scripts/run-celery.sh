@@ -51,7 +51,7 @@ trap 'stop; exit 143' TERM
 BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"
 start() {  # start <part> <command...>: a session of its own, recorded for stop.sh
   local part="$1"; shift
-  setsid "$@" > "$BRYGGA_VAR/log/$part.log" 2>&1 &
+  setsid "$@" >> "$BRYGGA_VAR/log/$part.log" 2>&1 &
   echo "$! $BOOT" > "$BRYGGA_VAR/run/$part.pgid"
 }
 
@@ -66,13 +66,30 @@ for i in $(seq 1 "$WORKERS"); do
   start "worker$i" env BRYGGA_WORKER_NAME="worker$i" airflow celery worker --celery-hostname "worker$i@%h"
 done
 echo "==> http://127.0.0.1:8080 (login operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga}); stop with Ctrl-C or make stop"
+# A supervisor's loop: a lost worker (killed, crashed) is restarted, as many as
+# BRYGGA_WORKER_RESTARTS (5) times a run, while the rest keeps running; after that it is reported
+# and left down. Its tasks are failed by the scheduler after [scheduler]
+# task_instance_heartbeat_timeout (60 s) and retried on a live worker. Any other part ending stops it all.
+declare -A restarts
 while true; do
   for f in "$BRYGGA_VAR"/run/*.pgid; do
+    [ -f "$f" ] || continue
     part="$(basename "$f" .pgid)"
-    if ! kill -0 "$(cut -d' ' -f1 "$f")" 2>/dev/null; then
-      echo "==> $part ended; see $BRYGGA_VAR/log/$part.log" >&2
-      exit 1
+    kill -0 "$(cut -d' ' -f1 "$f")" 2>/dev/null && continue
+    if [[ "$part" == worker* ]]; then
+      n="${restarts[$part]:-0}"
+      bash "$ROOT/scripts/stop.sh" --quiet --part "$part"  # what is left of its session (pool processes)
+      if [ "$n" -lt "${BRYGGA_WORKER_RESTARTS:-5}" ]; then
+        restarts[$part]=$((n + 1))
+        echo "==> $part ended; restarting it ($((n + 1)) of ${BRYGGA_WORKER_RESTARTS:-5}); see $BRYGGA_VAR/log/$part.log" >&2
+        start "$part" env BRYGGA_WORKER_NAME="$part" airflow celery worker --celery-hostname "$part@%h"
+      else
+        echo "==> $part ended again; left down (restarted ${n} times), the rest keeps running" >&2
+      fi
+      continue
     fi
+    echo "==> $part ended; see $BRYGGA_VAR/log/$part.log" >&2
+    exit 1
   done
   sleep 2
 done

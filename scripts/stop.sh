@@ -9,7 +9,14 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # BRYGGA_VAR: that run's parts; unset: both run modes' (make run: var/, make run-celery: var/celery/)
 if [ -n "${BRYGGA_VAR:-}" ]; then RUNS=("$BRYGGA_VAR/run"); else RUNS=("$ROOT/var/run" "$ROOT/var/celery/run"); fi
-quiet=0; [ "${1:-}" = "--quiet" ] && quiet=1
+quiet=0; part=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quiet) quiet=1 ;;
+    --part) part="$2"; shift ;;  # only that part (make run-celery restarting a lost worker)
+  esac
+  shift
+done
 say() { [ "$quiet" = 1 ] || echo "$@"; }
 boot="$(awk '/^btime/ {print $2}' /proc/stat)"
 
@@ -31,7 +38,7 @@ signal() {  # signal $1 to every process of session $2
 }
 
 # the message broker make run-lis started (a daemon of its own, marked by scripts/rabbitmq.sh)
-for f in "${RUNS[0]}"/rabbitmq.started ${RUNS[1]:+"${RUNS[1]}"/rabbitmq.started}; do
+[ -z "$part" ] && for f in "${RUNS[0]}"/rabbitmq.started ${RUNS[1]:+"${RUNS[1]}"/rabbitmq.started}; do
   [ -f "$f" ] || continue
   rm -f "$f"
   say "    RabbitMQ (brygga@localhost): stop"
@@ -41,6 +48,7 @@ done
 sessions=()
 for f in "${RUNS[0]}"/*.pgid ${RUNS[1]:+"${RUNS[1]}"/*.pgid}; do
   [ -f "$f" ] || continue
+  [ -n "$part" ] && [ "$(basename "$f" .pgid)" != "$part" ] && continue
   read -r sid started < "$f" || true
   rm -f "$f"
   [[ "$sid" =~ ^[0-9]+$ ]] || continue

@@ -5,6 +5,6 @@ production store. Work and bookkeeping share one transaction (``Store.transactio
 what makes effects exactly-once: a checkpoint only moves together with the outbox rows it caused.
 """
 
-from brygga.store.db import Store, store_url
+from brygga.store.db import Store, StoreUnwritable, store_url
 
-__all__ = ["Store", "store_url"]
+__all__ = ["Store", "StoreUnwritable", "store_url"]

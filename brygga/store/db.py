@@ -9,9 +9,39 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from brygga.paths import var_dir
+
+
+class StoreUnwritable(RuntimeError):
+    """The store cannot take writes: full, or read-only. Transient for Airflow (a retry after the
+    operator freed space or made it writable again succeeds); every unit of work rolled back whole."""
+
+
+_ADVICE = {
+    "is full": "Free disk space (or raise the database's quota) and the task's retry goes on where it stopped.",
+    "is not writable": "Make it writable again (file permissions, a read-only replica or transaction mode, "
+                       "the disk mounted read-only) and the task's retry goes on where it stopped.",
+}
+#: The drivers' words and codes for a full or read-only store: SQLite's result codes (13 FULL,
+#: 8 READONLY), PostgreSQL's SQLSTATE 53100 disk_full, 53200 out_of_memory is not one, 25006
+#: read_only_sql_transaction; "No space left on device" when the server cannot extend a file.
+_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk quota exceeded")
+_READONLY = ("attempt to write a readonly database", "read-only transaction", "readonly database",
+             "read-only file system")
+
+
+def unwritable(e: DBAPIError) -> str | None:
+    """``"is full"`` / ``"is not writable"`` when the error says the store cannot take writes."""
+    code = getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None)
+    text = str(e.orig).lower()
+    if code == "53100" or any(w in text for w in _FULL):
+        return "is full"
+    if code == "25006" or any(w in text for w in _READONLY):
+        return "is not writable"
+    return None
 
 
 def store_url(explicit: str | None = None) -> str:
@@ -72,9 +102,17 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any exception."""
-        with self._sessions.begin() as session:
-            yield session
+        """A unit of work: commits on success, rolls back on any exception. A store that is full or
+        not writable says so (``StoreUnwritable``), not in the driver's words."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except DBAPIError as e:
+            why = unwritable(e)
+            if why is None:
+                raise
+            raise StoreUnwritable(f"Brygga's store ({self.dialect}) {why}: nothing of this unit of work "
+                                  f"was written. {_ADVICE[why]}") from e
 
     def session(self) -> Session:
         return self._sessions()

@@ -55,6 +55,9 @@ def test_import_then_rerun_then_operator_marks_handled(airflow_db, airflow_conne
     dr = load_dag("brygga_admission_import").test(run_conf={"round": ""})
     assert dr.state == "success"
     assert admissions.summary(dag_store) == {"placed": 41, "unhandled": 1}
+    report = next(t for t in dr.get_task_instances() if t.task_id == "report").xcom_pull(task_ids="report")
+    # counted in the store, not added up from the tasks' returns
+    assert (report["placed"], report["unhandled"], report["claimed_unplaced"]) == (41, 1, 0)
     assert len(peers["ladok"].antagningar) == 41 and len(peers["ladok"].students) == 41
     assert peers["ladok"].by_pnr[INTERIM].fornamn == "Mei"  # established from NyA's name
     assert views.count_unhandled(dag_store, status="open") == {"personnummer.okant": 1}

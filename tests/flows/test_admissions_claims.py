@@ -96,3 +96,29 @@ def test_a_live_claim_is_respected_until_its_lease_lapses(store, world, monkeypa
     _claim_all_pending(store, "another-host:4242:live", now - dt.timedelta(seconds=1))
     assert admissions.place(store, w["ladok"], w["folk"], ROUND)["placed"] == 6
     assert max(posts.values()) == 1
+
+
+def test_the_retry_of_a_task_takes_over_what_its_dead_try_claimed_on_another_host(store, world):
+    """Celery, workers on two hosts: a try of place (shard task instance X) killed on worker2 leaves
+    live claims there. The retry of X, on worker1, takes them over at once and places them; the
+    claims of another task instance (Y, alive elsewhere) are left alone; the run can tell how many
+    of its own claims are still unplaced."""
+    from brygga.flows.admissions import claims
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=30)
+    x = "brygga_admission_import/scheduled__2027-08-01/place/0"
+    y = "brygga_admission_import/scheduled__2027-08-01/place/1"
+    dead = f"worker2-host:4242:deadbeef0000:{claims.owner_mark(x)}"
+    assert _claim_all_pending(store, dead, later) == 12
+    assert claims.claimed_by(store, [x]) == 12 and claims.claimed_by(store, [y]) == 0
+    # another task instance does not take them (they may be alive on worker2)
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND, owner=y)["placed"] == 0
+    assert claims.claimed_by(store, [x]) == 12
+    # X's retry does, on another host
+    assert admissions.place(store, w["ladok"], w["folk"], ROUND, owner=x)["placed"] == 6
+    assert claims.claimed_by(store, [x, y]) == 0
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(NyaAdmission).where(
+            NyaAdmission.claimed_by.is_not(None))) == 0

@@ -17,7 +17,7 @@ from brygga.flows.admissions import fetching, placing, resolving
 from brygga.flows.admissions.conditions import sync_conditions
 from brygga.flows.admissions.fetching import CHUNK, fetch, rounds_to_import
 from brygga.flows.admissions.hinder import ADVICE, HINDER, LADOK_HINDER
-from brygga.flows.admissions.placing import WORKERS, place
+from brygga.flows.admissions.placing import WORKERS, outcome, place
 from brygga.flows.admissions.queue import rounds_with_pending, summary
 from brygga.flows.admissions.resolving import LOOKUP_BATCH, Catalogue
 from brygga.flows.admissions.review import mark_handled, retry
@@ -27,5 +27,5 @@ from brygga.flows.admissions.work import Work
 __all__ = [
     "fetching", "placing", "resolving", "ACTOR", "FLOW", "ADVICE", "CHUNK", "HINDER", "LADOK_HINDER", "LOOKUP_BATCH", "WORKERS", "Catalogue", "Work",
     "checkpoint_name", "conditions_checkpoint", "fetch", "mark_handled",
-    "place", "retry", "rounds_to_import", "rounds_with_pending", "summary", "sync_conditions",
+    "outcome", "place", "retry", "rounds_to_import", "rounds_with_pending", "summary", "sync_conditions",
 ]

@@ -1,15 +1,19 @@
 """Claims on pending admissions: a placement process marks the rows it works on, so two processes
 over the same rows never both place one.
 
-``claimed_by`` is host:pid:token (a token per call of ``place``), ``claimed_until`` a lease. A row
-is claimed by one UPDATE conditioned on "still pending and no live claim", so of two processes only
-one gets it. A claim is given back when its chunk is recorded and when the process
-leaves ``place`` (an exception too); one of a process that died (kill -9) is given back by the next
-run on the same host, which sees the pid is gone; elsewhere it lapses with its lease."""
+``claimed_by`` is host:pid:token[:owner] (a token per call of ``place``; the owner, when given, is
+the Airflow task instance's identity — dag, run, task, map index — the same in each of its tries),
+``claimed_until`` a lease. A row is claimed by one UPDATE conditioned on "still pending and no live
+claim", so of two processes only one gets it. A claim is given back when its chunk is recorded and
+when the process leaves ``place`` (an exception too); one of a process that died (kill -9) is
+given back by the next try of the same task instance wherever it runs (Airflow starts a try only
+when the one before has ended or was declared lost), and by any run on the same host, which sees
+the pid is gone; otherwise it lapses with its lease."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import socket
 import uuid
@@ -32,9 +36,14 @@ log = get_logger("brygga.flows.admissions")
 LEASE = dt.timedelta(minutes=35)
 
 
-def claimant() -> str:
-    """A claim mark: host, pid and a token (unique per call)."""
-    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+def claimant(owner: str | None = None) -> str:
+    """A claim mark: host, pid, a token (unique per call) and the owner's mark if given."""
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}" + (f":{owner_mark(owner)}" if owner else "")
+
+
+def owner_mark(owner: str) -> str:
+    """The short, fixed-size form of an owner (a task instance's identity) in a claim mark."""
+    return "o" + hashlib.sha256(owner.encode()).hexdigest()[:15]
 
 
 def free(t: Table, now: dt.datetime) -> ColumnElement[bool]:
@@ -55,9 +64,17 @@ def release(store: Store, me: str) -> None:
         s.execute(update(t).where(t.c.claimed_by == me).values(claimed_by=None, claimed_until=None))
 
 
-def release_dead(store: Store) -> int:
-    """Give back the live claims of placement processes on this host that are gone (kill -9)."""
+def release_dead(store: Store, owner: str | None = None) -> int:
+    """Give back the live claims of placement processes on this host that are gone (kill -9), and
+    those of the earlier tries of ``owner`` (the same task instance) on any host."""
     t = table(NyaAdmission)
+    if owner:
+        mark = f":{owner_mark(owner)}"
+        with store.transaction() as s:
+            taken = s.execute(update(t).where(t.c.claimed_until >= utcnow(), t.c.claimed_by.like(f"%{mark}"))
+                              .values(claimed_by=None, claimed_until=None)).rowcount  # type: ignore[attr-defined]
+        if taken:
+            log.warning("took over %d admission(s) claimed by an earlier try of this task", taken)
     with store.transaction() as s:
         marks = s.execute(select(t.c.claimed_by).where(t.c.claimed_until >= utcnow(),
                                                        func.substr(t.c.claimed_by, 1, len(_host()) + 1) == f"{_host()}:").distinct()).scalars()
@@ -68,8 +85,24 @@ def release_dead(store: Store) -> int:
     return len(dead)
 
 
+def claimed_by(store: Store, owners: Sequence[str]) -> int:
+    """How many pending admissions the given owners still hold a live claim on."""
+    t = table(NyaAdmission)
+    marks = [f"%:{owner_mark(o)}" for o in owners]
+    if not marks:
+        return 0
+    with store.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(t).where(
+            t.c.state == AdmissionState.PENDING, t.c.claimed_until >= utcnow(),
+            or_(*(t.c.claimed_by.like(m) for m in marks)))) or 0)
+
+
 def _host() -> str:
-    return socket.gethostname()[:60]
+    """This process's host as claims name it: a Celery worker named by BRYGGA_WORKER_NAME (make
+    run-celery) counts as a host of its own, as two workers on two machines would."""
+    name = os.environ.get("BRYGGA_WORKER_NAME")
+    host = f"{name}@{socket.gethostname()}" if name else socket.gethostname()
+    return host[:48]  # the mark stays within the column: 48 + pid + token + owner
 
 
 def _alive(mark: str) -> bool:

@@ -19,6 +19,7 @@ so the trouble is this admission's). In an outage everything stays pending and :
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,20 +50,22 @@ OVRIGT_AFTER = 5  # transient failures in a row (in runs where the peer placed o
 
 def place(store: Store, ladok: Ladok, folk: PopulationRegister, round_code: str | None = None, *,
           chunk: int = CHUNK, workers: int = WORKERS, limit: int | None = None, shard: int = 0,
-          shards: int = 1) -> dict[str, int]:
+          shards: int = 1, owner: str | None = None) -> dict[str, int]:
     """Place pending admissions (all rounds, or one). Returns counts per outcome and hinder.
 
     Chunks hold whole students (a programme and the courses inside it are placed in order).
     ``shard``/``shards`` split the work by the personnummer's check digit, so several workers (mapped
-    tasks on CeleryExecutor) can place at once without ever sharing a student."""
+    tasks on CeleryExecutor) can place at once without ever sharing a student. ``owner`` (the task
+    instance's identity) lets a retry take over what an earlier try of it claimed and died with,
+    on whatever host that try ran."""
     if not 0 <= shard < shards <= 10:
         raise ValueError("need 0 <= shard < shards <= 10")
     counts: dict[str, int] = {"placed": 0, "established": 0, "unhandled": 0, "retry": 0}
     catalogue = Catalogue(ladok)
     digits = [str(d) for d in range(10) if d % shards == shard]
-    done, me = 0, claims.claimant()
+    done, me = 0, claims.claimant(owner)
     after: str | None = ""
-    claims.release_dead(store)
+    claims.release_dead(store, owner)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="place") as pool:
             while limit is None or done < limit:
@@ -84,6 +87,18 @@ def place(store: Store, ladok: Ladok, folk: PopulationRegister, round_code: str 
     log.info("placed admissions%s (shard %s/%s): %s", f" of {round_code}" if round_code else "", shard, shards,
              counts)
     return counts
+
+
+def outcome(store: Store, since: dt.datetime, owners: Sequence[str] = ()) -> dict[str, int]:
+    """What the store says a run did since ``since``: admissions placed and sent to the queue
+    (whatever the tasks that did it returned: a try lost with its worker returns nothing), and the
+    pending admissions ``owners`` (the run's placement task instances) still hold a live claim on."""
+    t = table(NyaAdmission)
+    with store.transaction() as s:
+        placed = s.scalar(select(func.count()).select_from(t).where(t.c.placed_at >= since)) or 0
+        unhandled = s.scalar(select(func.count()).select_from(t).where(
+            t.c.state == AdmissionState.UNHANDLED, t.c.updated_at >= since)) or 0
+    return {"placed": int(placed), "unhandled": int(unhandled), "claimed_unplaced": claims.claimed_by(store, owners)}
 
 
 def _next_chunk(store: Store, me: str, round_code: str | None, digits: list[str] | None, after: str | None,
