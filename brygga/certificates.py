@@ -5,6 +5,7 @@ Airflow's own alerting fires a week before a certificate stops a flow."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import socket
 import ssl
@@ -124,7 +125,7 @@ ENVIRONMENTS = {"prod-api": "produktion", "int-test-api": "integrationstest", "t
 def ladok_environment(peer: PeerConfig) -> str:
     """produktion / integrationstest / test as the Connection says (``environment``) or its client
     certificate's second OU does; ``lokal`` for a plain-http Ladok (the simulator), else ``okänd``."""
-    configured = getattr(peer.settings, "environment", None)
+    configured = peer.settings.environment
     if configured:
         return str(configured)
     path = peer.settings.cert
@@ -168,3 +169,53 @@ def check_ladok_access(peer: PeerConfig) -> dict[str, Any]:
         raise Unhealthy(f"the Ladok certificate ({access['user']}, {access['environment']}) lacks rights: "
                         + "; ".join(lacking))
     return access
+
+
+# -- environments: which one Brygga runs against, and no production peer paired with a test one --
+
+PRODUCTION = "produktion"
+UNKNOWN = "okänd"
+
+
+def peer_environment(peer: PeerConfig) -> str:
+    """A peer's environment: Ladok's as ``ladok_environment`` reads it; another's as its
+    Connection says (``environment``), ``lokal`` for plain http (a simulator), else ``okänd``."""
+    if peer.name == "ladok":
+        return ladok_environment(peer)
+    configured = peer.settings.environment
+    if configured:
+        return str(configured)
+    return "lokal" if peer.base_url.startswith("http://") else UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairing:
+    """The peers' environments, the profile they make (produktion, integrationstest, test, lokal;
+    ``blandad`` when they differ, ``okänd`` when none is known) and, for a production peer paired
+    with a test or local one, why Brygga refuses to run (``refused``)."""
+
+    environments: dict[str, str]
+    profile: str
+    refused: str | None = None
+
+
+NAMES = {"ladok": "Ladok", "nya": "NyA", "folkbokforing": "folkbokföringen", "schema": "schemaläggningen",
+         "arkiv": "e-arkivet"}
+
+
+def pairing(environments: dict[str, str]) -> Pairing:
+    """What the peers' environments make together. Production with anything known not to be
+    production is refused (a production NyA with a test Ladok, or the reverse); an unknown
+    environment is shown, not refused."""
+    known = {k: v for k, v in environments.items() if v != UNKNOWN}
+    kinds = set(known.values())
+    profile = kinds.pop() if len(kinds) == 1 else ("blandad" if kinds else UNKNOWN)
+    production = sorted(k for k, v in known.items() if v == PRODUCTION)
+    other = sorted(k for k, v in known.items() if v != PRODUCTION)
+    refused = None
+    if production and other:
+        refused = (f"{', '.join(NAMES.get(k, k) for k in production)} är produktion men "
+                   + ", ".join(f"{NAMES.get(k, k)} är {known[k]}" for k in other)
+                   + ": Brygga kör inte mot en blandning av produktion och test. Rätta Connections "
+                     "(extra.environment, värd eller certifikat).")
+    return Pairing(dict(environments), profile, refused)

@@ -111,6 +111,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
                     _int),
     "removal_guard_share": _share, "organizations": _str_map,
     "format": _choice("timeedit", "timeedit-file", "lis", "oneroster"), "transport": _choice("amqp", "http"),
+    "environment": _choice("produktion", "integrationstest", "test", "lokal"),
     "verify": _verify, "mappings": _mappings, "terms": _str_tuple,
     "archival_creator": _pair, "submitter": _pair,
 }
@@ -140,6 +141,10 @@ class HttpSettings:
     #: bursts of ``rate_burst``; None: no limit (go_ladok takes 1/s, bursts of 30, against Ladok).
     rate_per_second: float | None = None
     rate_burst: int | None = None
+    #: The environment this Connection is meant for (produktion, integrationstest, test, lokal);
+    #: None: Ladok's is read from its client certificate, a plain-http peer (a simulator) is lokal.
+    #: Brygga refuses to pair a production peer with a test one (``certificates.pairing``).
+    environment: str | None = None
 
     @property
     def client_cert(self) -> tuple[str, str] | None:
@@ -154,10 +159,6 @@ class LadokSettings(HttpSettings):
     #: integrationstest serve it at /uppfoljning/feed (the public reference page, KTH's fixtures,
     #: go_ladok); go_ladok uses /handelser/feed only for an Int-test-API certificate.
     feed_path: str = "/uppfoljning/feed"
-    #: The Ladok environment this Connection is meant for (produktion, integrationstest, test,
-    #: lokal); None: read from the client certificate (its second OU: Prod-API, Int-test-API,
-    #: Test-API, as go_ladok reads it), or lokal for a plain-http simulator.
-    environment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -85,17 +85,44 @@ def _current_dag_id() -> str | None:
         return None
 
 
+def environments() -> Any:
+    """Ladok's and NyA's environments and what they make (``certificates.Pairing``), from their
+    Connections (one that is not there is left out)."""
+    from brygga.certificates import pairing, peer_environment
+
+    envs = {}
+    for name in ("ladok", "nya"):
+        try:
+            envs[name] = peer_environment(peer(name))
+        except Exception as e:  # noqa: BLE001 - AirflowNotFoundException: that peer is not configured
+            if type(e).__name__ != "AirflowNotFoundException":
+                raise
+    return pairing(envs)
+
+
+def _refuse_mixed() -> None:
+    """A production Ladok with a test NyA, or the reverse: the task fails at once, saying so."""
+    p = environments()
+    if p.refused:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(p.refused)
+
+
 def ladok():
-    """The Ladok adapter, from the ``brygga_ladok`` Connection."""
+    """The Ladok adapter, from the ``brygga_ladok`` Connection (never paired with a NyA of
+    another kind of environment: production with production, test with test)."""
     from adapters.ladok import LadokAdapter
 
+    _refuse_mixed()
     return LadokAdapter(peer("ladok"))
 
 
 def nya():
-    """The NyA adapter, from the ``brygga_nya`` Connection."""
+    """The NyA adapter, from the ``brygga_nya`` Connection (as ``ladok()``: no mixed pairing)."""
     from adapters.nya import NyaAdapter
 
+    _refuse_mixed()
     return NyaAdapter(peer("nya"))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from adapters.http import PeerError
+from brygga.certificates import Pairing, pairing, peer_environment
 from brygga.config import PeerConfig
 from brygga.console.forms import root
 from brygga.console.render import LOCAL, render
@@ -56,6 +58,7 @@ class Console:
     def __init__(self, store: Callable[[], Store], airflow: Airflow, tokens: Tokens):
         self._store, self.airflow, self.tokens = store, airflow, tokens
         self._locks = [threading.Lock() for _ in range(64)]
+        self._env: tuple[float, Pairing | None] | None = None
 
     def store(self) -> Store:
         return self._store()
@@ -66,7 +69,22 @@ class Console:
         flash = self.tokens.unflash(request.query_params.get("flash"))
         return HTMLResponse(render(template, root=root(request), title=title, me=me, csrf=self.tokens.csrf(me.session),
                                    nonce=uuid.uuid4().hex, flash=flash, ui=self.airflow.ui_url, request=request,
-                                   now=dt.datetime.now(LOCAL), **ctx))
+                                   now=dt.datetime.now(LOCAL), env=self.environment(), **ctx))
+
+    def environment(self) -> Pairing | None:
+        """Ladok's and NyA's environments (the banner on every page), read at most once a minute."""
+        if self.airflow.peer is None:
+            return None
+        now = time.monotonic()
+        if self._env is None or now - self._env[0] > 60:
+            envs = {}
+            for name in ("ladok", "nya"):
+                try:
+                    envs[name] = peer_environment(self.airflow.peer(name))
+                except Exception:  # noqa: BLE001 - a Connection not there (or unreadable): left out
+                    continue
+            self._env = (now, pairing(envs) if envs else None)
+        return self._env[1]
 
     # ------------------------------------------------------------------ actions
     def allowed(self, request: Request, area: str, csrf: str | None) -> Principal:
