@@ -87,6 +87,11 @@ def connections_document(host: str = "127.0.0.1", store: str | None = None,
          "submitter": ["Lärosätet (exempel), Brygga", "2021000000"], "closing_days": 90,
          "degrees_from": "2020-01-01",
          "max_part_bytes": 512 * 1024 * 1024, "upload_timeout": 600})
+    # the mail server alerts go through (make run: aiosmtpd on :8725 keeping every mail in var/mail)
+    doc["brygga_smtp"] = {"conn_type": "smtp", "host": host, "port": 8725,
+                          "description": "Mail server for alerts (make run: a local sink, mails in var/mail)",
+                          "extra": {"from_email": "brygga@localhost", "disable_tls": True, "disable_ssl": True,
+                                    "timeout": 10}}
     doc[STORE_CONN_ID] = {
         "conn_type": "generic",
         "description": "Brygga's own store (SQLAlchemy URL in extra.sqlalchemy_url)",

@@ -203,3 +203,20 @@ def store() -> Store:
     if not url:
         raise RuntimeError(f"Connection {STORE_CONN_ID} has no extra.sqlalchemy_url")
     return Store(url)
+
+
+#: The Connection of the mail server alerts go through (conn_type smtp; ``extra.from_email``).
+SMTP_CONN_ID = "brygga_smtp"
+
+
+def email_notifier():
+    """Alerts' notifier: the SMTP provider's ``SmtpNotifier`` over the ``brygga_smtp`` Connection,
+    one message each, its Message-ID the outbox row's idempotency key (a resend after a crash is
+    the same message to the receiving client)."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    def notify(to: list[str], subject: str, html: str, message_id: str) -> None:
+        SmtpNotifier(to=to, subject=subject, html_content=html, smtp_conn_id=SMTP_CONN_ID,
+                     custom_headers={"Message-ID": message_id}).notify({})
+
+    return notify

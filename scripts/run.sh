@@ -41,6 +41,11 @@ SIM_PID=$!
 BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"  # a record from before a reboot is stale
 echo "$SIM_PID $BOOT" > "$BRYGGA_VAR/run/simulators.pgid"
 
+echo "==> starting a mail sink for alerts on :8725 (every mail kept in var/mail, a Maildir)"
+setsid python -m aiosmtpd -n -l 127.0.0.1:8725 -c aiosmtpd.handlers.Mailbox "$BRYGGA_VAR/mail" \
+  > "$BRYGGA_VAR/log/mail.log" 2>&1 &
+echo "$! $BOOT" > "$BRYGGA_VAR/run/mail.pgid"
+
 echo "==> starting Airflow: http://127.0.0.1:8080  (login: operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga}); stop with Ctrl-C or make stop"
 setsid airflow standalone &
 AIRFLOW_PID=$!

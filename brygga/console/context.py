@@ -28,7 +28,7 @@ from brygga.store import Store, ops
 
 DAG_IDS = ("brygga_offer_export", "brygga_merit_sync", "brygga_merit_snapshot", "brygga_admission_import",
            "brygga_admission_review", "brygga_aterbud", "brygga_aterbud_cases", "brygga_schedule_export",
-           "brygga_archive_export", "brygga_reconciliation", "brygga_retention", "brygga_healthcheck")
+           "brygga_archive_export", "brygga_reconciliation", "brygga_retention", "brygga_healthcheck", "brygga_alerts")
 
 
 @dataclass

@@ -27,6 +27,7 @@ AREAS: dict[str, str] = {
     "offers": "brygga_offer_export",
     "reconciliation": "brygga_reconciliation",
     "schedule": "brygga_schedule_export",
+    "alerts": "brygga_alerts",
 }
 
 

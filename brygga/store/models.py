@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -497,3 +498,36 @@ class ArchivePackage(Base):
     reasons: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     received_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertSubscription(Base):
+    """Who is told when a kind of trouble starts and ends (``brygga/flows/alerts``): a kind, its
+    threshold, how long it must last, the addresses; changed on the console's Bevakningar page."""
+
+    __tablename__ = "alert_subscription"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[float] = mapped_column(Float)
+    for_minutes: Mapped[int] = mapped_column(Integer, default=0)  # the breach must last this long
+    recipients: Mapped[str] = mapped_column(Text)  # e-mail addresses, comma-separated
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    breach_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # above it since
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class AlertEpisode(Base):
+    """One episode of a subscription's trouble: opened (one message), resolved (one message)."""
+
+    __tablename__ = "alert_episode"
+    __table_args__ = (Index("ix_alert_episode_open", "subscription_id", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(PK)
+    kind: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    value_open: Mapped[float] = mapped_column(Float)
+    value_last: Mapped[float] = mapped_column(Float)
+    peak: Mapped[float] = mapped_column(Float)

@@ -325,3 +325,36 @@ def test_a_held_schedule_plan_is_approved_or_rejected_from_the_schedule_page(sto
         assert [(a, o) for a, o, _ in _audit(store, "schedule.removals_approved")] == [("anna.operator", str(plan))]
         sending.send(store, schedule)
         assert 'id="no-held"' in c.get("/schedule").text
+
+
+def test_subscriptions_are_seen_by_all_and_changed_by_operators_only_audited(store):
+    """Bevakningar: an operator adds a subscription (a bad address is refused with the reason),
+    changes its threshold and turns it off; a viewer sees it without a form and cannot post."""
+    from brygga.flows import alerts
+
+    c = _client(store)
+    page = c.get("/alerts").text
+    assert 'id="no-subscriptions"' in page and 'id="new-subscription"' in page
+    flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "quarantine", "threshold": "3",
+                                              "recipients": "drift@uni.example; 19900101-1234"}))
+    assert "inte e-postadresser" in flash and "19900101-1234" not in flash  # masked in the page too
+    flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "quarantine", "threshold": "3",
+                                              "recipients": "drift@uni.example; it@uni.example"}))
+    assert "Bevakning 1 (Karantän) sparad" in flash
+    (sub,) = alerts.subscriptions(store)
+    assert (sub["threshold"], sub["recipients"], sub["enabled"]) == (3, "drift@uni.example, it@uni.example", True)
+    _flash(c, c.post(f"/alerts/{sub['id']}", data={"csrf": "", "kind": "quarantine", "threshold": "5,5",
+                                                    "for_minutes": "2", "recipients": "drift@uni.example"}))
+    (sub,) = alerts.subscriptions(store)
+    assert (sub["threshold"], sub["for_minutes"], sub["enabled"]) == (5.5, 2, False)  # no "enabled": turned off
+    page = c.get("/alerts").text
+    assert 'id="sub-1"' in page and 'value="drift@uni.example"' in page
+
+    viewer = _client(store, who="ville.viewer", may=frozenset())
+    html = viewer.get("/alerts").text
+    assert "Karantän" in html and 'id="new-subscription"' not in html and "<form" not in html.split("<main>")[1]
+    assert viewer.post("/alerts", data={"csrf": "", "kind": "drift", "recipients": "a@uni.example"}).status_code == 403
+    with store.transaction() as s:
+        audit = [(a.actor, a.action) for a in s.scalars(select(AuditLog).where(AuditLog.action.like("alert.%"))
+                                                        .order_by(AuditLog.id))]
+    assert audit == [("anna.operator", "alert.subscribed"), ("anna.operator", "alert.changed")]

@@ -2,6 +2,7 @@
 route takes the console's context (``brygga.console.context.Console``) by injection."""
 
 from brygga.console.routes import (
+                              alerts,
                               archive,
                               audit,
                               cases,
@@ -16,6 +17,6 @@ from brygga.console.routes import (
 )
 
 ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, reconciliation, schedule,
-                              statistics, certificates, archive)]
+                              statistics, certificates, archive, alerts)]
 
 __all__ = ["ROUTERS"]

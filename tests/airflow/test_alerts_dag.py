@@ -1,0 +1,91 @@
+"""Alerts end to end (issue 32 §1): brygga_alerts under dag.test(), the SMTP provider's notifier,
+a real SMTP server (aiosmtpd) started by the test. The message arrives once per episode, its
+opening and its end, and carries no personnummer in clear."""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+
+import pytest
+
+from tests.airflow.conftest import load_dag
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages: list[email.message.Message] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            msg = email.message_from_bytes(envelope.original_content)
+            msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+            self.messages.append(msg)
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free port (aiosmtpd's readiness check cannot use port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def _subject(msg) -> str:
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(msg["Subject"])))
+
+
+def _body(msg) -> str:
+    parts = [p for p in msg.walk() if p.get_content_type() == "text/html"]
+    return parts[0].get_payload(decode=True).decode() if parts else ""
+
+
+def test_an_alert_arrives_once_when_it_opens_and_once_when_it_ends(airflow_db, airflow_connections, dag_store,
+                                                                   smtp_server, monkeypatch):
+    from sqlalchemy import select
+
+    from brygga.flows import alerts
+    from brygga.store import ops
+    from brygga.store.models import Quarantine
+
+    inbox, port = smtp_server
+    airflow_connections(dag_store.url, {})
+    monkeypatch.setenv("AIRFLOW_CONN_BRYGGA_SMTP", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "", "password": "",
+        "extra": {"from_email": "brygga@uni.example", "disable_tls": True, "disable_ssl": True, "timeout": 10}}))
+    alerts.subscribe(dag_store, "quarantine", ["drift@uni.example"], threshold=1, actor="anna")
+    with dag_store.transaction() as s:  # two rows in quarantine, one naming a student
+        for n, reason in enumerate(("Ogiltigt personnummer 19900101-1234 i antagningen", "Trasig sida")):
+            ops.quarantine(s, source="nya", message_id=f"m{n}", kind="admission", reason=reason)
+
+    for _ in range(2):  # two runs in the episode: one message
+        assert load_dag("brygga_alerts").test().state == "success"
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    assert msg["X-Envelope-To"] == "drift@uni.example" and msg["From"] == "brygga@uni.example"
+    assert "Karantän: 2" in _subject(msg) and msg["Message-ID"].startswith("<alert:")
+    assert "öppna rader i karantänen" in _body(msg)
+
+    with dag_store.transaction() as s:  # an operator releases them
+        for q in s.scalars(select(Quarantine)):
+            q.released_at = q.created_at
+    assert load_dag("brygga_alerts").test().state == "success"
+    assert load_dag("brygga_alerts").test().state == "success"
+    assert len(inbox.messages) == 2 and "Över: Karantän" in _subject(inbox.messages[1])
+    for m in inbox.messages:  # no personnummer in clear, in what the receiver reads
+        text = _subject(m) + _body(m)
+        assert not re.search(r"\d{6,8}-?\d{4}", text) and "19900101" not in m.as_string()
