@@ -117,6 +117,33 @@ def test_the_other_pages(console_stack, browser):
     screenshot(browser, "in-airflow")
 
 
+def test_where_is_the_student_shows_one_persons_records_from_every_flow(console_stack, browser):
+    """The operator types a personnummer (never in the URL) and sees the person's admissions with
+    their Ladok placements, the queue, merits, the schedule export's objects and the audit trail."""
+    from sqlalchemy import select
+
+    from brygga.store.models import NyaAdmission
+
+    s = console_stack
+    with s.store.transaction() as tx:
+        pnr, antagning = tx.execute(select(NyaAdmission.personnummer, NyaAdmission.antagning_uid).where(
+            NyaAdmission.state == "placed", NyaAdmission.personnummer.is_not(None)).limit(1)).first()
+    assert pnr and antagning
+    _open(browser, s, "/trace")
+    field = browser.find_element(By.NAME, "what")
+    field.send_keys(f"{pnr[:8]}-{pnr[8:]}")
+    field.submit()
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "person")))
+    assert pnr[8:] not in browser.current_url and "person=" in browser.current_url
+    PAGES["/trace?person"] = html = browser.page_source
+    screenshot(browser, "trace")
+    assert f"{pnr[:8]}-****" in html and browser.find_element(By.ID, "t-admissions")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#t-admissions tbody tr")
+    assert rows and any(antagning in r.text for r in rows)  # the placement Ladok made of it
+    _open(browser, s, "/alerts", "alerts")
+    assert browser.find_element(By.ID, "new-subscription")
+
+
 def test_a_viewer_sees_no_buttons_and_a_forged_post_is_403(console_stack, browser):
     s = console_stack
     login(browser, s.base_url, "viewer")

@@ -14,9 +14,10 @@ from brygga.console.routes import (
                               reconciliation,
                               schedule,
                               statistics,
+                              trace,
 )
 
 ROUTERS = [r.router for r in (overview, queue, cases, quarantine, publications, audit, reconciliation, schedule,
-                              statistics, certificates, archive, alerts)]
+                              statistics, certificates, archive, alerts, trace)]
 
 __all__ = ["ROUTERS"]
