@@ -30,7 +30,7 @@ def _connections(args: argparse.Namespace) -> int:
 
 COMMAND_MODULES = ("brygga.commands.admissions", "brygga.commands.aterbud", "brygga.commands.checkpoints",
                    "brygga.commands.publications", "brygga.commands.retention", "brygga.commands.stats",
-                   "brygga.commands.archive")
+                   "brygga.commands.archive", "brygga.commands.alerts")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ if [ "$FORMAT" = lis ]; then
 fi
 
 echo "==> starting simulators (Ladok :8701, NyA :8702, folkbokföring :8703, schemaläggning :8704, e-arkiv :8705); log in var/log/simulators.log"
-setsid python -m simulators --seed 1 > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
+setsid python -m simulators --seed 1 --demo > "$BRYGGA_VAR/log/simulators.log" 2>&1 &
 SIM_PID=$!
 BOOT="$(awk '/^btime/ {print $2}' /proc/stat)"  # a record from before a reboot is stale
 echo "$SIM_PID $BOOT" > "$BRYGGA_VAR/run/simulators.pgid"
@@ -45,6 +45,23 @@ echo "==> starting a mail sink for alerts on :8725 (every mail kept in var/mail,
 setsid python -m aiosmtpd -n -l 127.0.0.1:8725 -c aiosmtpd.handlers.Mailbox "$BRYGGA_VAR/mail" \
   > "$BRYGGA_VAR/log/mail.log" 2>&1 &
 echo "$! $BOOT" > "$BRYGGA_VAR/run/mail.pgid"
+
+# The demo round's operator steps, once Airflow has parsed the DAGs: a dry run of the offer
+# export (the plan on Utbud till NyA) and a reconciliation (Avstämning); the admission import,
+# återbud and the rest run on their schedules against the demo round (simulators --demo).
+setsid bash -c '
+  for _ in $(seq 90); do
+    airflow dags trigger brygga_offer_export --conf "{\"dry_run\": true}" >/dev/null 2>&1 && break
+    sleep 2
+  done
+  # an alert subscription of the demo: the quarantine (the wrong personnummer) mails var/mail
+  [ -n "$(brygga alerts list | grep -o "\"kind\": \"quarantine\"")" ] || \
+    brygga alerts subscribe --kind quarantine --threshold 0 --to drift@localhost --actor demo >/dev/null
+  sleep 60  # after the first admission import and återbud runs
+  airflow dags trigger brygga_reconciliation >/dev/null 2>&1
+  echo "demo: a dry run of the offer export and a reconciliation triggered"
+' >> "$BRYGGA_VAR/log/demo.log" 2>&1 &
+echo "$! $BOOT" > "$BRYGGA_VAR/run/demo.pgid"
 
 echo "==> starting Airflow: http://127.0.0.1:8080  (login: operator / ${BRYGGA_OPERATOR_PASSWORD:-brygga}); stop with Ctrl-C or make stop"
 setsid airflow standalone &

@@ -13,8 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--admissions", type=int, default=0,
                     help="also N accepted admissions in HT2027 (the scale-out check)")
+    ap.add_argument("--demo", action="store_true",
+                    help="also the demo round: an admission in every hinder, återbud that open cases (make run)")
     args = ap.parse_args(argv)
-    run_all(host=args.host, seed=args.seed, admissions=args.admissions)
+    run_all(host=args.host, seed=args.seed, admissions=args.admissions, demo=args.demo)
     return 0
 
 

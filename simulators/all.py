@@ -14,10 +14,13 @@ from brygga.connections import PEERS
 from simulators._server import serve_in_thread
 
 
-def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6, admissions: int = 0):
+def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programmes: int = 6, admissions: int = 0,
+               demo: bool = False, actors: list | None = None):
     """The simulators' apps, seeded. ``admissions``: besides, N applicants admitted to the course
     instances of HT2027 and accepted in NyA (one admission each), 30 % of them already students in
-    Ladok, and a degree (an UtfardatBevisEvent in Ladok's feed) for N/20 of those (the scale-out check)."""
+    Ladok, and a degree (an UtfardatBevisEvent in Ladok's feed) for N/20 of those (the scale-out check).
+    ``demo``: the demo round of ``simulators.demo`` (make run); its ``Actor`` is appended to
+    ``actors`` (started by the caller)."""
     from simulators.arkiv.app import create_app as arkiv_app
     from simulators.folkbokforing.app import create_app as fbf_app
     from simulators.folkbokforing.state import FolkbokforingState
@@ -60,10 +63,17 @@ def build_apps(seed: int = 1, *, people: int = 5000, courses: int = 40, programm
             ladok.placera(Placering(student.uid, programme.uid, f"ALUMN-{i:06d}"))
             ladok.utfarda_bevis(student.uid, dt.date(2026, 6, 1) + dt.timedelta(days=i % 28), programme.uid)
         ladok.placements_created = 0  # the counters are the admission import's
+    register = FolkbokforingState(seed=seed, people=people)
+    if demo:
+        from simulators.demo import Actor, add_demo
+
+        who = add_demo(ladok, nya, register)
+        if actors is not None:
+            actors.append(Actor(ladok, nya, who))
     return {
         "ladok": ladok_app(ladok),
         "nya": nya_app(nya),
-        "folkbokforing": fbf_app(FolkbokforingState(seed=seed, people=people)),
+        "folkbokforing": fbf_app(register),
         "schema": schema_app(),
         "arkiv": arkiv_app(),
     }
@@ -89,12 +99,15 @@ def _admitted(nya, ladok, n: int, seed: int) -> None:
     nya.run_selection("HT2027")
 
 
-def run_all(host: str = "127.0.0.1", seed: int = 1, admissions: int = 0) -> None:
+def run_all(host: str = "127.0.0.1", seed: int = 1, admissions: int = 0, demo: bool = False) -> None:
     servers = []
-    for name, app in build_apps(seed, admissions=admissions).items():
+    actors: list = []
+    for name, app in build_apps(seed, admissions=admissions, demo=demo, actors=actors).items():
         srv = serve_in_thread(app, host=host, port=PEERS[name].default_port, log_level="info")
         print(f"{name:14s} {srv.url}", flush=True)
         servers.append(srv)
+    for actor in actors:
+        actor.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
