@@ -82,6 +82,24 @@ def _retry(args) -> int:
     return 0
 
 
+def _replay(args) -> int:
+    import datetime as dt
+
+    from adapters.ladok import LadokAdapter
+    from brygga.connections import cli_peer
+    from brygga.flows import checkpoints
+
+    try:
+        since = dt.datetime.fromisoformat(args.since)
+        out = checkpoints.replay_since(_store(args), LadokAdapter(cli_peer("ladok")), args.name, since,
+                                       actor=args.actor, reason=args.reason, dry_run=args.dry_run)
+    except (KeyError, ValueError) as e:
+        print(f"brygga checkpoints replay: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, ensure_ascii=False, default=str))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="store URL (default: BRYGGA_STORE_URL or var/brygga.db)")
@@ -100,6 +118,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--actor", default=getpass.getuser())
     common(st)
     st.set_defaults(func=_set)
+    rp = c.add_parser("replay", help="read a Ladok feed follower again from a point in time (the page found by "
+                                     "its events' times); nothing already handled is done again")
+    rp.add_argument("name", help="ladok-merits, ladok-aterbud or schedule")
+    rp.add_argument("--since", required=True, help="a time with its offset, e.g. 2027-08-20T14:00+02:00")
+    rp.add_argument("--dry-run", action="store_true", help="list the events since then and what would be handled")
+    rp.add_argument("--reason", required=True)
+    rp.add_argument("--actor", default=getpass.getuser())
+    common(rp)
+    rp.set_defaults(func=_replay)
 
     q = sub.add_parser("quarantine", help="input set aside with its reason (bad records, unreadable pages, gaps)")
     qa = q.add_subparsers(dest="action", required=True)

@@ -887,3 +887,49 @@ def test_read_ahead_gives_the_same_result_as_reading_page_by_page(empty_store_fa
         results.append(({k: v for k, v in sync.items() if k != "lookups"}, keys, (cp.page, cp.entry_id)))
     assert results[0] == results[1] == results[2]
     assert results[0][0]["merits"] == len(w.all_expected()) and results[0][0]["unknown_types"] == 1
+
+
+def test_a_replay_from_a_time_sends_what_was_lost_and_nothing_already_handled(store, world):
+    """Merits after 14:00 were skipped (the checkpoint moved past them by hand); a replay from
+    14:00 finds the page by its events' times, its dry run lists them, and the run sends exactly
+    those — the earlier ones on the same pages are in the inbox and are not sent again."""
+    import datetime as dt
+    import time
+
+    from brygga.flows import checkpoints
+
+    w = world
+    w.study(w.people[0])
+    w.study(w.people[1])
+    run(store, w)
+    before = {p: len(w.nya_merits(p.personnummer)) for p in w.people[:2]}
+    time.sleep(1.1)
+    since = dt.datetime.now(dt.UTC)
+    w.study(w.people[2])
+    w.study(w.people[3])
+    recent = w.ladok.feed_page()
+    checkpoints.set_position(store, merits.CHECKPOINT, recent.number, entry_id=recent.events[-1].entry_id,
+                             actor="anna", reason="moved past (the merits after it are lost)")
+    assert run(store, w)[0]["merits"] == 0
+    assert w.nya_merits(w.people[2].personnummer) == []
+
+    plan = checkpoints.replay_since(store, w.ladok, merits.CHECKPOINT, since, actor="anna", reason="lost", dry_run=True)
+    lost = len(w.expected[w.people[2].personnummer]) + len(w.expected[w.people[3].personnummer])
+    assert plan["to_handle"] == plan["events"] and plan["already_handled"] == 0 and plan["events"] >= lost
+    assert plan["page"] <= recent.number and plan["pages_searched"] < recent.number + 2
+    assert run(store, w)[0]["merits"] == 0  # a dry run changes nothing
+
+    done = checkpoints.replay_since(store, w.ladok, merits.CHECKPOINT, since.astimezone(dt.timezone(dt.timedelta(hours=2))),
+                                    actor="anna", reason="lost")
+    assert done["page"] == plan["page"]
+    sync, sent = run(store, w)
+    assert sent["accepted"] == lost and sent["duplicate"] == 0
+    w.assert_each_merit_once()
+    assert {p: len(w.nya_merits(p.personnummer)) for p in w.people[:2]} == before
+    with store.transaction() as s:
+        a = s.scalars(select(AuditLog).where(AuditLog.action == "checkpoint.replay")).one()
+    assert a.actor == "anna" and a.detail["page"] == plan["page"]
+    with pytest.raises(KeyError, match="cannot be replayed from a time"):
+        checkpoints.replay_since(store, w.ladok, "nya-admissions:HT2027", since, actor="a", reason="x")
+    with pytest.raises(ValueError, match="offset"):
+        checkpoints.replay_since(store, w.ladok, merits.CHECKPOINT, since.replace(tzinfo=None), actor="a", reason="x")
