@@ -16,8 +16,9 @@ applicants admitted and accepted) one admission for each hinder the admission im
 
 ``Actor`` then plays the people after the import has placed them (a thread of the simulators'
 process, every few seconds): a placed student registers and gives an återbud in NyA ten days into
-the course (the återbud sync opens an återbudsärende: registered, suggested tidigt avbrott), and
-a study administrator enters another student's återbud in Ladok (reported to NyA).
+the course (the återbud sync opens an återbudsärende: registered, suggested tidigt avbrott), a
+study administrator enters another student's återbud in Ladok (reported to NyA), and a third
+student's placement is removed in Ladok (the reconciliation's drift: admission missing in Ladok).
 """
 
 from __future__ import annotations
@@ -101,12 +102,14 @@ def add_demo(ladok: Any, nya: Any, register: Any) -> dict[str, Any]:
         applicant(new[5], offers["plain"], accept=False),
     ])
     nya.run_selection(ROUND)
-    return {"registers": c.personnummer, "staff_aterbud": a.personnummer, "course": plain_course, "start": start}
+    return {"registers": c.personnummer, "staff_aterbud": a.personnummer, "lost": b.personnummer,
+            "course": plain_course, "start": start}
 
 
 class Actor(threading.Thread):
     """The demo's people, once the admission import has placed them: C registers and gives an
-    återbud in NyA ten days into the course; a study administrator enters A's återbud in Ladok."""
+    återbud in NyA ten days into the course; a study administrator enters A's återbud in Ladok;
+    B's placement is removed in Ladok."""
 
     def __init__(self, ladok: Any, nya: Any, who: dict[str, Any], every: float = 3.0):
         super().__init__(daemon=True, name="demo-actor")
@@ -132,10 +135,13 @@ class Actor(threading.Thread):
         if "staff" not in self.done and (x := self._placed(self.who["staff_aterbud"])) is not None:
             self.ladok.aterbud(x.uid, self.who["start"] - dt.timedelta(days=5), ORSAK + "meddelat.av.studenten", None)
             self.done.add("staff")
+        if "lost" not in self.done and (x := self._placed(self.who["lost"])) is not None:
+            self.ladok.ta_bort_forvantat_deltagande(x.uid)  # Ladok loses B's placement: drift for Avstämning
+            self.done.add("lost")
         return set(self.done)
 
     def run(self) -> None:
-        while not self.stopped.wait(self.every) and len(self.done) < 2:
+        while not self.stopped.wait(self.every) and len(self.done) < 3:
             try:
                 self.act()
             except Exception as e:  # noqa: BLE001 - a demo step that cannot be done yet is tried again

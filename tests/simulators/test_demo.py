@@ -1,6 +1,6 @@
 """make run's demo round (issue 32 §6): Brygga's own flows, run over the demo's simulators, put an
 admission in every hinder, quarantine the wrong personnummer, and — once the demo's people act —
-open an återbudsärende and report a Ladok återbud to NyA. On SQLite and PostgreSQL."""
+open an återbudsärende, report a Ladok återbud to NyA and leave a drift for the reconciliation. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from adapters.folkbokforing import FolkbokforingAdapter
 from adapters.ladok import LadokAdapter
 from adapters.nya import NyaAdapter
 from brygga.connections import PeerConfig
-from brygga.flows import admissions, aterbud
+from brygga.flows import admissions, aterbud, reconciliation
 from brygga.store.models import AterbudCase, Quarantine, UnhandledAdmission
 from simulators._server import serve_in_thread
 from simulators.demo import ROUND, Actor, add_demo
@@ -41,8 +41,8 @@ def test_the_demo_round_shows_every_hinder_a_quarantine_a_case_and_a_reported_at
         assert quarantined  # the wrong check digit, with its reason
 
         actor = Actor(L, N, who)
-        assert actor.act() == {"registered", "staff"}  # C registered and gave an återbud; A's in Ladok
-        assert actor.act() == {"registered", "staff"}  # done once
+        assert actor.act() == {"registered", "staff", "lost"}  # C registered and gave an återbud; A's in Ladok
+        assert actor.act() == {"registered", "staff", "lost"}  # done once
         aterbud.nya_to_ladok(store, nya, ladok)
         queued = aterbud.ladok_to_nya(store, ladok)
         sent = aterbud.send_pending(store, nya)
@@ -52,3 +52,5 @@ def test_the_demo_round_shows_every_hinder_a_quarantine_a_case_and_a_reported_at
         assert queued["enqueued"] == 1 and sent["registered"] == 1
         rs = N.rounds[ROUND]
         assert [x.origin for x in rs.aterbud if x.personnummer == who["staff_aterbud"]] == ["ladok"]
+        found = reconciliation.reconcile(store, nya, ladok, actor="brygga:reconciliation")
+        assert found["found"].get("admission.missing_in_ladok") == 1, found["found"]  # B's lost placement
