@@ -181,9 +181,12 @@ class LadokAdapter:
         return self.settings.concurrency
 
     # ------------------------------------------------------------------ plumbing
-    def _request(self, method: str, path: str, service: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Response:
+    def _request(self, method: str, path: str, service: str, *, ok: tuple[int, ...] = (200,),
+                 traceparent: str | None = None, **kw: Any) -> Response:
         accept = ATOM if service == "uppfoljning" else ACCEPT.get(service, "application/xml")
         headers = {"Accept": accept}
+        if traceparent:  # W3C Trace Context: the record's trace follows it into Ladok
+            headers["traceparent"] = traceparent
         if "data" in kw:
             headers["Content-Type"] = accept + ";charset=UTF-8"
         url = path if path.startswith("http") else self.base + path
@@ -453,7 +456,7 @@ class LadokAdapter:
         """Place an admission (Brygga's own request: to confirm); idempotent on its
         Anmalningsnummer. Raises Refused with the Hinder."""
         r = self._request("POST", "/studiedeltagande/tillfallesantagning", "studiedeltagande",
-                          data=self.placements.write(placement), ok=(200, 201))
+                          data=self.placements.write(placement), ok=(200, 201), traceparent=placement.traceparent)
         return self._read("place", self.placements.read, r.content)
 
     def _structure(self, student_uid: str) -> bytes:

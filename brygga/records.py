@@ -233,6 +233,7 @@ class Placement:
     inom_kurspaketering: bool = False
     villkor: tuple[str, ...] = ()  # behörighetsvillkor codes
     application_fee_paid: bool | None = None  # betald anmälningsavgift (fee-liable applicants)
+    traceparent: str | None = None  # the admission's W3C trace context, sent as a header (brygga.tracing)
 
 
 @dataclass(frozen=True)

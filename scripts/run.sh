@@ -57,7 +57,7 @@ setsid bash -c '
   # an alert subscription of the demo: the quarantine (the wrong personnummer) mails var/mail
   [ -n "$(brygga alerts list | grep -o "\"kind\": \"quarantine\"")" ] || \
     brygga alerts subscribe --kind quarantine --threshold 0 --to drift@example.se --actor demo >/dev/null
-  sleep 150  # after the first admission import and återbud runs (the demo's people act once placed)
+  sleep 150  # after the first admission import and återbud runs (the demo people act once placed)
   airflow dags trigger brygga_reconciliation >/dev/null 2>&1
   echo "demo: a dry run of the offer export and a reconciliation triggered"
 ' >> "$BRYGGA_VAR/log/demo.log" 2>&1 &

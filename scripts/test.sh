@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 if [ "$#" -eq 0 ]; then  # the whole run: lint and types first (seconds), then the tests
+  echo "==> shell syntax (bash -n scripts/*.sh .ci/run)"
+  for f in scripts/*.sh .ci/run; do bash -n "$f"; done
   echo "==> ruff"
   .venv/bin/ruff check .
   echo "==> import contracts (lint-imports: entry points -> views -> flows -> store -> adapters -> mappings -> records)"

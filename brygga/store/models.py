@@ -185,6 +185,7 @@ class NyaAdmission(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(96))  # the placement process working on it
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    traceparent: Mapped[str | None] = mapped_column(String(55))  # W3C trace context, from when it was read
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed

@@ -22,6 +22,7 @@ from brygga.store.models import (
     ScheduleObject,
     UnhandledAdmission,
 )
+from brygga.tracing import trace_id
 from brygga.views.audit import search_audit
 from brygga.views.common import iso
 
@@ -52,7 +53,8 @@ def trace(store: Store, personnummer: str) -> dict[str, Any]:
                             "tillfalleskod": a.tillfalleskod, "instance": a.utbildningstillfalle_uid,
                             "antagning": a.antagning_uid, "package": a.package_uid, "placed_at": iso(a.placed_at),
                             "aterbud": a.aterbud_date, "conditions": a.conditions or [], "error": a.last_error,
-                            "created_at": iso(a.created_at), "updated_at": iso(a.updated_at)} for a in adm],
+                            "created_at": iso(a.created_at), "updated_at": iso(a.updated_at),
+                            "trace": trace_id(a.traceparent)} for a in adm],
             "queue": [{"id": u.nya_admission_id, "round": u.round, "hinder": u.hinder, "reason": u.reason,
                        "status": u.status, "created_at": iso(u.created_at), "resolved_at": iso(u.resolved_at),
                        "resolution": u.resolution}

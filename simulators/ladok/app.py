@@ -281,6 +281,9 @@ async def post_antagning(s: LadokState, r: Request) -> Response:
                   if _text(root, "sd:AnmalningsavgiftBetald") is not None else None)
     with s.lock:
         a, created = s.placera(p)
+        tp = r.headers.get("traceparent")
+        if tp:  # W3C Trace Context as a client sends it (the simulator only records it, per Anmalningsnummer)
+            s.traceparents.setdefault(p.anmalningsnummer, []).append(tp)
         body = rep.tillfallesantagning(a, _base(r))
     return _xml(body, "studiedeltagande", 201 if created else 200)
 

@@ -378,6 +378,7 @@ class LadokState:
             self.antagningar: dict[str, Antagning] = {}
             self.by_tillfalle: dict[str, list[Antagning]] = {}  # tillfalle uid -> antagningar (participants)
             self.by_anmalningsnummer: dict[str, Antagning] = {}
+            self.traceparents: dict[str, list[str]] = {}  # Anmalningsnummer -> traceparent headers received
             self.plan: dict[str, list[Antagning]] = {}  # student uid -> antagningar
             self.resultat: dict[str, list[Resultat]] = {}
             self.tillgodo: dict[str, list[Tillgodoraknande]] = {}

@@ -140,8 +140,14 @@ def test_where_is_the_student_shows_one_persons_records_from_every_flow(console_
     assert f"{pnr[:8]}-****" in html and browser.find_element(By.ID, "t-admissions")
     rows = browser.find_elements(By.CSS_SELECTOR, "#t-admissions tbody tr")
     assert rows and any(antagning in r.text for r in rows)  # the placement Ladok made of it
-    _open(browser, s, "/alerts", "alerts")
-    assert browser.find_element(By.ID, "new-subscription")
+    _open(browser, s, "/alerts")
+    form = browser.find_element(By.ID, "new-subscription")
+    form.find_element(By.NAME, "threshold").send_keys("0")
+    form.find_element(By.NAME, "recipients").send_keys("drift@lärosäte.example")
+    form.submit()
+    assert "sparad" in _flash(browser)
+    assert browser.find_element(By.CSS_SELECTOR, "#subscriptions tbody tr[id^='sub-']")
+    screenshot(browser, "alerts")
 
 
 def test_a_viewer_sees_no_buttons_and_a_forged_post_is_403(console_stack, browser):

@@ -122,3 +122,28 @@ def test_the_retry_of_a_task_takes_over_what_its_dead_try_claimed_on_another_hos
     with store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(NyaAdmission).where(
             NyaAdmission.claimed_by.is_not(None))) == 0
+
+
+def test_an_admissions_trace_follows_it_from_nyas_reply_to_ladoks_placement(store, world):
+    """Each admission gets a W3C traceparent when it is read from NyA; its placement request
+    carries the same trace id to Ladok (a span of its own), and the audit row names it."""
+    from brygga import tracing
+    from brygga.store.models import AuditLog
+
+    w = world
+    admissions.fetch(store, w["nya"], ROUND)
+    with store.transaction() as s:
+        stored = {a.admission_id: a.traceparent for a in s.scalars(select(NyaAdmission))}
+    assert stored and all(tracing.valid(tp) for tp in stored.values())
+    assert len({tracing.trace_id(tp) for tp in stored.values()}) == len(stored)  # one trace per admission
+    admissions.place(store, w["ladok"], w["folk"], ROUND)
+    received = w["L"].traceparents
+    placed = [a for a, tp in stored.items() if a in received]
+    assert placed
+    for a in placed:
+        (tp,) = received[a]
+        assert tracing.trace_id(tp) == tracing.trace_id(stored[a]) and tp != stored[a]
+    with store.transaction() as s:
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "admission.place")).all()
+    traces = {k: v for a in audit for k, v in (a.detail.get("traces") or {}).items()}
+    assert {a: tracing.trace_id(stored[a]) for a in placed} == {a: traces[a] for a in placed}

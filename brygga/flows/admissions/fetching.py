@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from brygga import tracing
 from brygga.flows.admissions.hinder import HINDER
 from brygga.flows.admissions.queue import queue, resolve, rounds_with_pending
 from brygga.flows.admissions.rules import ACTOR, FLOW, checkpoint_name
@@ -124,7 +125,7 @@ def store_admissions(s: Session, round_code: str, batch: list[Any], counts: dict
         now = utcnow()
         s.connection().execute(insert(table(NyaAdmission)), [
             {**r, "state": r.get("state", AdmissionState.PENDING), "attempts": 0, "created_at": now,
-             "updated_at": now} for r in new_rows])
+             "updated_at": now, "traceparent": tracing.new()} for r in new_rows])  # its trace starts here
     for e in bad:
         _set_aside(s, round_code, e, existing.get(e.record_id), counts)
 
@@ -166,7 +167,7 @@ def _set_aside(s: Session, round_code: str, e: RecordError, row: NyaAdmission | 
         return
     if row is None:
         s.add(NyaAdmission(admission_id=e.record_id, round=round_code, sequence=0, state=AdmissionState.INVALID,
-                           conditions=[], record={}, attempts=0, last_error=str(e)))
+                           conditions=[], record={}, attempts=0, last_error=str(e), traceparent=tracing.new()))
     elif row.state in (AdmissionState.PLACED, AdmissionState.HANDLED, AdmissionState.DECLINED):
         return
     else:

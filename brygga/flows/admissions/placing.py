@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from adapters.http import PeerError
 from adapters.ladok import Refused
+from brygga import tracing
 from brygga.flows.admissions import claims
 from brygga.flows.admissions import hinder as hinders
 from brygga.flows.admissions.queue import placed_while_declined, queue
@@ -160,7 +161,8 @@ def place_one(w: Work, ladok: Ladok, catalogue: Catalogue, *, package_uid: str |
         package_uid=package_uid or (w.package_id if w.programme_internal and not fristaende else None),
         fristaende=fristaende, inom_kurspaketering=w.programme_internal and not fristaende and not package_uid,
         villkor=tuple(c["code"] for c in w.conditions if not c.get("lifted")),
-        application_fee_paid=w.application_fee_paid if w.fee_liable else None)
+        application_fee_paid=w.application_fee_paid if w.fee_liable else None,
+        traceparent=tracing.child(w.traceparent))
     try:
         w.placed = ladok.place(p)
         w.outcome = "placed"
@@ -171,8 +173,12 @@ def place_one(w: Work, ladok: Ladok, catalogue: Catalogue, *, package_uid: str |
             try:
                 w.candidates = _package_candidates(ladok, catalogue, w)
             except PeerError as pe:
-                log.warning("could not list packages for %s: %s", w.admission_id, pe)
+                log.warning("could not list packages for %s (trace %s): %s", w.admission_id,
+                            tracing.trace_id(w.traceparent), pe)
+        log.info("admission %s not placed (trace %s): %s", w.admission_id, tracing.trace_id(w.traceparent), code)
     except PeerError as e:
+        log.info("admission %s: Ladok %s (trace %s)", w.admission_id, "failed transiently" if e.transient else "refused",
+                 tracing.trace_id(w.traceparent))
         if e.transient:
             w.retry(e)
             w.post_failed = True
@@ -226,8 +232,8 @@ def _record(s: Session, items: list[Work], counts: dict[str, int]) -> None:
             counts["retry"] += 1
         else:
             unhandled.append(w)
-    if bulk:
-        _record_bulk(s, bulk, counts)
+    if bulk:  # the audit row names each placement's trace id (the one Ladok got in its traceparent)
+        _record_bulk(s, bulk, counts, {w.admission_id: tracing.trace_id(w.traceparent) for w in items})
     for w in unhandled:
         _record_unhandled(s, w, counts)
 
@@ -249,7 +255,8 @@ def _give_up_on_failing(s: Session, items: list[Work], now: dt.datetime) -> None
                                f"senast: {w.reason}"))
 
 
-def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int]) -> None:
+def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int],
+                 traces: dict[str, str | None]) -> None:
     t = table(NyaAdmission)
     s.connection().execute(
         update(t).where(t.c.admission_id == bindparam("b_id"), t.c.state == AdmissionState.PENDING).values(
@@ -260,7 +267,8 @@ def _record_bulk(s: Session, bulk: list[dict[str, Any]], counts: dict[str, int])
         bulk)
     placed = {b["b_id"]: b for b in bulk if b["state"] == AdmissionState.PLACED}
     if placed:
-        ops.audit(s, ACTOR, "admission.place", "nya_admission", None, admissions=list(placed))
+        ops.audit(s, ACTOR, "admission.place", "nya_admission", None, admissions=list(placed),
+                  traces={k: traces[k] for k in placed if traces.get(k)})
     placed_while_declined(s, placed, counts)
 
 

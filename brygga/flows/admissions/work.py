@@ -28,6 +28,7 @@ class Work:
     attempts: int
     transient_failures: int = 0
     failing_since: dt.datetime | None = None
+    traceparent: str | None = None  # from when NyA's admission was read (brygga.tracing)
     post_failed: bool = False  # the placement POST itself failed transiently (not a lookup before it)
     tillfalle: Utbildningstillfalle | None = None
     student_uid: str | None = None
@@ -65,10 +66,10 @@ class Work:
 
 WORK_COLUMNS = ("admission_id", "round", "personnummer", "record", "utbildningskod", "tillfalleskod",
                 "programme_internal", "package_id", "fee_liable", "application_fee_paid", "conditions", "attempts",
-                "transient_failures", "failing_since")
+                "transient_failures", "failing_since", "traceparent")
 
 
 def work(r: Any) -> Work:
     return Work(r.admission_id, r.round, r.personnummer, r.record, r.utbildningskod, r.tillfalleskod,
                 r.programme_internal, r.package_id, r.fee_liable, r.application_fee_paid, list(r.conditions or []),
-                r.attempts, r.transient_failures or 0, r.failing_since)
+                r.attempts, r.transient_failures or 0, r.failing_since, r.traceparent)
