@@ -25,14 +25,25 @@ OWNER = "brygga"
 
 
 def on_failure(context: dict[str, Any]) -> None:
-    """Failure callback: one masked, greppable line per failed task instance."""
+    """Failure callback (a task failed for good, its retries spent, or ran past its deadline): one
+    masked, greppable line, and an audit row ``task.failed`` in Brygga's store — what the
+    ``failed_tasks`` alert counts (best effort: a store that cannot be reached is only logged)."""
     ti = context.get("task_instance") or context.get("ti")
     exc = context.get("exception")
-    log.error(
-        "BRYGGA TASK FAILED dag=%s task=%s run=%s try=%s error=%s",
-        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "run_id", "?"),
-        getattr(ti, "try_number", "?"), f"{type(exc).__name__}: {exc}" if exc else "unknown",
-    )
+    dag_id, task_id, run_id = getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "run_id", "?")
+    error = f"{type(exc).__name__}: {exc}" if exc else "unknown"
+    log.error("BRYGGA TASK FAILED dag=%s task=%s run=%s try=%s error=%s", dag_id, task_id, run_id,
+              getattr(ti, "try_number", "?"), error)
+    try:
+        from brygga.personnummer import mask
+        from brygga.store import ops
+
+        with store().transaction() as s:
+            ops.audit(s, f"airflow:{dag_id}", "task.failed", "task_instance", f"{dag_id}.{task_id}",
+                      run_id=run_id, try_number=getattr(ti, "try_number", None), error=mask(error)[:500],
+                      timeout=type(exc).__name__ == "AirflowTaskTimeout")
+    except Exception as e:  # noqa: BLE001 - the failure is logged above whatever happens here
+        log.warning("could not record the failed task in the store: %s", type(e).__name__)
 
 
 #: Every DAG's start date (catchup is off everywhere: the date only has to lie in the past).

@@ -37,6 +37,7 @@ def _measures(store) -> dict:
         "merit_lag": lambda: views.merit_delivery(store)["p95_seconds"],
         "drift": lambda: float(views.list_drift(store, status="open", limit=1)["total"]),
         "certificate_days": certificate_days,
+        "failed_tasks": lambda: float(views.failed_tasks(store)),
     }
 
 

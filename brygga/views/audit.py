@@ -78,3 +78,12 @@ def iter_audit(store: Store, *, chunk: int = 2000, **filters: Any) -> Iterator[d
             return
         yield from out
         last = rows[-1].id
+
+
+def failed_tasks(store: Store, *, within: dt.timedelta = dt.timedelta(hours=1), now: dt.datetime | None = None) -> int:
+    """Task instances that failed for good (or ran past their deadline) within ``within``: the
+    ``task.failed`` rows the DAGs' failure callback writes."""
+    since = (now or dt.datetime.now(dt.UTC)) - within
+    with store.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "task.failed", AuditLog.at >= since)) or 0)

@@ -76,5 +76,12 @@ def test_no_term_anywhere_fails_clearly_and_what_is_committed_is_still_sent(airf
     # the senders do not wait for reading more: the committed batches reached the system
     assert states["send_beside_timeedit"] == states["send_timeedit"] == "success"
     assert states["report"] == "upstream_failed"  # the run says it failed
+    from brygga import views
+    from brygga.store.models import AuditLog
+
+    assert views.failed_tasks(dag_store) == 1  # the failure callback recorded it (the failed_tasks alert's figure)
+    with dag_store.transaction() as s:
+        row = s.scalars(select(AuditLog).where(AuditLog.action == "task.failed")).one()
+    assert row.object_id == "brygga_schedule_export.plan" and "no term to export" in row.detail["error"]
     assert {ext for (t, ext) in peers["schema"].objects if t == "utbildningstillfalle"} == {
         t.uid for t in peers["ladok"].tillfallen.values() if t.startperiod == "HT2027"}

@@ -56,6 +56,8 @@ KINDS: dict[str, AlertKind] = {
     "drift": AlertKind("Avvikelser NyA–Ladok", "öppna avvikelser"),
     "certificate_days": AlertKind("Certifikat", "dagar kvar på certifikatet som går ut först", below=True,
                                   default_threshold=30),
+    "failed_tasks": AlertKind("Misslyckade körningar", "uppgifter i Airflow som misslyckats den senaste timmen "
+                              "(fel eller över sin tidsgräns)"),
 }
 
 
