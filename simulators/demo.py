@@ -34,7 +34,8 @@ from brygga import personnummer as pnr_mod
 ROUND = "HT2027"
 
 
-def _unknown(taken: set[str]) -> str:
+def unknown_personnummer(taken: set[str]) -> str:
+    """A valid personnummer none of ``taken`` has (the population register does not know it)."""
     for n in range(100, 999):
         p = pnr_mod.with_check_digit(f"19850312{n:03d}")
         if p not in taken:
@@ -87,7 +88,7 @@ def add_demo(ladok: Any, nya: Any, register: Any) -> dict[str, Any]:
               "cancelled": offer(cancelled), "missing": offer(kod="DEM999", tkod="91999")}
     nya.publish_offers(ROUND, "ordinary", list(offers.values()))
     new = plain[6:12]
-    unknown = _unknown(taken)
+    unknown = unknown_personnummer(taken)
     invalid = new[0].personnummer[:-1] + str((int(new[0].personnummer[-1]) + 1) % 10)
 
     def applicant(p: Any, o: Offer, pnr: str | None = None, cond: tuple[Any, ...] = (), accept: bool = True) -> Applicant:

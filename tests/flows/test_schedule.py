@@ -71,6 +71,23 @@ def adapters(ladok_env, schema_env, fmt="timeedit", **extra):
     return ladok, schedule
 
 
+def fresh_export(ladok_env, tmp_path) -> ScheduleState:
+    """What a fresh full export of the same Ladok makes of a fresh system, from an empty store."""
+    from brygga.store import Store, migrate
+
+    fresh_store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate.upgrade(fresh_store)
+    fresh = ScheduleState()
+    with serve_in_thread(schema_app(fresh)) as other:
+        export(fresh_store, *adapters(ladok_env, other))
+    return fresh
+
+
+def held_state(state: ScheduleState) -> dict:
+    """Every object the system holds: its fields, whether active, its organizations."""
+    return {k: (o.fields, o.active, o.organizations) for k, o in state.objects.items()}
+
+
 def export(store, ladok, schedule, mode="full", **kw):
     summary = planning.plan(store, ladok, schedule, mode=mode, scope=SCOPE, **kw)
     return summary, sending.send(store, schedule)
@@ -537,17 +554,8 @@ def test_a_plan_killed_between_chunks_ends_as_a_fresh_full_export(store, ladok_e
     summary, sent = export(store, ladok, schedule, chunk=3)  # the re-run
     objs = [(o[0], o[1]) for _, o, _ in batch_objects(store)]
     assert len(objs) == len(set(objs)) and half <= set(objs)
-    # a fresh full export of the same Ladok to a fresh system, from an empty store
-    from brygga.store import Store, migrate
-
-    fresh_store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
-    migrate.upgrade(fresh_store)
-    fresh = ScheduleState()
-    with serve_in_thread(schema_app(fresh)) as other:
-        fresh_ladok, fresh_schedule = adapters(ladok_env, other)
-        export(fresh_store, fresh_ladok, fresh_schedule)
-    assert {k: (o.fields, o.active, o.organizations) for k, o in schema_env.state.objects.items()} == {
-        k: (o.fields, o.active, o.organizations) for k, o in fresh.objects.items()}
+    fresh = fresh_export(ladok_env, tmp_path)
+    assert held_state(schema_env.state) == held_state(fresh)
     assert len(objs) == len(fresh.objects) == sent["sent"]  # every object sent once
 
 
@@ -737,16 +745,7 @@ def test_a_sender_beside_a_full_run_sends_each_chunk_while_the_next_is_read(stor
     assert sending.send(store, schedule)["requests"] == 0  # nothing left behind
     assert planning.planning_state(store, schedule.target).done
 
-    from brygga.store import Store, migrate
-
-    fresh_store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
-    migrate.upgrade(fresh_store)
-    fresh = ScheduleState()
-    with serve_in_thread(schema_app(fresh)) as other:
-        fresh_ladok, fresh_schedule = adapters(ladok_env, other)
-        export(fresh_store, fresh_ladok, fresh_schedule)
-    assert {k: (o.fields, o.active) for k, o in schema_env.state.objects.items()} == {
-        k: (o.fields, o.active) for k, o in fresh.objects.items()}
+    assert held_state(schema_env.state) == held_state(fresh_export(ladok_env, tmp_path))
 
 
 def test_a_sender_beside_stops_when_its_run_failed_or_never_began(store, ladok_env, schema_env):
