@@ -121,12 +121,19 @@ def _newest(page: Any) -> dt.datetime | None:
     return max(times) if times else None
 
 
+#: A feed's ``updated`` is written to the millisecond or the second: an event a moment after
+#: ``since`` may carry an earlier stamp. The search and the dry run look from this much before
+#: (reading a few events more is harmless: the inbox skips what was handled).
+PRECISION = dt.timedelta(seconds=1)
+
+
 def find_page(ladok: Any, since: dt.datetime) -> tuple[int, int, int]:
-    """(the first archive page with an event updated at or after ``since``, the newest page's
-    number, pages read): a binary search over the pages Ladok serves, by their newest event's
-    ``updated``. A page pruned from the feed counts as older."""
+    """(the first archive page with an event updated at or after ``since`` — less the feed's
+    precision —, the newest page's number, pages read): a binary search over the pages Ladok
+    serves, by their newest event's ``updated``. A page pruned from the feed counts as older."""
     from adapters.ladok import FeedGone
 
+    since = since - PRECISION
     first = ladok.feed_page(first=True).number or 1
     last = ladok.feed_page().number or first
     lo, hi, reads = first, last, 2
@@ -162,7 +169,7 @@ def replay_since(store: Store, ladok: Any, name: str, since: dt.datetime, *, act
                            "pages_searched": reads, "dry_run": dry_run}
     if dry_run:
         events = [e for n in range(page, last + 1) for e in ladok.feed_page(n).events
-                  if (t := _when(e.updated)) is not None and t >= since]
+                  if (t := _when(e.updated)) is not None and t >= since - PRECISION]
         source = REPLAYABLE[name]
         with store.transaction() as s:
             seen = ops.inbox_seen(s, source, [e.handelse_uid for e in events]) if source and events else set()
