@@ -133,8 +133,11 @@ def brygga_schedule_export():
     routed = route()
     senders = []
     for fmt in FORMATS:
-        after = sender(fmt)()
-        routed >> [beside(fmt)(followed), planned >> after]
+        # the send after the plan starts when the sender beside it has stopped too: never two
+        # senders over one outbox at once (SQLite has no row locks to keep them apart)
+        early, after = beside(fmt)(followed), sender(fmt)()
+        routed >> [early, after]
+        [planned, early] >> after
         senders.append(after)
     [planned, *senders] >> report()
 
