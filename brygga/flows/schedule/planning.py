@@ -11,10 +11,12 @@ nothing and a re-run with nothing changed sends nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import zoneinfo
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
@@ -69,15 +71,10 @@ def plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: 
     chunk in one transaction; returns what would change / changed. A full run's removals pass
     the guard (``guard.py``): held for an operator's approval when they are too many.
     ``after_chunk(n)`` is called after the n-th chunk's transaction (tests). While it enqueues,
-    the store says so (``planning_active``): a sender beside it sends each chunk once committed."""
-    try:
+    the store says so (``planning_state``): a sender beside it sends each chunk once committed."""
+    with _done_if_it_fails(store, schedule.target, run_id, dry_run):
         return _plan(store, ladok, schedule, mode=mode, scope=scope, dry_run=dry_run, reconcile=reconcile,
                      run_id=run_id, actor=actor, workers=workers, chunk=chunk, after_chunk=after_chunk)
-    except BaseException:
-        if not dry_run:
-            with store.transaction() as s:
-                planning_mark(s, schedule.target, run_id or "", done=True)
-        raise
 
 
 def _plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope: Scope, dry_run: bool,
@@ -197,6 +194,9 @@ def _plan(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, scope:
 
 
 _FULL_DONE = "schedule.full_export_done."  # + target: when the first full export to it finished
+_RECONCILED = "schedule.reconciled."  # + target: when the last reconciliation with it finished
+RECONCILE_AT = dt.time(2, 0)  # local time: the nightly reconciliation is due from then
+
 _PLANNING = "schedule.planning."  # + target: a run is putting changes in the outbox (its run id, last chunk)
 #: A run whose last chunk is older than this is taken as gone (killed): a sender beside it stops
 #: waiting (the run's retry marks again; the send after the run delivers what is left).
@@ -230,8 +230,18 @@ def planning_state(store: Store, target: str, now: dt.datetime | None = None) ->
         at = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
         return Planning(str(row.value.get("run_id", "")), bool(row.value.get("done")),
                         (now or utcnow()) - at >= PLANNING_STALE)
-_RECONCILED = "schedule.reconciled."  # + target: when the last reconciliation with it finished
-RECONCILE_AT = dt.time(2, 0)  # local time: the nightly reconciliation is due from then
+
+
+@contextlib.contextmanager
+def _done_if_it_fails(store: Store, target: str, run_id: str | None, dry_run: bool) -> Iterator[None]:
+    """A run that fails marks itself done, so the sender beside it stops waiting at once."""
+    try:
+        yield
+    except BaseException:
+        if not dry_run:
+            with store.transaction() as s:
+                planning_mark(s, target, run_id or "", done=True)
+        raise
 
 
 def run(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, terms: list[str] | None = None,
@@ -241,18 +251,13 @@ def run(store: Store, ladok: Ladok, schedule: Scheduling, *, mode: str, terms: l
     the first from 02:00 local time without a reconciliation that night reconciles —, the form's
     terms and unit or the Connection's (none at all: ``NotConfigured``). What the system would
     refuse is logged (the first 50) and counted in the summary."""
-    try:
+    with _done_if_it_fails(store, schedule.target, run_id, dry_run):  # the sender beside it need not wait
         if scheduled and reconcile_due(store, schedule.target, now or dt.datetime.now(dt.UTC), tz):
             mode = "reconcile"
         scope = Scope.of(schedule.settings, terms, organisation)
         if not scope.terms:  # configuration, not a peer: no retry makes it right
             raise NotConfigured("no term to export: choose terms in the trigger form or set the brygga_schema "
                                 "Connection's extra.terms (e.g. [\"HT2027\"])")
-    except BaseException:
-        if not dry_run:  # the sender beside this run need not wait for it
-            with store.transaction() as s:
-                planning_mark(s, schedule.target, run_id or "", done=True)
-        raise
     summary = plan(store, ladok, schedule, mode="delta" if mode == "delta" else "full", scope=scope,
                    dry_run=dry_run, reconcile=mode == "reconcile", run_id=run_id, actor=actor)
     refused = summary.get("would_be_refused") or {}
