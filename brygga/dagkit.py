@@ -231,3 +231,18 @@ def email_notifier():
                      custom_headers={"Message-ID": message_id}).notify({})
 
     return notify
+
+
+def webhook_notifier():
+    """Alerts' webhook channel: the HTTP provider's ``HttpNotifier`` over the Connection a
+    recipient ``webhook:<conn_id>`` names (conn_type http, its host the webhook's whole URL, as
+    Teams and Slack hand it out). The body is ``{"text": …}``, which both read; the outbox row's
+    idempotency key goes along as ``Idempotency-Key``."""
+    from airflow.providers.http.notifications.http import HttpNotifier
+
+    def post(conn_id: str, subject: str, text: str, key: str) -> None:
+        HttpNotifier(http_conn_id=conn_id, json={"text": f"**{subject}**\n\n{text}"},
+                     headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                     extra_options={"timeout": 30}).notify({})
+
+    return post

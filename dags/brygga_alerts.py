@@ -65,7 +65,7 @@ def brygga_alerts():
     def send() -> dict:
         from brygga.flows import alerts
 
-        return alerts.send(dagkit.store(), dagkit.email_notifier())
+        return alerts.send(dagkit.store(), dagkit.email_notifier(), dagkit.webhook_notifier())
 
     evaluate() >> send()
 

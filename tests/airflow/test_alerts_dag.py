@@ -89,3 +89,57 @@ def test_an_alert_arrives_once_when_it_opens_and_once_when_it_ends(airflow_db, a
     for m in inbox.messages:  # no personnummer in clear, in what the receiver reads
         text = _subject(m) + _body(m)
         assert not re.search(r"\d{6,8}-?\d{4}", text) and "19900101" not in m.as_string()
+
+
+@pytest.fixture
+def webhook_server():
+    """A Teams/Slack-style incoming webhook on loopback: records each POST's path, headers and body."""
+    import http.server
+    import threading
+
+    posts: list[tuple[str, dict, dict]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's hook name
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posts.append((self.path, dict(self.headers), json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "1")
+            self.end_headers()
+            self.wfile.write(b"1")
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield posts, server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+def test_an_alert_reaches_a_webhook_through_the_http_provider_once(airflow_db, airflow_connections, dag_store,
+                                                                   smtp_server, webhook_server, monkeypatch):
+    from brygga.flows import alerts
+    from brygga.store import ops
+
+    inbox, port = smtp_server
+    posts, hook_port = webhook_server
+    airflow_connections(dag_store.url, {})
+    monkeypatch.setenv("AIRFLOW_CONN_BRYGGA_SMTP", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "", "password": "",
+        "extra": {"from_email": "brygga@uni.example", "disable_tls": True, "disable_ssl": True, "timeout": 10}}))
+    monkeypatch.setenv("AIRFLOW_CONN_BRYGGA_TEAMS", json.dumps({  # the whole URL, as Teams hands it out
+        "conn_type": "http", "host": f"http://127.0.0.1:{hook_port}/webhookb2/abc@def/IncomingWebhook/123"}))
+    alerts.subscribe(dag_store, "quarantine", ["webhook:brygga_teams"], threshold=0, actor="anna")
+    with dag_store.transaction() as s:
+        ops.quarantine(s, source="nya", message_id="m1", kind="admission",
+                       reason="Ogiltigt personnummer 19900101-1234 i antagningen")
+    for _ in range(2):
+        assert load_dag("brygga_alerts").test().state == "success"
+    assert len(posts) == 1 and not inbox.messages  # a webhook subscription sends no mail
+    path, headers, body = posts[0]
+    assert path == "/webhookb2/abc@def/IncomingWebhook/123" and headers["Idempotency-Key"].startswith("alert:")
+    assert "Karantän: 1" in body["text"] and "öppna rader i karantänen" in body["text"]
+    assert not re.search(r"\d{6,8}-?\d{4}", json.dumps(body, ensure_ascii=False))

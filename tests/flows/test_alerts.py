@@ -100,12 +100,45 @@ def _send_failing(store, box):
 def test_a_subscription_names_a_known_kind_and_real_addresses(store):
     with pytest.raises(ValueError, match="unknown kind"):
         alerts.subscribe(store, "weather", ["a@uni.example"], actor="anna")
-    with pytest.raises(ValueError, match="inte e-postadresser: 19900101-1234"):
+    with pytest.raises(ValueError, match="varken e-postadresser eller webhooks: 19900101-1234"):
         alerts.subscribe(store, "drift", ["19900101-1234"], actor="anna")
     with pytest.raises(ValueError, match="minst en"):
         alerts.subscribe(store, "drift", [" "], actor="anna")
+    with pytest.raises(ValueError, match="webhook:teams kanal"):
+        alerts.subscribe(store, "drift", ["webhook:teams kanal"], actor="anna")
     sid = alerts.subscribe(store, "drift", ["a@uni.example"], actor="anna")
     alerts.subscribe(store, "drift", ["b@uni.example"], threshold=5, actor="bo", subscription_id=sid, enabled=False)
     (sub,) = alerts.subscriptions(store)
     assert (sub["recipients"], sub["threshold"], sub["enabled"]) == ("b@uni.example", 5, False)
     assert alerts.evaluate(store, {"drift": lambda: 100.0}, now=T0) == {}  # a disabled one is not evaluated
+
+
+class Hook:
+    def __init__(self):
+        self.posts: list[tuple[str, str, str, str]] = []
+        self.down = False
+
+    def __call__(self, conn, subject, text, key):
+        if self.down:
+            raise RuntimeError("503:Service Unavailable")  # what HttpHook raises for a 5xx
+        self.posts.append((conn, subject, text, key))
+
+
+def test_a_webhook_is_a_channel_of_its_own_and_one_that_is_down_delays_no_mail(store):
+    alerts.subscribe(store, "drift", ["drift@uni.example", "webhook:brygga_teams"], threshold=0, actor="anna")
+    box, hook = Mailbox(), Hook()
+    hook.down = True
+    alerts.evaluate(store, {"drift": lambda: 2.0}, now=T0)
+    got = alerts.send(store, box, hook)
+    assert len(box.sent) == 1 and not hook.posts and got["failed"] == 1  # the mail went, the post waits
+    with store.transaction() as s:
+        row = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == alerts.WEBHOOK_KIND)).one()
+        assert row.status == "failed" and "503" in row.last_error
+        row.next_attempt_at = row.created_at  # its backoff over
+    hook.down = False
+    alerts.send(store, box, hook)
+    alerts.send(store, box, hook)
+    assert len(box.sent) == 1 and len(hook.posts) == 1  # each once
+    conn, subject, text, key = hook.posts[0]
+    assert conn == "brygga_teams" and "Avvikelser NyA–Ladok: 2" in subject and "öppna avvikelser" in text
+    assert key.startswith("alert:") and key.endswith(":opened:webhook:brygga_teams")

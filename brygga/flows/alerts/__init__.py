@@ -10,7 +10,10 @@ lasted long enough opens an **episode** and queues its "opened" message; the fig
 the threshold resolves it and queues "resolved". The messages go through the outbox (idempotency
 key ``alert:<episode>:<opened|resolved>``), so each is sent once even if a run dies; ``send``
 hands them to a notifier (the SMTP provider's ``SmtpNotifier`` in the DAG) with that key as the
-e-mail's Message-ID. Texts are Swedish and carry figures only; every text is masked all the same.
+e-mail's Message-ID. A recipient ``webhook:<connection>`` is a Teams/Slack-style incoming webhook
+instead: its own outbox row (``…:webhook:<connection>``), posted by the HTTP provider's
+``HttpNotifier`` over that Airflow Connection, so a webhook that is down delays no e-mail. Texts
+are Swedish and carry figures only; every text is masked all the same.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,8 +37,10 @@ from brygga.store import Store, ops
 from brygga.store.models import AlertEpisode, AlertSubscription, OutboxMessage, utcnow
 
 log = get_logger("brygga.flows.alerts")
-DESTINATION, KIND = "alert", "alert-email"
-FLOW = Flow("alerts", "brygga_alerts", destination=DESTINATION, kinds=(KIND,))
+DESTINATION, KIND, WEBHOOK_KIND = "alert", "alert-email", "alert-webhook"
+FLOW = Flow("alerts", "brygga_alerts", destination=DESTINATION, kinds=(KIND, WEBHOOK_KIND))
+WEBHOOK = "webhook:"  # a recipient naming an Airflow Connection (conn_type http) of an incoming webhook
+_CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 ACTOR = FLOW.actor
 
 
@@ -69,9 +75,10 @@ def subscribe(store: Store, kind: str, recipients: list[str], *, threshold: floa
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     to = [r.strip() for r in recipients if r.strip()]
-    bad = [r for r in to if r.count("@") != 1 or "." not in r.split("@")[1] or " " in r or len(r) > 254]
+    bad = [r for r in to if not _recipient(r)]
     if not to or bad:
-        raise ValueError("mottagare: minst en e-postadress" + (f"; inte e-postadresser: {', '.join(bad)}" if bad else ""))
+        raise ValueError("mottagare: minst en e-postadress eller webhook:<Connection>"
+                         + (f"; varken e-postadresser eller webhooks: {', '.join(bad)}" if bad else ""))
     k = KINDS[kind]
     with store.transaction() as s:
         sub = s.get(AlertSubscription, subscription_id) if subscription_id else None
@@ -91,6 +98,37 @@ def subscribe(store: Store, kind: str, recipients: list[str], *, threshold: floa
                   str(sub.id), kind=kind, threshold=sub.threshold, for_minutes=sub.for_minutes,
                   recipients=len(to), enabled=enabled, old=old)
         return int(sub.id)
+
+
+def _recipient(r: str) -> bool:
+    if r.startswith(WEBHOOK):
+        return bool(_CONN_ID.fullmatch(r[len(WEBHOOK):]))
+    return r.count("@") == 1 and "." in r.split("@")[1] and " " not in r and len(r) <= 254
+
+
+def channels(recipients: str) -> tuple[list[str], list[str]]:
+    """A subscription's recipients split into e-mail addresses and webhook Connections."""
+    to = [r.strip() for r in recipients.split(",") if r.strip()]
+    return [r for r in to if not r.startswith(WEBHOOK)], [r[len(WEBHOOK):] for r in to if r.startswith(WEBHOOK)]
+
+
+def enqueue_message(s: Session, key: str, recipients: str, subject: str, lines: list[str],
+                    extra: dict[str, Any] | None = None) -> None:
+    """One message to a subscription's recipients, through the outbox: one row for the e-mail
+    addresses (``key``), one per webhook (``key:webhook:<connection>``). Masked here, once."""
+    mails, hooks = channels(recipients)
+    subject = mask(subject)
+    texts = [mask(line) for line in lines]
+    rows = []
+    if mails:
+        rows.append({"destination": DESTINATION, "kind": KIND, "idempotency_key": key, "correlation": key,
+                     "payload": {"to": mails, "subject": subject,
+                                 "html": "".join(f"<p>{html.escape(x)}</p>" for x in texts), **(extra or {})}})
+    for conn in hooks:
+        k = f"{key}:webhook:{conn}"
+        rows.append({"destination": DESTINATION, "kind": WEBHOOK_KIND, "idempotency_key": k, "correlation": k,
+                     "payload": {"connection": conn, "subject": subject, "text": "\n".join(texts), **(extra or {})}})
+    ops.outbox_enqueue(s, rows)
 
 
 def _breached(kind: AlertKind, value: float | None, threshold: float) -> bool:
@@ -182,35 +220,38 @@ def _queue(s: Session, sub: AlertSubscription, episode: AlertEpisode, state: str
         lines = [f"{kind.title} är tillbaka inom gränsen ({limit}): nu {_figure(value)} {kind.unit}.",
                  f"Episoden började {_utc(episode.opened_at).isoformat(timespec='minutes')} (UTC); "
                  f"som mest {_figure(episode.peak)}."]
-    body = "".join(f"<p>{html.escape(mask(line))}</p>" for line in lines)
     key = f"alert:{episode.id}:{state}"
-    ops.outbox_enqueue(s, [{"destination": DESTINATION, "kind": KIND, "idempotency_key": key, "correlation": key,
-                            "payload": {"to": [r.strip() for r in sub.recipients.split(",") if r.strip()],
-                                        "subject": mask(subject), "html": body, "episode": episode.id,
-                                        "state": state}}])
+    enqueue_message(s, key, sub.recipients, subject, lines, {"episode": episode.id, "state": state})
 
 
 Notifier = Callable[[list[str], str, str, str], None]  # (to, subject, html, message id) -> sent, or raises
+Webhook = Callable[[str, str, str, str], None]  # (connection, subject, text, idempotency key) -> posted, or raises
 
 
 class AlertSender(outbox.OutboxSender):
-    """The queued alert messages, one per request, through the notifier."""
+    """The queued alert messages, one per request: e-mails through the notifier, webhook posts
+    through the webhook notifier."""
 
-    destination, kind, prefix, batch = DESTINATION, KIND, "alert", 50
+    destination, kind, prefix, batch = DESTINATION, (KIND, WEBHOOK_KIND), "alert", 50
 
-    def __init__(self, store: Store, notify: Notifier, **kw: Any):
+    def __init__(self, store: Store, notify: Notifier, webhook: Webhook | None = None, **kw: Any):
         super().__init__(store, **kw)
-        self.notify = notify
+        self.notify, self.webhook = notify, webhook
 
     def send(self, group: list[OutboxMessage], rid: str) -> outbox.Results:
         out: outbox.Results = {}
         for m in group:
             p = m.payload
             try:
-                self.notify(list(p["to"]), p["subject"], p["html"], f"<{m.idempotency_key}@brygga>")
+                if m.kind == WEBHOOK_KIND:
+                    if self.webhook is None:
+                        raise OSError("no webhook notifier configured")
+                    self.webhook(p["connection"], p["subject"], p["text"], m.idempotency_key)
+                else:
+                    self.notify(list(p["to"]), p["subject"], p["html"], f"<{m.idempotency_key}@brygga>")
                 out[m.idempotency_key] = ("sent", None)
-            except OSError as e:  # the mail server away: tried again with backoff
-                out[m.idempotency_key] = ("failed", str(e)[:200])
+            except Exception as e:  # noqa: BLE001 - the mail server or webhook away or refusing: tried again with backoff
+                out[m.idempotency_key] = ("failed", f"{type(e).__name__}: {e}"[:200])
         return out
 
     def settle(self, s: Session, group: list[OutboxMessage], results: outbox.Results, outcomes: Counter[str],
@@ -219,9 +260,9 @@ class AlertSender(outbox.OutboxSender):
                       missing="not sent", max_attempts=self.max_attempts, base_seconds=self.base_seconds)
 
 
-def send(store: Store, notify: Notifier) -> dict[str, int]:
+def send(store: Store, notify: Notifier, webhook: Webhook | None = None) -> dict[str, int]:
     """Send the queued alert messages; raises the transient error that stopped it."""
-    outcomes, requests, failure = AlertSender(store, notify).run()
+    outcomes, requests, failure = AlertSender(store, notify, webhook).run()
     summary = {"requests": requests, **dict(outcomes)}
     log.info("alerts sent: %s", summary)
     if failure is not None:
