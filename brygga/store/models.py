@@ -78,6 +78,7 @@ class OutboxMessage(Base):
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    traceparent: Mapped[str | None] = mapped_column(String(55))  # W3C trace context of what caused it
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed
 
 
@@ -514,6 +515,8 @@ class AlertSubscription(Base):
     recipients: Mapped[str] = mapped_column(Text)  # e-mail addresses, comma-separated
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     breach_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # above it since
+    organisation: Mapped[str | None] = mapped_column(String(64))  # a digest's organisation unit (None: all)
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # a digest's window end
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(128))
 

@@ -143,3 +143,38 @@ def test_an_alert_reaches_a_webhook_through_the_http_provider_once(airflow_db, a
     assert path == "/webhookb2/abc@def/IncomingWebhook/123" and headers["Idempotency-Key"].startswith("alert:")
     assert "Karantän: 1" in body["text"] and "öppna rader i karantänen" in body["text"]
     assert not re.search(r"\d{6,8}-?\d{4}", json.dumps(body, ensure_ascii=False))
+
+
+def test_a_units_digest_arrives_by_mail_after_an_aterbud_freed_a_place(airflow_db, airflow_connections, dag_store,
+                                                                       smtp_server, monkeypatch):
+    """brygga_aterbud applies NyA's återbud in the Ladok simulator; brygga_digest asks Ladok for the
+    instance's organisation unit and queues the unit's digest; brygga_alerts mails it, once."""
+    import datetime as dt
+
+    from brygga.flows import alerts
+    from tests.flows.test_aterbud import World
+
+    inbox, port = smtp_server
+    w = World(dag_store)
+    try:
+        airflow_connections(dag_store.url, {"ladok": w.ladok_url, "nya": w.nya_url})
+        monkeypatch.setenv("AIRFLOW_CONN_BRYGGA_SMTP", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "", "password": "",
+            "extra": {"from_email": "brygga@uni.example", "disable_tls": True, "disable_ssl": True, "timeout": 10}}))
+        course = w.courses[0]
+        unit = course.organisationsenhet
+        other = next(c for c in w.courses if c.organisationsenhet != unit).organisationsenhet
+        alerts.subscribe(dag_store, "digest", ["studadm@uni.example"], organisation=unit, actor="anna")
+        alerts.subscribe(dag_store, "digest", ["annan@uni.example"], organisation=other, actor="anna")
+        _, admission_id, _ = w.admit(course)
+        w.nya_aterbud(admission_id, dt.date(2027, 8, 10))
+        assert load_dag("brygga_aterbud").test().state == "success"
+        for dag_id in ("brygga_digest", "brygga_alerts", "brygga_digest", "brygga_alerts"):
+            assert load_dag(dag_id).test().state == "success"
+        assert [m["X-Envelope-To"] for m in inbox.messages] == ["studadm@uni.example"]  # once; the other unit: none
+        msg = inbox.messages[0]
+        assert f"Sammandrag {unit}" in _subject(msg) and "Platser lediga efter återbud: 1" in _body(msg)
+        assert f"{course.utbildning.kod} " in _body(msg) and "kalla reserv?" in _body(msg)
+        assert not re.search(r"\d{6,8}-?\d{4}", _subject(msg) + _body(msg))
+    finally:
+        w.close()

@@ -337,7 +337,7 @@ def test_subscriptions_are_seen_by_all_and_changed_by_operators_only_audited(sto
     assert 'id="no-subscriptions"' in page and 'id="new-subscription"' in page
     flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "quarantine", "threshold": "3",
                                               "recipients": "drift@uni.example; 19900101-1234"}))
-    assert "inte e-postadresser" in flash and "19900101-1234" not in flash  # masked in the page too
+    assert "varken e-postadresser eller webhooks" in flash and "19900101-1234" not in flash  # masked in the page too
     flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "quarantine", "threshold": "3",
                                               "recipients": "drift@uni.example; it@uni.example"}))
     assert "Bevakning 1 (Karantän) sparad" in flash
@@ -358,3 +358,24 @@ def test_subscriptions_are_seen_by_all_and_changed_by_operators_only_audited(sto
         audit = [(a.actor, a.action) for a in s.scalars(select(AuditLog).where(AuditLog.action.like("alert.%"))
                                                         .order_by(AuditLog.id))]
     assert audit == [("anna.operator", "alert.subscribed"), ("anna.operator", "alert.changed")]
+
+
+def test_an_operator_adds_a_units_digest_with_a_webhook_beside_the_mail(store):
+    from brygga.flows import alerts
+
+    c = _client(store)
+    flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "quarantine", "recipients": "a@uni.example",
+                                              "organisation": "DATA"}))
+    assert "bara för sammandrag" in flash
+    flash = _flash(c, c.post("/alerts", data={"csrf": "", "kind": "digest", "organisation": "DATA",
+                                              "recipients": "data@uni.example, webhook:brygga_teams"}))
+    assert "(Dagligt sammandrag per organisationsenhet) sparad" in flash
+    (sub,) = alerts.subscriptions(store)
+    assert (sub["kind"], sub["organisation"], sub["recipients"]) == ("digest", "DATA",
+                                                                     "data@uni.example, webhook:brygga_teams")
+    page = c.get("/alerts").text
+    assert 'name="organisation" value="DATA"' in page and "inget ännu" in page
+    _flash(c, c.post(f"/alerts/{sub['id']}", data={"csrf": "", "kind": "digest", "organisation": "",
+                                                    "recipients": "alla@uni.example", "enabled": "on"}))
+    (sub,) = alerts.subscriptions(store)
+    assert sub["organisation"] is None and sub["enabled"]  # every unit now

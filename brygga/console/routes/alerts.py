@@ -28,7 +28,7 @@ def _number(value: str, what: str) -> float | None:
 
 
 def _save(request: Request, cx: Console, csrf: str, kind: str, threshold: str, for_minutes: str, recipients: str,
-          enabled: bool, subscription_id: int | None) -> RedirectResponse:
+          enabled: bool, subscription_id: int | None, organisation: str = "") -> RedirectResponse:
     me = cx.allowed(request, "alerts", csrf)
 
     def run() -> str:
@@ -36,7 +36,8 @@ def _save(request: Request, cx: Console, csrf: str, kind: str, threshold: str, f
         try:
             sid = alerts.subscribe(cx.store(), kind, recipients.replace(";", ",").split(","),
                                    threshold=_number(threshold, "gräns"), for_minutes=None if minutes is None else int(minutes),
-                                   actor=me.name, subscription_id=subscription_id, enabled=enabled)
+                                   actor=me.name, subscription_id=subscription_id, enabled=enabled,
+                                   organisation=organisation)
         except (ValueError, LookupError) as e:
             raise ActionError(str(e)) from None
         title = alerts.KINDS[kind].title
@@ -46,12 +47,14 @@ def _save(request: Request, cx: Console, csrf: str, kind: str, threshold: str, f
 
 @router.post("/alerts")
 def add(request: Request, csrf: str = Form(""), kind: str = Form(""), threshold: str = Form(""),
-        for_minutes: str = Form(""), recipients: str = Form(""), cx: Console = Depends(console)) -> RedirectResponse:
-    return _save(request, cx, csrf, kind, threshold, for_minutes, recipients, True, None)
+        for_minutes: str = Form(""), recipients: str = Form(""), organisation: str = Form(""),
+        cx: Console = Depends(console)) -> RedirectResponse:
+    return _save(request, cx, csrf, kind, threshold, for_minutes, recipients, True, None, organisation)
 
 
 @router.post("/alerts/{subscription_id}")
 def change(request: Request, subscription_id: int, csrf: str = Form(""), kind: str = Form(""),
            threshold: str = Form(""), for_minutes: str = Form(""), recipients: str = Form(""),
-           enabled: str = Form(""), cx: Console = Depends(console)) -> RedirectResponse:
-    return _save(request, cx, csrf, kind, threshold, for_minutes, recipients, enabled == "on", subscription_id)
+           enabled: str = Form(""), organisation: str = Form(""), cx: Console = Depends(console)) -> RedirectResponse:
+    return _save(request, cx, csrf, kind, threshold, for_minutes, recipients, enabled == "on", subscription_id,
+                 organisation)

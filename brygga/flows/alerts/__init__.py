@@ -64,16 +64,23 @@ KINDS: dict[str, AlertKind] = {
                                   default_threshold=30),
     "failed_tasks": AlertKind("Misslyckade körningar", "uppgifter i Airflow som misslyckats den senaste timmen "
                               "(fel eller över sin tidsgräns)"),
+    "digest": AlertKind("Dagligt sammandrag per organisationsenhet", "nya ej hanterade antagningar, återbudsärenden, "
+                        "lediga platser och sena antagningar (digest.py)"),
 }
+DIGEST = "digest"  # not a figure with a threshold: a daily message (brygga/flows/alerts/digest.py)
 
 
 def subscribe(store: Store, kind: str, recipients: list[str], *, threshold: float | None = None,
               for_minutes: int | None = None, actor: str, subscription_id: int | None = None,
-              enabled: bool = True) -> int:
-    """Add (or change) a subscription; audited. Raises ValueError for an unknown kind, a
-    recipient that is not an e-mail address or no recipient at all."""
+              enabled: bool = True, organisation: str | None = None) -> int:
+    """Add (or change) a subscription; audited. ``organisation``: a digest's organisation unit
+    code (none: every unit). Raises ValueError for an unknown kind, a recipient that is neither an
+    e-mail address nor a webhook, no recipient at all, or a unit on a kind that is no digest."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    organisation = (organisation or "").strip() or None
+    if organisation and (kind != DIGEST or not _CONN_ID.fullmatch(organisation) or len(organisation) > 64):
+        raise ValueError("organisationsenhet: en kod (bokstäver, siffror), och bara för sammandrag")
     to = [r.strip() for r in recipients if r.strip()]
     bad = [r for r in to if not _recipient(r)]
     if not to or bad:
@@ -88,15 +95,16 @@ def subscribe(store: Store, kind: str, recipients: list[str], *, threshold: floa
             sub = AlertSubscription(kind=kind)
             s.add(sub)
         old = {"threshold": sub.threshold, "for_minutes": sub.for_minutes, "recipients": sub.recipients,
-               "enabled": sub.enabled} if subscription_id else None
+               "enabled": sub.enabled, "organisation": sub.organisation} if subscription_id else None
         sub.kind = kind
         sub.threshold = float(k.default_threshold if threshold is None else threshold)
         sub.for_minutes = int(k.default_minutes if for_minutes is None else for_minutes)
         sub.recipients, sub.enabled, sub.updated_by = ", ".join(to), enabled, actor
+        sub.organisation = organisation
         s.flush()
         ops.audit(s, actor, "alert.subscribed" if old is None else "alert.changed", "alert_subscription",
                   str(sub.id), kind=kind, threshold=sub.threshold, for_minutes=sub.for_minutes,
-                  recipients=len(to), enabled=enabled, old=old)
+                  recipients=len(to), enabled=enabled, organisation=organisation, old=old)
         return int(sub.id)
 
 
@@ -146,7 +154,7 @@ def evaluate(store: Store, measures: Mapping[str, Callable[[], float | None]], *
     values: dict[str, float | None] = {}
     with store.transaction() as s:
         subs = [(sub.id, sub.kind) for sub in s.scalars(select(AlertSubscription).where(
-            AlertSubscription.enabled.is_(True)).order_by(AlertSubscription.id))]
+            AlertSubscription.enabled.is_(True), AlertSubscription.kind != DIGEST).order_by(AlertSubscription.id))]
     for sub_id, kind in subs:
         if kind not in values:
             fn = measures.get(kind)
@@ -277,6 +285,7 @@ def subscriptions(store: Store) -> list[dict[str, Any]]:
             AlertEpisode.resolved_at.is_(None)))}
         return [{"id": x.id, "kind": x.kind, "title": KINDS[x.kind].title, "unit": KINDS[x.kind].unit,
                  "threshold": x.threshold, "for_minutes": x.for_minutes, "recipients": x.recipients,
-                 "enabled": x.enabled, "open_since": open_eps[x.id].opened_at if x.id in open_eps else None,
+                 "enabled": x.enabled, "organisation": x.organisation, "last_sent_at": x.last_sent_at,
+                 "open_since": open_eps[x.id].opened_at if x.id in open_eps else None,
                  "value": open_eps[x.id].value_last if x.id in open_eps else None}
                 for x in s.scalars(select(AlertSubscription).order_by(AlertSubscription.id))]
