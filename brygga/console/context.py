@@ -96,7 +96,8 @@ class Console:
         return me
 
     def done(self, request: Request, path: str, ok: bool, text: str) -> RedirectResponse:
-        return RedirectResponse(f"{root(request)}{path}?flash={self.tokens.flash(ok, mask(text))}", status_code=303)
+        sep = "&" if "?" in path else "?"
+        return RedirectResponse(f"{root(request)}{path}{sep}flash={self.tokens.flash(ok, mask(text))}", status_code=303)
 
     def act(self, request: Request, back: str, fn: Callable[[], str]) -> RedirectResponse:
         """Run an action; back to ``back`` with its outcome, or with why it could not be done."""

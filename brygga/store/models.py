@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from brygga import tracing
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity columns.
 PK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -78,7 +80,7 @@ class OutboxMessage(Base):
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    traceparent: Mapped[str | None] = mapped_column(String(55))  # W3C trace context of what caused it
+    traceparent: Mapped[str | None] = mapped_column(String(55), default=tracing.new)  # W3C trace context of its cause
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed
 
 

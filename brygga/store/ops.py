@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from brygga import tracing
 from brygga.limits import bounded
 from brygga.store.models import (
     AuditLog,
@@ -157,6 +158,7 @@ def outbox_rows(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "idempotency_key": m["idempotency_key"],
             "payload": m["payload"],
             "correlation": m.get("correlation"),
+            "traceparent": m.get("traceparent") or tracing.new(),  # its cause's trace, or one starting here
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,

@@ -19,6 +19,7 @@ from brygga.store.models import (
     NyaAdmission,
     NyaApplicant,
     NyaMerit,
+    OutboxMessage,
     ScheduleObject,
     UnhandledAdmission,
 )
@@ -89,6 +90,22 @@ def trace(store: Store, personnummer: str) -> dict[str, Any]:
                                "status": p.status, "received_at": iso(p.received_at)}
                               for p in s.scalars(select(ArchivePackage).where(ArchivePackage.subject_uid.in_(instances))
                                                  .order_by(ArchivePackage.id))]
+        out["messages"] = _messages(s, [a["id"] for a in out["admissions"]], [m["ref"] for m in out["merits"]])
     out["audit"] = search_audit(store, personnummer=personnummer, limit=200)["rows"]
     out["found"] = any(out[k] for k in ("admissions", "queue", "cases", "merits", "applications", "drift"))
     return out
+
+
+def _messages(s: Any, admissions: list[str], merits: list[str]) -> list[dict[str, Any]]:
+    """The outbox messages this person's records caused (återbud reported to NyA, merits sent and
+    withdrawn), newest first, each with its trace id: what the page offers to send again."""
+    keys = ([f"nya:aterbud:{a}" for a in admissions], [f"nya:aterbud:{a}:%" for a in admissions]
+            + [f"nya:merit:{r}:%" for r in merits] + [f"nya:merit-withdraw:{r}:%" for r in merits])
+    if not keys[0] and not keys[1]:
+        return []
+    key = OutboxMessage.idempotency_key
+    found = s.scalars(select(OutboxMessage).where(or_(key.in_(keys[0]), *(key.like(k) for k in keys[1])))
+                      .order_by(OutboxMessage.id.desc()).limit(200))
+    return [{"id": m.id, "kind": m.kind, "key": m.idempotency_key, "status": m.status, "attempts": m.attempts,
+             "created_at": iso(m.created_at), "sent_at": iso(m.sent_at), "error": m.last_error,
+             "trace": trace_id(m.traceparent)} for m in found]

@@ -91,3 +91,59 @@ def test_found_by_a_ladok_uid_or_a_nya_admission_id_and_a_bad_number_says_so(sto
     r = c.post("/trace", data={"csrf": "", "what": "19900101-1230"})  # a wrong check digit
     assert "flash=" in r.headers["location"] and "1230" not in r.headers["location"]
     assert "inte ett giltigt personnummer" in c.get(r.headers["location"]).text
+
+
+def test_the_messages_a_person_caused_carry_their_trace_and_one_is_sent_again_audited(store):
+    """Meddelanden till NyA: the återbud report and merit versions this person's records caused, with
+    the trace id each carries (the återbud report's is its admission's). An operator sends one sent
+    message again (a note required, audited); a viewer sees no form."""
+    import brygga.console as bc
+    from brygga import tracing
+    from brygga.flows.aterbud import to_nya
+    from brygga.flows.merits import ledger
+    from brygga.records import Merit
+    from brygga.store.models import AuditLog, OutboxMessage
+
+    _seed(store)
+    tp = tracing.new()
+    with store.transaction() as s:
+        s.get(NyaAdmission, "A-1").traceparent = tp
+    to_nya.report_for_drift(store, drift_id=1, admission_id="A-1", date="2027-08-21", antagning_uid="ant-1",
+                            actor="anna.operator")
+    with store.transaction() as s:
+        ledger.queue(s, [Merit(merit_id="ladok:resultat:r-9", personnummer=PNR, type="resultat",
+                               utbildningskod="MA001", credits="7.5", grade="VG", date="2027-06-01")],
+                     kind="merit", source="feed", correlation="merits:test")
+        for m in s.query(OutboxMessage):
+            m.status, m.sent_at = "sent", T0
+        rows = {m.idempotency_key: (m.id, m.traceparent) for m in s.query(OutboxMessage)}
+    report_id, report_tp = rows["nya:aterbud:A-1:drift:1"]
+    assert tracing.trace_id(report_tp) == tracing.trace_id(tp) and report_tp != tp  # the admission's trace, a new span
+    merit_id, merit_tp = rows["nya:merit:ladok:resultat:r-9:1"]
+    assert tracing.valid(merit_tp) and tracing.trace_id(merit_tp) != tracing.trace_id(tp)
+
+    operator = TestClient(bc.create_app(store, lambda r: bc.Principal("anna.operator", frozenset(bc.AREAS), None),
+                                        secret="s" * 32), follow_redirects=False)
+    loc = operator.post("/trace", data={"csrf": "", "what": "19900101-1239"}).headers["location"]
+    html = operator.get(loc).text
+    assert 'id="t-messages"' in html and tracing.trace_id(tp) in html and tracing.trace_id(merit_tp) in html
+    assert f'action="/trace/messages/{report_id}/resend"' in html
+    back = re.search(r'name="back" value="([^"]+)"', html).group(1).replace("&amp;", "&")
+    r = operator.post(f"/trace/messages/{report_id}/resend", data={"csrf": "", "note": " ", "back": back})
+    assert r.status_code == 303 and r.headers["location"].startswith(back + "&flash=")
+    assert "varför" in operator.get(r.headers["location"]).text  # no note: refused, says why
+    r = operator.post(f"/trace/messages/{report_id}/resend", data={"csrf": "", "note": "NyA tappade det", "back": back})
+    assert "skickas om" in operator.get(r.headers["location"]).text
+    r = operator.post(f"/trace/messages/{report_id}/resend", data={"csrf": "", "note": "igen", "back": back})
+    assert "väntar redan" in operator.get(r.headers["location"]).text  # a second click: already due
+    with store.transaction() as s:
+        m = s.get(OutboxMessage, report_id)
+        assert (m.status, m.attempts, m.idempotency_key) == ("pending", 0, "nya:aterbud:A-1:drift:1")
+        assert s.get(OutboxMessage, merit_id).status == "sent"
+        (a,) = s.query(AuditLog).filter(AuditLog.action == "outbox.resent").all()
+        assert a.actor == "anna.operator" and a.detail["note"] == "NyA tappade det"
+        assert a.detail["trace"] == tracing.trace_id(tp)
+
+    viewer = _client(store)  # may nothing
+    assert "/resend" not in viewer.get(loc).text
+    assert viewer.post(f"/trace/messages/{merit_id}/resend", data={"csrf": "", "note": "x"}).status_code == 403

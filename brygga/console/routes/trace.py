@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from brygga.console.context import Console, console
 from brygga.console.forms import root
 from brygga.console.security import Principal
+from brygga.flows.kit import outbox
 from brygga.personnummer import canonical, mask
 from brygga.views.trace import find_person, trace
 
@@ -29,8 +30,23 @@ def page(request: Request, cx: Console = Depends(console)) -> HTMLResponse:
         searched = q["id"][:100]
         person = find_person(cx.store(), searched)
     t = trace(cx.store(), person) if person else None
+    back = f"/trace?person={quote(q['person'])}" if q.get("person") else f"/trace?id={quote(q.get('id', '')[:100])}"
     return cx.page(request, "trace.html", "Var är studenten?", t=t, searched=searched,
-                   shown=mask(person) if person else None)
+                   shown=mask(person) if person else None, back=back)
+
+
+@router.post("/trace/messages/{message_id}/resend")
+def resend(request: Request, message_id: int, csrf: str = Form(""), note: str = Form(""), back: str = Form(""),
+           cx: Console = Depends(console)) -> RedirectResponse:
+    """Skicka om: one outbox message sent again, as it was (``brygga.flows.kit.outbox.resend``)."""
+    me = cx.allowed(request, "quarantine", csrf)
+    back = back if back.startswith("/trace?") and "\n" not in back else "/trace"
+
+    def run() -> str:
+        r = outbox.resend(cx.store(), message_id, actor=me.name, note=note)
+        return "Meddelandet väntar redan på att skickas." if r["already"] else \
+            "Meddelandet skickas om vid flödets nästa körning."
+    return cx.act(request, back, run)
 
 
 @router.post("/trace")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from brygga import tracing
 from brygga.flows.aterbud.rules import (
     ACTOR,
     DESTINATION,
@@ -127,7 +128,7 @@ def _report(s: Session, e: LadokEvent, row: NyaAdmission | None, students_may_en
     date = str(f.get("Aterbudsdatum") or e.updated[:10])[:10]
     return {
         "destination": DESTINATION, "kind": KIND, "idempotency_key": idempotency_key(row.admission_id),
-        "correlation": f"aterbud:{row.round}",
+        "correlation": f"aterbud:{row.round}", "traceparent": tracing.child(row.traceparent),  # the admission's trace
         "payload": {"round": row.round, "report": {"admission_id": row.admission_id, "date": date,
                                                    "source_reference": f"ladok:tillfallesantagning:{auid}"},
                     "handelse_uid": e.handelse_uid, "entered_by": who, "antagning_uid": auid},
@@ -196,7 +197,7 @@ def report_for_drift(store: Store, *, drift_id: int, admission_id: str, date: st
         ops.insert_new(s, OutboxMessage, ["idempotency_key"], [{
             "destination": DESTINATION, "kind": KIND, "idempotency_key": f"{idempotency_key(admission_id)}:drift:{drift_id}",
             "correlation": f"aterbud:{row.round}", "status": "pending", "attempts": 0,
-            "next_attempt_at": utcnow(), "created_at": utcnow(),
+            "next_attempt_at": utcnow(), "created_at": utcnow(), "traceparent": tracing.child(row.traceparent),
             "payload": {"round": row.round, "report": {"admission_id": admission_id, "date": date[:10],
                                                        "source_reference": f"ladok:tillfallesantagning:{antagning_uid}"},
                         "handelse_uid": None, "entered_by": "reconciliation", "antagning_uid": antagning_uid},

@@ -13,15 +13,19 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from adapters.http import PeerError
+from brygga import tracing
 from brygga.flows.ports import Results
+from brygga.logmask import get_logger
 from brygga.store import Store, ops
-from brygga.store.models import OutboxMessage
+from brygga.store.models import OutboxMessage, utcnow
 
-__all__ = ["OutboxSender", "Results", "request_id", "settle"]
+__all__ = ["OutboxSender", "Results", "request_id", "resend", "settle"]
+log = get_logger("brygga.flows.kit.outbox")
 
 
 #: The peer refused *us* (credentials, API key, certificate): no message is to blame, none is
@@ -121,6 +125,9 @@ run with that error and leaves the group untouched: no message is failed or dead
                 if self.after_send is not None:
                     self.after_send(rid)
                 self.settle(s, group, results, outcomes, rid)
+                traces = [t for t in (tracing.trace_id(m.traceparent) for m in group) if t]
+                log.info("%s %s: %d message(s), trace %s", self.destination, rid, len(group),
+                         " ".join(traces[:5]) + (f" (+{len(traces) - 5})" if len(traces) > 5 else ""))
         return outcomes, requests, failure
 
 
@@ -144,3 +151,24 @@ def settle(s: Session, group: list[OutboxMessage], results: Results, outcomes: C
             outcomes["rejected" if outcome == "rejected" else status] += 1
     for outcome, ids in sent.items():
         ops.outbox_mark_sent(s, ids, response=outcome)
+
+
+def resend(store: Store, message_id: int, *, actor: str, note: str) -> dict[str, Any]:
+    """Send one outbox message again, as it was (the LIS adapter's "skicka om"): a sent row goes
+    back to pending, due now, with the same idempotency key — a peer that has it absorbs it, one
+    that lost it takes it; a stale merit version is still cancelled by its sender. A row that is
+    due anyway is ``already``; a dead one goes back through its quarantine row. Audited."""
+    if not note.strip():
+        raise ValueError("skriv varför meddelandet skickas om")
+    with store.transaction() as s:
+        m = s.get(OutboxMessage, message_id)
+        if m is None or m.purged_at is not None:
+            raise LookupError(f"inget meddelande {message_id} i utkorgen")
+        if m.status in ("pending", "failed"):
+            return {"already": True, "status": m.status}
+        if m.status != "sent":
+            raise ValueError(f"meddelandet är {m.status}: skicka om det från karantänen")
+        m.status, m.attempts, m.next_attempt_at, m.last_error = "pending", 0, utcnow(), None
+        ops.audit(s, actor, "outbox.resent", "outbox_message", str(m.id), key=m.idempotency_key, kind=m.kind,
+                  destination=m.destination, note=note.strip(), trace=tracing.trace_id(m.traceparent))
+        return {"already": False, "key": m.idempotency_key}

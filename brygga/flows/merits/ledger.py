@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from brygga import tracing
 from brygga.flows.merits.rules import DESTINATION, KIND, WITHDRAW_KIND, content_hash, idempotency_key, withdraw_key
 from brygga.records import Merit
 from brygga.store import ops
@@ -73,7 +74,8 @@ def queue(s: Session, merits: list[Merit], *, kind: str, source: str, correlatio
                        "correlation": correlation, "payload": {"merit": merit, "ref": ref, "version": version,
                                                                "event_at": when.isoformat() if when else None,
                                                                **(extra or {})},
-                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
+                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                       "traceparent": tracing.new()})  # the merit's trace starts where Brygga read it
         counts["queued"] += 1
     ops.insert_new(s, NyaMerit, ["ref"], new)
     ops.insert_new(s, OutboxMessage, ["idempotency_key"], outbox)
@@ -99,7 +101,8 @@ def retract(s: Session, refs: list[str], *, correlation: str, reason: str, held_
         outbox.append({"destination": DESTINATION, "kind": WITHDRAW_KIND,
                        "idempotency_key": withdraw_key(ref, row.version), "correlation": correlation,
                        "payload": {"ref": ref, "merit_id": row.merit_id, "version": row.version, "reason": reason},
-                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
+                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                       "traceparent": tracing.new()})
         counts["withdrawn"] += 1
     ops.insert_new(s, OutboxMessage, ["idempotency_key"], outbox)
     return counts
@@ -122,7 +125,8 @@ def resend(s: Session, refs: list[str], *, correlation: str) -> Counter[str]:
         outbox.append({"destination": DESTINATION, "kind": KIND, "idempotency_key": idempotency_key(ref, row.version),
                        "correlation": correlation, "payload": {"merit": merit, "ref": ref, "version": row.version,
                                                                "event_at": None, "resent": True},
-                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
+                       "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+                       "traceparent": tracing.new()})
         counts["queued"] += 1
     ops.insert_new(s, OutboxMessage, ["idempotency_key"], outbox)
     return counts
