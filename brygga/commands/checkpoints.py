@@ -91,8 +91,12 @@ def _replay(args) -> int:
 
     try:
         since = dt.datetime.fromisoformat(args.since)
-        out = checkpoints.replay_since(_store(args), LadokAdapter(cli_peer("ladok")), args.name, since,
-                                       actor=args.actor, reason=args.reason, dry_run=args.dry_run)
+        if args.name.startswith(checkpoints.NYA_STREAMS):  # from where the stream stood then
+            out = checkpoints.replay_sequence_since(_store(args), args.name, since, actor=args.actor,
+                                                    reason=args.reason, dry_run=args.dry_run)
+        else:  # a Ladok feed follower: the page found by its events' times
+            out = checkpoints.replay_since(_store(args), LadokAdapter(cli_peer("ladok")), args.name, since,
+                                           actor=args.actor, reason=args.reason, dry_run=args.dry_run)
     except (KeyError, ValueError) as e:
         print(f"brygga checkpoints replay: {e}", file=sys.stderr)
         return 2
@@ -118,9 +122,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--actor", default=getpass.getuser())
     common(st)
     st.set_defaults(func=_set)
-    rp = c.add_parser("replay", help="read a Ladok feed follower again from a point in time (the page found by "
-                                     "its events' times); nothing already handled is done again")
-    rp.add_argument("name", help="ladok-merits, ladok-aterbud or schedule")
+    rp = c.add_parser("replay", help="read a Ladok feed follower (the page found by its events' times) or a NyA "
+                                     "stream (from where it stood then) again from a point in time; nothing "
+                                     "already handled is done again")
+    rp.add_argument("name", help="ladok-merits, ladok-aterbud, schedule, or a NyA stream: nya-admissions:<omgång>, "
+                                 "nya-villkor:<omgång>, nya-aterbud:<omgång>, nya-applicants:<omgång>")
     rp.add_argument("--since", required=True, help="a time with its offset, e.g. 2027-08-20T14:00+02:00")
     rp.add_argument("--dry-run", action="store_true", help="list the events since then and what would be handled")
     rp.add_argument("--reason", required=True)

@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from brygga.logmask import get_logger
 from brygga.store import Store, ops
-from brygga.store.models import OutboxMessage, Quarantine, utcnow
+from brygga.store.models import CheckpointHistory, NyaAdmission, OutboxMessage, Quarantine, utcnow
 
 log = get_logger("brygga.flows.checkpoints")
 
@@ -181,5 +181,49 @@ def replay_since(store: Store, ladok: Any, name: str, since: dt.datetime, *, act
     out["before"] = set_position(store, name, page, actor=actor, reason=f"replay since {since.isoformat()}: {reason}")["before"]
     with store.transaction() as s:
         ops.audit(s, actor, "checkpoint.replay", "feed_checkpoint", name, since=since.isoformat(), page=page,
+                  reason=reason)
+    return out
+
+
+#: NyA's sequence streams, per round (checkpoint name prefixes). A NyA record carries no time of
+#: its own that every stream has, so "since 14:00" is read from where Brygga's stream stood then
+#: (``checkpoint_history``): what Brygga read after that time is read again.
+NYA_STREAMS = ("nya-admissions:", "nya-villkor:", "nya-aterbud:", "nya-applicants:")
+
+
+def replay_sequence_since(store: Store, name: str, since: dt.datetime, *, actor: str, reason: str,
+                          dry_run: bool = False) -> dict[str, Any]:
+    """Read NyA's stream ``name`` (``nya-admissions:HT2027`` …) again from the position it stood at
+    ``since``; before its first recorded position, from the stream's start. A dry run says from
+    where and, for admissions, how many of the round's records Brygga holds from there on (read
+    again, they change nothing unless NyA changed them: the admission's state and the inbox
+    decide). The run sets the checkpoint, audited. Nothing acknowledged is sent twice."""
+    if not name.startswith(NYA_STREAMS):
+        raise KeyError(f"{name!r} is no NyA stream; these are: {', '.join(p + '<omgång>' for p in NYA_STREAMS)}")
+    if since.tzinfo is None:
+        raise ValueError("since: a time with its offset (2027-08-20T14:00+02:00)")
+    if not reason.strip():
+        raise ValueError("a reason is required")
+    since = since.astimezone(dt.UTC)  # the store keeps UTC (SQLite compares the text)
+    with store.transaction() as s:
+        cp = ops.checkpoint_get(s, name)
+        if cp is None:
+            raise KeyError(f"no checkpoint {name!r} (brygga checkpoints list)")
+        current = cp.page
+        then = s.scalars(select(CheckpointHistory).where(CheckpointHistory.name == name, CheckpointHistory.at <= since)
+                         .order_by(CheckpointHistory.at.desc(), CheckpointHistory.id.desc()).limit(1)).first()
+        position = min(then.position if then is not None else 0, current)
+        out: dict[str, Any] = {"checkpoint": name, "since": since.isoformat(), "position": position,
+                               "current": current, "from_start": then is None, "dry_run": dry_run}
+        if name.startswith("nya-admissions:"):
+            out["held_from_there"] = s.scalar(select(func.count()).select_from(NyaAdmission).where(
+                NyaAdmission.round == name.split(":", 1)[1], NyaAdmission.sequence >= position))
+    if dry_run:
+        log.info("replay of %s since %s (dry run): %s", name, since.isoformat(), out)
+        return out
+    out["before"] = set_position(store, name, position, actor=actor,
+                                 reason=f"replay since {since.isoformat()}: {reason}")["before"]
+    with store.transaction() as s:
+        ops.audit(s, actor, "checkpoint.replay", "feed_checkpoint", name, since=since.isoformat(), position=position,
                   reason=reason)
     return out

@@ -49,6 +49,7 @@ from brygga.store import Store, ops
 from brygga.store.models import (
     AterbudCase,
     AuditLog,
+    CheckpointHistory,
     Drift,
     LadokContact,
     NyaAdmission,
@@ -124,6 +125,8 @@ def purge(store: Store, retention: Retention | None = None, *, now: dt.datetime 
         out["merit_ledger"] = _delete(s, table(NyaMerit), (table(NyaMerit).c.updated_at < cut["admissions"],), dry_run)
         d = table(Drift)
         out["drift"] = _delete(s, d, (d.c.status != "open", d.c.resolved_at < cut["quarantine"]), dry_run)
+        h = table(CheckpointHistory)  # no personal data, but it grows: kept as long as sent messages
+        out["checkpoint_history"] = _delete(s, h, (h.c.at < cut["outbox"],), dry_run)
         changed = {k: v for k, v in out.items() if isinstance(v, int) and not isinstance(v, bool) and v}
         if changed and not dry_run:
             ops.audit(s, actor, "retention.purge", "store", None, rounds=rounds, **changed,

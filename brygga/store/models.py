@@ -96,6 +96,20 @@ class FeedCheckpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+class CheckpointHistory(Base):
+    """Where a checkpoint stood when: one row each time its position (feed page, NyA sequence)
+    moved, written with the move. A NyA stream is read again "since 14:00" from the position it
+    had then (``brygga.flows.checkpoints.replay_sequence_since``)."""
+
+    __tablename__ = "checkpoint_history"
+    __table_args__ = (Index("ix_checkpoint_history_name_at", "name", "at"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class UnhandledAdmission(Base):
     """Ej hanterad antagning: an admission that could not be placed, with its hinder."""
 

@@ -16,6 +16,7 @@ from brygga import tracing
 from brygga.limits import bounded
 from brygga.store.models import (
     AuditLog,
+    CheckpointHistory,
     FeedCheckpoint,
     InboxMessage,
     OutboxMessage,
@@ -286,6 +287,8 @@ def checkpoint_get(session: Session, name: str) -> FeedCheckpoint | None:
 
 def checkpoint_set(session: Session, name: str, page: int, entry_id: str | None, add_seen: int = 0) -> FeedCheckpoint:
     cp = session.get(FeedCheckpoint, name)
+    if cp is None or cp.page != page:  # the position moved: when, for a replay from a time
+        session.add(CheckpointHistory(name=name, position=page, at=utcnow()))
     if cp is None:
         cp = FeedCheckpoint(name=name, page=page, entry_id=entry_id, events_seen=add_seen)
         session.add(cp)

@@ -379,3 +379,39 @@ def test_an_operator_adds_a_units_digest_with_a_webhook_beside_the_mail(store):
                                                     "recipients": "alla@uni.example", "enabled": "on"}))
     (sub,) = alerts.subscriptions(store)
     assert sub["organisation"] is None and sub["enabled"]  # every unit now
+
+
+def test_an_operator_replays_a_nya_stream_from_a_swedish_time_dry_run_first(store):
+    """Läs om från en tidpunkt on the Karantän page: the form's time is Swedish time; the dry run
+    says from where and changes nothing, the run moves the checkpoint (audited); a viewer has no
+    form and may not post."""
+    import datetime as dt
+
+    from brygga.store import ops
+    from brygga.store.models import CheckpointHistory, FeedCheckpoint
+
+    name = "nya-admissions:HT2027"
+    with store.transaction() as s:  # where the stream stood: 10 at 12:00 UTC, 25 at 13:30 UTC
+        s.add(FeedCheckpoint(name=name, page=40, events_seen=40))
+        s.add_all([CheckpointHistory(name=name, position=10, at=dt.datetime(2027, 8, 20, 12, 0, tzinfo=dt.UTC)),
+                   CheckpointHistory(name=name, position=25, at=dt.datetime(2027, 8, 20, 13, 30, tzinfo=dt.UTC)),
+                   CheckpointHistory(name=name, position=40, at=dt.datetime(2027, 8, 20, 15, 0, tzinfo=dt.UTC))])
+    c = _client(store)
+    page = c.get("/quarantine").text
+    assert 'id="checkpoint-list"' in page and 'value="nya-admissions:HT2027"' in page
+    form = {"csrf": "", "name": name, "since": "2027-08-20T15:00", "reason": "NyA skickade om"}  # 13:00 UTC
+    flash = _flash(c, c.post("/checkpoints/replay", data={**form, "dry_run": "1"}))
+    assert "Provkörning" in flash and "sekvens 10" in flash and "står nu på 40" in flash
+    with store.transaction() as s:
+        assert ops.checkpoint_get(s, name).page == 40
+    flash = _flash(c, c.post("/checkpoints/replay", data={**form, "since": "2027-08-20T16:00", "dry_run": ""}))
+    assert "läses om från sekvens 25" in flash  # 14:00 UTC
+    with store.transaction() as s:
+        assert ops.checkpoint_get(s, name).page == 25
+        actions = [a.action for a in s.scalars(select(AuditLog).where(AuditLog.object_id == name).order_by(AuditLog.id))]
+    assert actions == ["checkpoint.set", "checkpoint.replay"]
+    assert "en tidpunkt" in _flash(c, c.post("/checkpoints/replay", data={**form, "since": "i går"}))
+
+    viewer = _client(store, who="ville.viewer", may=frozenset())
+    assert "/checkpoints/replay" not in viewer.get("/quarantine").text
+    assert viewer.post("/checkpoints/replay", data=form).status_code == 403

@@ -226,3 +226,52 @@ def test_another_operations_reply_is_an_error_naming_peer_and_operation(store):
         assert s.scalar(select(func.count()).select_from(NyaAdmission)) == 0
         cp = s.get(FeedCheckpoint, admissions.fetching.checkpoint_name(ROUND))
         assert cp is None or cp.page != 999
+
+
+def test_a_replay_of_the_admission_stream_from_a_time_reads_what_was_lost_and_places_it_once(store, world):
+    """A late acceptance after 14:00 was skipped (the stream's checkpoint moved past it by hand); a
+    replay of nya-admissions:<round> from 14:00 puts the stream back where it stood then (its
+    history), the dry run says so, and the next run reads and places exactly that admission — the
+    ones read before are held and placed once. A time before any history reads from the start."""
+    import datetime as dt
+    import time
+
+    from brygga.flows import checkpoints
+    from brygga.store.models import AuditLog, NyaAdmission
+
+    w = world
+    name = admissions.checkpoint_name(ROUND)
+    _run(store, w)
+    placed_before = _placed(store)
+    time.sleep(0.05)
+    since = dt.datetime.now(dt.UTC)
+    time.sleep(0.05)
+    (late,) = w["N"].accept(ROUND, w["p"]["late"].personnummer)
+    nxt = w["N"].rounds[ROUND].admissions[late.admission_id].sequence + 1
+    checkpoints.set_position(store, name, nxt, actor="anna", reason="moved past (the admission after it is lost)")
+    assert _run(store, w)[0].get("new", 0) == 0
+
+    plan = checkpoints.replay_sequence_since(store, name, since, actor="anna", reason="lost", dry_run=True)
+    assert plan["current"] == nxt and plan["position"] < nxt and not plan["from_start"]
+    assert plan["held_from_there"] == 0  # Brygga holds nothing from there: all of it comes again
+    assert checkpoints.replay_sequence_since(store, name, since - dt.timedelta(days=1), actor="a", reason="x",
+                                             dry_run=True)["from_start"]
+    done = checkpoints.replay_sequence_since(store, name, since.astimezone(dt.timezone(dt.timedelta(hours=2))),
+                                             actor="anna", reason="lost")
+    assert done["position"] == plan["position"] and done["before"]["position"] == nxt
+    counts, placed = _run(store, w)
+    assert counts["new"] == 1 and placed["placed"] == 1
+    with store.transaction() as s:
+        assert s.get(NyaAdmission, late.admission_id).state == "placed"
+        a = s.scalars(select(AuditLog).where(AuditLog.action == "checkpoint.replay")).one()
+    assert a.actor == "anna" and a.detail["position"] == plan["position"]
+    assert _placed(store) == placed_before + 1 and sum(1 for p in w["L"].plan.values() for _ in p) >= placed_before + 1
+    with pytest.raises(KeyError, match="no NyA stream"):
+        checkpoints.replay_sequence_since(store, "ladok-merits", since, actor="a", reason="x")
+
+
+def _placed(store) -> int:
+    from brygga.store.models import NyaAdmission
+
+    with store.transaction() as s:
+        return len(s.scalars(select(NyaAdmission).where(NyaAdmission.state == "placed")).all())

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from brygga import personnummer as pnr_mod
 from brygga.flows import admissions, retention
-from brygga.store.models import (AterbudCase, AuditLog, Drift, LadokContact, NyaAdmission, NyaApplicant, NyaMerit,
+from brygga.store.models import (AterbudCase, CheckpointHistory, AuditLog, Drift, LadokContact, NyaAdmission, NyaApplicant, NyaMerit,
                                  OutboxMessage, Quarantine, UnhandledAdmission)
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -52,6 +52,8 @@ def seeded(store):
                      version=1, state="present", held=True, source="feed", created_at=OLD, updated_at=OLD),
             NyaMerit(ref="ladok:resultat:new", merit_id="ladok:resultat:new", personnummer=PNR[5], type="resultat",
                      version=1, state="present", held=True, source="feed", created_at=RECENT, updated_at=RECENT),
+            CheckpointHistory(name="nya-admissions:VT2025", position=3, at=OLD),  # where a stream stood, long ago
+            CheckpointHistory(name="nya-admissions:HT2027", position=9, at=RECENT),
             Drift(run_id=1, round="VT2025", kind="admission.missing_in_ladok", subject="VT2025-1", personnummer=PNR[0],
                   detail={}, action="place_again", status="repaired", found_at=OLD, last_seen_at=OLD, resolved_at=OLD),
             Drift(run_id=1, round="VT2025", kind="admission.missing_in_ladok", subject="VT2025-2", personnummer=PNR[1],
@@ -105,7 +107,7 @@ def test_a_dry_run_counts_and_changes_nothing(seeded):
     out = retention.purge(seeded, now=NOW, dry_run=True)
     assert out == {"dry_run": True, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
                    "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1,
-                   "applicants": 1, "merit_ledger": 1, "drift": 1}
+                   "applicants": 1, "merit_ledger": 1, "drift": 1, "checkpoint_history": 1}
     assert _snapshot(seeded) == before
 
 
@@ -118,7 +120,7 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     out = retention.purge(seeded, now=NOW)
     assert out == {"dry_run": False, "rounds": ["VT2025"], "admissions": 3, "queue": 1, "audit": 3,
                    "aterbud_cases": 1, "quarantine": 1, "outbox": 1, "contacts": 1,
-                   "applicants": 1, "merit_ledger": 1, "drift": 1}
+                   "applicants": 1, "merit_ledger": 1, "drift": 1, "checkpoint_history": 1}
     after = _snapshot(seeded)
 
     for aid in ("VT2025-1", "VT2025-2", "VT2025-3"):
@@ -156,7 +158,7 @@ def test_the_purge_removes_personal_data_past_retention_and_keeps_counts_and_tra
     again = retention.purge(seeded, now=NOW)  # nothing twice, no audit row for nothing
     assert again == {"dry_run": False, "rounds": [], "admissions": 0, "queue": 0, "audit": 0,
                      "aterbud_cases": 0, "quarantine": 0, "outbox": 0, "contacts": 0, "applicants": 0,
-                     "merit_ledger": 0, "drift": 0}
+                     "merit_ledger": 0, "drift": 0, "checkpoint_history": 0}
     with seeded.transaction() as s:
         assert len(s.scalars(select(AuditLog).where(AuditLog.action == "retention.purge")).all()) == 1
 
