@@ -59,7 +59,9 @@ setsid bash -c '
     brygga alerts subscribe --kind quarantine --threshold 0 --to drift@example.se --actor demo >/dev/null
   sleep 150  # after the first admission import and återbud runs (the demo people act once placed)
   airflow dags trigger brygga_reconciliation >/dev/null 2>&1
-  echo "demo: a dry run of the offer export and a reconciliation triggered"
+  # Statistik: two weeks of history (the demo history set: two thirds marked handled, then spread)
+  python -m simulators.demo --history
+  echo "demo: a dry run of the offer export, a reconciliation and the statistics history"
 ' >> "$BRYGGA_VAR/log/demo.log" 2>&1 &
 echo "$! $BOOT" > "$BRYGGA_VAR/run/demo.pgid"
 

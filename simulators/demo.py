@@ -14,6 +14,13 @@ applicants admitted and accepted) one admission for each hinder the admission im
 * an offer whose instance Ladok does not have (utbildningstillfälle saknas);
 * plus ordinary admissions that place, one with a behörighetsvillkor, and one not yet accepted.
 
+For the statistics, a **history** set beside them: 24 more admissions, eight each of a cancelled
+instance (DEM600), an instance Ladok lacks (DEM998) and a personnummer the register does not know
+(DEM700). ``history(store)`` (run by ``make run``'s demo step once the import has queued them) marks
+two thirds handled through the queue's own action (audited, actor ``demo``) and then spreads those
+entries over the last two weeks — the one thing the demo writes into Brygga's store itself, said so
+in an audit row (``demo.history``) — so Statistik has days to show.
+
 ``Actor`` then plays the people after the import has placed them (a thread of the simulators'
 process, every few seconds): a placed student registers and gives an återbud in NyA ten days into
 the course (the återbud sync opens an återbudsärende: registered, suggested tidigt avbrott), a
@@ -32,6 +39,7 @@ from typing import Any
 from brygga import personnummer as pnr_mod
 
 ROUND = "HT2027"
+HISTORY = ("91006", "91998", "91007")  # the history set's tillfälleskoder: cancelled, missing, unknown person
 
 
 def unknown_personnummer(taken: set[str]) -> str:
@@ -102,6 +110,17 @@ def add_demo(ladok: Any, nya: Any, register: Any) -> dict[str, Any]:
         applicant(new[3], offers["plain"], pnr=unknown), applicant(new[4], offers["plain"], pnr=invalid),
         applicant(new[5], offers["plain"], accept=False),
     ])
+    history_course, history_cancelled = course("DEM700", HISTORY[2]), course("DEM600", HISTORY[0], installt=True)
+    more = {"cancelled": offer(history_cancelled), "missing": offer(kod="DEM998", tkod=HISTORY[1]),
+            "plain": offer(history_course)}
+    nya.publish_offers(ROUND, "ordinary", list(more.values()))
+    unknowns: list[str] = []
+    for _ in range(8):
+        unknowns.append(unknown_personnummer(taken | set(unknowns)))
+    older = plain[12:28]
+    nya.add_applicants(ROUND, [applicant(p, more["cancelled"]) for p in older[:8]]
+                       + [applicant(p, more["missing"]) for p in older[8:16]]
+                       + [applicant(older[i], more["plain"], pnr=u) for i, u in enumerate(unknowns)])
     nya.run_selection(ROUND)
     return {"registers": c.personnummer, "staff_aterbud": a.personnummer, "lost": b.personnummer,
             "course": plain_course, "start": start}
@@ -147,3 +166,57 @@ class Actor(threading.Thread):
                 self.act()
             except Exception as e:  # noqa: BLE001 - a demo step that cannot be done yet is tried again
                 print(f"demo actor: {e}", flush=True)
+
+
+def history(store: Any, *, days: int = 14, seed: int = 1, now: dt.datetime | None = None) -> dict[str, int]:
+    """Statistik's history: two thirds of the history set's queue entries marked handled through
+    the queue's own action, then those (opened and handled) spread over the last ``days`` days;
+    the rest stay open. Once (its audit row says it was done). Returns counts."""
+    import random
+
+    from sqlalchemy import select
+
+    from brygga.flows import admissions
+    from brygga.store import ops
+    from brygga.store.models import AuditLog, NyaAdmission, UnhandledAdmission, utcnow
+
+    rng = random.Random(seed)
+    now = now or utcnow()
+    with store.transaction() as s:
+        if s.scalar(select(AuditLog.id).where(AuditLog.action == "demo.history").limit(1)) is not None:
+            return {"handled": 0, "moved": 0}  # made once already
+        ids = sorted(s.scalars(select(UnhandledAdmission.nya_admission_id).where(
+            UnhandledAdmission.tillfalleskod.in_(HISTORY), UnhandledAdmission.status == "open")))
+    if not ids:
+        return {"handled": 0, "moved": 0}
+    done = [aid for i, aid in enumerate(ids) if i % 3 != 2]  # two of every three, of every hinder
+    for aid in done:
+        admissions.mark_handled(store, aid, actor="demo", note="demo: hanterad för hand i Ladok")
+    moved = 0
+    with store.transaction() as s:
+        for u in s.scalars(select(UnhandledAdmission).where(UnhandledAdmission.nya_admission_id.in_(ids))):
+            opened = now - dt.timedelta(days=rng.uniform(1, days), hours=rng.uniform(0, 8))
+            u.created_at = opened
+            if u.nya_admission_id in done:
+                u.resolved_at = u.updated_at = min(now, opened + dt.timedelta(hours=rng.uniform(2, 96)))
+            row = s.get(NyaAdmission, u.nya_admission_id)
+            if row is not None:
+                row.created_at = opened
+            moved += 1
+        ops.audit(s, "demo", "demo.history", "store", None, moved=moved, handled=len(done), days=days,
+                  note="make run's demo: these queue entries' times were moved into the last days for Statistik")
+    return {"handled": len(done), "moved": moved}
+
+
+if __name__ == "__main__":  # make run's demo step: python -m simulators.demo --history [--url URL]
+    import argparse
+    import json
+    import os
+
+    ap = argparse.ArgumentParser(description="the demo round's history for Statistik (make run)")
+    ap.add_argument("--history", action="store_true", required=True)
+    ap.add_argument("--url", default=os.environ.get("BRYGGA_STORE_URL"))
+    args = ap.parse_args()
+    from brygga.store import Store
+
+    print(json.dumps(history(Store(args.url))))

@@ -54,3 +54,35 @@ def test_the_demo_round_shows_every_hinder_a_quarantine_a_case_and_a_reported_at
         assert [x.origin for x in rs.aterbud if x.personnummer == who["staff_aterbud"]] == ["ladok"]
         found = reconciliation.reconcile(store, nya, ladok, actor="brygga:reconciliation")
         assert found["found"].get("admission.missing_in_ladok") == 1, found["found"]  # B's lost placement
+
+
+def test_the_demo_history_gives_statistik_days_made_by_the_queues_own_action(store):
+    """The history set goes through the real import into the queue; ``history`` marks two thirds
+    handled with the queue's action (audited, actor demo) and spreads them over the last two
+    weeks: Statistik has several days of opened and handled entries and handling times. Once."""
+    from brygga.store.models import AuditLog
+    from brygga.views import statistics
+    from simulators.demo import HISTORY, history
+
+    L, N, register = LadokState(), NyaState(), FolkbokforingState(seed=1, people=400)
+    N.put_round(ROUND, "open")
+    add_demo(L, N, register)
+    with serve_in_thread(ladok_app(L)) as ls, serve_in_thread(nya_app(N)) as ns, \
+            serve_in_thread(folk_app(register)) as fs:
+        admissions.fetch(store, NyaAdapter(PeerConfig("nya", ns.url)), ROUND)
+        admissions.place(store, LadokAdapter(PeerConfig("ladok", ls.url)),
+                         FolkbokforingAdapter(PeerConfig("folkbokforing", fs.url)), ROUND, workers=2)
+    with store.transaction() as s:
+        queued = {u.tillfalleskod: u.hinder for u in s.scalars(select(UnhandledAdmission).where(
+            UnhandledAdmission.tillfalleskod.in_(HISTORY)))}
+    assert queued == {"91006": "utbildningstillfalle.installt", "91998": "utbildningstillfalle.saknas",
+                      "91007": "personnummer.okant"}
+    assert history(store) == {"handled": 16, "moved": 24}
+    assert history(store) == {"handled": 0, "moved": 0}
+    daily = statistics.daily(store, days=20)
+    queue = daily[(daily["kind"] == "queue") & ((daily["opened"] > 0) | (daily["resolved"] > 0))]
+    assert queue["day"].nunique() >= 5 and int(queue["resolved"].sum()) >= 16
+    assert len(statistics.handling_times(store)) >= 3
+    with store.transaction() as s:
+        actions = [(a.actor, a.action) for a in s.scalars(select(AuditLog).where(AuditLog.actor == "demo"))]
+    assert actions.count(("demo", "admission.handled")) == 16 and ("demo", "demo.history") in actions
