@@ -30,6 +30,7 @@ from brygga import xmlsafe
 from brygga.paths import ROOT, SCHEMAS
 from simulators.arkiv.checks import Inspection, inspect
 from simulators.arkiv.state import ArchiveState, Received
+from simulators.faults import FaultMiddleware
 
 NS = "urn:brygga:arkiv:1"
 K = f"{{{NS}}}"
@@ -162,5 +163,6 @@ def create_app(state: ArchiveState | None = None, *, eark: list[str] | None | bo
         Route("/sim/reset", reset, methods=["POST"]), Route("/sim/refuse", refuse, methods=["POST"]),
     ])
     app.state.arkiv = state
+    app.add_middleware(FaultMiddleware)  # the fault plan (issue 33): POST /sim/faults
     return app
 

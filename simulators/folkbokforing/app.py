@@ -30,6 +30,7 @@ from brygga import personnummer as pnr_mod
 from brygga import xmlsafe
 from brygga.paths import SCHEMAS
 from simulators._server import read_body
+from simulators.faults import FaultMiddleware
 from simulators.folkbokforing.state import ControlError, FolkbokforingState, PersonRecord
 
 NS = "urn:brygga:folkbokforing:1"
@@ -267,6 +268,7 @@ def create_app(state: FolkbokforingState | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.register = state
+    app.add_middleware(FaultMiddleware)  # the fault plan (issue 33): POST /sim/faults
     return app
 
 

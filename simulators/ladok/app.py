@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from brygga import xmlsafe
+from simulators.faults import FaultMiddleware
 from simulators.ladok import representations as rep
 from simulators.ladok.catalogue import seed_catalogue
 from simulators.ladok.state import ORSAK, Adress, LadokError, LadokState, Placering
@@ -808,4 +809,5 @@ def create_app(state: LadokState) -> Starlette:
     routes += [Route(path, control(fn, 201 if fn in created else 200), methods=[method]) for method, path, fn in ctl]
     app = Starlette(routes=routes)
     app.state.ladok = state
+    app.add_middleware(FaultMiddleware)  # the fault plan (issue 33): POST /sim/faults
     return app

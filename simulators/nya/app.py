@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from brygga import xmlsafe
 from simulators._server import read_body
+from simulators.faults import FaultMiddleware
 from simulators.nya import service
 from simulators.nya.soap import CONTENT_TYPE, SoapFault, body_element, envelope, fault_envelope
 from simulators.nya.state import Applicant, NyaError, NyaState, canonical_pnr, sample_offer, seed
@@ -214,4 +215,5 @@ def create_app(state: NyaState | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.nya = state
+    app.add_middleware(FaultMiddleware)  # the fault plan (issue 33): POST /sim/faults
     return app

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from brygga import xmlsafe
 from brygga.paths import SCHEMAS
 from simulators._server import read_body
+from simulators.faults import FaultMiddleware
 from simulators.schema.state import IMPORT_MODES, ScheduleState
 
 MAX_BODY = 64 * 1024 * 1024
@@ -194,4 +195,5 @@ def create_app(state: ScheduleState | None = None) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.schedule = state
+    app.add_middleware(FaultMiddleware)  # the fault plan (issue 33): POST /sim/faults
     return app
