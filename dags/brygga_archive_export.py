@@ -91,7 +91,8 @@ def brygga_archive_export():
         ctx = get_current_context()
         arkiv = dagkit.arkiv()
         result = delivery.deliver(dagkit.store(), dagkit.ladok(), arkiv,
-                                  settings=delivery.Settings.of(arkiv.settings))
+                                  settings=delivery.Settings.of(arkiv.settings),
+                                  owner=f"brygga_archive_export/{ctx['run_id']}/deliver")  # a retry takes over
         ctx["outlet_events"][ARCHIVE].extra = result
         return result
 

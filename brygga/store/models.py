@@ -81,6 +81,7 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     traceparent: Mapped[str | None] = mapped_column(String(55), default=tracing.new)  # W3C trace context of its cause
+    claimed_by: Mapped[str | None] = mapped_column(String(96))  # a claimed row's holder (kit.claimant)
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # personal data removed
 
 

@@ -221,7 +221,8 @@ def test_a_package_is_rebuilt_byte_for_byte_and_a_resend_is_recognised(store, la
 
 def test_killed_mid_package_rebuilds_the_same_package_delivered_once(store, ladok_env, arkiv_env):
     """A separate process builds the package and is SIGKILLed while writing its third data file;
-    the re-run builds the same package (same OBJID and bytes as a clean build) and delivers it once."""
+    the re-run (on the same host) takes the dead process's claim over at once, builds the same package
+    (same OBJID and bytes as a clean build) and delivers it once."""
     t = ladok_env.ended[1]
     ladok, arkiv = adapters(ladok_env, arkiv_env)
     delivery.plan(store, ladok, up_to=UP_TO, settings=SETTINGS, only=[t.uid])
@@ -256,7 +257,9 @@ def test_killed_mid_package_rebuilds_the_same_package_delivered_once(store, lado
         proc.wait(10)
     assert proc.returncode == -signal.SIGKILL, lines
     assert arkiv_env.state.deliveries == []  # nothing half-built reached the archive
-    assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS, now=later())["accepted"] == 1
+    # the re-run takes over at once what the dead process held (no lease to wait out: the export is monthly)
+    again = delivery.deliver(store, ladok, arkiv, settings=SETTINGS)
+    assert again["accepted"] == 1 and again["taken_over"] == 1
     assert [d["status"] for d in arkiv_env.state.deliveries] == ["mottaget"]
     (pkg,) = rows(store, ArchivePackage)
     assert pkg.package_id in arkiv_env.state.accepted
@@ -377,3 +380,23 @@ def test_a_page_of_only_removed_certificates_does_not_end_the_degree_search(stor
     planned = delivery.plan(store, ladok, what="examina", period=(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
                             settings=SETTINGS, dry_run=True)
     assert [d["uid"] for d in planned["would_package"]] == [kept.uid]
+
+
+def test_a_retry_of_the_task_takes_over_what_its_killed_try_held_on_another_host(store, ladok_env, arkiv_env):
+    """A try of the deliver task died on another worker host holding a subject's claim: the retry of
+    the same task instance (its owner) takes it over and delivers it; a live claim of another task
+    is left alone until its lease ends (the harness found the first: 0 packages, success, a month)."""
+    from brygga.flows.kit import claimant
+
+    ladok, arkiv = adapters(ladok_env, arkiv_env)
+    delivery.plan(store, ladok, up_to=UP_TO, settings=SETTINGS, only=[ladok_env.ended[0].uid])
+    owner = "brygga_archive_export/scheduled__2027-09-01/deliver"
+    with store.transaction() as s:
+        (m,) = s.query(OutboxMessage).all()
+        m.claimed_by = f"worker2@other-host:4242:deadbeef0000:{claimant.owner_mark(owner)}"
+        m.next_attempt_at = later(0.5)
+    assert delivery.deliver(store, ladok, arkiv, settings=SETTINGS, owner="another/run/deliver")["packages"] == 0
+    done = delivery.deliver(store, ladok, arkiv, settings=SETTINGS, owner=owner)
+    assert done["taken_over"] == 1 and done["accepted"] == 1
+    (m,) = rows(store, OutboxMessage)
+    assert m.status == "sent" and m.claimed_by is None

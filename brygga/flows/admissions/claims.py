@@ -13,16 +13,13 @@ the pid is gone; otherwise it lapses with its lease."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import os
-import socket
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from brygga.flows.kit import claimant as kit_claimant
 from brygga.logmask import get_logger
 from brygga.states import AdmissionState
 from brygga.store import Store
@@ -36,14 +33,7 @@ log = get_logger("brygga.flows.admissions")
 LEASE = dt.timedelta(minutes=35)
 
 
-def claimant(owner: str | None = None) -> str:
-    """A claim mark: host, pid, a token (unique per call) and the owner's mark if given."""
-    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}" + (f":{owner_mark(owner)}" if owner else "")
-
-
-def owner_mark(owner: str) -> str:
-    """The short, fixed-size form of an owner (a task instance's identity) in a claim mark."""
-    return "o" + hashlib.sha256(owner.encode()).hexdigest()[:15]
+claimant, owner_mark = kit_claimant.claimant, kit_claimant.owner_mark
 
 
 def free(t: Table, now: dt.datetime) -> ColumnElement[bool]:
@@ -97,25 +87,4 @@ def claimed_by(store: Store, owners: Sequence[str]) -> int:
             or_(*(t.c.claimed_by.like(m) for m in marks)))) or 0)
 
 
-def _host() -> str:
-    """This process's host as claims name it: a Celery worker named by BRYGGA_WORKER_NAME (make
-    run-celery) counts as a host of its own, as two workers on two machines would."""
-    name = os.environ.get("BRYGGA_WORKER_NAME")
-    host = f"{name}@{socket.gethostname()}" if name else socket.gethostname()
-    return host[:48]  # the mark stays within the column: 48 + pid + token + owner
-
-
-def _alive(mark: str) -> bool:
-    try:
-        pid = int(mark.split(":")[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return True  # this process (another, concurrent call of place): its own finally gives it back
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_host, _alive = kit_claimant.host, kit_claimant.alive

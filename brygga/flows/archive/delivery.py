@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from adapters.http import PeerError
 from brygga.config import ArchiveSettings
 from brygga.flows.archive.packaging import Built, Staging, build, package_id, part_ids, plan_parts
+from brygga.flows.kit import claimant
 from brygga.flows.kit.flow import Flow
 from brygga.flows.ports import Archive, Ladok
 from brygga.logmask import get_logger
@@ -256,16 +257,35 @@ def _utc(t: dt.datetime) -> dt.datetime:
     return t.replace(microsecond=0)
 
 
-def _claim(store: Store, lease: dt.timedelta, now: dt.datetime | None) -> dict[str, Any] | None:
-    """The next due subject, claimed: not due again for ``lease`` (a worker that dies leaves it
-    to the next run after that). Rows are locked with SKIP LOCKED on PostgreSQL while claimed."""
+def _claim(store: Store, lease: dt.timedelta, now: dt.datetime | None, me: str) -> dict[str, Any] | None:
+    """The next due subject, claimed by ``me``: not due again for ``lease``. A holder that dies
+    leaves it to the next try of the same task, or any delivery on its host (``_take_back``), else
+    to the lease. Rows are locked with SKIP LOCKED on PostgreSQL while claimed."""
     with store.transaction() as s:
         due = ops.outbox_due(s, DESTINATION, limit=1, kind=KIND, now=now)
         if not due:
             return None
         m = due[0]
-        m.next_attempt_at = (now or utcnow()) + lease
+        m.next_attempt_at, m.claimed_by = (now or utcnow()) + lease, me
         return {"id": m.id, "payload": dict(m.payload), "created": _utc(m.created_at)}
+
+
+def _take_back(store: Store, owner: str | None, now: dt.datetime | None) -> int:
+    """Subjects claimed by a delivery that died (kill -9): an earlier try of ``owner`` (the same
+    task instance, any host) or a process of this host that is gone — due again now, not after
+    the lease (the export runs monthly: a lapsed lease would wait for the next month)."""
+    now = now or utcnow()
+    with store.transaction() as s:
+        held = list(s.scalars(select(OutboxMessage).where(
+            OutboxMessage.destination == DESTINATION, OutboxMessage.kind == KIND,
+            OutboxMessage.status.in_(("pending", "failed")), OutboxMessage.claimed_by.is_not(None),
+            OutboxMessage.next_attempt_at > now)))
+        taken = [m for m in held if claimant.gone(m.claimed_by, owner)]
+        for m in taken:
+            m.next_attempt_at, m.claimed_by = now, None
+    if taken:
+        log.warning("arkiv: took over %d subject(s) whose delivery died", len(taken))
+    return len(taken)
 
 
 def _sets(s: Session, kind: str, uid: str) -> dict[str, list[ArchivePackage]]:
@@ -299,15 +319,20 @@ def _record(store: Store, objid: str, receipt: ArchiveReceipt, built: Built | No
 def deliver(store: Store, ladok: Ladok, arkiv: Archive, *, settings: Settings,
             max_requests: int | None = None, crash: Callable[[str], None] | None = None,
             after_send: Callable[[str], None] | None = None, lease: dt.timedelta = dt.timedelta(minutes=30),
-            now: dt.datetime | None = None) -> dict[str, int]:
+            now: dt.datetime | None = None, owner: str | None = None) -> dict[str, int]:
     """Package and send the queued subjects, one at a time, each claimed first; returns outcome
     counts. A subject whose own data or package fails is backed off (dead after the outbox's
-    attempts) and the others go on; an unreachable peer stops the run (the task retries)."""
+    attempts) and the others go on; an unreachable peer stops the run (the task retries).
+    ``owner`` (the task instance's identity) lets a retry take over what its killed try held."""
     sip = _sip()
     outcomes: Counter[str] = Counter()
     handled = 0
+    taken = _take_back(store, owner, now)
+    if taken:
+        outcomes["taken_over"] = taken
+    me = claimant.claimant(owner)
     while max_requests is None or handled < max_requests:
-        job = _claim(store, lease, now)
+        job = _claim(store, lease, now, me)
         if job is None:
             break
         handled += 1
@@ -327,6 +352,7 @@ def deliver(store: Store, ladok: Ladok, arkiv: Archive, *, settings: Settings,
             m = s.get(OutboxMessage, job["id"])
             if m is None:
                 continue
+            m.claimed_by = None
             if outcome == "accepted":
                 ops.outbox_mark_sent(s, [m.id], response=f"mottaget: {reason}"[:4000])
             else:
@@ -338,7 +364,10 @@ def deliver(store: Store, ladok: Ladok, arkiv: Archive, *, settings: Settings,
 def _failed(store: Store, job: dict[str, Any], error: str, *, permanent: bool = False) -> str:
     with store.transaction() as s:
         m = s.get(OutboxMessage, job["id"])
-        return "dead" if m is None else ops.outbox_mark_failed(s, m, mask(error)[:2000], permanent=permanent)
+        if m is None:
+            return "dead"
+        m.claimed_by = None
+        return ops.outbox_mark_failed(s, m, mask(error)[:2000], permanent=permanent)
 
 
 def _deliver_one(store: Store, ladok: Ladok, arkiv: Archive, sip: SipV1, job: dict[str, Any],

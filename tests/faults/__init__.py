@@ -1,0 +1,1 @@
+"""The fault-injection harness (issue 33): ``python -m tests.faults --seed N --store sqlite``."""
