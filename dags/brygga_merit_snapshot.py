@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 from brygga import dagkit
 
@@ -41,7 +41,8 @@ def brygga_merit_snapshot():
     def snapshot(_new: dict) -> dict:
         from brygga.flows import merits
 
-        return merits.snapshot.take(dagkit.store(), dagkit.ladok(), dagkit.nya(), seconds=240)
+        owner = f"brygga_merit_snapshot/{get_current_context()['run_id']}/snapshot"  # a retry takes over its claims
+        return merits.snapshot.take(dagkit.store(), dagkit.ladok(), dagkit.nya(), seconds=240, owner=owner)
 
     snapshot(applicants())
 

@@ -14,8 +14,6 @@ merits go out as ``merit-snapshot`` outbox rows, which the sender sends after th
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from adapters.http import PeerError
+from brygga.flows.kit import claimant
 from brygga.flows.merits import ledger
 from brygga.flows.merits.grades import GradeBook
 from brygga.flows.merits.lookups import Enricher
@@ -42,8 +41,23 @@ WORKERS = 4  # students read at once (the Connection's rate limit paces them tog
 LEASE = dt.timedelta(minutes=10)
 
 
-def _worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:96]
+def take_back(store: Store, owner: str | None = None) -> int:
+    """Applicants claimed by a snapshot that died (kill -9): an earlier try of ``owner`` (the same
+    task instance, any host) or a process of this host that is gone — waiting again now, not after
+    the lease (the fault-injection harness found a killed try's chunk left for the lease while the
+    retry succeeded with nothing to do)."""
+    now = utcnow()
+    with store.transaction() as s:
+        held = list(s.execute(select(NyaApplicant.id, NyaApplicant.claimed_by).where(
+            NyaApplicant.snapshot == "pending", NyaApplicant.claimed_by.is_not(None),
+            NyaApplicant.claimed_until >= now)))
+        gone = [i for i, mark in held if claimant.gone(mark, owner)]
+        if gone:
+            s.execute(update(NyaApplicant).where(NyaApplicant.id.in_(gone))
+                      .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+    if gone:
+        log.warning("merit snapshot: took over %d applicant(s) whose snapshot died", len(gone))
+    return len(gone)
 
 
 def claim(store: Store, worker: str, n: int, *, lease: dt.timedelta = LEASE) -> list[tuple[int, str]]:
@@ -66,11 +80,13 @@ def claim(store: Store, worker: str, n: int, *, lease: dt.timedelta = LEASE) -> 
 
 def take(store: Store, ladok: Ladok, nya: Nya, *, seconds: float = 240.0, chunk: int = CHUNK,
          workers: int = WORKERS, worker: str | None = None, lease: dt.timedelta = LEASE,
-         after_chunk: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+         after_chunk: Callable[[dict[str, Any]], None] | None = None, owner: str | None = None) -> dict[str, Any]:
     """Snapshot waiting applicants for at most ``seconds``; counts. A Ladok outage releases the
     chunk and is raised (the task retries); a student whose resources cannot be read is
-    quarantined and the rest goes on."""
-    worker = worker or _worker()
+    quarantined and the rest goes on. ``owner`` (the task instance's identity) lets a retry take
+    over what its killed try held."""
+    take_back(store, owner)
+    worker = worker or claimant.claimant(owner)
     enricher = Enricher(ladok, GradeBook(ladok, store))
     counts: Counter[str] = Counter()
     until = time.monotonic() + seconds
