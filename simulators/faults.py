@@ -78,9 +78,12 @@ class FaultPlan:
             for f in self.faults:
                 if f._re.search(key):
                     f.seen += 1
-                    if hit is None and f.nth <= f.seen < f.nth + f.times:
-                        f.fired += 1
-                        hit = f
+                    if f.nth <= f.seen < f.nth + f.times:
+                        if hit is None:
+                            f.fired += 1
+                            hit = f
+                        else:  # another fault has this request: this one takes the next
+                            f.nth += 1
             if hit is not None:
                 self.injected.append({"kind": hit.kind, "request": key[:200], "n": hit.seen})
         return hit

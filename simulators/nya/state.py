@@ -231,6 +231,7 @@ class NyaState:
             self.merit_duplicates = 0  # merits sent again with the same content
             self.merits_withdrawn = 0
             self.replies: dict[str, tuple[str, str, bytes]] = {}
+            self.replayed = 0  # requests answered from the replay store (a RequestId seen before)
             self._seq = 0
             self.seed = 1
 
@@ -592,6 +593,7 @@ class NyaState:
         if hit[:2] != (operation, digest):
             raise NyaError("request-id-conflict",
                            f"RequestId {request_id} was already used for a different {hit[0]} request", "RequestId")
+        self.replayed += 1
         return hit[2]
 
     def remember(self, request_id: str, operation: str, digest: str, reply: bytes) -> None:

@@ -11,6 +11,7 @@ PostgreSQL: ``BRYGGA_TEST_PG_URL``; the store outage restarts it with ``BRYGGA_F
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -26,6 +27,23 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
+def coverage_table(coverage: Counter[tuple[str, str]]) -> str:
+    """Faults fired per flow and kind, and what could happen to a flow that no seed made happen."""
+    from tests.faults import harness
+
+    possible = {(t.flow, k) for t in harness.TASKS.values() for k in harness.applicable(t)}
+    kinds = sorted({k for _, k in possible}, key=lambda k: (harness.PEER_KINDS + harness.FEED_KINDS + harness.STREAM_KINDS
+                                                             + harness.PROCESS_KINDS).index(k))
+    flows = sorted({f for f, _ in possible})
+    lines = ["faults fired, per flow and kind ('-': cannot happen to that flow):",
+             " " * 12 + "".join(f"{k[:11]:>12}" for k in kinds)]
+    for f in flows:
+        lines.append(f"{f:<12}" + "".join(f"{coverage[(f, k)] if (f, k) in possible else '-':>12}" for k in kinds))
+    missing = sorted(p for p in possible if not coverage[p])
+    lines.append("not covered: " + (", ".join(f"{f}/{k}" for f, k in missing) if missing else "nothing"))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from tests.faults import harness
 
@@ -34,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", help="e.g. 1-20 or 3,5,8")
     ap.add_argument("--store", action="append", choices=("sqlite", "postgresql"), default=[])
     ap.add_argument("--show-faults", action="store_true", help="list the seed's faults and stop")
+    ap.add_argument("--report", help="append one JSON line per seed (store, seed, outcome, faults fired) to this file")
     args = ap.parse_args(argv)
     seeds = args.seed + (_seeds(args.seeds) if args.seeds else []) or [1]
     if args.show_faults:
@@ -53,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                 _, faulty, diff = harness.check(seed, kind, tmp, clean=clean, pg_url=os.environ.get("BRYGGA_TEST_PG_URL"),
                                                 log=lambda line: print(line, flush=True))
                 coverage.update(faulty.injected)
+                if args.report:
+                    with open(args.report, "a") as f:
+                        f.write(json.dumps({"store": kind, "seed": seed, "ok": not diff, "seconds": round(faulty.seconds, 1),
+                                            "fired": sorted(f"{a}/{b}" for a, b in faulty.injected)}) + "\n")
                 extra = sum(faulty.tries.values()) - sum(clean.tries.values())
                 print(f"{kind}: seed {seed}: {'OK' if not diff else 'DIFFERS'} in {faulty.seconds:.1f} s; "
                       f"{sum(faulty.injected.values())} faults fired, {extra} task runs more than clean; "
@@ -62,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 if diff:
                     failed.append(f"{kind}:{seed}")
             print(f"{kind}: {len(seeds)} seed(s) in {time.monotonic() - t0:.0f} s")
-    kinds = sorted({k for _, k in coverage})
-    flows = sorted({f for f, _ in coverage})
-    print("faults fired, per flow and kind:")
-    print("  " + " ".join(f"{k:>12}" for k in kinds))
-    for f in flows:
-        print(f"  {f:<11}" + " ".join(f"{coverage[(f, k)]:>12}" for k in kinds))
+    print(coverage_table(coverage))
     if failed:
         print("FAILED seeds: " + " ".join(failed), file=sys.stderr)
         return 1

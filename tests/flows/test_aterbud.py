@@ -309,6 +309,26 @@ def test_pending_and_unhandled_admissions_are_declined_never_placed(world, store
         assert (u.status, u.resolution) == ("resolved", "återbud")
 
 
+def test_a_pending_admission_that_ladok_placed_for_a_process_that_died_gets_its_aterbud_in_ladok(world, store):
+    """The placement process died after Ladok placed the admission and before it recorded it (the
+    store still says pending); NyA's återbud then arrives. Ladok's study plan shows the placement:
+    the återbud is applied there and the admission recorded placed — not declined, which left the
+    placement in Ladok without its återbud (found by the fault-injection harness, seed 191)."""
+    from simulators.ladok.state import Placering
+
+    person, adm_id, _ = world.admit(world.courses[0], state="pending")
+    st = world.student(person)
+    placed, _ = world.ladok_state.placera(Placering(st.uid, world.courses[0].uid, adm_id))  # the lost try's
+    world.nya_aterbud(adm_id, dt.date(2027, 8, 5))
+
+    out = aterbud.nya_to_ladok(store, world.nya, world.ladok)
+    assert out["applied"] == 1 and out["declined"] == 0
+    assert world.ladok_state.antagning(placed.uid).aterbud is not None
+    with store.transaction() as s:
+        row = s.get(NyaAdmission, adm_id)
+        assert (row.state, row.antagning_uid, row.aterbud_date) == ("placed", placed.uid, "2027-08-05")
+
+
 def test_admission_unknown_to_the_store(world, store):
     """Placed in Ladok by hand (not in the store): found in the study plan and applied. Not in Ladok
     at all: nothing to do there (skipped, audited); the admission import will record it declined."""

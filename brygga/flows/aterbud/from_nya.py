@@ -92,12 +92,20 @@ def _case(item: NyaAterbud, cause: str, antagning_uid: str, tillfalle_uid: str |
 def _decide(item: NyaAterbud | RecordError, row: dict[str, Any] | None, accept: bool, ladok: Ladok,
             lookups: _Lookups) -> Outcome:
     decided = triage(item, row)
-    if decided is not None:
+    lost_try = None
+    if decided is not None and decided.action == "declined" and (row or {}).get("state") == AdmissionState.PENDING:
+        # A pending admission may be in Ladok all the same: a placement that Ladok made and whose
+        # process died before recording it (the fault-injection harness found one declined here
+        # and left in Ladok without its återbud). Ladok's study plan decides.
+        assert isinstance(item, NyaAterbud)
+        lost_try = lookups.find_antagning(item.personnummer, item.offer_id)
+    if decided is not None and lost_try is None:
         return decided
     assert isinstance(item, NyaAterbud)
     base: dict[str, Any] = dict(aterbud_id=item.aterbud_id, admission_id=item.admission_id, aterbud_date=item.date)
     state = (row or {}).get("state")
     antagning_uid = (row or {}).get("antagning_uid") if state in (AdmissionState.PLACED, AdmissionState.HANDLED) else None
+    antagning_uid = antagning_uid or lost_try
     tillfalle_uid = (row or {}).get("utbildningstillfalle_uid") or item.offer_id
     if not antagning_uid:
         # Unknown to the store (placed by hand, or before Brygga): look for it in the student's
@@ -113,7 +121,8 @@ def _decide(item: NyaAterbud | RecordError, row: dict[str, Any] | None, accept: 
                        case=_case(item, CaseCause.NOT_ACCEPTED, antagning_uid, tillfalle_uid, row, lookups))
     try:
         ladok.aterbud(antagning_uid, item.date, externt_system=EXTERNT_SYSTEM)
-        return Outcome(status=InboxStatus.PROCESSED, action="applied", detail={"antagning_uid": antagning_uid}, **base)
+        return Outcome(status=InboxStatus.PROCESSED, action="applied", detail={
+            "antagning_uid": antagning_uid, **({"placed_by_a_lost_try": item.offer_id} if lost_try else {})}, **base)
     except Refused as e:
         key = e.hinder.key
         if key == HINDER_ATERBUD_FINNS:
@@ -216,6 +225,11 @@ def _apply_outcome(s: Session, round_code: str, o: Outcome) -> None:
     elif o.action == "declined" and row is not None:
         _decline(s, round_code, row, o)
     elif o.action in ("applied", "already_applied", "not_in_ladok"):
+        if row is not None and row.state == AdmissionState.PENDING and o.detail.get("placed_by_a_lost_try"):
+            # the placement Ladok made for a process that died: recorded now (the placement run skips it)
+            row.state, row.antagning_uid = AdmissionState.PLACED, o.detail["antagning_uid"]
+            row.utbildningstillfalle_uid = o.detail["placed_by_a_lost_try"]
+            row.placed_at, row.claimed_by, row.claimed_until = utcnow(), None, None
         extra = {"date": o.aterbud_date, **o.detail} if o.action == "applied" else (
             {"reason": o.reason} if o.action == "not_in_ladok" else o.detail)
         ops.audit(s, ACTOR, f"aterbud.{o.action}", "nya_admission", o.admission_id, aterbud_id=o.aterbud_id, **extra)
