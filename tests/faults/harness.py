@@ -693,8 +693,13 @@ def check(seed: int, store_kind: str, tmp: str, *, clean: Outcome | None = None,
     Returns (clean, faulty, differences); the differences name the seed to run it again."""
     if clean is None:
         clean = run_once(seed, None, store_kind, tmp, pg_url, log)
-    faulty = run_once(seed, draw(seed), store_kind, tmp, pg_url, log)
-    diff = W.differences(clean.state, faulty.state) + unexplained(clean, faulty)
+    try:
+        faulty = run_once(seed, draw(seed), store_kind, tmp, pg_url, log)
+    except Exception as e:  # noqa: BLE001 - the world itself went wrong (no offers in NyA, nothing placed …)
+        faulty = dataclasses.replace(clean, seed=seed, state={}, tries=Counter(), injected=Counter())
+        diff = [f"the faulty run could not go on: {type(e).__name__}: {e}"]
+    else:
+        diff = W.differences(clean.state, faulty.state) + unexplained(clean, faulty)
     if diff:
         diff.insert(0, f"seed {seed} on {store_kind}: the faulty run ends otherwise than the clean one — "
                        f"run it again: python -m tests.faults --seed {seed} --store {store_kind}")
