@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from adapters.http import PeerError
 from brygga.certificates import Pairing, pairing, peer_environment
 from brygga.config import PeerConfig
+from brygga.console.forms import new_nonce as form_nonce_new
 from brygga.console.forms import root
 from brygga.console.render import LOCAL, render
 from brygga.console.security import Forbidden, Principal, Tokens
@@ -68,7 +68,7 @@ class Console:
         me: Principal = request.state.principal
         flash = self.tokens.unflash(request.query_params.get("flash"))
         return HTMLResponse(render(template, root=root(request), title=title, me=me, csrf=self.tokens.csrf(me.session),
-                                   nonce=uuid.uuid4().hex, flash=flash, ui=self.airflow.ui_url, request=request,
+                                   nonce=form_nonce_new(), flash=flash, ui=self.airflow.ui_url, request=request,
                                    now=dt.datetime.now(LOCAL), env=self.environment(), **ctx))
 
     def environment(self) -> Pairing | None:

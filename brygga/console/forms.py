@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -16,6 +17,12 @@ def int_or_none(v: str | None) -> int | None:
         return int(v) if v not in (None, "") else None
     except ValueError:
         return None
+
+
+def new_nonce() -> str:
+    """A fresh form key of the letters a-f only: a run of digits in it could look like a
+    personnummer to the page's masking, which would turn it into asterisks (a CI run met one)."""
+    return "".join(secrets.choice("abcdef") for _ in range(32))
 
 
 def nonce(v: str) -> str:
