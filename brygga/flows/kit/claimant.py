@@ -2,7 +2,7 @@
 so the next try of the same task (the ``owner``: an Airflow task instance's identity, the same in
 each of its tries) or any process on the same host can tell a claim whose holder died (kill -9)
 from a live one, instead of waiting out a lease. Shared by the admission import's placement
-claims and the archive export's delivery claims."""
+claims, the merit snapshot's applicant claims and the archive export's delivery claims."""
 
 from __future__ import annotations
 
